@@ -1,0 +1,293 @@
+"""BatchClient: every Message Batches endpoint, plus ``wait`` (and ``run`` for whole jobs).
+
+Blocking calls on a ``requests`` session; plugins act through the hooks in
+:mod:`claudebatch.hookspecs`, called around the endpoint calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import pluggy
+import requests
+
+from .clock import Clock, SystemClock
+from .defaults import DEFAULT_POLL_INTERVAL
+from .errors import (
+    BatchNotEndedError,
+    ConfigurationError,
+    UnsafeResultsURLError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from .inputs import MAX_BATCH_BYTES, validate_batch
+from .models import DeletedMessageBatch, MessageBatch, Request
+from .pending import PendingBatch
+from .plugins import make_plugin_manager, plugin_names
+from .results import iter_raw, to_result
+from .serde import structure
+from .transport import DEFAULT_BASE_URL, Timeout, Transport, same_origin
+
+BATCHES = "/v1/messages/batches"
+DEFAULT_TIMEOUT: Timeout = (10.0, 600.0)
+DEFAULT_MAX_RETRIES = 4
+#: ``wait`` gives up this long after ``expires_at`` (the service ends every batch by then).
+EXPIRY_GRACE_SECONDS = 3600.0
+#: When a ``create`` outcome is unknown, batches created this long before the
+#: attempt still count as candidates (clock skew between us and the service).
+AMBIGUOUS_CREATE_SKEW_SECONDS = 120.0
+
+RequestLike = Union[Request, Dict[str, Any]]
+
+
+class BatchClient:
+    """A client for the Message Batches API.
+
+    ``api_key`` and ``base_url`` default to ``ANTHROPIC_API_KEY`` and
+    ``ANTHROPIC_BASE_URL`` (else ``https://api.anthropic.com``). A caller's own
+    ``requests.Session`` is used as given. ``plugins`` are registered on this
+    client only, beside any installed through the ``claudebatch`` entry points.
+    """
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 session: Optional[requests.Session] = None,
+                 timeout: Timeout = DEFAULT_TIMEOUT,
+                 max_retries: int = DEFAULT_MAX_RETRIES,
+                 plugins: Iterable[Any] = (),
+                 betas: Sequence[str] = (),
+                 poll_interval: float = DEFAULT_POLL_INTERVAL,
+                 clock: Optional[Clock] = None,
+                 load_entry_points: bool = True):
+        key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass BatchClient(api_key=...) or set ANTHROPIC_API_KEY "
+                "(set ANTHROPIC_BASE_URL too to use another server, such as the emulator)")
+        base = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        if not base.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url must start with http:// or https://, got {base!r} "
+                "(from the base_url argument or ANTHROPIC_BASE_URL)")
+        if max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.poll_interval = poll_interval
+        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
+            plugins, load_entry_points=load_entry_points)
+        self.hook = self.plugin_manager.hook
+        self.transport = Transport(
+            api_key=key, base_url=base, session=session, timeout=timeout,
+            max_retries=max_retries, clock=self.clock, delay_policy=self._retry_delay,
+            betas=betas)
+        self._created_ids: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (f"<BatchClient base_url={self.base_url!r} "
+                f"plugins={plugin_names(self.plugin_manager)!r}>")
+
+    @property
+    def base_url(self) -> str:
+        return self.transport.base_url
+
+    @property
+    def plugins(self) -> List[Any]:
+        """The plugin objects registered on this client (entry points included)."""
+        return [p for name, p in self.plugin_manager.list_name_plugin()
+                if name != "claudebatch.defaults"]
+
+    def _retry_delay(self, attempt: int, response: Optional[requests.Response],
+                     error: Optional[BaseException]) -> Optional[float]:
+        result: Optional[float] = self.hook.retry_delay(
+            attempt=attempt, response=response, error=error, context=self)
+        return result
+
+    # --- the six endpoints ----------------------------------------------------
+
+    def create(self, requests: Union[Iterable[RequestLike], PendingBatch], *,
+               context: Any = None) -> MessageBatch:
+        """Validate, run ``before_submit``, send one batch, run ``after_submit``.
+
+        All validation problems are raised together in one
+        :class:`~claudebatch.errors.ValidationError` and nothing is sent. If
+        the connection breaks after the body was sent, the client looks for the
+        batch the service may have made before retrying, so one call never
+        makes two batches.
+        """
+        if isinstance(requests, PendingBatch):
+            pending = requests
+        else:
+            pending = PendingBatch.from_requests(validate_batch(requests))
+        ctx = context if context is not None else self
+        self.hook.before_submit(requests=pending, context=ctx)
+        with pending.write_body() as body:
+            size = body.seek(0, os.SEEK_END)
+            if size > MAX_BATCH_BYTES:
+                raise ValidationError(
+                    f"the batch was not sent: its body is {size:,} bytes, over the "
+                    f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
+            batch = self._post_batch(body, len(pending))
+        self._created_ids.add(batch.id)
+        self.hook.after_submit(batch=batch, requests=pending, context=ctx)
+        return batch
+
+    def _post_batch(self, body: IO[bytes], count: int) -> MessageBatch:
+        started = self.clock.time()
+
+        def rewound() -> IO[bytes]:
+            body.seek(0)
+            return body
+
+        def find_made_batch(_error: BaseException) -> Optional[requests.Response]:
+            made = self.find_batch_created_since(started, count)
+            if made is None:
+                return None
+            return self.transport.request("GET", f"{BATCHES}/{made.id}")
+
+        data = self.transport.json("POST", BATCHES, body=rewound, before_retry=find_made_batch)
+        return structure(data, MessageBatch)
+
+    def find_batch_created_since(self, since: float, request_count: int) -> Optional[MessageBatch]:
+        """The newest batch this client did not know, made since ``since`` with this many requests.
+
+        How a ``create`` whose answer was lost is resolved (and how the
+        persistence plugin resolves a crash during ``create``).
+        """
+        cutoff = dt.datetime.fromtimestamp(since - AMBIGUOUS_CREATE_SKEW_SECONDS, dt.timezone.utc)
+        for batch in self.list(limit=100):
+            if batch.created_at < cutoff:
+                return None
+            if batch.id not in self._created_ids and batch.request_counts.total == request_count:
+                return batch
+        return None
+
+    def retrieve(self, batch_id: str) -> MessageBatch:
+        return structure(self.transport.json("GET", f"{BATCHES}/{_id(batch_id)}"), MessageBatch)
+
+    def list(self, limit: Optional[int] = None, before_id: Optional[str] = None,
+             after_id: Optional[str] = None) -> Iterator[MessageBatch]:
+        """Every batch, newest first, fetching pages as the iterator advances.
+
+        ``limit`` is the page size (1-1000). With ``before_id`` the pages go
+        toward newer batches; otherwise from ``after_id`` (or the newest) on.
+        """
+        if before_id is not None and after_id is not None:
+            raise ValueError("pass before_id or after_id, not both")
+        cursor_before, cursor_after = before_id, after_id
+        while True:
+            params: Dict[str, Any] = {}
+            if limit is not None:
+                params["limit"] = limit
+            if cursor_before is not None:
+                params["before_id"] = cursor_before
+            elif cursor_after is not None:
+                params["after_id"] = cursor_after
+            page = self.transport.json("GET", BATCHES, params=params)
+            for item in page.get("data") or []:
+                yield structure(item, MessageBatch)
+            if not page.get("has_more"):
+                return
+            if cursor_before is not None:
+                cursor_before = page.get("first_id")
+                if cursor_before is None:
+                    return
+            else:
+                cursor_after = page.get("last_id")
+                if cursor_after is None:
+                    return
+
+    def cancel(self, batch_id: str) -> MessageBatch:
+        data = self.transport.json("POST", f"{BATCHES}/{_id(batch_id)}/cancel")
+        return structure(data, MessageBatch)
+
+    def delete(self, batch_id: str) -> DeletedMessageBatch:
+        data = self.transport.json("DELETE", f"{BATCHES}/{_id(batch_id)}")
+        return structure(data, DeletedMessageBatch)
+
+    def results(self, batch_id: Union[str, MessageBatch], *, raw: bool = False,
+                context: Any = None) -> Iterator[Any]:
+        """Stream the results of an ended batch, one at a time (constant memory).
+
+        Yields :class:`~claudebatch.BatchResult` objects, or plain dicts with
+        ``raw=True``. ``on_result`` runs for each. The HTTP response is closed
+        when the iteration ends, breaks or fails.
+        """
+        batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
+        if not batch.ended:
+            raise BatchNotEndedError(
+                f"batch {batch.id} is {batch.processing_status}: results exist once it has "
+                f"ended; call client.wait({batch.id!r}) first")
+        if not batch.results_url:
+            raise BatchNotEndedError(
+                f"batch {batch.id} has no results_url (archived at {batch.archived_at}); "
+                "its results are no longer available")
+        url = batch.results_url
+        if not same_origin(url, self.base_url):
+            raise UnsafeResultsURLError(
+                f"results_url {url!r} is not on the configured base URL {self.base_url!r}; "
+                "the API key is only sent there. Fetch it yourself if you trust that host.")
+        return self._stream_results(batch.id, url, raw=raw,
+                                    context=context if context is not None else self)
+
+    def _stream_results(self, batch_id: str, url: str, *, raw: bool,
+                        context: Any) -> Iterator[Any]:
+        response = self.transport.request("GET", url, stream=True,
+                                          headers={"accept": "application/x-jsonl"})
+        wants_typed = not raw or bool(self.hook.on_result.get_hookimpls())
+        source = f"results of {batch_id}"
+        try:
+            response.raw.decode_content = True
+            for value in iter_raw(response.raw, source=source):
+                if wants_typed:
+                    result = to_result(value, source=source)
+                    self.hook.on_result(result=result, context=context)
+                    yield value if raw else result
+                else:
+                    yield value
+        finally:
+            response.close()
+
+    # --- waiting --------------------------------------------------------------
+
+    def wait(self, batch_id: str, *, timeout: Optional[float] = None,
+             poll_interval: Optional[float] = None, context: Any = None) -> MessageBatch:
+        """Poll until the batch has ended, calling ``on_poll`` after each check.
+
+        Waits grow from ``poll_interval`` (default 30 s) with backoff. Without
+        a ``timeout`` it gives up an hour past the batch's ``expires_at``.
+        Raises :class:`~claudebatch.errors.WaitTimeoutError` with the last state.
+        """
+        first = self.poll_interval if poll_interval is None else poll_interval
+        if first <= 0:
+            raise ValueError(f"poll_interval must be > 0, got {first}")
+        ctx = context if context is not None else self
+        started = self.clock.monotonic()
+        attempt = 0
+        while True:
+            batch = self.retrieve(batch_id)
+            self.hook.on_poll(batch=batch, context=ctx)
+            if batch.ended:
+                return batch
+            if timeout is not None:
+                remaining = started + timeout - self.clock.monotonic()
+                why = f"timeout of {timeout} s"
+            else:
+                remaining = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - self.clock.time()
+                why = "its expiry (expires_at plus an hour)"
+            if remaining <= 0:
+                counts = batch.request_counts
+                raise WaitTimeoutError(
+                    f"batch {batch.id} is still {batch.processing_status} after {why} "
+                    f"({counts.processing} of {counts.total} requests processing)", batch=batch)
+            delay = self.hook.poll_delay(batch=batch, attempt=attempt, first_interval=first,
+                                         context=ctx)
+            self.clock.sleep(min(float(delay), remaining))
+            attempt += 1
+
+
+def _id(batch_id: str) -> str:
+    if not isinstance(batch_id, str) or not batch_id or "/" in batch_id:
+        raise ValueError(f"not a batch id: {batch_id!r}")
+    return batch_id
+

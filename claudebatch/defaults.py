@@ -1,0 +1,69 @@
+"""The built-in policies, registered as an ordinary plugin on every client.
+
+Each is ``trylast``, so any plugin that answers the same ``firstresult`` hook
+replaces it (the retry plugin does, for HTTP retries).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Optional
+
+import requests
+
+from .hookspecs import GIVE_UP
+from .models import MessageBatch
+from .plugins import hookimpl
+from .transport import retry_after_seconds, should_retry_header
+
+#: Statuses worth retrying: timeouts, conflicts, rate limits, server errors, overload.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+#: A server's retry-after is honoured up to this many seconds.
+MAX_RETRY_AFTER = 60.0
+
+#: The first wait between status checks, for the real service; it grows by
+#: POLL_BACKOFF up to ten times the first wait, capped at MAX_POLL_INTERVAL.
+DEFAULT_POLL_INTERVAL = 30.0
+POLL_BACKOFF = 1.5
+MAX_POLL_INTERVAL = 300.0
+
+
+def is_retryable(response: Optional[requests.Response]) -> bool:
+    if response is None:  # connection error or timeout
+        return True
+    verdict = should_retry_header(response)
+    if verdict is not None:
+        return verdict
+    return response.status_code in RETRYABLE_STATUSES or response.status_code >= 500
+
+
+def backoff_delay(attempt: int, *, initial: float = INITIAL_RETRY_DELAY,
+                  maximum: float = MAX_RETRY_DELAY, jitter: float = 0.25,
+                  rng: Any = random) -> float:
+    """Exponential backoff with jitter that only ever shortens the wait (by up to ``jitter``)."""
+    delay = min(initial * (2.0 ** attempt), maximum)
+    return float(delay * (1.0 - jitter * rng.random()))
+
+
+class DefaultPolicies:
+    """HTTP retry delay and poll schedule used when no plugin answers."""
+
+    @hookimpl(trylast=True)
+    def retry_delay(self, attempt: int, response: Optional[requests.Response],
+                    context: Any) -> Optional[float]:
+        if not is_retryable(response):
+            return GIVE_UP
+        if response is not None:
+            clock = getattr(context, "clock", None)
+            now = clock.time() if clock is not None else 0.0
+            server = retry_after_seconds(response, now)
+            if server is not None and 0 <= server <= MAX_RETRY_AFTER:
+                return server
+        return backoff_delay(attempt)
+
+    @hookimpl(trylast=True)
+    def poll_delay(self, batch: MessageBatch, attempt: int, first_interval: float) -> float:
+        cap = max(first_interval, min(MAX_POLL_INTERVAL, first_interval * 10))
+        return float(min(first_interval * (POLL_BACKOFF ** attempt), cap))

@@ -1,0 +1,117 @@
+"""Every hook claudebatch calls, one docstring each.
+
+Plugins implement these with ``@claudebatch.hookimpl`` (pluggy, project name
+``"claudebatch"``); an implementation may take any subset of the arguments.
+
+``context`` is the object driving the call: the :class:`~claudebatch.BatchClient`
+for a single endpoint call, or the :class:`~claudebatch.job.Job` inside ``run()``
+(which has ``.client``). Plugins read state from it rather than from a growing
+list of arguments.
+
+Order, when several plugins implement the same hook (pluggy calls ``tryfirst``
+implementations first, ``trylast`` last, the rest newest-registered first):
+
+1. ``tryfirst``: rewrite the requests (prompt-cache injection);
+2. plain: look at the rewritten requests (cost estimates, budget vetoes);
+3. ``trylast``: record what is about to happen (persistence), so a veto from
+   step 2 leaves nothing recorded.
+
+Built-in defaults for the ``firstresult`` policies are registered as an
+ordinary plugin (:mod:`claudebatch.defaults`) marked ``trylast``, so any plugin
+that answers replaces them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional
+
+import pluggy
+import requests
+
+if TYPE_CHECKING:
+    from .models import BatchResult, MessageBatch
+    from .pending import PendingBatch
+
+hookspec = pluggy.HookspecMarker("claudebatch")
+
+#: Returned from :func:`retry_delay` to stop retrying and raise the error now.
+GIVE_UP: float = -1.0
+
+
+@hookspec
+def before_submit(requests: PendingBatch, context: Any) -> None:
+    """Called before a batch is created, with the requests about to be sent.
+
+    ``requests`` is re-iterable and knows its ``len()``; it may be far larger
+    than memory, so rewrite requests with ``requests.transform(fn)`` (``fn``
+    maps a :class:`~claudebatch.Request` to a new one and is applied lazily as
+    the body is written), never by collecting them. Raise to veto the
+    submission: nothing is sent and the exception reaches the caller.
+    """
+
+
+@hookspec
+def after_submit(batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
+    """Called once the service has accepted a batch (``batch.id`` is known)."""
+
+
+@hookspec
+def on_poll(batch: MessageBatch, context: Any) -> None:
+    """Called after every status check while waiting, with the fresh batch."""
+
+
+@hookspec
+def on_result(result: BatchResult, context: Any) -> None:
+    """Called for every result as it streams in, before the caller sees it."""
+
+
+@hookspec
+def on_batch_end(batch: MessageBatch, context: Any) -> None:
+    """Called once a batch has ended and all its results have been streamed."""
+
+
+@hookspec
+def on_job_end(report: Any, context: Any) -> None:
+    """Called when a whole job (``client.run``) has finished, with its JobReport."""
+
+
+@hookspec(firstresult=True)
+def retry_delay(attempt: int, response: Optional[requests.Response],
+                error: Optional[BaseException], context: Any) -> Optional[float]:
+    """How long to wait before retrying a failed HTTP request, in seconds.
+
+    ``attempt`` counts from 0 (the first retry). Exactly one of ``response``
+    (an error status) and ``error`` (a connection error or timeout) is set.
+    Return ``None`` for no opinion, a number >= 0 to retry after that many
+    seconds, or :data:`GIVE_UP` to raise the error now. ``max_retries`` still
+    bounds the number of attempts.
+    """
+
+
+@hookspec(firstresult=True)
+def poll_delay(batch: MessageBatch, attempt: int, first_interval: float,
+               context: Any) -> Optional[float]:
+    """Seconds to wait before the next status check of ``batch``.
+
+    ``attempt`` counts the polls so far (0 before the second check);
+    ``first_interval`` is the caller's ``poll_interval`` (or the default).
+    """
+
+
+@hookspec
+def add_cli_options(parser: argparse.ArgumentParser) -> None:
+    """Add a plugin's options to the ``claudebatch`` commands that run jobs."""
+
+
+@hookspec
+def plugins_from_cli(args: argparse.Namespace) -> Optional[Iterable[Any]]:
+    """Return plugin instances configured from the parsed command-line ``args``."""
+
+
+def hook_names() -> List[str]:
+    """Every hook this module declares (used by docs and tests)."""
+    return sorted(
+        name for name, value in globals().items()
+        if callable(value) and hasattr(value, "claudebatch_spec")
+    )

@@ -1,0 +1,127 @@
+"""The one cattrs converter: API JSON <-> attrs models.
+
+Configured once here so every module parses the same way: RFC 3339 times become
+aware datetimes, tagged unions dispatch on ``type``, unknown keys are ignored and
+unknown content blocks survive as :class:`~claudebatch.models.UnknownBlock`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Callable, Dict, Mapping, Type, TypeVar
+
+import cattrs
+
+from .models import (
+    BatchResult,
+    CanceledResult,
+    ContentBlock,
+    ErroredResult,
+    ExpiredResult,
+    RedactedThinkingBlock,
+    ResultType,
+    ServerToolUseBlock,
+    SucceededResult,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    UnknownBlock,
+)
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(detailed_validation=False)
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_datetime(value: str) -> dt.datetime:
+    """Parse an RFC 3339 time, any number of fraction digits, ``Z`` or an offset."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # fromisoformat before 3.11 wants exactly 3 or 6 fraction digits.
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """The API's own form: UTC with microseconds and a ``Z``."""
+    utc = value.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+converter.register_structure_hook(dt.datetime, lambda v, _: parse_datetime(v))
+converter.register_unstructure_hook(dt.datetime, format_datetime)
+
+
+def _tagged_union(classes: Mapping[str, Type[Any]],
+                  fallback: Callable[[Dict[str, Any]], Any]) -> Callable[[Any, Any], Any]:
+    structurers = {tag: (converter.gen_structure_attrs_fromdict(cls), cls)
+                   for tag, cls in classes.items()}
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object with a 'type', got {type(value).__name__}")
+        found = structurers.get(value.get("type"))  # type: ignore[arg-type]
+        return found[0](value, found[1]) if found else fallback(value)
+
+    return structure
+
+
+def _unknown_block(value: Dict[str, Any]) -> UnknownBlock:
+    return UnknownBlock(type=str(value.get("type", "")), data=value)
+
+
+def _unknown_result(value: Dict[str, Any]) -> Any:
+    raise ValueError(f"unknown result type {value.get('type')!r}")
+
+
+converter.register_structure_hook(
+    ContentBlock,
+    _tagged_union(
+        {
+            "text": TextBlock,
+            "tool_use": ToolUseBlock,
+            "server_tool_use": ServerToolUseBlock,
+            "thinking": ThinkingBlock,
+            "redacted_thinking": RedactedThinkingBlock,
+        },
+        _unknown_block,
+    ),
+)
+converter.register_unstructure_hook(UnknownBlock, lambda block: block.data)
+
+converter.register_structure_hook(
+    ResultType,
+    _tagged_union(
+        {
+            "succeeded": SucceededResult,
+            "errored": ErroredResult,
+            "canceled": CanceledResult,
+            "expired": ExpiredResult,
+        },
+        _unknown_result,
+    ),
+)
+
+_structure_result = converter.gen_structure_attrs_fromdict(BatchResult)
+
+
+def structure(value: Any, cls: Type[T]) -> T:
+    """Parse JSON-shaped ``value`` into ``cls``."""
+    return converter.structure(value, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """An attrs model back to JSON-shaped data in the API's field names."""
+    return converter.unstructure(value)
+
+
+def structure_result(value: Dict[str, Any]) -> BatchResult:
+    """The hot path of :mod:`claudebatch.results`: one results line to a BatchResult."""
+    return _structure_result(value, BatchResult)

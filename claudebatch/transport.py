@@ -1,0 +1,200 @@
+"""HTTP for the client: one requests.Session, auth headers, timeouts, retries, error mapping.
+
+The API key lives only in the headers of each outgoing request (never on the
+caller's session, never in a message, repr or log line).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit
+
+import requests
+
+from ._version import __version__
+from .clock import Clock
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClaudeBatchError,
+    error_class_for,
+)
+from .hookspecs import GIVE_UP
+
+logger = logging.getLogger("claudebatch")
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+USER_AGENT = f"claudebatch/{__version__} (python-requests/{requests.__version__})"
+
+Timeout = Union[float, Tuple[float, float]]
+#: Makes the body of one attempt: bytes, or a file rewound by the caller.
+BodyFactory = Callable[[], Union[bytes, IO[bytes]]]
+#: Called with (attempt, response, error); answers the retry delay or None.
+#: Called before retrying a lost answer; returns the outcome it found, if any.
+RecoverPolicy = Callable[[BaseException], Optional[requests.Response]]
+DelayPolicy = Callable[[int, Optional[requests.Response], Optional[BaseException]], Optional[float]]
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """True when ``url`` has the scheme, host and port of ``base_url``."""
+    a, b = urlsplit(url), urlsplit(base_url)
+    return (a.scheme.lower(), a.hostname, a.port or _default_port(a.scheme)) == (
+        b.scheme.lower(), b.hostname, b.port or _default_port(b.scheme))
+
+
+def _default_port(scheme: str) -> Optional[int]:
+    return {"http": 80, "https": 443}.get(scheme.lower())
+
+
+class Transport:
+    """Sends requests to the API with auth, retries and error mapping."""
+
+    def __init__(self, *, api_key: str, base_url: str, session: Optional[requests.Session],
+                 timeout: Timeout, max_retries: int, clock: Clock, delay_policy: DelayPolicy,
+                 betas: Sequence[str] = ()):
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.session = session if session is not None else requests.Session()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.clock = clock
+        self.delay_policy = delay_policy
+        self.betas = tuple(betas)
+
+    def __repr__(self) -> str:
+        return f"<Transport base_url={self.base_url!r}>"
+
+    def headers(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        headers = {
+            "x-api-key": self._api_key,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+            "accept": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        if self.betas:
+            headers["anthropic-beta"] = ",".join(self.betas)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}{path}"
+
+    def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
+                body: Optional[BodyFactory] = None, stream: bool = False,
+                headers: Optional[Mapping[str, str]] = None,
+                before_retry: Optional[RecoverPolicy] = None,
+                ) -> requests.Response:
+        """Send, retrying what the delay policy allows; return a 2xx response or raise.
+
+        ``before_retry`` runs before retrying after a connection error or timeout
+        (when the server may have acted on a request whose answer was lost); if
+        it returns a response, that is the outcome and no retry is sent.
+        """
+        url = self.url(path)
+        attempt = 0
+        while True:
+            response: Optional[requests.Response] = None
+            error: Optional[ClaudeBatchError] = None
+            try:
+                response = self.session.request(
+                    method, url, params=params, data=body() if body else None, stream=stream,
+                    headers=self.headers(headers), timeout=self.timeout)
+            except requests.Timeout as exc:
+                error = APITimeoutError(f"{method} {url} timed out: {type(exc).__name__}")
+            except requests.RequestException as exc:
+                error = APIConnectionError(f"{method} {url} failed: {_describe(exc)}")
+
+            if response is not None:
+                if response.status_code < 400:
+                    logger.debug("%s %s -> %s", method, url, response.status_code)
+                    return response
+                error = api_error_from_response(response)
+            assert error is not None
+
+            logger.info("%s %s failed (attempt %d): %s", method, url, attempt + 1, error)
+            delay = self.delay_policy(attempt, response, error if response is None else None)
+            if attempt >= self.max_retries or delay is None or delay == GIVE_UP or delay < 0:
+                if response is not None:
+                    response.close()
+                raise error
+            if response is not None:
+                response.close()
+            self.clock.sleep(delay)
+            attempt += 1
+            if response is None and before_retry is not None:
+                recovered = before_retry(error)
+                if recovered is not None:
+                    return recovered
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``request`` and decode the JSON body (with a clear error if it is not JSON)."""
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise APIConnectionError(
+                f"{method} {self.url(path)} answered {response.status_code} with a body "
+                f"that is not JSON: {response.text[:200]!r}") from None
+
+
+def api_error_from_response(response: requests.Response) -> APIStatusError:
+    """The exception for an error response, from its body and ``request-id`` header."""
+    request_id = response.headers.get("request-id")
+    error_type: Optional[str] = None
+    body: Any = None
+    message = response.reason or "error"
+    try:
+        body = response.json()
+    except ValueError:
+        text = (response.text or "").strip()
+        if text:
+            message = text[:500]
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            error_type = err.get("type") if isinstance(err.get("type"), str) else None
+            if isinstance(err.get("message"), str):
+                message = err["message"]
+        request_id = request_id or body.get("request_id")
+    cls = error_class_for(response.status_code)
+    return cls(message, status_code=response.status_code, error_type=error_type,
+               request_id=request_id, body=body)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception's text without anything but its type and reason (no headers)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def retry_after_seconds(response: requests.Response, now: float) -> Optional[float]:
+    """The server's requested delay: ``retry-after-ms``, else ``retry-after`` (seconds or date)."""
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000.0
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            try:
+                return parsedate_to_datetime(value).timestamp() - now
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def should_retry_header(response: requests.Response) -> Optional[bool]:
+    """The server's ``x-should-retry`` verdict, or None when it gave none."""
+    value = response.headers.get("x-should-retry", "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+
