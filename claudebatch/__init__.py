@@ -26,6 +26,7 @@ from .errors import (
     WaitTimeoutError,
 )
 from .hookspecs import GIVE_UP
+from .job import Job, ResumeState
 from .models import (
     BatchResult,
     CanceledResult,
@@ -41,6 +42,7 @@ from .models import (
 )
 from .pending import PendingBatch
 from .plugins import hookimpl
+from .report import BatchSummary, JobReport
 
 __all__ = [
     "GIVE_UP",
@@ -52,6 +54,7 @@ __all__ = [
     "BatchClient",
     "BatchNotEndedError",
     "BatchResult",
+    "BatchSummary",
     "BillingError",
     "CanceledResult",
     "ClaudeBatchError",
@@ -62,6 +65,8 @@ __all__ = [
     "ExpiredResult",
     "GatewayTimeoutError",
     "InternalServerError",
+    "Job",
+    "JobReport",
     "Message",
     "MessageBatch",
     "NotFoundError",
@@ -73,6 +78,7 @@ __all__ = [
     "RequestCounts",
     "RequestTooLargeError",
     "ResultsParseError",
+    "ResumeState",
     "SucceededResult",
     "UnsafeResultsURLError",
     "Usage",

@@ -1,8 +1,11 @@
 """``claudebatch ...``: the command line, one subcommand per endpoint (plus the emulator).
 
 Exit codes scripts can trust (see docs/cli.md):
-0 success, 1 an API or network error, 2 bad usage, 3 invalid input,
-4 a wait that timed out, 5 the batch has not ended (results asked too early).
+0 success (for run/demo: every request succeeded), 1 an API or network error,
+2 bad usage, 3 invalid input (nothing was sent), 4 a wait that timed out,
+5 the batch has not ended (results asked too early), 6 a job ended with failed
+requests (each has an errored/expired/canceled line), 7 a job ended with
+requests that got no result line at all.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from .client import BatchClient
@@ -29,8 +32,13 @@ EXIT_USAGE = 2
 EXIT_INVALID_INPUT = 3
 EXIT_TIMEOUT = 4
 EXIT_NOT_ENDED = 5
+EXIT_JOB_FAILURES = 6
+EXIT_JOB_MISSING = 7
 
 Command = Callable[[argparse.Namespace], int]
+
+#: The emulator as the demo runs it: a few seconds of visible processing.
+DEMO_EMULATOR: Dict[str, Any] = {}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -101,13 +109,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch_id")
     p = add("delete", cmd_delete, "Delete an ended batch.")
     p.add_argument("batch_id")
+    p = add("run", cmd_run, "Run a whole JSONL dataset: validate, split, submit, poll, "
+                            "stream every result to OUTPUT.")
+    p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
+    p.add_argument("-o", "--output", required=True, help="JSONL file for the results")
+    add_job_options(p)
+    p = add("demo", cmd_demo, "Triage generated support tickets end to end, against the "
+                              "built-in emulator unless --live.")
+    p.add_argument("--requests", type=int, default=5000, help="how many tickets (default 5000)")
+    p.add_argument("-o", "--output", default="demo-results.jsonl",
+                   help="JSONL file for the results (default demo-results.jsonl)")
+    p.add_argument("--live", action="store_true",
+                   help="use the real service with $ANTHROPIC_API_KEY (costs money)")
+    add_job_options(p, poll_default=None)
     sub.add_parser("emulator", help="Run the local Batches API emulator (see "
                                     "'claudebatch emulator --help').")
     return parser
 
 
-def make_client(args: argparse.Namespace) -> BatchClient:
-    kwargs: Dict[str, Any] = {"base_url": args.base_url}
+def add_job_options(parser: argparse.ArgumentParser, *,
+                    poll_default: Optional[float] = None) -> None:
+    parser.add_argument("--name", help="job name (default: job-<UTC time>)")
+    parser.add_argument("--poll-interval", type=float, default=poll_default,
+                        help="first wait between polls in seconds (default 30; grows with "
+                             "backoff); small values suit the emulator")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    cli_plugins().hook.add_cli_options(parser=parser)
+
+
+def cli_plugins() -> Any:
+    """A plugin manager holding the installed plugins, for their options."""
+    from .plugins import make_plugin_manager
+
+    return make_plugin_manager()
+
+
+def plugins_from_args(args: argparse.Namespace) -> List[Any]:
+    found: List[Any] = []
+    for group in cli_plugins().hook.plugins_from_cli(args=args):
+        found.extend(group or ())
+    return found
+
+
+def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
+    kwargs: Dict[str, Any] = {"base_url": args.base_url, **extra}
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
     return BatchClient(**kwargs)
@@ -117,32 +162,50 @@ def print_json(value: Any, out: IO[str] = sys.stdout) -> None:
     out.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
-def read_jsonl(path: str) -> Iterator[Any]:
-    """Parse a JSONL file, naming file and line for a bad line."""
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        problems: List[str] = []
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{path} line {number}: not valid JSON: {exc.msg} "
-                                f"(column {exc.colno})")
-        if problems:
-            raise ValidationError(f"{path} was not sent", problems)
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     client = make_client(args)
-    items = list(read_jsonl(args.input))
-    batch = client.create(items)
+    batch = client.create(args.input)
     print_json(unstructure(batch))
     return EXIT_OK
+
+
+def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
+    report = client.run(source, name=args.name, output=args.output,
+                        poll_interval=args.poll_interval)
+    print(report.summary())
+    if report.missing or not report.complete:
+        return EXIT_JOB_MISSING
+    return EXIT_OK if report.all_succeeded else EXIT_JOB_FAILURES
+
+
+def job_plugins(args: argparse.Namespace) -> List[Any]:
+    from .progress import Progress
+
+    return [*plugins_from_args(args), *([] if args.quiet else [Progress()])]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return run_job(make_client(args, plugins=job_plugins(args)), args.input, args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import support_tickets
+
+    tickets = support_tickets(args.requests)
+    if args.live:
+        print(f"demo: {args.requests:,} tickets against the real service", file=sys.stderr)
+        return run_job(make_client(args, plugins=job_plugins(args)), tickets, args)
+    from .emulator import Emulator
+
+    with Emulator(**DEMO_EMULATOR) as emulator:
+        print(f"demo: {args.requests:,} support tickets against the built-in emulator at "
+              f"{emulator.url} (no API key needed; --live uses the real service)",
+              file=sys.stderr)
+        if args.poll_interval is None:
+            args.poll_interval = 0.25
+        client = make_client(args, plugins=job_plugins(args), api_key="emulator",
+                             base_url=emulator.url)
+        return run_job(client, tickets, args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

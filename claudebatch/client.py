@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import pluggy
 import requests
@@ -38,6 +38,10 @@ EXPIRY_GRACE_SECONDS = 3600.0
 #: When a ``create`` outcome is unknown, batches created this long before the
 #: attempt still count as candidates (clock skew between us and the service).
 AMBIGUOUS_CREATE_SKEW_SECONDS = 120.0
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .report import JobReport
 
 RequestLike = Union[Request, Dict[str, Any]]
 
@@ -105,10 +109,11 @@ class BatchClient:
 
     # --- the six endpoints ----------------------------------------------------
 
-    def create(self, requests: Union[Iterable[RequestLike], PendingBatch], *,
-               context: Any = None) -> MessageBatch:
+    def create(self, requests: Union[Iterable[RequestLike], str, os.PathLike[str], PendingBatch],
+               *, context: Any = None) -> MessageBatch:
         """Validate, run ``before_submit``, send one batch, run ``after_submit``.
 
+        ``requests`` is a list of Requests or dicts, or the path of a JSONL file.
         All validation problems are raised together in one
         :class:`~claudebatch.errors.ValidationError` and nothing is sent. If
         the connection breaks after the body was sent, the client looks for the
@@ -234,19 +239,40 @@ class BatchClient:
                         context: Any) -> Iterator[Any]:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
-        wants_typed = not raw or bool(self.hook.on_result.get_hookimpls())
+        has_hooks = bool(self.hook.on_result.get_hookimpls())
         source = f"results of {batch_id}"
         try:
             response.raw.decode_content = True
             for value in iter_raw(response.raw, source=source):
-                if wants_typed:
-                    result = to_result(value, source=source)
-                    self.hook.on_result(result=result, context=context)
-                    yield value if raw else result
-                else:
+                if raw and not has_hooks:
                     yield value
+                    continue
+                result = to_result(value, source=source)
+                if has_hooks:
+                    self.hook.on_result(result=result, context=context)
+                yield value if raw else result
         finally:
             response.close()
+
+    # --- whole jobs -----------------------------------------------------------
+
+    def job(self, source: Any, *, name: Optional[str] = None, output: Optional[str] = None,
+            poll_interval: Optional[float] = None, **options: Any) -> Job:
+        """A :class:`~claudebatch.job.Job` for ``source``, not yet started (see ``run``)."""
+        from .job import Job
+
+        return Job(self, source, name=name, output=output, poll_interval=poll_interval,
+                   **options)
+
+    def run(self, source: Any, *, name: Optional[str] = None, output: Optional[str] = None,
+            poll_interval: Optional[float] = None, **options: Any) -> JobReport:
+        """Run a whole dataset: validate, split, submit, poll, stream results to ``output``.
+
+        ``source`` is a JSONL path or an iterable of Requests or dicts. Returns
+        the JobReport; ``report.results()`` joins each request to its result.
+        """
+        return self.job(source, name=name, output=output, poll_interval=poll_interval,
+                        **options).run()
 
     # --- waiting --------------------------------------------------------------
 

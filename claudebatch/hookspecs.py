@@ -24,7 +24,7 @@ that answers replaces them.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 import pluggy
 import requests
@@ -97,6 +97,32 @@ def poll_delay(batch: MessageBatch, attempt: int, first_interval: float,
     ``attempt`` counts the polls so far (0 before the second check);
     ``first_interval`` is the caller's ``poll_interval`` (or the default).
     """
+
+
+@hookspec(firstresult=True)
+def resubmit_requests(pass_number: int, context: Any) -> Optional[Iterable[Any]]:
+    """After pass ``pass_number`` of a job has ended: requests to send again, or None.
+
+    ``context`` is the Job (``context.find_requests(ids)`` gives back the
+    original requests). The job runs another pass with what is returned; the
+    final output keeps one line per custom_id, the last attempt's.
+    """
+
+
+@hookspec(firstresult=True)
+def resume_state(context: Any) -> Optional[Any]:
+    """Before a job submits anything: what an earlier run of it already did, or None.
+
+    Return a :class:`~claudebatch.job.ResumeState` (batches already created per
+    pass and batch index, batches whose results are already in the output);
+    the job then neither creates those batches again nor writes their results
+    twice. ``context`` is the Job after validation and splitting.
+    """
+
+
+@hookspec
+def job_summary(report: Any, context: Any) -> Optional[Dict[str, Any]]:
+    """A plugin's figures for ``JobReport.plugins``: ``{"name": summary}``."""
 
 
 @hookspec

@@ -7,6 +7,8 @@ count) and reported together, each naming where it is.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
@@ -71,6 +73,9 @@ class RequestValidator:
             self.problems.append(f"{where}: {what}")
 
     def check(self, item: Any, where: str) -> Optional[Request]:
+        if isinstance(item, SourceProblem):
+            self.add_problem(where, item.message)
+            return None
         if isinstance(item, Request):
             custom_id: Any = item.custom_id
             params: Any = item.params
@@ -114,14 +119,17 @@ class RequestValidator:
                                   self.problems, total=self.problem_count)
 
 
-def validate_batch(items: Iterable[Any]) -> List[Request]:
-    """Validate the requests of one ``create`` call; raise one error naming every problem."""
+def validate_batch(source: Any) -> List[Request]:
+    """Validate the requests of one ``create`` call; raise one error naming every problem.
+
+    ``source`` is an iterable of Requests or dicts, or the path of a JSONL file.
+    """
     validator = RequestValidator()
     requests = []
     count = 0
-    for index, item in enumerate(items):
+    for where, item in iter_source(source):
         count += 1
-        request = validator.check(item, f"request {index}")
+        request = validator.check(item, where)
         if request is not None:
             requests.append(request)
     if count == 0:
@@ -131,3 +139,42 @@ def validate_batch(items: Iterable[Any]) -> List[Request]:
                                           f"requests, got {count:,} (client.run() splits them)")
     validator.raise_if_problems("the batch was not sent")
     return requests
+
+
+class SourceProblem:
+    """A row that could not even be read (bad JSON): carried to the validator to report."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def iter_source(source: Any) -> Iterable[tuple[str, Any]]:
+    """``(where, item)`` for each row of a JSONL path or an iterable of requests.
+
+    ``where`` names the row for error messages: ``data.jsonl line 7`` or
+    ``request 6``. A line that is not JSON comes through as a SourceProblem, so
+    every bad line is reported, not just the first.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        yield from _iter_jsonl(os.fspath(source))
+    else:
+        for index, item in enumerate(source):
+            yield f"request {index}", item
+
+
+def _iter_jsonl(path: str) -> Iterable[tuple[str, Any]]:
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            where = f"{path} line {number}"
+            if not line.strip():
+                continue
+            try:
+                yield where, json.loads(line)
+            except ValueError as exc:
+                detail = (f"{exc.msg} (column {exc.colno})"
+                          if isinstance(exc, json.JSONDecodeError) else str(exc))
+                yield where, SourceProblem(f"not valid JSON: {detail}")

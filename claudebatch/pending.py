@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from typing import IO, Any, Callable, Iterable, Iterator, List, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Sequence
 
 from .models import Request
 
@@ -29,8 +29,10 @@ def dumps(value: Any) -> bytes:
 class PendingBatch:
     """Requests about to become one batch. Iterable more than once; ``len()`` is known."""
 
-    def __init__(self, source: Callable[[], Iterable[Request]], count: int, *, index: int = 0):
+    def __init__(self, source: Callable[[], Iterable[Request]], count: int, *, index: int = 0,
+                 serialized: Optional[Callable[[], Iterable[bytes]]] = None):
         self._source = source
+        self._serialized = serialized
         self._count = count
         self._transforms: List[Transform] = []
         #: Position of this batch within its job (0 for a single ``create``).
@@ -60,10 +62,14 @@ class PendingBatch:
         """The whole ``{"requests": [...]}`` body in a rewound, seekable file."""
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
         spool.write(b'{"requests":[')
-        for i, request in enumerate(self):
+        if self._serialized is not None and not self._transforms:
+            pieces: Iterable[bytes] = self._serialized()  # already JSON: copy, don't re-encode
+        else:
+            pieces = (dumps(request.to_dict()) for request in self)
+        for i, piece in enumerate(pieces):
             if i:
                 spool.write(b",")
-            spool.write(dumps(request.to_dict()))
+            spool.write(piece)
         spool.write(b"]}")
         spool.seek(0)
         return spool

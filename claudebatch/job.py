@@ -1,0 +1,395 @@
+"""A Job: a whole dataset through the Batches API, with nothing lost.
+
+validate everything -> split within the limits -> submit (``before_submit`` /
+``after_submit``) -> poll all unfinished batches in one loop (``on_poll``) ->
+stream each batch's results to the output as soon as it ends (``on_result``,
+``on_batch_end``) -> further passes while a plugin asks (``resubmit_requests``)
+-> ``on_job_end``. Inputs of any size go through a spool file on disk: memory
+does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+import attrs
+
+from .client import EXPIRY_GRACE_SECONDS, BatchClient
+from .errors import APIConnectionError, BatchNotEndedError, WaitTimeoutError
+from .inputs import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, RequestValidator, iter_source
+from .models import BatchResult, Request
+from .pending import PendingBatch, dumps
+from .report import BatchSummary, JobReport
+from .results import to_result
+
+logger = logging.getLogger("claudebatch.job")
+
+#: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
+BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
+#: Fraction of the byte limit kept free by default (plugins may grow requests).
+DEFAULT_SAFETY_MARGIN = 0.02
+#: A job stops asking for further passes after this many, whatever plugins say.
+MAX_PASSES = 10
+#: Times a broken results download is resumed before its requests count as missing.
+RESULT_STREAM_ATTEMPTS = 3
+
+
+@attrs.frozen
+class ResumeState:
+    """What a persistence plugin remembers of an interrupted job (``resume_state`` hook).
+
+    ``submitted`` maps ``(pass_number, batch_index)`` to the id of the batch
+    already created for it; ``finished`` holds ids of batches whose results are
+    all in the output already.
+    """
+
+    submitted: Dict[Tuple[int, int], str] = attrs.field(factory=dict)
+    finished: Set[str] = attrs.field(factory=set)
+
+
+@attrs.define
+class PlannedBatch:
+    """A slice of the spool that becomes one batch."""
+
+    index: int
+    start: int
+    end: int
+    count: int
+    body_bytes: int
+
+
+_ID_PREFIX = b'{"custom_id":"'
+
+
+def _custom_id(line: bytes) -> str:
+    """The custom_id of a spooled line: we wrote it first, and it holds no quotes."""
+    return line[len(_ID_PREFIX):line.index(b'"', len(_ID_PREFIX))].decode("ascii")
+
+
+def _request(line: bytes) -> Request:
+    value = json.loads(line)
+    return Request(value["custom_id"], value["params"])
+
+
+class Spool:
+    """Validated requests, one serialized JSON object a line, in a temporary file."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="claudebatch-spool-")
+
+    def append(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.write(b"\n")
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def lines(self, start: int, end: int) -> Iterator[bytes]:
+        """The serialized requests stored between two offsets."""
+        self._file.flush()
+        with open(os.dup(self._file.fileno()), "rb", closefd=True) as reader:
+            reader.seek(start)
+            while reader.tell() < end:
+                line = reader.readline()
+                if not line:
+                    return
+                yield line.rstrip(b"\n")
+
+    def requests(self, start: int, end: int) -> Iterator[Request]:
+        for line in self.lines(start, end):
+            yield _request(line)
+
+    def custom_ids(self, start: int, end: int) -> Iterator[Tuple[str, int, bytes]]:
+        """``(custom_id, offset, line)`` for each request, without parsing its params."""
+        offset = start
+        for line in self.lines(start, end):
+            yield _custom_id(line), offset, line
+            offset += len(line) + 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@attrs.define
+class SubmittedBatch:
+    plan: PlannedBatch
+    spool: Spool
+    summary: BatchSummary
+    batch: Any = None  # the latest MessageBatch
+    done: bool = False
+
+
+class Job:
+    """Runs one dataset: ``Job(client, source, ...).run()`` -> JobReport.
+
+    ``source`` is a JSONL path (one ``{"custom_id", "params"}`` per line) or
+    any iterable of Requests or dicts. Plugins see the job as ``context``.
+    """
+
+    def __init__(self, client: BatchClient, source: Any, *, name: Optional[str] = None,
+                 output: Optional[str] = None, poll_interval: Optional[float] = None,
+                 max_batch_requests: int = MAX_REQUESTS_PER_BATCH,
+                 max_batch_bytes: int = MAX_BATCH_BYTES,
+                 safety_margin: float = DEFAULT_SAFETY_MARGIN):
+        if not 0 <= safety_margin < 1:
+            raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
+        if not 1 <= max_batch_requests <= MAX_REQUESTS_PER_BATCH:
+            raise ValueError(f"max_batch_requests must be 1..{MAX_REQUESTS_PER_BATCH}, "
+                             f"got {max_batch_requests}")
+        self.client = client
+        self.clock = client.clock
+        self.source = source
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.name = name or f"job-{stamp}"
+        self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
+        self.poll_interval = client.poll_interval if poll_interval is None else poll_interval
+        self.max_batch_requests = max_batch_requests
+        self.max_batch_bytes = int(max_batch_bytes * (1 - safety_margin))
+        self.pass_number = 0
+        self.total_requests = 0
+        self.results_written = 0
+        self.batches: List[SubmittedBatch] = []
+        self.missing: List[str] = []
+        self.resumed = False
+        self.started_at = self.clock.monotonic()
+        self._spools: List[Spool] = []
+        self._counts: Counter[str] = Counter()
+        self._resubmitted: Set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name!r} pass={self.pass_number} batches={len(self.batches)}>"
+
+    @property
+    def hook(self) -> Any:
+        return self.client.hook
+
+    # --- planning -----------------------------------------------------------
+
+    def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
+        """Validate every request and cut the batches; raise before anything is sent."""
+        validator = RequestValidator()
+        spool = Spool()
+        plans: List[PlannedBatch] = []
+        start = spool.tell()
+        count = 0
+        body = BODY_OVERHEAD
+        limit = self.max_batch_bytes
+        for where, item in iter_source(source):
+            request = validator.check(item, where)
+            if request is None:
+                continue
+            data = dumps(request.to_dict())
+            if BODY_OVERHEAD + len(data) > limit:
+                validator.add_problem(
+                    f"{where} (custom_id {request.custom_id!r})",
+                    f"the request alone is {len(data):,} bytes; a batch body holds at most "
+                    f"{limit:,}")
+                continue
+            if validator.problem_count:
+                continue  # keep checking, stop writing: nothing will be sent
+            if count and (count >= self.max_batch_requests or body + 1 + len(data) > limit):
+                plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
+                start, count, body = spool.tell(), 0, BODY_OVERHEAD
+            body += len(data) + (1 if count else 0)
+            count += 1
+            spool.append(data)
+        if validator.problem_count == 0 and count == 0:
+            name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "input"
+            validator.add_problem(str(name), "there are no requests")
+        if validator.problem_count:
+            spool.close()
+            validator.raise_if_problems(f"job {self.name}: nothing was submitted")
+        plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
+        self._spools.append(spool)
+        return spool, plans
+
+    # --- running ------------------------------------------------------------
+
+    def run(self) -> JobReport:
+        self.started_at = started = self.clock.monotonic()
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
+        state: Optional[ResumeState] = self.hook.resume_state(context=self)
+        self.resumed = state is not None
+        with open(self.output, "ab" if self.resumed else "wb") as out:
+            self.pass_number = 1
+            while True:
+                submitted = [self._submit(spool, plan, state) for plan in plans]
+                self._wait_and_collect(submitted, out, resuming=self.resumed)
+                if self.pass_number >= MAX_PASSES:
+                    break
+                again = self.hook.resubmit_requests(pass_number=self.pass_number, context=self)
+                retry = list(again or ())  # the failed tail of a pass: small
+                if not retry:
+                    break
+                self._resubmitted.update(
+                    r.custom_id if isinstance(r, Request) else str(r.get("custom_id"))
+                    for r in retry)
+                spool, plans = self.plan(retry)
+                self.pass_number += 1
+        if self.pass_number > 1:
+            self._keep_last_attempts()
+        report = self._report(self.clock.monotonic() - started)
+        self.hook.on_job_end(report=report, context=self)
+        for section in self.hook.job_summary(report=report, context=self):
+            report.plugins.update(section or {})
+        return report
+
+    def _submit(self, spool: Spool, plan: PlannedBatch,
+                state: Optional[ResumeState]) -> SubmittedBatch:
+        known = state.submitted.get((self.pass_number, plan.index)) if state else None
+        if known:
+            batch = self.client.retrieve(known)
+            logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
+                        self.pass_number, plan.index)
+        else:
+            pending = PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
+                                   index=plan.index,
+                                   serialized=lambda: spool.lines(plan.start, plan.end))
+            batch = self.client.create(pending, context=self)
+            logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
+                        batch.id, plan.count, plan.body_bytes)
+        summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
+        item = SubmittedBatch(plan, spool, summary, batch,
+                              done=bool(state and batch.id in state.finished))
+        self.batches.append(item)
+        return item
+
+    def _wait_and_collect(self, submitted: List[SubmittedBatch], out: IO[bytes], *,
+                          resuming: bool) -> None:
+        waiting = [s for s in submitted if not s.done]
+        attempt = 0
+        while waiting:
+            for item in list(waiting):
+                batch = self.client.retrieve(item.summary.id)
+                item.batch = batch
+                self.hook.on_poll(batch=batch, context=self)
+                if batch.ended:
+                    self._collect(item, out, resuming=resuming)
+                    waiting.remove(item)
+                elif self.clock.time() > batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS:
+                    raise WaitTimeoutError(
+                        f"job {self.name}: batch {batch.id} is still {batch.processing_status} "
+                        "an hour past its expires_at", batch=batch)
+            if not waiting:
+                return
+            delay = self.hook.poll_delay(batch=waiting[0].batch, attempt=attempt,
+                                         first_interval=self.poll_interval, context=self)
+            self.clock.sleep(float(delay))
+            attempt += 1
+
+    def _collect(self, item: SubmittedBatch, out: IO[bytes], *, resuming: bool) -> None:
+        """Stream one ended batch's results into the output; note any that never came."""
+        seen: Set[str] = self._ids_in_output(item) if resuming else set()
+        counts: Counter[str] = Counter()
+        for attempt in range(1, RESULT_STREAM_ATTEMPTS + 1):
+            try:
+                for value in self.client.results(item.batch, raw=True, context=self):
+                    custom_id = value["custom_id"]
+                    if custom_id in seen:
+                        continue
+                    seen.add(custom_id)
+                    out.write(dumps(value) + b"\n")
+                    counts[value["result"].get("type", "unknown")] += 1
+                    self.results_written += 1
+                break
+            except APIConnectionError as exc:
+                logger.warning("job %s: results of %s broke (attempt %d of %d): %s",
+                               self.name, item.summary.id, attempt, RESULT_STREAM_ATTEMPTS, exc)
+            except BatchNotEndedError as exc:  # archived: the results are gone
+                logger.error("job %s: %s", self.name, exc)
+                break
+        out.flush()
+        missing = [custom_id for custom_id, _, _ in
+                   item.spool.custom_ids(item.plan.start, item.plan.end)
+                   if custom_id not in seen]
+        self.missing.extend(missing)
+        item.summary.counts = dict(counts)
+        item.summary.missing = len(missing)
+        self._counts.update(counts)
+        item.done = True
+        self.hook.on_batch_end(batch=item.batch, context=self)
+
+    def _ids_in_output(self, item: SubmittedBatch) -> Set[str]:
+        """On resume: the custom_ids of this batch already in the output."""
+        wanted = {c for c, _, _ in item.spool.custom_ids(item.plan.start, item.plan.end)}
+        found: Set[str] = set()
+        if os.path.exists(self.output):
+            with open(self.output, "rb") as handle:
+                for line in handle:
+                    if line.strip():
+                        custom_id = json.loads(line).get("custom_id")
+                        if custom_id in wanted:
+                            found.add(custom_id)
+        return found
+
+    def _keep_last_attempts(self) -> None:
+        """Rewrite the output so each resubmitted custom_id keeps only its last line."""
+        lines_left: Counter[str] = Counter()
+        with open(self.output, "rb") as handle:
+            for line in handle:
+                custom_id = json.loads(line)["custom_id"]
+                if custom_id in self._resubmitted:
+                    lines_left[custom_id] += 1
+        counts: Counter[str] = Counter()
+        still_missing = set(self.missing)
+        tmp = self.output + ".tmp"
+        with open(self.output, "rb") as src, open(tmp, "wb") as dst:
+            for line in src:
+                value = json.loads(line)
+                custom_id = value["custom_id"]
+                if custom_id in self._resubmitted:
+                    lines_left[custom_id] -= 1
+                    if lines_left[custom_id] > 0:
+                        continue
+                still_missing.discard(custom_id)
+                dst.write(line)
+                counts[value["result"].get("type", "unknown")] += 1
+        os.replace(tmp, self.output)
+        self._counts = counts
+        self.missing = [m for m in self.missing if m in still_missing]
+
+    def _report(self, elapsed: float) -> JobReport:
+        return JobReport(
+            name=self.name, output=self.output, total_requests=self.total_requests,
+            counts=dict(self._counts), batches=[b.summary for b in self.batches],
+            missing=list(self.missing), passes=self.pass_number, elapsed_seconds=elapsed,
+            job=self)
+
+    # --- reading back -------------------------------------------------------
+
+    def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
+        """The job's requests with these custom_ids (from the latest pass that sent them)."""
+        wanted = set(custom_ids)
+        for spool in reversed(self._spools):
+            for custom_id, _, line in spool.custom_ids(0, spool.tell()):
+                if custom_id in wanted:
+                    wanted.discard(custom_id)
+                    yield _request(line)
+            if not wanted:
+                return
+
+    def results(self) -> Iterator[Tuple[Request, BatchResult]]:
+        """``(request, result)`` pairs from the output, joined by custom_id."""
+        where: Dict[str, Tuple[Spool, int]] = {}
+        for spool in self._spools:  # later passes override earlier ones
+            for custom_id, offset, _ in spool.custom_ids(0, spool.tell()):
+                where[custom_id] = (spool, offset)
+        with open(self.output, "rb") as handle:
+            for line in handle:
+                value = json.loads(line)
+                spool, offset = where[value["custom_id"]]
+                request = next(spool.requests(offset, offset + 1))
+                yield request, to_result(value, source=self.output)
+
+    def close(self) -> None:
+        """Drop the spool files (``results()`` needs them; call when done)."""
+        for spool in self._spools:
+            spool.close()
+        self._spools.clear()

@@ -1,0 +1,85 @@
+"""JobReport: what a whole job did, for people (``summary()``) and for code (the fields)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+
+import attrs
+
+from .models import BatchResult, Request
+
+if TYPE_CHECKING:
+    from .job import Job
+
+RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
+
+
+@attrs.define
+class BatchSummary:
+    """One batch of a job: which pass sent it, how many requests, what came back."""
+
+    id: str
+    pass_number: int
+    index: int
+    request_count: int
+    counts: Dict[str, int] = attrs.field(factory=dict)
+    missing: int = 0
+
+
+@attrs.define
+class JobReport:
+    """The outcome of ``client.run()``.
+
+    ``counts`` are per result type over the final output (one line per
+    custom_id, the last attempt's); ``missing`` lists custom_ids that got no
+    result at all; ``plugins`` holds each plugin's summary.
+    """
+
+    name: str
+    output: str
+    total_requests: int
+    counts: Dict[str, int]
+    batches: List[BatchSummary]
+    missing: List[str]
+    passes: int
+    elapsed_seconds: float
+    plugins: Dict[str, Any] = attrs.field(factory=dict)
+    _job: Optional[Job] = attrs.field(default=None, repr=False, eq=False)
+
+    @property
+    def batch_ids(self) -> List[str]:
+        return [b.id for b in self.batches]
+
+    @property
+    def complete(self) -> bool:
+        """Every request has a result line in the output."""
+        return not self.missing and sum(self.counts.values()) == self.total_requests
+
+    @property
+    def all_succeeded(self) -> bool:
+        return self.complete and self.counts.get("succeeded", 0) == self.total_requests
+
+    def results(self) -> Iterator[Tuple[Request, BatchResult]]:
+        """``(request, result)`` pairs joined by custom_id, read back from the output."""
+        if self._job is None:
+            raise RuntimeError("this report is not attached to its job")
+        return self._job.results()
+
+    def summary(self) -> str:
+        """A few lines for a person: counts, batches, time, output, plugin summaries."""
+        counts = Counter({t: self.counts.get(t, 0) for t in RESULT_TYPES})
+        lines = [
+            f"job {self.name}: {self.total_requests:,} requests in {len(self.batches)} "
+            f"batch(es), {self.passes} pass(es), {self.elapsed_seconds:.1f} s",
+            "  " + "  ".join(f"{t} {counts[t]:,}" for t in RESULT_TYPES),
+        ]
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
+            lines.append(f"  NO RESULT for {len(self.missing):,} request(s): {shown}")
+        lines.append(f"  output: {self.output}")
+        for name, value in self.plugins.items():
+            text = value if isinstance(value, str) else ", ".join(
+                f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else repr(value)
+            lines.append(f"  {name}: {text}")
+        return "\n".join(lines)
