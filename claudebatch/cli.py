@@ -158,8 +158,8 @@ def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
     return BatchClient(**kwargs)
 
 
-def print_json(value: Any, out: IO[str] = sys.stdout) -> None:
-    out.write(json.dumps(value, ensure_ascii=False) + "\n")
+def print_json(value: Any, out: Optional[IO[str]] = None) -> None:
+    (out or sys.stdout).write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

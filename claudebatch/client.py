@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import pluggy
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from .job import Job
     from .report import JobReport
 
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+
 RequestLike = Union[Request, Dict[str, Any]]
 
 
@@ -65,6 +69,11 @@ class BatchClient:
                  clock: Optional[Clock] = None,
                  load_entry_points: bool = True):
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        key = key.strip() if isinstance(key, str) else key
+        if key and not _HEADER_SAFE.match(key):
+            raise ConfigurationError(
+                "the API key holds whitespace or control characters inside it; check "
+                "ANTHROPIC_API_KEY or the api_key argument (the key is not shown)")
         if not key:
             raise ConfigurationError(
                 "no API key: pass BatchClient(api_key=...) or set ANTHROPIC_API_KEY "
@@ -150,7 +159,7 @@ class BatchClient:
                 return None
             return self.transport.request("GET", f"{BATCHES}/{made.id}")
 
-        data = self.transport.json("POST", BATCHES, body=rewound, before_retry=find_made_batch)
+        data = self.transport.json("POST", BATCHES, body=rewound, recover=find_made_batch)
         return structure(data, MessageBatch)
 
     def find_batch_created_since(self, since: float, request_count: int) -> Optional[MessageBatch]:
@@ -295,12 +304,11 @@ class BatchClient:
             self.hook.on_poll(batch=batch, context=ctx)
             if batch.ended:
                 return batch
-            if timeout is not None:
+            remaining = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - self.clock.time()
+            why = "its expiry (expires_at plus an hour)"
+            if timeout is not None and started + timeout - self.clock.monotonic() < remaining:
                 remaining = started + timeout - self.clock.monotonic()
-                why = f"timeout of {timeout} s"
-            else:
-                remaining = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - self.clock.time()
-                why = "its expiry (expires_at plus an hour)"
+                why = f"the timeout of {timeout} s"
             if remaining <= 0:
                 counts = batch.request_counts
                 raise WaitTimeoutError(
@@ -313,7 +321,8 @@ class BatchClient:
 
 
 def _id(batch_id: str) -> str:
-    if not isinstance(batch_id, str) or not batch_id or "/" in batch_id:
-        raise ValueError(f"not a batch id: {batch_id!r}")
+    if not isinstance(batch_id, str) or not _BATCH_ID.match(batch_id):
+        raise ValueError(f"not a batch id: {batch_id!r} (expected letters, digits, '_' or '-', "
+                         "such as 'msgbatch_013Zva2CMHLNnXjNJJKqJ2EF')")
     return batch_id
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -29,11 +29,14 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 USER_AGENT = f"claudebatch/{__version__} (python-requests/{requests.__version__})"
 
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
 Timeout = Union[float, Tuple[float, float]]
 #: Makes the body of one attempt: bytes, or a file rewound by the caller.
 BodyFactory = Callable[[], Union[bytes, IO[bytes]]]
 #: Called with (attempt, response, error); answers the retry delay or None.
-#: Called before retrying a lost answer; returns the outcome it found, if any.
+#: Called when an answer was lost; returns the outcome it found, if any.
 RecoverPolicy = Callable[[BaseException], Optional[requests.Response]]
 DelayPolicy = Callable[[int, Optional[requests.Response], Optional[BaseException]], Optional[float]]
 
@@ -87,13 +90,14 @@ class Transport:
     def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
                 body: Optional[BodyFactory] = None, stream: bool = False,
                 headers: Optional[Mapping[str, str]] = None,
-                before_retry: Optional[RecoverPolicy] = None,
+                recover: Optional[RecoverPolicy] = None,
                 ) -> requests.Response:
         """Send, retrying what the delay policy allows; return a 2xx response or raise.
 
-        ``before_retry`` runs before retrying after a connection error or timeout
-        (when the server may have acted on a request whose answer was lost); if
-        it returns a response, that is the outcome and no retry is sent.
+        ``recover`` runs when the outcome is unknown (a connection error,
+        timeout or 504 after the request may have been acted on), before any
+        retry and before giving up; if it returns a response, that is the
+        outcome and nothing more is sent.
         """
         url = self.url(path)
         attempt = 0
@@ -101,9 +105,9 @@ class Transport:
             response: Optional[requests.Response] = None
             error: Optional[ClaudeBatchError] = None
             try:
-                response = self.session.request(
-                    method, url, params=params, data=body() if body else None, stream=stream,
-                    headers=self.headers(headers), timeout=self.timeout)
+                response = self._send(method, url, params=params,
+                                      data=body() if body else None, stream=stream,
+                                      headers=self.headers(headers))
             except requests.Timeout as exc:
                 error = APITimeoutError(f"{method} {url} timed out: {type(exc).__name__}")
             except requests.RequestException as exc:
@@ -114,22 +118,38 @@ class Transport:
                     logger.debug("%s %s -> %s", method, url, response.status_code)
                     return response
                 error = api_error_from_response(response)
-            assert error is not None
-
-            logger.info("%s %s failed (attempt %d): %s", method, url, attempt + 1, error)
-            delay = self.delay_policy(attempt, response, error if response is None else None)
-            if attempt >= self.max_retries or delay is None or delay == GIVE_UP or delay < 0:
-                if response is not None:
-                    response.close()
-                raise error
-            if response is not None:
                 response.close()
-            self.clock.sleep(delay)
-            attempt += 1
-            if response is None and before_retry is not None:
-                recovered = before_retry(error)
+            assert error is not None
+            logger.info("%s %s failed (attempt %d): %s", method, url, attempt + 1, error)
+
+            if recover is not None and (response is None or response.status_code == 504):
+                recovered = recover(error)
                 if recovered is not None:
                     return recovered
+            delay = self.delay_policy(attempt, response, error if response is None else None)
+            if attempt >= self.max_retries or delay is None or delay < 0 or delay == GIVE_UP:
+                raise error
+            self.clock.sleep(delay)
+            attempt += 1
+
+    def _send(self, method: str, url: str, *, headers: Dict[str, str],
+              **kwargs: Any) -> requests.Response:
+        """One HTTP exchange, following redirects by hand: the key only goes to its own origin."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.session.request(method, url, headers=headers,
+                                            timeout=self.timeout, allow_redirects=False,
+                                            **kwargs)
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            url = urljoin(url, location)
+            if response.status_code == 303:
+                method, kwargs = "GET", {**kwargs, "data": None}
+            if not same_origin(url, self.base_url):
+                headers = {k: v for k, v in headers.items() if k.lower() != "x-api-key"}
+            kwargs.pop("params", None)  # the Location carries its own query
+        raise APIConnectionError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """``request`` and decode the JSON body (with a clear error if it is not JSON)."""
