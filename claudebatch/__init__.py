@@ -42,7 +42,7 @@ from .models import (
 )
 from .pending import PendingBatch
 from .plugins import hookimpl
-from .report import BatchSummary, JobReport
+from .report import BatchSummary, JobPlan, JobReport
 
 __all__ = [
     "GIVE_UP",
@@ -66,6 +66,7 @@ __all__ = [
     "GatewayTimeoutError",
     "InternalServerError",
     "Job",
+    "JobPlan",
     "JobReport",
     "Message",
     "MessageBatch",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
@@ -112,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "Run a whole JSONL dataset: validate, split, submit, poll, "
                             "stream every result to OUTPUT.")
     p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
-    p.add_argument("-o", "--output", required=True, help="JSONL file for the results")
+    p.add_argument("-o", "--output", help="JSONL file for the results (required unless "
+                                          "--dry-run)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate, split and estimate; send nothing")
     add_job_options(p)
     p = add("demo", cmd_demo, "Triage generated support tickets end to end, against the "
                               "built-in emulator unless --live.")
@@ -185,6 +189,14 @@ def job_plugins(args: argparse.Namespace) -> List[Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        key = os.environ.get("ANTHROPIC_API_KEY") or "dry-run"  # nothing is sent
+        client = make_client(args, plugins=plugins_from_args(args), api_key=key)
+        print(client.job(args.input, name=args.name).dry_run().summary())
+        return EXIT_OK
+    if not args.output:
+        raise ConfigurationError("run needs -o/--output FILE for the results "
+                                 "(or --dry-run to only check and estimate)")
     return run_job(make_client(args, plugins=job_plugins(args)), args.input, args)
 
 

@@ -52,6 +52,16 @@ def before_submit(requests: PendingBatch, context: Any) -> None:
 
 
 @hookspec
+def estimate(requests: PendingBatch, context: Any) -> None:
+    """A dry run (``claudebatch run --dry-run``): look at a batch that would be sent.
+
+    Called for each planned batch instead of ``before_submit``; nothing is
+    sent. Rewriting plugins transform here too (``tryfirst``), so estimates
+    see the requests as they would go out. Report through ``job_summary``.
+    """
+
+
+@hookspec
 def after_submit(batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
     """Called once the service has accepted a batch (``batch.id`` is known)."""
 
@@ -122,7 +132,10 @@ def resume_state(context: Any) -> Optional[Any]:
 
 @hookspec
 def job_summary(report: Any, context: Any) -> Optional[Dict[str, Any]]:
-    """A plugin's figures for ``JobReport.plugins``: ``{"name": summary}``."""
+    """A plugin's figures for ``report.plugins``: ``{"name": summary}``.
+
+    ``report`` is the JobReport after a run, or the JobPlan of a dry run.
+    """
 
 
 @hookspec

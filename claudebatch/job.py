@@ -25,7 +25,7 @@ from .errors import APIConnectionError, BatchNotEndedError, WaitTimeoutError
 from .inputs import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, RequestValidator, iter_source
 from .models import BatchResult, Request
 from .pending import PendingBatch, dumps
-from .report import BatchSummary, JobReport
+from .report import BatchSummary, JobPlan, JobReport
 from .results import to_result
 
 logger = logging.getLogger("claudebatch.job")
@@ -209,6 +209,23 @@ class Job:
         self._spools.append(spool)
         return spool, plans
 
+    def dry_run(self) -> JobPlan:
+        """Validate and split, let plugins estimate each batch (``estimate``); send nothing."""
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
+        for plan in plans:
+            self.hook.estimate(requests=self._pending(spool, plan), context=self)
+        result = JobPlan(self.name, self.total_requests,
+                         [(p.count, p.body_bytes) for p in plans])
+        for section in self.hook.job_summary(report=result, context=self):
+            result.plugins.update(section or {})
+        return result
+
+    def _pending(self, spool: Spool, plan: PlannedBatch) -> PendingBatch:
+        return PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
+                            index=plan.index,
+                            serialized=lambda: spool.lines(plan.start, plan.end))
+
     # --- running ------------------------------------------------------------
 
     def run(self) -> JobReport:
@@ -249,10 +266,7 @@ class Job:
             logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
                         self.pass_number, plan.index)
         else:
-            pending = PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
-                                   index=plan.index,
-                                   serialized=lambda: spool.lines(plan.start, plan.end))
-            batch = self.client.create(pending, context=self)
+            batch = self.client.create(self._pending(spool, plan), context=self)
             logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
                         batch.id, plan.count, plan.body_bytes)
         summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)

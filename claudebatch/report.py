@@ -28,6 +28,24 @@ class BatchSummary:
 
 
 @attrs.define
+class JobPlan:
+    """What a dry run found: the batches a job would send, and plugins' estimates."""
+
+    name: str
+    total_requests: int
+    batches: List[Tuple[int, int]]  # (requests, body bytes) per batch
+    plugins: Dict[str, Any] = attrs.field(factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"dry run of job {self.name}: {self.total_requests:,} requests would go in "
+                 f"{len(self.batches)} batch(es); nothing was sent"]
+        for index, (count, size) in enumerate(self.batches):
+            lines.append(f"  batch {index}: {count:,} requests, {size:,} bytes")
+        lines.extend(_plugin_lines(self.plugins))
+        return "\n".join(lines)
+
+
+@attrs.define
 class JobReport:
     """The outcome of ``client.run()``.
 
@@ -78,8 +96,14 @@ class JobReport:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             lines.append(f"  NO RESULT for {len(self.missing):,} request(s): {shown}")
         lines.append(f"  output: {self.output}")
-        for name, value in self.plugins.items():
-            text = value if isinstance(value, str) else ", ".join(
-                f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else repr(value)
-            lines.append(f"  {name}: {text}")
+        lines.extend(_plugin_lines(self.plugins))
         return "\n".join(lines)
+
+
+def _plugin_lines(plugins: Dict[str, Any]) -> List[str]:
+    lines = []
+    for name, value in plugins.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        lines.append(f"  {name}: {value}")
+    return lines
