@@ -11,6 +11,7 @@ requests that got no result line at all.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -39,7 +40,7 @@ EXIT_JOB_MISSING = 7
 Command = Callable[[argparse.Namespace], int]
 
 #: The emulator as the demo runs it: a few seconds of visible processing.
-DEMO_EMULATOR: Dict[str, Any] = {}
+DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0, "seed": 7}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true",
                    help="use the real service with $ANTHROPIC_API_KEY (costs money)")
     add_job_options(p, poll_default=None)
+    cli_plugins().hook.register_commands(subparsers=sub, common=common)
     sub.add_parser("emulator", help="Run the local Batches API emulator (see "
                                     "'claudebatch emulator --help').")
     return parser
@@ -141,8 +143,9 @@ def add_job_options(parser: argparse.ArgumentParser, *,
     cli_plugins().hook.add_cli_options(parser=parser)
 
 
+@functools.lru_cache(maxsize=1)
 def cli_plugins() -> Any:
-    """A plugin manager holding the installed plugins, for their options."""
+    """A plugin manager holding the installed plugins, for their options and commands."""
     from .plugins import make_plugin_manager
 
     return make_plugin_manager()
@@ -185,10 +188,12 @@ def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
 def job_plugins(args: argparse.Namespace) -> List[Any]:
     from .progress import Progress
 
-    return [*plugins_from_args(args), *([] if args.quiet else [Progress()])]
+    progress = Progress(interval=2.0 if args.demo else 10.0)
+    return [*plugins_from_args(args), *([] if args.quiet else [progress])]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    args.demo = False
     if args.dry_run:
         key = os.environ.get("ANTHROPIC_API_KEY") or "dry-run"  # nothing is sent
         client = make_client(args, plugins=plugins_from_args(args), api_key=key)
@@ -203,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import support_tickets
 
+    args.demo = True  # installed plugins activate with their defaults
     tickets = support_tickets(args.requests)
     if args.live:
         print(f"demo: {args.requests:,} tickets against the real service", file=sys.stderr)

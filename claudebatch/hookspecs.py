@@ -140,12 +140,26 @@ def job_summary(report: Any, context: Any) -> Optional[Dict[str, Any]]:
 
 @hookspec
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
-    """Add a plugin's options to the ``claudebatch`` commands that run jobs."""
+    """Add a plugin's options to the ``claudebatch`` commands that run jobs (run, demo)."""
 
 
 @hookspec
 def plugins_from_cli(args: argparse.Namespace) -> Optional[Iterable[Any]]:
-    """Return plugin instances configured from the parsed command-line ``args``."""
+    """Return plugin instances configured from the parsed command-line ``args``.
+
+    ``args.demo`` is True under ``claudebatch demo``, which runs with every
+    installed plugin active: return an instance with defaults then.
+    """
+
+
+@hookspec
+def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add whole subcommands (``claudebatch export ...``), as llm plugins do.
+
+    ``subparsers.add_parser(name, parents=[common], ...)`` gives the command
+    the shared options (``--base-url``, ``--max-retries``); set
+    ``set_defaults(command=func)`` where ``func(args) -> int`` is the exit code.
+    """
 
 
 def hook_names() -> List[str]:
