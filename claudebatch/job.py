@@ -250,8 +250,8 @@ class Job:
                     for r in retry)
                 spool, plans = self.plan(retry)
                 self.pass_number += 1
-        if self.pass_number > 1:
-            self._keep_last_attempts()
+        if self.pass_number > 1 or self.resumed:
+            self._keep_last_attempts()  # and count what the output holds now
         report = self._report(self.clock.monotonic() - started)
         self.hook.on_job_end(report=report, context=self)
         for section in self.hook.job_summary(report=report, context=self):
@@ -344,7 +344,11 @@ class Job:
         return found
 
     def _keep_last_attempts(self) -> None:
-        """Rewrite the output so each resubmitted custom_id keeps only its last line."""
+        """Rewrite the output so each resubmitted custom_id keeps only its last line.
+
+        Also recounts the result types from the output, which after a resume
+        holds lines written by the earlier run too.
+        """
         lines_left: Counter[str] = Counter()
         with open(self.output, "rb") as handle:
             for line in handle:

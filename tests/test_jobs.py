@@ -1,0 +1,250 @@
+"""Jobs end to end against the emulator over real loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+from claudebatch import BatchClient, Request, ResumeState, ValidationError, hookimpl
+from claudebatch.cli import main as cli_main
+from claudebatch.emulator import Emulator, Faults
+
+MODEL = "claude-haiku-4-5"
+
+
+def request(i: int, text: str = "hello") -> Dict[str, Any]:
+    return {"custom_id": f"r-{i}", "params": {
+        "model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": text}]}}
+
+
+def write_jsonl(path: Path, rows: Iterator[Any]) -> Path:
+    with path.open("w") as handle:
+        for row in rows:
+            handle.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
+    return path
+
+
+def read_output(path: str) -> List[Dict[str, Any]]:
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(rate=float("inf"), seed=3) as emu:
+        yield emu
+
+
+def client_for(emu: Emulator, **kwargs: Any) -> BatchClient:
+    return BatchClient(api_key="k", base_url=emu.url, poll_interval=0.01,
+                       load_entry_points=False, **kwargs)
+
+
+def test_5000_requests_end_to_end_every_custom_id_once(emulator: Emulator,
+                                                        tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", (request(i) for i in range(5000)))
+    report = client_for(emulator).run(source, output=str(tmp_path / "out.jsonl"))
+
+    lines = read_output(report.output)
+    ids = [line["custom_id"] for line in lines]
+    assert sorted(ids) == sorted(f"r-{i}" for i in range(5000))
+    assert ids != [f"r-{i}" for i in range(5000)]  # the service answers out of order
+    assert report.complete and report.all_succeeded
+    assert report.counts == {"succeeded": 5000}
+    assert emulator.batches_created == 1 and report.batch_ids == emulator.batch_ids
+    assert {"custom_id", "result"} == set(lines[0])  # the API's own line shape
+
+
+def test_join_pairs_each_request_with_its_result(emulator: Emulator, tmp_path: Path) -> None:
+    rows = [request(i, text=f"question {i}") for i in range(50)]
+    report = client_for(emulator).run(rows, output=str(tmp_path / "out.jsonl"))
+    pairs = list(report.results())
+    assert len(pairs) == 50
+    for req, res in pairs:
+        assert req.custom_id == res.custom_id
+        number = int(req.custom_id.split("-")[1])
+        assert req.params["messages"][0]["content"] == f"question {number}"
+        assert res.type == "succeeded"
+
+
+def test_100001_tiny_requests_become_two_batches(emulator: Emulator, tmp_path: Path) -> None:
+    rows = (request(i, "x") for i in range(100_001))  # a generator: never a list
+    report = client_for(emulator).run(rows, output=str(tmp_path / "out.jsonl"))
+    assert [b.request_count for b in report.batches] == [100_000, 1]
+    assert emulator.batches_created == 2
+    assert report.complete and report.counts["succeeded"] == 100_001
+
+
+def _big_rows(count: int, text_bytes: int) -> Iterator[Dict[str, Any]]:
+    filler = "y" * text_bytes
+    for i in range(count):
+        yield request(i, filler)
+
+
+@pytest.mark.slow
+def test_a_300mb_input_becomes_two_batches_each_under_256mb(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "big.jsonl", _big_rows(3_000, 100_000))
+    assert source.stat().st_size > 300_000_000
+    seen_sizes: List[int] = []
+
+    class BodySize:
+        @hookimpl
+        def after_submit(self, batch: Any, requests: Any) -> None:
+            with requests.write_body() as body:
+                seen_sizes.append(body.seek(0, 2))
+
+    with Emulator(rate=float("inf"), seed=5, answer_tokens=(1, 2)) as emu:
+        report = client_for(emu, plugins=[BodySize()]).run(
+            source, output=str(tmp_path / "out.jsonl"))
+        assert emu.batches_created == 2
+    assert len(seen_sizes) == 2 and all(size < 256 * 1024 * 1024 for size in seen_sizes)
+    assert sum(b.request_count for b in report.batches) == 3_000
+    assert report.complete
+
+
+def test_malformed_input_names_every_problem_and_sends_nothing(emulator: Emulator,
+                                                               tmp_path: Path) -> None:
+    rows: List[Any] = [json.dumps(request(i)) for i in range(6)]
+    rows[1] = '{"custom_id": "r-1", "params": {'  # bad JSON on line 2
+    rows[3] = json.dumps(request(3) | {"custom_id": "x" * 65})  # line 4
+    rows[5] = json.dumps(request(0))  # line 6 duplicates line 1
+    source = write_jsonl(tmp_path / "bad.jsonl", iter(rows))
+
+    with pytest.raises(ValidationError) as caught:
+        client_for(emulator).run(source, output=str(tmp_path / "out.jsonl"))
+    message = str(caught.value)
+    assert f"{source} line 2: not valid JSON" in message
+    assert f"{source} line 4 (custom_id '{'x' * 65}'): custom_id must be 1 to 64" in message
+    assert f"{source} line 6 (custom_id 'r-0'): custom_id duplicates {source} line 1" in message
+    assert caught.value.total == 3
+    assert emulator.batches_created == 0
+    assert emulator.requests_to("create") == []
+
+
+def test_a_huge_list_of_problems_is_capped_then_counted(emulator: Emulator) -> None:
+    rows = [{"custom_id": f"bad id {i}", "params": {}} for i in range(500)]
+    with pytest.raises(ValidationError) as caught:
+        client_for(emulator).run(rows, output="unused.jsonl")
+    assert len(caught.value.problems) == 20
+    assert caught.value.total > 500  # every row has several problems
+    assert "... and" in str(caught.value)
+
+
+def test_a_resubmission_pass_keeps_only_the_last_attempt(tmp_path: Path) -> None:
+    class RetryErrored:
+        def __init__(self) -> None:
+            self.failed: List[str] = []
+
+        @hookimpl
+        def on_result(self, result: Any) -> None:
+            if result.type == "errored":
+                self.failed.append(result.custom_id)
+
+        @hookimpl
+        def resubmit_requests(self, pass_number: int, context: Any) -> Any:
+            failed, self.failed = self.failed, []
+            return list(context.find_requests(failed)) if pass_number == 1 else None
+
+    retry = RetryErrored()
+    with Emulator(rate=float("inf"), seed=11, faults=Faults(errored=0.3)) as emu:
+        client = client_for(emu, plugins=[retry])
+        report = client.run([request(i) for i in range(200)],
+                            output=str(tmp_path / "out.jsonl"))
+        assert emu.batches_created == 2
+    lines = read_output(report.output)
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"r-{i}" for i in range(200))
+    assert report.passes == 2
+    assert report.batches[1].pass_number == 2
+    assert sum(report.counts.values()) == 200
+    assert report.counts.get("errored", 0) < report.batches[1].request_count
+
+
+def test_resume_state_skips_made_batches_and_written_results(emulator: Emulator,
+                                                              tmp_path: Path) -> None:
+    rows = [request(i) for i in range(30)]
+    out = tmp_path / "out.jsonl"
+    first = client_for(emulator).run(rows, output=str(out), max_batch_requests=10)
+    assert emulator.batches_created == 3
+    lines = out.read_text().splitlines()
+    # as if the first run died halfway through writing batch 1's results
+    keep = [line for line in lines if json.loads(line)["custom_id"] in
+            {f"r-{i}" for i in range(15)}]
+    out.write_text("\n".join(keep) + "\n")
+
+    class Remembered:
+        @hookimpl
+        def resume_state(self) -> ResumeState:
+            ids = first.batch_ids
+            return ResumeState(submitted={(1, i): ids[i] for i in range(3)}, finished={ids[0]})
+
+    report = client_for(emulator, plugins=[Remembered()]).run(
+        rows, output=str(out), max_batch_requests=10)
+    assert emulator.batches_created == 3  # nothing submitted again
+    ids = [json.loads(line)["custom_id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"r-{i}" for i in range(30))
+    assert report.complete
+
+
+def test_results_that_never_arrive_are_reported_not_dropped(emulator: Emulator,
+                                                            tmp_path: Path) -> None:
+    emulator.inject("drop_results", times=3, after=0.5)
+    client = client_for(emulator, max_retries=0)
+    report = client.run([request(i) for i in range(100)], output=str(tmp_path / "o.jsonl"))
+    written = len(read_output(report.output))
+    assert report.missing and len(report.missing) == 100 - written
+    assert not report.complete
+    assert "NO RESULT" in report.summary()
+
+
+def test_dry_run_sends_nothing(emulator: Emulator) -> None:
+    plan = client_for(emulator).job([request(i) for i in range(5)]).dry_run()
+    assert plan.total_requests == 5 and len(plan.batches) == 1
+    assert emulator.batches_created == 0
+
+
+# --- the CLI ----------------------------------------------------------------
+
+def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    good = write_jsonl(tmp_path / "good.jsonl", (request(i) for i in range(20)))
+    bad = write_jsonl(tmp_path / "bad.jsonl", iter(["{not json"]))
+    out = str(tmp_path / "out.jsonl")
+    with Emulator(rate=float("inf"), seed=1) as emu:
+        args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet"]
+        assert cli_main(["run", str(good), "-o", out, *args]) == 0
+        assert "succeeded 20" in capsys.readouterr().out
+        assert cli_main(["run", str(bad), "-o", out, *args]) == 3
+        assert "line 1: not valid JSON" in capsys.readouterr().err
+        assert emu.batches_created == 1
+    with Emulator(rate=float("inf"), seed=1, faults=Faults(errored=0.5)) as emu:
+        args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet"]
+        assert cli_main(["run", str(good), "-o", out, *args]) == 6
+    with Emulator(rate=float("inf"), seed=1) as emu:
+        emu.inject("drop_results", times=3)
+        args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet",
+                "--max-retries", "0"]
+        assert cli_main(["run", str(good), "-o", out, *args]) == 7
+
+
+def test_cli_progress_degrades_to_plain_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    good = write_jsonl(tmp_path / "good.jsonl", (request(i) for i in range(10)))
+    with Emulator(rate=float("inf"), seed=1) as emu:
+        code = cli_main(["run", str(good), "-o", str(tmp_path / "o.jsonl"),
+                         "--base-url", emu.url, "--poll-interval", "0.01"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "\r" not in err and "\x1b" not in err  # not a terminal: no redrawing
+    assert "submitted msgbatch_" in err
+    assert "10/10 requests done, 10 results written" in err
+
+
+def test_requests_are_accepted_as_request_objects(emulator: Emulator, tmp_path: Path) -> None:
+    rows = [Request(f"q-{i}", request(i)["params"]) for i in range(3)]
+    report = client_for(emulator).run(rows, output=str(tmp_path / "o.jsonl"))
+    assert report.all_succeeded
