@@ -16,8 +16,8 @@ from typing import Callable, Iterable, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from claudebatch import BatchClient  # noqa: E402
-from tests.loopback_server import BATCH_ID, LoopbackResultsServer, generated_body  # noqa: E402
+from claudebatch import BatchClient
+from tests.loopback_server import BATCH_ID, LoopbackResultsServer, generated_body
 
 
 def best_rate(run: Callable[[], int], records: int, repeat: int) -> float:

@@ -18,9 +18,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from claudebatch.emulator import Emulator  # noqa: E402
+from claudebatch.emulator import Emulator
 
 OURS = textwrap.dedent("""
     import json, resource, sys, time
@@ -94,7 +92,8 @@ def main() -> None:
                   f"time {row['seconds']:>6.2f} s")
     ours, theirs = rows.get("claudebatch client.run"), rows.get("anthropic batches.create")
     if ours and theirs and "error" not in ours and "error" not in theirs:
-        print(f"peak RSS official / claudebatch: {theirs['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x")
+        ratio = theirs["peak_rss_mb"] / ours["peak_rss_mb"]
+        print(f"peak RSS official / claudebatch: {ratio:.1f}x")
 
 
 if __name__ == "__main__":
