@@ -170,6 +170,7 @@ def _iter_jsonl(path: str) -> Iterable[tuple[str, Any]]:
     with handle:
         for number, line in enumerate(handle, start=1):
             where = f"{path} line {number}"
+            line = line.rstrip(b"\r\n")
             if not line.strip():
                 continue
             try:
