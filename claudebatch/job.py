@@ -81,19 +81,23 @@ class Spool:
     """Validated requests, one serialized JSON object a line, in a temporary file."""
 
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="claudebatch-spool-")
+        # Named, so readers open their own file description (an offset of their own).
+        self._file: IO[bytes] = tempfile.NamedTemporaryFile(prefix="claudebatch-spool-")
+        self._end = 0
 
     def append(self, data: bytes) -> None:
         self._file.write(data)
         self._file.write(b"\n")
+        self._end += len(data) + 1
 
     def tell(self) -> int:
-        return self._file.tell()
+        """Where the next request will be written: the end of what is stored."""
+        return self._end
 
     def lines(self, start: int, end: int) -> Iterator[bytes]:
         """The serialized requests stored between two offsets."""
         self._file.flush()
-        with open(os.dup(self._file.fileno()), "rb", closefd=True) as reader:
+        with open(self._file.name, "rb") as reader:
             reader.seek(start)
             while reader.tell() < end:
                 line = reader.readline()

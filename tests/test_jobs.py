@@ -248,3 +248,30 @@ def test_requests_are_accepted_as_request_objects(emulator: Emulator, tmp_path: 
     rows = [Request(f"q-{i}", request(i)["params"]) for i in range(3)]
     report = client_for(emulator).run(rows, output=str(tmp_path / "o.jsonl"))
     assert report.all_succeeded
+
+
+def test_find_requests_and_join_see_every_batch_of_a_multi_batch_job(
+        emulator: Emulator, tmp_path: Path) -> None:
+    rows = [request(i) for i in range(200)]
+    job = client_for(emulator).job(rows, output=str(tmp_path / "o.jsonl"),
+                                   max_batch_requests=80)
+    report = job.run()
+    assert [b.request_count for b in report.batches] == [80, 80, 40]
+    wanted = {f"r-{i}" for i in range(200)}
+    assert {r.custom_id for r in job.find_requests(wanted)} == wanted
+    assert len(list(report.results())) == 200
+
+
+def test_reading_a_spool_slice_leaves_its_end_where_it_was() -> None:
+    from claudebatch.job import Spool
+
+    spool = Spool()
+    offsets = []
+    for i in range(5):
+        offsets.append(spool.tell())
+        spool.append(json.dumps(request(i), separators=(",", ":")).encode())
+    end = spool.tell()
+    for _ in range(2):
+        assert [c for c, _, _ in spool.custom_ids(offsets[1], offsets[2])] == ["r-1"]
+        assert spool.tell() == end
+    assert [c for c, _, _ in spool.custom_ids(0, spool.tell())] == [f"r-{i}" for i in range(5)]
