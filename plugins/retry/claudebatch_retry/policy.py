@@ -1,0 +1,204 @@
+"""RetryPolicy: resubmit what can succeed after each pass of a job, never what cannot.
+
+How it rides the job (see ``claudebatch/job.py``):
+
+* ``on_result`` classifies every streamed result (:mod:`claudebatch_retry.classify`)
+  and remembers each request's latest failure; a later success forgets it;
+* ``resubmit_requests`` (after every pass) hands back, from the job's own
+  requests (``context.find_requests``), those whose failure in that pass is
+  retryable, after a pause, while extra passes are left;
+* ``on_job_end`` / ``job_summary`` turn what is left into the list of requests
+  that failed for good, each with its last error (the output file holds the
+  same last attempt: the job keeps one line per custom_id).
+
+It can also answer ``retry_delay`` (HTTP retries), when given ``http=HttpRetry(...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Set
+
+import requests
+
+from claudebatch import JobReport, Request, hookimpl
+from claudebatch.job import MAX_PASSES
+
+from .classify import Classification, classify
+from .failures import NOT_RETRYABLE, RETRIES_EXHAUSTED, FailedForGood, Failure
+from .http_policy import HttpRetry, HttpRetrySchedule
+
+logger = logging.getLogger("claudebatch.retry")
+
+DEFAULT_PASSES = 2
+#: Seconds between a pass and its resubmission: transient overload often lasts minutes.
+DEFAULT_PAUSE = 60.0
+#: The most extra passes a job runs (the core stops asking after MAX_PASSES in all).
+MAX_EXTRA_PASSES = MAX_PASSES - 1
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A request's latest failure, and the pass it came back in."""
+
+    pass_number: int
+    classification: Classification
+
+
+def original_requests(context: Any, pass_number: int, custom_ids: List[str]) -> List[Request]:
+    """The job's own requests with these custom_ids, as the latest pass sent them."""
+    return list(context.find_requests(custom_ids))
+
+
+class RetryPolicy:
+    """Resubmits retryable failures for up to ``passes`` extra passes of a job.
+
+    ``passes``: extra passes after the first (0: never resubmit; at most 9).
+    ``retry_canceled``: resubmit ``canceled`` requests too (off: a batch is
+    canceled on purpose). ``pause``: seconds to wait before each extra pass.
+    ``http``: an :class:`HttpRetry` to replace the client's HTTP retry schedule;
+    None leaves the built-in one in place.
+
+    After a job, ``failed_for_good`` maps each custom_id whose last result is not
+    a success to its :class:`Failure`; ``resubmitted`` counts requests sent again,
+    ``recovered`` those of them that then succeeded. One instance follows one job
+    at a time; the next job it sees starts it afresh.
+    """
+
+    def __init__(self, passes: int = DEFAULT_PASSES, *, retry_canceled: bool = False,
+                 pause: float = DEFAULT_PAUSE, http: Optional[HttpRetry] = None) -> None:
+        if isinstance(passes, bool) or not isinstance(passes, int) \
+                or not 0 <= passes <= MAX_EXTRA_PASSES:
+            raise ValueError(f"passes must be an integer from 0 to {MAX_EXTRA_PASSES} (extra "
+                             f"passes after the first), got {passes!r}")
+        if not pause >= 0:
+            raise ValueError(f"pause must be >= 0 seconds, got {pause!r}")
+        if http is not None and not isinstance(http, HttpRetry):
+            raise TypeError(f"http must be an HttpRetry, got {type(http).__name__}")
+        self.passes = passes
+        self.retry_canceled = bool(retry_canceled)
+        self.pause = float(pause)
+        self.http = http
+        self._schedule = HttpRetrySchedule(http) if http is not None else None
+        self._job: Optional[weakref.ref[Any]] = None
+        self._reset()
+
+    def __repr__(self) -> str:
+        return (f"RetryPolicy(passes={self.passes}, retry_canceled={self.retry_canceled}, "
+                f"pause={self.pause}, http={self.http!r})")
+
+    def _reset(self) -> None:
+        self._latest: Dict[str, _Seen] = {}  # custom_id -> latest failure (none once succeeded)
+        self._sent_again: Counter[str] = Counter()
+        self._recovered: Set[str] = set()
+        self.extra_passes = 0
+        self.failed_for_good: Dict[str, Failure] = {}
+
+    def _follow(self, context: Any) -> bool:
+        """True inside a job; a job other than the one followed so far starts afresh."""
+        if not (hasattr(context, "find_requests") and hasattr(context, "pass_number")):
+            return False  # a single endpoint call (context is the client): not a job
+        current = self._job() if self._job is not None else None
+        if current is not context:
+            self._job = weakref.ref(context)
+            self._reset()
+        return True
+
+    @property
+    def resubmitted(self) -> int:
+        """Requests sent again (each counted once, however many extra passes it took)."""
+        return len(self._sent_again)
+
+    @property
+    def recovered(self) -> int:
+        """Resubmitted requests whose last result is a success."""
+        return len(self._recovered)
+
+    # --- job hooks ----------------------------------------------------------------
+
+    @hookimpl
+    def before_submit(self, context: Any) -> None:
+        self._follow(context)
+
+    @hookimpl
+    def on_result(self, result: Any, context: Any) -> None:
+        if not self._follow(context):
+            return
+        custom_id = result.custom_id
+        if result.result.type == "succeeded":  # the common case: no object made
+            self._latest.pop(custom_id, None)
+            if custom_id in self._sent_again:
+                self._recovered.add(custom_id)
+            return
+        verdict = classify(result, retry_canceled=self.retry_canceled)
+        self._recovered.discard(custom_id)
+        self._latest[custom_id] = _Seen(int(context.pass_number), verdict)
+
+    @hookimpl
+    def resubmit_requests(self, pass_number: int, context: Any) -> Optional[List[Request]]:
+        if not self._follow(context):
+            return None
+        retry = [custom_id for custom_id, seen in self._latest.items()
+                 if seen.pass_number == pass_number and seen.classification.retryable]
+        if not retry:
+            return None
+        if pass_number > self.passes:
+            logger.info("job %s: %d retryable request(s) failed in pass %d; no extra passes "
+                        "left (passes=%d)", getattr(context, "name", "?"), len(retry),
+                        pass_number, self.passes)
+            return None
+        requests_again = original_requests(context, pass_number, retry)
+        kinds = Counter(self._latest[r.custom_id].classification.error_type
+                        or self._latest[r.custom_id].classification.result_type
+                        for r in requests_again)
+        logger.info("job %s: pass %d left %d retryable failure(s) (%s); resubmitting them "
+                    "in %.3g s", getattr(context, "name", "?"), pass_number,
+                    len(requests_again), ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
+                    self.pause)
+        if self.pause > 0:
+            context.client.clock.sleep(self.pause)
+        for request in requests_again:
+            self._sent_again[request.custom_id] += 1
+        self.extra_passes += 1
+        return requests_again
+
+    @hookimpl
+    def on_job_end(self, report: Any, context: Any) -> None:
+        if self._follow(context):
+            self.failed_for_good = self._final_failures()
+
+    @hookimpl
+    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+        if not isinstance(report, JobReport) or not self._follow(context):
+            return None  # a dry run sends nothing: nothing to say
+        self.failed_for_good = self._final_failures()
+        failed = FailedForGood(
+            (custom_id, failure.to_dict()) for custom_id, failure in self.failed_for_good.items())
+        return {"retry": {
+            "extra_passes": self.extra_passes,
+            "resubmitted": self.resubmitted,
+            "recovered": self.recovered,
+            "failed_for_good": failed,
+        }}
+
+    def _final_failures(self) -> Dict[str, Failure]:
+        failures = {}
+        for custom_id, seen in self._latest.items():
+            c = seen.classification
+            failures[custom_id] = Failure(
+                custom_id=custom_id, type=c.result_type, error_type=c.error_type,
+                message=c.message, attempts=1 + self._sent_again[custom_id],
+                reason=RETRIES_EXHAUSTED if c.retryable else NOT_RETRYABLE)
+        return failures
+
+    # --- HTTP ---------------------------------------------------------------------
+
+    @hookimpl
+    def retry_delay(self, attempt: int, response: Optional[requests.Response],
+                    error: Optional[BaseException], context: Any) -> Optional[float]:
+        if self._schedule is None:
+            return None  # not configured: the client's built-in schedule applies
+        return self._schedule.delay(attempt, response, error, context)
