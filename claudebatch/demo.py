@@ -1,7 +1,8 @@
 """The demo dataset: support tickets to triage, sharing one long system prompt.
 
 Deterministic for a seed, so a demo run is reproducible. The long shared
-system prompt is what makes prompt caching pay off at batch scale.
+system prompt (about 5,000 tokens: past Haiku 4.5's 4,096-token minimum for a
+cache prefix) is what makes prompt caching pay off at batch scale.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _POLICY = " ".join(
     for i, topic in enumerate(
         ["billing", "security", "data loss", "performance", "outages", "authentication",
          "integrations", "exports", "notifications", "mobile", "accessibility", "refunds",
-         "compliance", "onboarding", "feature requests", "account deletion"] * 2, start=1))
+         "compliance", "onboarding", "feature requests", "account deletion"] * 5, start=1))
 
 SYSTEM_PROMPT = (
     "You are a support triage assistant for a software company. For each ticket, answer with "

@@ -1,0 +1,405 @@
+"""``PromptCache``: the plugin object a user passes in ``BatchClient(plugins=[...])``.
+
+For each batch, in ``before_submit`` (``estimate`` on a dry run), ``tryfirst`` so the
+cost and budget plugins see the requests as they will go out:
+
+1. one pass over the batch counts how many requests share each cacheable prefix
+   (only counts are kept, never the requests);
+2. a second pass decides each request's breakpoints from those counts (the plan,
+   with its predicted figures), and a ``requests.transform`` applies the same decision
+   to each request as the body is written.
+
+With ``prime=True`` a second ``before_submit`` implementation, ``trylast`` so that a
+budget veto comes first, sends one request per shared prefix as its own small batch
+and waits for it, so the batch that follows reads the cache instead of racing to
+write it. ``on_result`` sums the cache usage; ``job_summary`` reports it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+import weakref
+from decimal import Decimal
+from typing import Any, Dict, List, Mapping, Optional, Set
+
+from claudebatch import (
+    BatchResult,
+    JobPlan,
+    MessageBatch,
+    PendingBatch,
+    Request,
+    SucceededResult,
+    hookimpl,
+)
+from claudebatch.inputs import MAX_BATCH_BYTES
+from claudebatch.pending import dumps
+
+from .figures import Observed, Predicted, summary
+from .minimums import min_cacheable_tokens
+from .placement import (
+    TTLS,
+    PrefixCounts,
+    Rules,
+    added_bytes,
+    apply,
+    break_even_group,
+    plan_request,
+)
+from .prompt import analyse
+from .savings import cache_saving
+
+logger = logging.getLogger("claudebatch.cache")
+
+TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+#: Prefixes remembered as already cached by an earlier batch, at most.
+MAX_WARM_PREFIXES = 100_000
+PRIMER_ID = "cache-primer-{}"
+_EMPTY_BODY = len(b'{"requests":[]}')
+
+
+class _BatchPlan:
+    """One batch's decisions: what the transform needs, and the figures it predicts."""
+
+    def __init__(self, pending: PendingBatch, counts: PrefixCounts, warm: Dict[int, float],
+                 rules: Rules) -> None:
+        self.pending = pending
+        self.counts = counts
+        self.warm = warm  # a snapshot: the transform must decide as the plan did
+        self.rules = rules
+        self.predicted = Predicted()
+        self.groups: Dict[int, List[int]] = {}  # deepest prefix key -> [requests, tokens]
+        self.primed: Set[int] = set()
+
+    def transform(self, request: Request) -> Request:
+        prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
+        if not choice.marks:
+            return request
+        return Request(request.custom_id, apply(request.params, prompt, choice.marks))
+
+    def read_tokens(self) -> int:
+        """Tokens that can be read: all but each group's first request, unless the
+        prefix was written before the batch (a primer, or an earlier batch)."""
+        total = 0
+        for key, (size, tokens) in self.groups.items():
+            written_before = key in self.warm or key in self.primed
+            total += tokens * (size if written_before else size - 1)
+        return total
+
+
+class PromptCache:
+    """Find the prefix each group of requests shares, mark it for caching, report the hits.
+
+    ``ttl`` is the breakpoints' lifetime, ``"1h"`` (default: batches often take
+    longer than five minutes) or ``"5m"``. ``prime=True`` sends one request per shared
+    prefix ahead of each batch and waits for it. ``override=True`` also adds
+    breakpoints to requests that already carry ``cache_control`` (theirs are kept and
+    counted against the limit of four); by default those are left as they are.
+    ``min_group`` is the fewest requests that must share a prefix for it to be marked
+    (default: the break-even for the TTL, 3 for 1h, 2 for 5m). ``min_tokens`` maps
+    model id prefixes to minimum cacheable lengths, ahead of the built-in table.
+    ``prime_limit`` caps the primers per batch (largest groups first);
+    ``prime_timeout`` bounds the wait for them in seconds.
+
+    After a job: :attr:`hit_rate`, :attr:`predicted`, :attr:`observed`,
+    :attr:`saved_usd` (with the cost plugin), and the same in ``report.plugins["cache"]``.
+    """
+
+    def __init__(self, ttl: str = "1h", prime: bool = False, *, override: bool = False,
+                 min_group: Optional[int] = None, min_tokens: Optional[Mapping[str, int]] = None,
+                 prime_limit: int = 100, prime_timeout: float = 3600.0) -> None:
+        if ttl not in TTLS:
+            raise ValueError(f"ttl must be one of {', '.join(TTLS)}, got {ttl!r}")
+        if min_group is not None and min_group < 2:
+            raise ValueError(f"min_group must be at least 2 (a prefix read by no other "
+                             f"request only costs a write), got {min_group}")
+        if prime_limit < 1:
+            raise ValueError(f"prime_limit must be at least 1, got {prime_limit}")
+        self.ttl = ttl
+        self.prime = prime
+        self.override = override
+        self.min_group = min_group if min_group is not None else break_even_group(ttl)
+        self.min_tokens = dict(min_tokens or {})
+        self.prime_limit = prime_limit
+        self.prime_timeout = prime_timeout
+        self.predicted = Predicted()
+        self.observed = Observed()
+        #: Usage of the primer requests (their own batches, not in the job's output).
+        self.primer_usage = Observed()
+        self.primer_batch_ids: List[str] = []
+        self.saved_usd: Optional[Decimal] = None
+        #: What was decided for the batch planned last (sent or not).
+        self.last_batch: Optional[Predicted] = None
+        self._minimums: Dict[str, int] = {}
+        self._warm: Dict[int, float] = {}  # prefix key -> when a batch marking it was sent
+        self._dry_warm: Dict[int, float] = {}  # the same for the batches of a dry run
+        self._plan: Optional[_BatchPlan] = None
+        self._priming = False
+        self._job: Optional[weakref.ref[Any]] = None
+
+    def __repr__(self) -> str:
+        return f"PromptCache(ttl={self.ttl!r}, prime={self.prime!r})"
+
+    # --- figures --------------------------------------------------------------
+
+    @property
+    def hit_rate(self) -> Optional[float]:
+        """Cache reads / (reads + writes), in tokens, over the job's results; None
+        before any result went through the cache."""
+        return self.observed.hit_rate
+
+    @property
+    def cache_read_tokens(self) -> int:
+        return self.observed.cache_read_tokens
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.observed.cache_write_tokens
+
+    @property
+    def cacheable_tokens_predicted(self) -> int:
+        return self.predicted.cacheable_tokens
+
+    def summary(self) -> Dict[str, Any]:
+        """The figures ``job_summary`` reports, as a dict."""
+        return summary(self.predicted, self.observed, self.saved_usd, self.primer_usage)
+
+    def reset(self) -> None:
+        """Forget the figures (a new job does this by itself)."""
+        self.predicted = Predicted()
+        self.observed = Observed()
+        self.primer_usage = Observed()
+        self.primer_batch_ids = []
+        self.saved_usd = None
+
+    # --- hooks ----------------------------------------------------------------
+
+    @hookimpl(tryfirst=True)
+    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+        if self._priming:
+            return  # the primer batch: already marked
+        self._enter(context)
+        self._plan = self._make_plan(requests, context)
+
+    @hookimpl(tryfirst=True)
+    def estimate(self, requests: PendingBatch, context: Any) -> None:
+        self._enter(context)
+        plan = self._make_plan(requests, context, dry_run=True)
+        now = self._now(context)
+        for key in plan.groups:  # later planned batches would find these cached
+            self._dry_warm[key] = now
+        if self.prime:
+            primed = self._primer_keys(plan)
+            plan.primed.update(primed)
+            self.predicted.primers += len(primed)
+        self._add_figures(plan)
+
+    @hookimpl(trylast=True, specname="before_submit")
+    def prime_before_submit(self, requests: PendingBatch, context: Any) -> None:
+        """Runs after every other before_submit: a budget veto stops the primer too."""
+        plan = self._plan
+        if self._priming or not self.prime or plan is None or plan.pending is not requests:
+            return
+        self._send_primers(plan, context)
+
+    @hookimpl
+    def after_submit(self, batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
+        plan = self._plan
+        if self._priming or plan is None or plan.pending is not requests:
+            return
+        self._plan = None
+        now = self._now(context)
+        for key in plan.groups:
+            self._warm[key] = now
+        if len(self._warm) > MAX_WARM_PREFIXES:
+            self._drop_cold(now)
+        if _is_job(context):
+            self._add_figures(plan)
+
+    @hookimpl
+    def on_result(self, result: BatchResult, context: Any) -> None:
+        if not isinstance(result.result, SucceededResult):
+            return  # errored, canceled and expired results carry no usage
+        message = result.result.message
+        if self._priming:
+            self.primer_usage.add(message.model, message.usage)
+        elif _is_job(context):  # results fetched by hand later are not the job's
+            self._enter(context)
+            self.observed.add(message.model, message.usage)
+
+    @hookimpl
+    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+        if isinstance(report, JobPlan):
+            return {"cache": summary(self.predicted, None, None, None)}
+        self.saved_usd = cache_saving(self._client(context), self.observed.by_model,
+                                      self.primer_usage.all_by_model)
+        return {"cache": self.summary()}
+
+    # --- planning -------------------------------------------------------------
+
+    def _min_tokens(self, model: str) -> int:
+        found = self._minimums.get(model)
+        if found is None:
+            found = self._minimums[model] = min_cacheable_tokens(model, self.min_tokens)
+        return found
+
+    def _make_plan(self, requests: PendingBatch, context: Any, *, dry_run: bool = False
+                   ) -> _BatchPlan:
+        counts = PrefixCounts()
+        for request in requests:  # pass 1: counts only
+            prompt = analyse(request.params)
+            counts.add(prompt, self._min_tokens(prompt.model))
+        now = self._now(context)
+        lifetime = TTL_SECONDS[self.ttl]
+        warm = {k: t for k, t in self._warm.items() if now - t < lifetime}
+        if dry_run:
+            warm.update(self._dry_warm)
+        rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
+        plan = _BatchPlan(requests, counts, warm, rules)
+        predicted = plan.predicted
+        grows = 0
+        for request in requests:  # pass 2: each request's decision, and the figures
+            prompt, choice = plan_request(request.params, counts, warm, rules)
+            predicted.requests += 1
+            if not choice.marks:
+                predicted.unmarked[choice.reason] += 1
+                continue
+            deepest = prompt.boundaries[choice.marks[0].at]
+            predicted.requests_marked += 1
+            predicted.breakpoints_added += len(choice.marks)
+            predicted.cacheable_tokens += deepest.tokens
+            group = plan.groups.setdefault(deepest.key, [0, deepest.tokens])
+            group[0] += 1
+            grows += added_bytes(prompt, choice, request.params)
+        if plan.groups and self._too_large(requests, context, grows):
+            logger.warning(
+                "cache: batch %d left unmarked: its breakpoints would add %d bytes and "
+                "push the body past %d bytes; give the job a larger safety_margin",
+                requests.index, grows, MAX_BATCH_BYTES)
+            plan = _BatchPlan(requests, counts, warm, rules)
+            plan.predicted.requests = predicted.requests
+            plan.predicted.unmarked = predicted.unmarked
+            plan.predicted.unmarked["batch-too-large"] += predicted.requests_marked
+            plan.predicted.batches_too_large = 1
+            self.last_batch = plan.predicted
+            return plan
+        predicted.groups = len(plan.groups)
+        if plan.groups:
+            requests.transform(plan.transform)
+        self.last_batch = predicted
+        return plan
+
+    @staticmethod
+    def _too_large(requests: PendingBatch, context: Any, grows: int) -> bool:
+        """Would the added breakpoints push this batch's body past the API's limit?
+
+        A job plans bodies up to ``max_batch_bytes`` (the limit less a safety margin),
+        so growth within that margin is safe without measuring anything.
+        """
+        planned_limit = getattr(context, "max_batch_bytes", None)
+        if isinstance(planned_limit, int) and grows <= MAX_BATCH_BYTES - planned_limit:
+            return False
+        size = _EMPTY_BODY + max(len(requests) - 1, 0)
+        for request in requests:
+            size += len(dumps(request.to_dict()))
+            if size + grows > MAX_BATCH_BYTES:
+                return True
+        return False
+
+    def _add_figures(self, plan: _BatchPlan) -> None:
+        total, batch = self.predicted, plan.predicted
+        total.requests += batch.requests
+        total.requests_marked += batch.requests_marked
+        total.breakpoints_added += batch.breakpoints_added
+        total.groups += batch.groups
+        total.cacheable_tokens += batch.cacheable_tokens
+        total.read_tokens += plan.read_tokens()
+        total.unmarked.update(batch.unmarked)
+        total.batches_too_large += batch.batches_too_large
+
+    # --- priming --------------------------------------------------------------
+
+    def _primer_keys(self, plan: _BatchPlan) -> List[int]:
+        """The groups worth a primer: not already cached, largest saving first."""
+        cold = [(size * tokens, key) for key, (size, tokens) in plan.groups.items()
+                if key not in plan.warm]
+        return [key for _, key in heapq.nlargest(self.prime_limit, cold)]
+
+    def _send_primers(self, plan: _BatchPlan, context: Any) -> None:
+        wanted = set(self._primer_keys(plan))
+        if not wanted:
+            return
+        primers: List[Request] = []
+        writes: Dict[str, List[int]] = {}  # primer custom_id -> prefix keys it writes
+        for request in plan.pending:  # already marked by our transform
+            marked = [b.key for b in analyse(request.params).boundaries if b.ttl is not None]
+            if wanted.isdisjoint(marked):
+                continue
+            primer = Request(PRIMER_ID.format(len(primers)), _primer_params(request))
+            primers.append(primer)
+            writes[primer.custom_id] = marked
+            wanted.difference_update(marked)
+            if not wanted:
+                break
+        client = self._client(context)
+        self._priming = True
+        try:
+            batch = client.create(primers)
+            self.primer_batch_ids.append(batch.id)
+            self.predicted.primers += len(primers)
+            logger.info("cache: primer batch %s with %d request(s); waiting for it", batch.id,
+                        len(primers))
+            ended = client.wait(batch.id, timeout=self.prime_timeout,
+                                poll_interval=getattr(context, "poll_interval", None))
+            for result in client.results(ended):  # on_result counts their usage apart
+                if result.type == "succeeded":
+                    plan.primed.update(writes.get(result.custom_id, ()))
+        except Exception as exc:  # priming only saves money: never fail the job for it
+            logger.warning("cache: priming incomplete (%s: %s); the batch is sent as it is",
+                           type(exc).__name__, exc)
+        finally:
+            self._priming = False
+
+    # --- helpers --------------------------------------------------------------
+
+    def _enter(self, context: Any) -> None:
+        """A new job starts with fresh figures."""
+        if not _is_job(context):
+            return
+        current = self._job() if self._job is not None else None
+        if current is context:
+            return
+        self._job = weakref.ref(context)
+        self._dry_warm = {}
+        self.reset()
+
+    @staticmethod
+    def _client(context: Any) -> Any:
+        return getattr(context, "client", context)
+
+    def _now(self, context: Any) -> float:
+        clock = getattr(self._client(context), "clock", None)
+        return float(clock.time()) if clock is not None else time.time()
+
+    def _drop_cold(self, now: float) -> None:
+        lifetime = TTL_SECONDS[self.ttl]
+        self._warm = {k: t for k, t in self._warm.items() if now - t < lifetime}
+        if len(self._warm) > MAX_WARM_PREFIXES:  # still too many: keep the newest
+            newest = heapq.nlargest(MAX_WARM_PREFIXES, self._warm.items(), key=lambda kv: kv[1])
+            self._warm = dict(newest)
+
+
+def _is_job(context: Any) -> bool:
+    """Inside ``client.run()`` the context is the Job; single endpoint calls pass the client."""
+    return hasattr(context, "batches")
+
+
+def _primer_params(request: Request) -> Dict[str, Any]:
+    """The request's params with one output token: the prompt (and its cache key) is
+    unchanged. With extended thinking max_tokens must exceed the budget: left as is."""
+    params = dict(request.params)
+    if "thinking" not in params:
+        params["max_tokens"] = 1
+    return params
+
