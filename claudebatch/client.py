@@ -220,12 +220,13 @@ class BatchClient:
         return structure(data, DeletedMessageBatch)
 
     def results(self, batch_id: Union[str, MessageBatch], *, raw: bool = False,
-                context: Any = None) -> Iterator[Any]:
+                context: Any = None, call_hooks: bool = True) -> Iterator[Any]:
         """Stream the results of an ended batch, one at a time (constant memory).
 
         Yields :class:`~claudebatch.BatchResult` objects, or plain dicts with
-        ``raw=True``. ``on_result`` runs for each. The HTTP response is closed
-        when the iteration ends, breaks or fails.
+        ``raw=True``. ``on_result`` runs for each unless ``call_hooks=False``
+        (a job calls it itself, once per result it keeps). The HTTP response is
+        closed when the iteration ends, breaks or fails.
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
         if not batch.ended:
@@ -241,14 +242,14 @@ class BatchClient:
             raise UnsafeResultsURLError(
                 f"results_url {url!r} is not on the configured base URL {self.base_url!r}; "
                 "the API key is only sent there. Fetch it yourself if you trust that host.")
-        return self._stream_results(batch.id, url, raw=raw,
+        return self._stream_results(batch.id, url, raw=raw, call_hooks=call_hooks,
                                     context=context if context is not None else self)
 
-    def _stream_results(self, batch_id: str, url: str, *, raw: bool,
+    def _stream_results(self, batch_id: str, url: str, *, raw: bool, call_hooks: bool,
                         context: Any) -> Iterator[Any]:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
-        has_hooks = bool(self.hook.on_result.get_hookimpls())
+        has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
         source = f"results of {batch_id}"
         try:
             response.raw.decode_content = True

@@ -52,6 +52,16 @@ def before_submit(requests: PendingBatch, context: Any) -> None:
 
 
 @hookspec
+def before_pass(batches: List[PendingBatch], context: Any) -> None:
+    """A job has validated and split a pass: every batch it is about to send, before the first.
+
+    The same PendingBatch objects then go through ``before_submit`` one by one.
+    Look, don't send: a budget can weigh the whole pass here and raise to veto it
+    (nothing of the pass is sent). ``context.pass_number`` says which pass.
+    """
+
+
+@hookspec
 def estimate(requests: PendingBatch, context: Any) -> None:
     """A dry run (``claudebatch run --dry-run``): look at a batch that would be sent.
 
@@ -73,7 +83,11 @@ def on_poll(batch: MessageBatch, context: Any) -> None:
 
 @hookspec
 def on_result(result: BatchResult, context: Any) -> None:
-    """Called for every result as it streams in, before the caller sees it."""
+    """Called for every result as it streams in, before the caller sees it.
+
+    Inside a job, once per result the job keeps: a download resumed after a
+    broken stream does not call it again for results already written.
+    """
 
 
 @hookspec

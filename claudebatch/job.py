@@ -241,7 +241,10 @@ class Job:
         with open(self.output, "ab" if self.resumed else "wb") as out:
             self.pass_number = 1
             while True:
-                submitted = [self._submit(spool, plan, state) for plan in plans]
+                pending = [self._pending(spool, plan) for plan in plans]
+                self.hook.before_pass(batches=pending, context=self)
+                submitted = [self._submit(spool, plan, batch, state)
+                             for plan, batch in zip(plans, pending)]
                 self._wait_and_collect(submitted, out, resuming=self.resumed)
                 if self.pass_number >= MAX_PASSES:
                     break
@@ -262,7 +265,7 @@ class Job:
             report.plugins.update(section or {})
         return report
 
-    def _submit(self, spool: Spool, plan: PlannedBatch,
+    def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch,
                 state: Optional[ResumeState]) -> SubmittedBatch:
         known = state.submitted.get((self.pass_number, plan.index)) if state else None
         if known:
@@ -270,7 +273,7 @@ class Job:
             logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
                         self.pass_number, plan.index)
         else:
-            batch = self.client.create(self._pending(spool, plan), context=self)
+            batch = self.client.create(pending, context=self)
             logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
                         batch.id, plan.count, plan.body_bytes)
         summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
@@ -306,13 +309,17 @@ class Job:
         """Stream one ended batch's results into the output; note any that never came."""
         seen: Set[str] = self._ids_in_output(item) if resuming else set()
         counts: Counter[str] = Counter()
+        wants_results = bool(self.hook.on_result.get_hookimpls())
         for attempt in range(1, RESULT_STREAM_ATTEMPTS + 1):
             try:
-                for value in self.client.results(item.batch, raw=True, context=self):
+                for value in self.client.results(item.batch, raw=True, call_hooks=False):
                     custom_id = value["custom_id"]
                     if custom_id in seen:
-                        continue
+                        continue  # written already (a resumed download): not again
                     seen.add(custom_id)
+                    if wants_results:
+                        self.hook.on_result(result=to_result(value, source=item.summary.id),
+                                            context=self)
                     out.write(dumps(value) + b"\n")
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1

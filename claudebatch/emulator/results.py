@@ -1,0 +1,92 @@
+"""A batch's results body, generated line by line as it is sent.
+
+Nothing is precomputed but the cache usage: each line re-reads its request from the
+batch's spool and runs the stand-in model, so a body of several gigabytes costs no
+more memory than one line, and two downloads give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any, Dict, Iterator, List
+
+from .catalog import Catalog
+from .ids import message_id
+from .responder import Responder, SafeText
+from .store import FAULT_API_ERROR, FAULT_OVERLOADED, INVALID, BatchRecord, View
+from .validation import validate
+
+_FAULT_ERRORS = {
+    FAULT_API_ERROR: ("api_error", "Internal server error"),
+    FAULT_OVERLOADED: ("overloaded_error", "Overloaded"),
+}
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+
+
+_MARK = "\x01" + secrets.token_hex(8)  # cannot occur in what a client sent and we echo
+
+
+def _dump(custom_id: str, result: Dict[str, Any]) -> bytes:
+    return (_encode({"custom_id": custom_id, "result": result}) + "\n").encode()
+
+
+def _dump_message(custom_id: str, message: Dict[str, Any]) -> bytes:
+    """Like ``_dump`` for a succeeded result, splicing long answer text in unescaped."""
+    spliced: List[str] = []
+    for block in message["content"]:
+        for key in ("text", "thinking"):
+            value = block.get(key)
+            if isinstance(value, SafeText) and len(value) > 200:
+                block[key] = f"{_MARK}{len(spliced)}"
+                spliced.append(value.escaped)
+    line = _encode({"custom_id": custom_id, "result": {"type": "succeeded", "message": message}})
+    for i, escaped in enumerate(spliced):
+        line = line.replace(f"\\u0001{_MARK[1:]}{i}", escaped, 1)
+    return (line + "\n").encode()
+
+
+def _errored(error_type: str, message: str) -> Dict[str, Any]:
+    return {
+        "type": "errored",
+        "error": {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": None,
+        },
+    }
+
+
+def iter_lines(
+    record: BatchRecord, view: View, responder: Responder, catalog: Catalog
+) -> Iterator[bytes]:
+    """Every request's result line, in processing order; unprocessed ones last."""
+    tail = b'"result":{"type":"%s"}}\n' % view.tail.encode()
+    with open(record.spool_path, "rb") as spool:
+        for pos in range(record.size):
+            index = record.order[pos]
+            spool.seek(record.offsets[index])
+            raw_id, _, raw_params = spool.readline().partition(b"\t")
+            if pos >= view.processed:
+                # custom_ids are [a-zA-Z0-9_-]: no escaping needed
+                yield b'{"custom_id":"' + raw_id + b'",' + tail
+                continue
+            custom_id = raw_id.decode()
+            code = record.codes[index]
+            if code in _FAULT_ERRORS:
+                yield _dump(custom_id, _errored(*_FAULT_ERRORS[code]))
+                continue
+            params = _decode(raw_params.decode())
+            if code == INVALID:
+                error = validate(params, catalog, beta=record.beta)
+                assert error is not None
+                yield _dump(custom_id, _errored(error.type, error.message))
+                continue
+            info = catalog.lookup(params["model"])
+            assert info is not None
+            cache = record.cache.get(index) if record.cache is not None else None
+            message = responder.respond(params, info, message_id(record.id, index), cache)
+            yield _dump_message(custom_id, message)

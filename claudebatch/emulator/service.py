@@ -1,0 +1,165 @@
+"""The six operations of the Message Batches API, over the store, free of HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import (
+    Any,
+    Collection,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
+
+from .cache import PromptCache
+from .catalog import Catalog
+from .clock import Now
+from .errors import invalid, not_found
+from .ids import IdFactory
+from .ingest import IngestSettings, ingest
+from .responder import Responder
+from .results import iter_lines
+from .store import Store
+
+COUNTS_MODES = ("progressive", "at_end")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    seed: object = 0
+    rate: float = 500.0
+    expiry: float = 24 * 3600.0
+    cancel_delay: float = 1.0
+    retention: float = 29 * 24 * 3600.0
+    counts: str = "progressive"
+    cache_hit_rate: float = 1.0
+    cache_min_tokens: Optional[int] = None
+    answer_tokens: Tuple[int, int] = (16, 400)
+    models: Optional[Collection[str]] = None
+    max_body_bytes: int = 256 * 1024 * 1024
+    max_requests: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError("rate must be positive (math.inf: requests finish at once)")
+        if self.expiry <= 0 or self.cancel_delay < 0 or self.retention <= 0:
+            raise ValueError("expiry and retention must be positive, cancel_delay >= 0")
+        if self.counts not in COUNTS_MODES:
+            raise ValueError(f"counts must be one of {COUNTS_MODES}")
+        if not 0.0 <= self.cache_hit_rate <= 1.0:
+            raise ValueError("cache_hit_rate must be between 0 and 1")
+        low, high = self.answer_tokens
+        if low < 1 or high < low:
+            raise ValueError("answer_tokens must be (low, high) with 1 <= low <= high")
+        if self.max_requests < 1 or self.max_body_bytes < 1:
+            raise ValueError("max_requests and max_body_bytes must be positive")
+
+
+class BatchService:
+    def __init__(self, settings: Settings, now: Now, spool_dir: str) -> None:
+        self.settings = settings
+        self.now = now
+        self.catalog = Catalog(settings.models, settings.cache_min_tokens)
+        self.cache = PromptCache(settings.cache_hit_rate)
+        self.responder = Responder(settings.seed, settings.answer_tokens)
+        self.store = Store()
+        self.ids = IdFactory(settings.seed)
+        self._ingest = IngestSettings(
+            catalog=self.catalog,
+            cache=self.cache,
+            seed=settings.seed,
+            max_requests=settings.max_requests,
+            rate=settings.rate,
+            expiry=settings.expiry,
+            cancel_delay=settings.cancel_delay,
+            retention=settings.retention,
+            progressive=settings.counts == "progressive",
+            spool_dir=spool_dir,
+        )
+        self._lock = threading.Lock()
+        self.batch_ids: List[str] = []
+
+    @property
+    def batches_created(self) -> int:
+        return len(self.batch_ids)
+
+    def create(self, body_path: str, *, beta: bool, errored_rate: float,
+               base_url: str) -> Dict[str, Any]:
+        batch_id = self.ids.batch_id()
+        seq = self.store.next_seq()
+        created = self.now()
+        record = ingest(body_path, batch_id=batch_id, seq=seq, created_at=created,
+                        beta=beta, errored_rate=errored_rate, settings=self._ingest)
+        self.store.add(record)
+        with self._lock:
+            self.batch_ids.append(batch_id)
+        return record.to_json(created, base_url)
+
+    def retrieve(self, batch_id: str, base_url: str) -> Dict[str, Any]:
+        return self.store.get(batch_id).to_json(self.now(), base_url)
+
+    def list(self, query: Mapping[str, Sequence[str]], base_url: str) -> Dict[str, Any]:
+        limit = _limit(query.get("limit"))
+        before = _one(query, "before_id")
+        after = _one(query, "after_id")
+        if before is not None and after is not None:
+            raise invalid("before_id and after_id cannot be used together")
+        records, has_more = self.store.page(limit, before, after)
+        now = self.now()
+        data = [r.to_json(now, base_url) for r in records]
+        return {
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
+    def cancel(self, batch_id: str, base_url: str) -> Dict[str, Any]:
+        now = self.now()
+        return self.store.cancel(batch_id, now).to_json(now, base_url)
+
+    def delete(self, batch_id: str) -> Dict[str, Any]:
+        self.store.delete(batch_id, self.now())
+        return {"id": batch_id, "type": "message_batch_deleted"}
+
+    def results(self, batch_id: str) -> Tuple[int, Iterator[bytes]]:
+        """(number of lines, the lines) of an ended batch's results."""
+        record = self.store.get(batch_id)
+        view = record.view(self.now())
+        if view.status != "ended":
+            raise invalid(
+                f"Message Batch {batch_id} has not finished processing (processing_status: "
+                f"{view.status}); its results are available once it has ended."
+            )
+        if view.archived_at is not None:
+            raise not_found(f"The results of Message Batch {batch_id} have been archived.")
+        return record.size, iter_lines(record, view, self.responder, self.catalog)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _one(query: Mapping[str, Sequence[str]], name: str) -> Optional[str]:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _limit(values: Optional[Sequence[str]]) -> int:
+    if not values:
+        return 20
+    try:
+        limit = int(values[-1])
+    except ValueError:
+        raise invalid("limit: Input should be a valid integer") from None
+    if limit < 1:
+        raise invalid("limit: Input should be greater than or equal to 1")
+    if limit > 1000:
+        raise invalid("limit: Input should be less than or equal to 1000")
+    return limit
+
+

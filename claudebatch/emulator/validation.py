@@ -1,0 +1,247 @@
+"""Checks on one request's ``params``, as the service makes them while processing.
+
+A batch is accepted whatever its params hold; a request whose params the Messages
+API would reject comes back as that request's ``errored`` result carrying the error
+the Messages API would have answered (``invalid_request_error``, or
+``not_found_error`` for an unknown model).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, NamedTuple, Optional
+
+from .catalog import Catalog
+from .prompt import TTL_SECONDS, cache_markers
+
+PARAMS = frozenset(
+    {
+        "model", "messages", "max_tokens", "cache_control", "container", "inference_geo",
+        "metadata", "output_config", "service_tier", "stop_sequences", "stream", "system",
+        "temperature", "thinking", "tool_choice", "tools", "top_k", "top_p",
+    }
+)
+# the ?beta=true endpoints take the beta Messages parameters as well
+BETA_PARAMS = PARAMS | {
+    "context_management", "mcp_servers", "output_format", "speed", "user_profile_id",
+}
+MAX_CACHE_BREAKPOINTS = 4
+_CHOICES = ("auto", "any", "tool", "none")
+_THINKING = ("enabled", "disabled", "adaptive")
+
+
+class ParamError(NamedTuple):
+    type: str
+    message: str
+
+
+def _invalid(message: str) -> ParamError:
+    return ParamError("invalid_request_error", message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate(
+    params: Dict[str, Any], catalog: Catalog, *, beta: bool = False,
+    params_json: Optional[str] = None,
+) -> Optional[ParamError]:
+    """The error the service would answer for these params, or None if they are fine.
+
+    ``params_json``, the params serialised, lets the cache_control checks be skipped
+    when the key appears nowhere."""
+    allowed = BETA_PARAMS if beta else PARAMS
+    for key in params:
+        if key not in allowed:
+            return _invalid(f"{key}: Extra inputs are not permitted")
+
+    model = params.get("model")
+    if "model" not in params:
+        return _invalid("model: Field required")
+    if not isinstance(model, str):
+        return _invalid("model: Input should be a valid string")
+
+    if "max_tokens" not in params:
+        return _invalid("max_tokens: Field required")
+    if not _is_int(params["max_tokens"]):
+        return _invalid("max_tokens: Input should be a valid integer")
+    max_tokens: int = params["max_tokens"]
+    if max_tokens < 0:
+        return _invalid("max_tokens: Input should be greater than or equal to 0")
+
+    error = _check_messages(params)
+    if error is not None:
+        return error
+
+    if params.get("stream") is True:
+        return _invalid("stream: streaming is not supported for Message Batches requests")
+    if "stream" in params and not isinstance(params["stream"], bool):
+        return _invalid("stream: Input should be a valid boolean")
+
+    system = params.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        return _invalid("system: Input should be a valid string or a list of text blocks")
+    if isinstance(system, list):
+        for i, block in enumerate(system):
+            if not isinstance(block, dict) or block.get("type") != "text":
+                return _invalid(f"system.{i}: Input should be a text block")
+            if not isinstance(block.get("text"), str):
+                return _invalid(f"system.{i}.text: Input should be a valid string")
+
+    for name, low, high in (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0)):
+        if name in params:
+            value = params[name]
+            if not _is_number(value):
+                return _invalid(f"{name}: Input should be a valid number")
+            if not low <= value <= high:
+                return _invalid(f"{name}: Input should be between {low:g} and {high:g}")
+    if "top_k" in params and (not _is_int(params["top_k"]) or params["top_k"] < 0):
+        return _invalid("top_k: Input should be a non-negative integer")
+
+    stops = params.get("stop_sequences")
+    if stops is not None and (
+        not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)
+    ):
+        return _invalid("stop_sequences: Input should be a list of non-empty strings")
+
+    if "metadata" in params and not isinstance(params["metadata"], (dict, type(None))):
+        return _invalid("metadata: Input should be a valid dictionary")
+
+    error = _check_tools(params)
+    if error is not None:
+        return error
+    error = _check_thinking(params, max_tokens)
+    if error is not None:
+        return error
+    if params_json is None or '"cache_control"' in params_json:
+        error = _check_cache_control(params)
+        if error is not None:
+            return error
+
+    info = catalog.lookup(model)
+    if info is None:
+        return ParamError("not_found_error", f"model: {model}")
+    if max_tokens > info.max_output:
+        return _invalid(
+            f"max_tokens: {max_tokens} > {info.max_output}, which is the maximum allowed "
+            f"number of output tokens for {info.resolved}"
+        )
+    return None
+
+
+def _check_messages(params: Dict[str, Any]) -> Optional[ParamError]:
+    if "messages" not in params:
+        return _invalid("messages: Field required")
+    messages = params["messages"]
+    if not isinstance(messages, list):
+        return _invalid("messages: Input should be a valid list")
+    if not messages:
+        return _invalid("messages: at least one message is required")
+    last = len(messages) - 1
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return _invalid(f"messages.{i}: Input should be a valid dictionary")
+        for key in message:
+            if key not in ("role", "content"):
+                return _invalid(f"messages.{i}.{key}: Extra inputs are not permitted")
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            return _invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if "content" not in message:
+            return _invalid(f"messages.{i}.content: Field required")
+        content = message["content"]
+        if isinstance(content, str):
+            empty = content == ""
+        elif isinstance(content, list):
+            empty = not content
+            for j, block in enumerate(content):
+                if not isinstance(block, dict):
+                    return _invalid(f"messages.{i}.content.{j}: Input should be a valid dictionary")
+                if "type" not in block:
+                    return _invalid(f"messages.{i}.content.{j}.type: Field required")
+                if block["type"] == "text" and not isinstance(block.get("text"), str):
+                    return _invalid(
+                        f"messages.{i}.content.{j}.text: Input should be a valid string"
+                    )
+        else:
+            return _invalid(f"messages.{i}.content: Input should be a valid string or list")
+        if empty and not (i == last and role == "assistant"):
+            return _invalid(
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message"
+            )
+    return None
+
+
+def _check_tools(params: Dict[str, Any]) -> Optional[ParamError]:
+    tools = params.get("tools")
+    names = set()
+    if tools is not None:
+        if not isinstance(tools, list):
+            return _invalid("tools: Input should be a valid list")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                return _invalid(f"tools.{i}: Input should be a valid dictionary")
+            name = tool.get("name")
+            if not isinstance(name, str) or not name:
+                return _invalid(f"tools.{i}.name: Field required")
+            if name in names:
+                return _invalid(f"tools: Tool names must be unique ({name!r} appears twice)")
+            names.add(name)
+            if "type" not in tool and not isinstance(tool.get("input_schema"), dict):
+                return _invalid(f"tools.{i}.input_schema: Field required")
+    choice = params.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in _CHOICES:
+            return _invalid("tool_choice: Input should be auto, any, tool or none")
+        if choice["type"] == "tool" and choice.get("name") not in names:
+            return _invalid(f"tool_choice.name: no tool named {choice.get('name')!r} in tools")
+        if choice["type"] == "any" and not names:
+            return _invalid("tool_choice: 'any' requires at least one tool")
+    return None
+
+
+def _check_thinking(params: Dict[str, Any], max_tokens: int) -> Optional[ParamError]:
+    thinking = params.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING:
+        return _invalid("thinking: Input should be enabled, disabled or adaptive")
+    if thinking["type"] == "enabled":
+        if not _is_int(thinking.get("budget_tokens")):
+            return _invalid("thinking.enabled.budget_tokens: Field required")
+        budget: int = thinking["budget_tokens"]
+        if budget < 1024:
+            return _invalid(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
+        if max_tokens <= budget:
+            return _invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
+    return None
+
+
+def _check_cache_control(params: Dict[str, Any]) -> Optional[ParamError]:
+    markers = cache_markers(params)
+    seen_5m = False
+    for marker in markers:
+        if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
+            return _invalid("cache_control.type: Input should be 'ephemeral'")
+        ttl = marker.get("ttl", "5m")
+        if ttl not in TTL_SECONDS:
+            return _invalid("cache_control.ttl: Input should be '5m' or '1h'")
+        if ttl == "5m":
+            seen_5m = True
+        elif seen_5m:
+            return _invalid(
+                "a cache_control block with ttl='1h' cannot come after one with ttl='5m'"
+            )
+    if len(markers) > MAX_CACHE_BREAKPOINTS:
+        return _invalid(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {len(markers)}."
+        )
+    return None
