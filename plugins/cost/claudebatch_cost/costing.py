@@ -1,0 +1,190 @@
+"""The exact cost of one result, from the usage the service reported.
+
+Billed components: uncached input, 5-minute and 1-hour cache writes, cache
+reads, output, and web searches. A batch pays ``batch_multiplier`` (0.5) of
+the standard price on every token component; the web-search fee is
+discounted only if the table says so. Errored, canceled and expired results
+cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Dict, Optional, Union
+
+import attrs
+
+from claudebatch import BatchResult, Usage
+
+from .pricing import ModelPrice, PricingTable
+
+#: The usage components, in the order they are shown.
+TOKEN_COMPONENTS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+COMPONENTS = (*TOKEN_COMPONENTS, "web_search")
+
+ZERO = Decimal(0)
+
+
+@attrs.frozen
+class UsageCounts:
+    """The billable quantities of one result: tokens per component and web searches."""
+
+    input: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+    cache_read: int = 0
+    output: int = 0
+    web_search: int = 0
+
+    @classmethod
+    def from_usage(cls, usage: Union[Usage, Mapping[str, Any], None]) -> UsageCounts:
+        """Read a ``Usage`` (or the raw ``usage`` object of a results line).
+
+        Without a ``cache_creation`` breakdown every cache write counts as
+        5-minute; creation tokens the breakdown does not account for count as
+        5-minute too.
+        """
+        if usage is None:
+            return cls()
+        created = _int(_get(usage, "cache_creation_input_tokens"))
+        breakdown = _get(usage, "cache_creation")
+        write_5m, write_1h = created, 0
+        if breakdown is not None:
+            five = _int(_get(breakdown, "ephemeral_5m_input_tokens"))
+            write_1h = _int(_get(breakdown, "ephemeral_1h_input_tokens"))
+            write_5m = five + max(0, created - five - write_1h)
+        tools = _get(usage, "server_tool_use")
+        searches = 0 if tools is None else _int(_get(tools, "web_search_requests"))
+        return cls(_int(_get(usage, "input_tokens")), write_5m, write_1h,
+                   _int(_get(usage, "cache_read_input_tokens")),
+                   _int(_get(usage, "output_tokens")), searches)
+
+    def as_dict(self) -> Dict[str, int]:
+        return {name: getattr(self, name) for name in COMPONENTS}
+
+
+def _get(value: Any, name: str) -> Any:
+    """A field of an API object, raw (dict) or parsed (attrs)."""
+    if isinstance(value, dict):
+        return value.get(name)
+    found = getattr(value, name, _MISSING)
+    if found is not _MISSING:
+        return found
+    return value.get(name) if isinstance(value, Mapping) else None
+
+
+_MISSING = object()
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@attrs.frozen
+class Charges:
+    """USD per component, and their sum."""
+
+    input: Decimal = ZERO
+    cache_write_5m: Decimal = ZERO
+    cache_write_1h: Decimal = ZERO
+    cache_read: Decimal = ZERO
+    output: Decimal = ZERO
+    web_search: Decimal = ZERO
+    total: Decimal = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "total", self.input + self.cache_write_5m + self.cache_write_1h
+                           + self.cache_read + self.output + self.web_search)
+
+    def as_dict(self) -> Dict[str, Decimal]:
+        return {name: getattr(self, name) for name in COMPONENTS}
+
+
+@attrs.frozen
+class ResultCost:
+    """What one result cost through the batch, and what it would have cost through the
+    standard Messages API. ``batch``/``standard`` are None when the model is not in the
+    pricing table (``known`` is False): an unknown cost, never a zero."""
+
+    custom_id: str
+    result_type: str
+    model: Optional[str]
+    usage: UsageCounts
+    batch: Optional[Charges]
+    standard: Optional[Charges]
+    priced_as: Optional[str] = None  # the table entry used
+
+    @property
+    def known(self) -> bool:
+        return self.batch is not None
+
+    @property
+    def billed(self) -> bool:
+        """Only succeeded results are billed."""
+        return self.result_type == "succeeded"
+
+    @property
+    def batch_usd(self) -> Optional[Decimal]:
+        return None if self.batch is None else self.batch.total
+
+    @property
+    def standard_usd(self) -> Optional[Decimal]:
+        return None if self.standard is None else self.standard.total
+
+
+_NOTHING = UsageCounts()
+_FREE = Charges()
+
+
+def charges(usage: UsageCounts, model: str, table: PricingTable
+            ) -> Optional[tuple[Charges, Charges]]:
+    """``(batch, standard)`` charges for ``usage`` of ``model``, or None if it is unknown."""
+    price = table.lookup(model)
+    return None if price is None else _charges(usage, price, table)
+
+
+def _charges(usage: UsageCounts, price: ModelPrice, table: PricingTable
+             ) -> tuple[Charges, Charges]:
+    rates = price.rates
+    standard = Charges(rates["input"] * usage.input,
+                       rates["cache_write_5m"] * usage.cache_write_5m,
+                       rates["cache_write_1h"] * usage.cache_write_1h,
+                       rates["cache_read"] * usage.cache_read,
+                       rates["output"] * usage.output,
+                       table.web_search_per_request * usage.web_search)
+    half = table.batch_multiplier
+    batch = Charges(standard.input * half, standard.cache_write_5m * half,
+                    standard.cache_write_1h * half, standard.cache_read * half,
+                    standard.output * half,
+                    standard.web_search * half if table.web_search_batch_discount
+                    else standard.web_search)
+    return batch, standard
+
+
+def price_result(result: Union[BatchResult, Mapping[str, Any]], table: PricingTable
+                 ) -> ResultCost:
+    """The cost of one result: a ``BatchResult`` or a raw results-file line (dict)."""
+    custom_id, kind, model, usage = _unpack(result)
+    if kind != "succeeded":
+        return ResultCost(custom_id, kind, model, _NOTHING, _FREE, _FREE)
+    counts = UsageCounts.from_usage(usage)
+    price = table.lookup(model or "")
+    if price is None:
+        return ResultCost(custom_id, kind, model, counts, None, None)
+    batch, standard = _charges(counts, price, table)
+    return ResultCost(custom_id, kind, model, counts, batch, standard, priced_as=price.model)
+
+
+def _unpack(result: Union[BatchResult, Mapping[str, Any]]
+            ) -> tuple[str, str, Optional[str], Any]:
+    if isinstance(result, Mapping):
+        body = result.get("result") or {}
+        kind = str(body.get("type", "unknown"))
+        message = body.get("message") or {}
+        return (str(result.get("custom_id", "")), kind, message.get("model"),
+                message.get("usage"))
+    kind = result.type
+    message = getattr(result.result, "message", None)
+    return (result.custom_id, kind, getattr(message, "model", None),
+            getattr(message, "usage", None))

@@ -1,0 +1,180 @@
+"""What a set of requests will cost at most, and what it will likely cost.
+
+Worst case: input as estimated by :mod:`.tokens` (every cache breakpoint a
+write) and every request producing its full ``max_tokens``. Expected: a
+prompt prefix repeated within the job read from the cache after its first
+write, and output at ``expected_output_fraction`` of ``max_tokens``. Web
+searches count each web-search tool's ``max_uses`` in both; the tokens their
+results add are not known in advance and are not included.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Dict, FrozenSet, Iterable, Optional, Set, Tuple
+
+import attrs
+
+from .costing import ZERO
+from .pricing import PricingTable
+from .tokens import Approximator, InputSplit, TokenCountingEndpoint, request_params, web_search_uses
+
+#: Searches assumed for a web-search tool without ``max_uses`` (it has no bound).
+DEFAULT_WEB_SEARCHES = 5
+
+
+@attrs.frozen
+class EstimateCost:
+    """An estimate in USD (batch price and standard-API price), with what it counted.
+
+    ``unknown_requests`` had a model the table does not price: they are not in
+    the amounts, and a budget cannot be checked against them.
+    """
+
+    requests: int = 0
+    input_tokens: int = 0
+    cache_write_tokens: int = 0  # worst case: every breakpoint written
+    expected_cache_read_tokens: int = 0  # expected: repeated prefixes read
+    max_output_tokens: int = 0
+    web_searches: int = 0
+    worst_batch_usd: Decimal = ZERO
+    worst_standard_usd: Decimal = ZERO
+    expected_batch_usd: Decimal = ZERO
+    expected_standard_usd: Decimal = ZERO
+    unknown_requests: int = 0
+    unknown_models: FrozenSet[str] = frozenset()
+    counted: bool = False  # input tokens from the token-counting endpoint
+
+    def __add__(self, other: EstimateCost) -> EstimateCost:
+        return EstimateCost(
+            requests=self.requests + other.requests,
+            input_tokens=self.input_tokens + other.input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            expected_cache_read_tokens=(self.expected_cache_read_tokens
+                                        + other.expected_cache_read_tokens),
+            max_output_tokens=self.max_output_tokens + other.max_output_tokens,
+            web_searches=self.web_searches + other.web_searches,
+            worst_batch_usd=self.worst_batch_usd + other.worst_batch_usd,
+            worst_standard_usd=self.worst_standard_usd + other.worst_standard_usd,
+            expected_batch_usd=self.expected_batch_usd + other.expected_batch_usd,
+            expected_standard_usd=self.expected_standard_usd + other.expected_standard_usd,
+            unknown_requests=self.unknown_requests + other.unknown_requests,
+            unknown_models=self.unknown_models | other.unknown_models,
+            counted=self.counted and other.counted)
+
+    def scaled(self, ratio: Decimal) -> EstimateCost:
+        """The amounts times ``ratio`` (rewrites seen on one batch, applied to others)."""
+        return attrs.evolve(
+            self, worst_batch_usd=self.worst_batch_usd * ratio,
+            worst_standard_usd=self.worst_standard_usd * ratio,
+            expected_batch_usd=self.expected_batch_usd * ratio,
+            expected_standard_usd=self.expected_standard_usd * ratio)
+
+
+@attrs.define
+class _ModelTally:
+    requests: int = 0
+    uncached: int = 0
+    write_5m: int = 0
+    write_1h: int = 0
+    max_output: int = 0
+    web_searches: int = 0
+    # the expected case's input
+    expected_uncached: int = 0
+    expected_write_5m: int = 0
+    expected_write_1h: int = 0
+    expected_read: int = 0
+
+
+class Estimator:
+    """Estimates requests against a pricing table."""
+
+    def __init__(self, table: PricingTable, *, expected_output_fraction: float = 0.5,
+                 chars_per_token: float = 4.0, default_web_searches: int = DEFAULT_WEB_SEARCHES):
+        fraction = Decimal(str(expected_output_fraction))
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"expected_output_fraction must be in [0, 1], "
+                             f"got {expected_output_fraction}")
+        self.table = table
+        self.expected_output_fraction = fraction
+        self.approximator = Approximator(chars_per_token)
+        self.default_web_searches = default_web_searches
+
+    def estimate(self, requests: Iterable[Any],
+                 counter: Optional[TokenCountingEndpoint] = None,
+                 seen: Optional[Set[bytes]] = None) -> Tuple[EstimateCost, EstimateCost]:
+        """``(estimate, approximate)``: with ``counter`` the first uses exact input
+        counts; the second always uses the approximation (to compare like with like).
+
+        ``seen`` holds the cache prefixes of earlier estimates of the same job, so a
+        prefix written by an earlier batch is expected to be read in a later one.
+        """
+        exact: Dict[str, _ModelTally] = {}
+        approx: Dict[str, _ModelTally] = {}
+        prefixes: Set[bytes] = set() if seen is None else seen
+        for item in requests:
+            params = request_params(item)
+            model = str(params.get("model") or "")
+            worst, expected = self.approximator.splits(params, prefixes)
+            self._tally(approx, model, params, worst, expected)
+            if counter is not None:
+                total = counter.count(params)
+                if total is not None:
+                    worst, expected = worst.scaled_to(total), expected.scaled_to(total)
+                self._tally(exact, model, params, worst, expected)
+        approximate = self._price(approx, counted=False)
+        return (self._price(exact, counted=True) if counter is not None else approximate,
+                approximate)
+
+    def _tally(self, tallies: Dict[str, _ModelTally], model: str, params: Dict[str, Any],
+               worst: InputSplit, expected: InputSplit) -> None:
+        tally = tallies.get(model)
+        if tally is None:
+            tally = tallies[model] = _ModelTally()
+        tally.requests += 1
+        tally.uncached += worst.uncached
+        tally.write_5m += worst.write_5m
+        tally.write_1h += worst.write_1h
+        tally.expected_uncached += expected.uncached
+        tally.expected_write_5m += expected.write_5m
+        tally.expected_write_1h += expected.write_1h
+        tally.expected_read += expected.read
+        max_tokens = params.get("max_tokens")
+        tally.max_output += max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
+        tally.web_searches += web_search_uses(params, self.default_web_searches)
+
+    def _price(self, tallies: Dict[str, _ModelTally], *, counted: bool) -> EstimateCost:
+        table = self.table
+        total = EstimateCost(counted=counted)
+        for model, t in tallies.items():
+            counts = EstimateCost(
+                requests=t.requests, input_tokens=t.uncached + t.write_5m + t.write_1h,
+                cache_write_tokens=t.write_5m + t.write_1h, max_output_tokens=t.max_output,
+                web_searches=t.web_searches, counted=counted)
+            price = table.lookup(model)
+            if price is None:
+                total += attrs.evolve(counts, unknown_requests=t.requests,
+                                      unknown_models=frozenset({model or "(no model)"}))
+                continue
+            rates = price.rates
+            worst_input = (rates["input"] * t.uncached + rates["cache_write_5m"] * t.write_5m
+                           + rates["cache_write_1h"] * t.write_1h)
+            expected_input = (rates["input"] * t.expected_uncached
+                              + rates["cache_write_5m"] * t.expected_write_5m
+                              + rates["cache_write_1h"] * t.expected_write_1h
+                              + rates["cache_read"] * t.expected_read)
+            worst_output = rates["output"] * t.max_output
+            expected_output = worst_output * self.expected_output_fraction
+            search = table.web_search_per_request * t.web_searches
+            discount = table.batch_multiplier
+            search_batch = search * discount if table.web_search_batch_discount else search
+            worst = worst_input + worst_output
+            expected = expected_input + expected_output
+            total += attrs.evolve(
+                counts,
+                expected_cache_read_tokens=t.expected_read,
+                worst_standard_usd=worst + search,
+                expected_standard_usd=expected + search,
+                worst_batch_usd=worst * discount + search_batch,
+                expected_batch_usd=expected * discount + search_batch)
+        return total

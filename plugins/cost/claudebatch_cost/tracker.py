@@ -1,0 +1,334 @@
+"""CostTracker: the plugin object. Prices results as they stream, estimates before
+anything is sent, and keeps spending within a budget.
+
+Hook order (see ``claudebatch/hookspecs.py``): ``before_submit`` and ``estimate``
+are plain implementations, so they see requests after prompt-cache injection
+(``tryfirst``) rewrote them, and a budget veto leaves nothing for persistence
+(``trylast``) to record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections.abc import Iterator as IteratorABC
+from decimal import Decimal
+from itertools import islice
+from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Tuple, Union
+
+from claudebatch import BatchResult, Job, JobPlan, PendingBatch, hookimpl
+from claudebatch.inputs import iter_source
+
+from .costing import ResultCost, price_result
+from .errors import BudgetExceededError
+from .estimate import EstimateCost, Estimator
+from .pricing import PricingSource, PricingTable, load_pricing, to_decimal
+from .summary import job_section, plan_section, usd
+from .tokens import TokenCountingEndpoint
+from .totals import Totals
+
+logger = logging.getLogger("claudebatch.cost")
+
+
+class CostTracker:
+    """Exact batch cost from usage, estimates before submitting, and a budget.
+
+    ``budget_usd``: refuse work whose worst-case estimate, added to what this
+    tracker has already spent or has in flight, would pass it.
+    ``pricing``: a JSON/CSV file or a mapping of models to add to (or replace
+    in) the packaged table; or a ready :class:`PricingTable`.
+    ``expected_output_fraction``: the share of ``max_tokens`` the "expected"
+    estimate assumes (the worst case always assumes all of it).
+    ``chars_per_token``: the approximation's ratio (lower it for dense text:
+    code, non-Latin scripts). ``count_tokens``: ask the free token-counting
+    endpoint for exact input counts instead (one call per request).
+    ``keep_results``: keep every :class:`ResultCost` in ``result_costs``.
+
+    After a job: ``total_usd`` and ``standard_usd`` (Decimal), ``by_model``,
+    ``by_batch``, ``job`` (the last job's totals) and ``job_estimate``.
+    """
+
+    def __init__(self, budget_usd: Union[Decimal, int, float, str, None] = None, *,
+                 pricing: Union[PricingSource, PricingTable, None] = None,
+                 expected_output_fraction: float = 0.5,
+                 chars_per_token: float = 4.0,
+                 count_tokens: bool = False,
+                 keep_results: bool = False):
+        self.budget_usd: Optional[Decimal] = (
+            None if budget_usd is None else to_decimal(budget_usd, "budget_usd"))
+        self.table: PricingTable = (pricing if isinstance(pricing, PricingTable)
+                                    else load_pricing(pricing))
+        self.estimator = Estimator(self.table, expected_output_fraction=expected_output_fraction,
+                                   chars_per_token=chars_per_token)
+        self.count_tokens = count_tokens
+        self.keep_results = keep_results
+        #: Everything this tracker has priced, across jobs.
+        self.totals = Totals()
+        self.by_model: Dict[str, Totals] = {}
+        self.by_batch: Dict[str, Totals] = {}
+        self.result_costs: List[ResultCost] = []
+        self.unknown_models: Set[str] = set()
+        #: The current (or last) job: its totals, per-model totals, estimate and notes.
+        self.job = Totals()
+        self.job_by_model: Dict[str, Totals] = {}
+        self.job_estimate: Optional[EstimateCost] = None
+        self.notes: List[str] = []
+        self._job_ref: Optional[weakref.ReferenceType[Any]] = None
+        self._job_checked = False
+        self._whole_estimated = False
+        self._rewrite_ratio = Decimal(1)
+        self._batch = Totals()
+        self._seen: Set[str] = set()
+        self._prefixes: Set[bytes] = set()  # cache prefixes estimated in this job
+        self._pending: Optional[Tuple[PendingBatch, EstimateCost]] = None
+        self._in_flight: Dict[str, Decimal] = {}
+        self._counter: Optional[TokenCountingEndpoint] = None
+
+    def __repr__(self) -> str:
+        budget = "none" if self.budget_usd is None else usd(self.budget_usd)
+        return (f"<CostTracker total={usd(self.total_usd)} standard={usd(self.standard_usd)} "
+                f"budget={budget}>")
+
+    # --- figures ------------------------------------------------------------------------
+
+    @property
+    def total_usd(self) -> Decimal:
+        """What the priced results cost through the batch API (see ``complete``)."""
+        return self.totals.batch_usd
+
+    @property
+    def standard_usd(self) -> Decimal:
+        """What the same results would have cost through the standard Messages API."""
+        return self.totals.standard_usd
+
+    @property
+    def saved_usd(self) -> Decimal:
+        return self.totals.saved_usd
+
+    @property
+    def complete(self) -> bool:
+        """False when some succeeded result's model had no price: its cost is unknown."""
+        return self.totals.complete
+
+    @property
+    def in_flight_usd(self) -> Decimal:
+        """Worst-case estimates of batches submitted whose results have not all come."""
+        return sum(self._in_flight.values(), Decimal(0))
+
+    @property
+    def committed_usd(self) -> Decimal:
+        """Spent plus in flight (worst case): what the budget is checked against."""
+        return self.total_usd + self.in_flight_usd
+
+    def price(self, result: Union[BatchResult, Mapping[str, Any]]) -> ResultCost:
+        """The cost of one result (a BatchResult or a raw results-file line)."""
+        return price_result(result, self.table)
+
+    # --- job hooks ----------------------------------------------------------------------
+
+    @hookimpl
+    def estimate(self, requests: PendingBatch, context: Any) -> None:
+        """Dry run: add this batch to the job's estimate (shown by ``job_summary``)."""
+        self._enter(context)
+        found, _ = self.estimator.estimate(requests, self._token_counter(context),
+                                           self._prefixes)
+        self._warn_unknown(found.unknown_models)
+        self.job_estimate = found if self.job_estimate is None else self.job_estimate + found
+
+    @hookimpl
+    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+        """Estimate the batch (and, at the first batch, the whole job); veto over budget."""
+        self._enter(context)
+        found, approximate = self.estimator.estimate(requests, self._token_counter(context),
+                                                     self._prefixes)
+        self._warn_unknown(found.unknown_models)
+        logger.info("%s: worst case %s, expected %s", _describe(requests, context),
+                    usd(found.worst_batch_usd), usd(found.expected_batch_usd))
+        if isinstance(context, Job) and context.pass_number == 1 and not self._whole_estimated:
+            whole = None
+            if self.budget_usd is not None and not self._job_checked and not context.batches:
+                self._job_checked = True  # the first batch of the job: check the whole job
+                whole = self._whole_job(requests, found, approximate, context)
+            if whole is not None:
+                self._whole_estimated = True
+                self.job_estimate = whole
+                self._check(whole, f"job {context.name} ({whole.requests:,} requests)")
+            else:  # the batches of pass 1 add up to the job
+                so_far = self.job_estimate
+                self.job_estimate = found if so_far is None else so_far + found
+        if self.budget_usd is not None:
+            self._check(found, _describe(requests, context))
+        self._pending = (requests, found)
+
+    @hookimpl
+    def after_submit(self, batch: Any, requests: PendingBatch) -> None:
+        if self._pending is not None and self._pending[0] is requests:
+            self._in_flight[batch.id] = self._pending[1].worst_batch_usd
+            self._pending = None
+
+    @hookimpl
+    def on_result(self, result: BatchResult, context: Any) -> None:
+        self._enter(context)
+        if isinstance(context, Job):
+            # A results download that broke is streamed again: count each result once.
+            if result.custom_id in self._seen:
+                return
+            self._seen.add(result.custom_id)
+        cost = self.price(result)
+        groups = [self.totals, self.job, self._batch]
+        if cost.model is not None:  # errored, canceled and expired results name no model
+            for by_model in (self.by_model, self.job_by_model):
+                totals = by_model.get(cost.model)
+                if totals is None:
+                    totals = by_model[cost.model] = Totals()
+                groups.append(totals)
+        for totals in groups:
+            totals.add(cost)
+        if cost.billed and not cost.known:
+            self._warn_unknown({cost.model or "(no model)"})
+        if self.keep_results:
+            self.result_costs.append(cost)
+
+    @hookimpl
+    def on_batch_end(self, batch: Any) -> None:
+        self.by_batch[batch.id] = self._batch
+        self._batch = Totals()
+        self._seen = set()
+        self._in_flight.pop(batch.id, None)
+
+    @hookimpl
+    def on_job_end(self, report: Any) -> None:
+        self._in_flight.clear()  # the job is over: nothing more will come
+        logger.info("job %s: cost %s (standard API %s)", report.name, usd(self.job.batch_usd),
+                    usd(self.job.standard_usd))
+
+    @hookimpl(wrapper=True)
+    def resubmit_requests(self, pass_number: int, context: Any
+                          ) -> Generator[None, Optional[Iterable[Any]], Optional[Iterable[Any]]]:
+        """Let another plugin choose what to resubmit; drop the pass if it would pass the budget."""
+        chosen = yield
+        if chosen is None or self.budget_usd is None:
+            return chosen
+        retry = list(chosen)
+        if not retry:
+            return retry
+        found, _ = self.estimator.estimate(retry)
+        found = found.scaled(self._rewrite_ratio)
+        projected = self.committed_usd + found.worst_batch_usd
+        if found.unknown_requests or projected > self.budget_usd:
+            note = (f"resubmission pass {pass_number + 1} ({len(retry):,} requests, worst case "
+                    f"{usd(found.worst_batch_usd)}) not sent: with {usd(self.committed_usd)} "
+                    f"spent it would pass the budget of {usd(self.budget_usd)}")
+            if found.unknown_requests:
+                note = (f"resubmission pass {pass_number + 1} not sent: models "
+                        f"{', '.join(sorted(found.unknown_models))} are not priced")
+            logger.warning("job %s: %s", getattr(context, "name", "?"), note)
+            self.notes.append(note)
+            return []
+        return retry
+
+    @hookimpl
+    def job_summary(self, report: Any) -> Dict[str, Any]:
+        if isinstance(report, JobPlan):
+            return {"cost": plan_section(
+                self.job_estimate or EstimateCost(),
+                expected_fraction=self.estimator.expected_output_fraction,
+                budget_usd=self.budget_usd, committed_usd=self.committed_usd)}
+        return {"cost": job_section(self.job, self.job_by_model, budget_usd=self.budget_usd,
+                                    committed_usd=self.committed_usd, notes=self.notes)}
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _enter(self, context: Any) -> None:
+        """Start the per-job figures afresh when a new Job shows up."""
+        if not isinstance(context, Job):
+            return
+        current = self._job_ref() if self._job_ref is not None else None
+        if current is context:
+            return
+        self._job_ref = weakref.ref(context)
+        self.job = Totals()
+        self.job_by_model = {}
+        self.job_estimate = None
+        self.notes = []
+        self._job_checked = False
+        self._whole_estimated = False
+        self._rewrite_ratio = Decimal(1)
+        self._batch = Totals()
+        self._seen = set()
+        self._prefixes = set()
+
+    def _token_counter(self, context: Any) -> Optional[TokenCountingEndpoint]:
+        if not self.count_tokens:
+            return None
+        client = context.client if isinstance(context, Job) else context
+        if self._counter is None or self._counter.transport is not client.transport:
+            self._counter = TokenCountingEndpoint(client)
+        return self._counter
+
+    def _whole_job(self, requests: PendingBatch, first: EstimateCost,
+                   first_approximate: EstimateCost, job: Job) -> Optional[EstimateCost]:
+        """The whole job's estimate, from the first batch and a second read of the source.
+
+        Requests after the first batch are read as they are in the source, before
+        other plugins rewrite them; the rewrites' effect on the first batch
+        (e.g. cache breakpoints) is applied to them in proportion.
+        """
+        if len(requests) >= job.total_requests:
+            return first
+        source = job.source
+        if not _rereadable(source):
+            logger.warning(
+                "job %s: the source can be read only once, so the whole job cannot be "
+                "estimated before it starts; the budget is checked batch by batch", job.name)
+            return None
+        rows = (item for _, item in iter_source(source))
+        raw_first, _ = self.estimator.estimate(islice(rows, len(requests)))
+        if raw_first.worst_batch_usd > 0:
+            self._rewrite_ratio = first_approximate.worst_batch_usd / raw_first.worst_batch_usd
+        rest, _ = self.estimator.estimate(rows, self._token_counter(job), set(self._prefixes))
+        return first + rest.scaled(self._rewrite_ratio)
+
+    def _check(self, found: EstimateCost, what: str) -> None:
+        assert self.budget_usd is not None
+        committed = self.committed_usd
+        spent = f" on top of {usd(committed)} already spent or in flight" if committed else ""
+        if found.unknown_requests:
+            raise BudgetExceededError(
+                f"{what} not sent: {found.unknown_requests:,} request(s) use models not in the "
+                f"pricing table ({', '.join(sorted(found.unknown_models))}), so the budget of "
+                f"{usd(self.budget_usd)} cannot be checked. Add them with --pricing FILE "
+                "(or CostTracker(pricing=...)).",
+                budget_usd=self.budget_usd, estimate_usd=found.worst_batch_usd,
+                committed_usd=committed)
+        if committed + found.worst_batch_usd > self.budget_usd:
+            raise BudgetExceededError(
+                f"{what} not sent: its worst-case estimate is {usd(found.worst_batch_usd)} "
+                f"(batch price, every request using its max_tokens; expected "
+                f"{usd(found.expected_batch_usd)}){spent}, over the budget of "
+                f"{usd(self.budget_usd)}. Raise --budget, lower max_tokens, or send less.",
+                budget_usd=self.budget_usd, estimate_usd=found.worst_batch_usd,
+                committed_usd=committed)
+
+    def _warn_unknown(self, models: Iterable[str]) -> None:
+        for model in models:
+            if model not in self.unknown_models:
+                self.unknown_models.add(model)
+                logger.warning("model %r is not in the pricing table (as of %s): its cost is "
+                               "unknown, not zero; add it with --pricing FILE", model,
+                               self.table.as_of)
+
+
+def _rereadable(source: Any) -> bool:
+    """A regular file path, or a collection that gives a fresh iterator each time."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.isfile(source)
+    return not isinstance(source, IteratorABC)
+
+
+def _describe(requests: PendingBatch, context: Any) -> str:
+    if isinstance(context, Job):
+        return (f"job {context.name} pass {context.pass_number} batch {requests.index} "
+                f"({len(requests):,} requests)")
+    return f"batch of {len(requests):,} requests"
