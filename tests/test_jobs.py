@@ -275,3 +275,15 @@ def test_reading_a_spool_slice_leaves_its_end_where_it_was() -> None:
         assert [c for c, _, _ in spool.custom_ids(offsets[1], offsets[2])] == ["r-1"]
         assert spool.tell() == end
     assert [c for c, _, _ in spool.custom_ids(0, spool.tell())] == [f"r-{i}" for i in range(5)]
+
+
+def test_demo_runs_against_the_builtin_emulator_without_a_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.jsonl"
+    assert cli_main(["demo", "--requests", "300", "-o", str(out), "--quiet",
+                     "--poll-interval", "0.05"]) == 0
+    printed = capsys.readouterr()
+    assert "against the built-in emulator" in printed.err
+    assert "300 requests in 1 batch(es)" in printed.out
+    ids = sorted(json.loads(line)["custom_id"] for line in out.read_text().splitlines())
+    assert ids == [f"ticket-{i:05d}" for i in range(300)]
