@@ -162,17 +162,24 @@ class BatchClient:
         data = self.transport.json("POST", BATCHES, body=rewound, recover=find_made_batch)
         return structure(data, MessageBatch)
 
-    def find_batch_created_since(self, since: float, request_count: int) -> Optional[MessageBatch]:
-        """The newest batch this client did not know, made since ``since`` with this many requests.
+    def remember_batches(self, batch_ids: Iterable[str]) -> None:
+        """Batches known to be spoken for (a resumed job's): never adopted as a lost create's."""
+        self._created_ids.update(batch_ids)
 
-        How a ``create`` whose answer was lost is resolved (and how the
-        persistence plugin resolves a crash during ``create``).
+    def find_batch_created_since(self, since: float, request_count: int, *,
+                                 exclude: Iterable[str] = ()) -> Optional[MessageBatch]:
+        """The newest unknown batch made since ``since`` (epoch seconds) with this many requests.
+
+        How a ``create`` whose answer was lost is resolved (and how a persistence
+        plugin resolves a crash during ``create``). Batches this client made or
+        was told of (``remember_batches``), and those in ``exclude``, never match.
         """
+        known = self._created_ids.union(exclude)
         cutoff = dt.datetime.fromtimestamp(since - AMBIGUOUS_CREATE_SKEW_SECONDS, dt.timezone.utc)
         for batch in self.list(limit=100):
             if batch.created_at < cutoff:
                 return None
-            if batch.id not in self._created_ids and batch.request_counts.total == request_count:
+            if batch.id not in known and batch.request_counts.total == request_count:
                 return batch
         return None
 

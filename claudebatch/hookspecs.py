@@ -9,7 +9,8 @@ for a single endpoint call, or the :class:`~claudebatch.job.Job` inside ``run()`
 list of arguments.
 
 Order, when several plugins implement the same hook (pluggy calls ``tryfirst``
-implementations first, ``trylast`` last, the rest newest-registered first):
+implementations first and ``trylast`` ones last; within a group, do not rely on
+registration order):
 
 1. ``tryfirst``: rewrite the requests (prompt-cache injection);
 2. plain: look at the rewritten requests (cost estimates, budget vetoes);

@@ -237,15 +237,20 @@ class Job:
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans)
         state: Optional[ResumeState] = self.hook.resume_state(context=self)
-        self.resumed = state is not None
-        with open(self.output, "ab" if self.resumed else "wb") as out:
+        self.resumed = resumed = state is not None
+        if state is not None:  # ours already: never adopt them as a lost create's batch
+            self.client.remember_batches(state.submitted.values())
+        with open(self.output, "ab" if resumed else "wb") as out:
             self.pass_number = 1
             while True:
                 pending = [self._pending(spool, plan) for plan in plans]
                 self.hook.before_pass(batches=pending, context=self)
                 submitted = [self._submit(spool, plan, batch, state)
                              for plan, batch in zip(plans, pending)]
-                self._wait_and_collect(submitted, out, resuming=self.resumed)
+                # Only pass 1 can have lines of its own batches in the output already;
+                # a later pass resends custom_ids whose earlier lines are there.
+                self._wait_and_collect(submitted, out,
+                                       resuming=resumed and self.pass_number == 1)
                 if self.pass_number >= MAX_PASSES:
                     break
                 again = self.hook.resubmit_requests(pass_number=self.pass_number, context=self)
@@ -257,7 +262,7 @@ class Job:
                     for r in retry)
                 spool, plans = self.plan(retry)
                 self.pass_number += 1
-        if self.pass_number > 1 or self.resumed:
+        if self.pass_number > 1 or resumed:
             self._keep_last_attempts()  # and count what the output holds now
         report = self._report(self.clock.monotonic() - started)
         self.hook.on_job_end(report=report, context=self)

@@ -287,3 +287,47 @@ def test_demo_runs_against_the_builtin_emulator_without_a_key(
     assert "300 requests in 1 batch(es)" in printed.out
     ids = sorted(json.loads(line)["custom_id"] for line in out.read_text().splitlines())
     assert ids == [f"ticket-{i:05d}" for i in range(300)]
+
+
+def test_a_resumed_second_pass_keeps_its_own_results(tmp_path: Path) -> None:
+    rows = [request(i) for i in range(60)]
+    out = tmp_path / "out.jsonl"
+    with Emulator(rate=float("inf"), seed=4, faults=Faults(errored=0.4)) as emu:
+        first = client_for(emu).run(rows, output=str(out))
+        errored = [json.loads(line)["custom_id"] for line in out.read_text().splitlines()
+                   if json.loads(line)["result"]["type"] == "errored"]
+        assert errored
+        emu.faults = Faults()
+        # the earlier run had sent pass 2 too, then died before writing its results
+        retry_rows = [r for r in rows if r["custom_id"] in set(errored)]
+        second = client_for(emu).create(retry_rows)
+        ids = {(1, 0): first.batch_ids[0], (2, 0): second.id}
+
+        class Remembered:
+            @hookimpl
+            def resume_state(self) -> ResumeState:
+                return ResumeState(submitted=ids, finished={ids[(1, 0)]})
+
+            @hookimpl
+            def resubmit_requests(self, pass_number: int, context: Any) -> Any:
+                return list(context.find_requests(errored)) if pass_number == 1 else None
+
+        report = client_for(emu, plugins=[Remembered()]).run(rows, output=str(out))
+        assert emu.batches_created == 2  # nothing sent again
+    lines = read_output(str(out))
+    assert sorted(line["custom_id"] for line in lines) == sorted(r["custom_id"] for r in rows)
+    assert {line["result"]["type"] for line in lines} == {"succeeded"}
+    assert report.all_succeeded
+
+
+def test_a_batch_known_to_a_resumed_job_is_never_adopted_as_a_lost_create(
+        emulator: Emulator) -> None:
+    import time
+
+    since = time.time()
+    made = client_for(emulator).create([request(i) for i in range(10)])
+    fresh = client_for(emulator)  # a new process knows nothing of it
+    assert fresh.find_batch_created_since(since, 10).id == made.id  # type: ignore[union-attr]
+    assert fresh.find_batch_created_since(since, 10, exclude=[made.id]) is None
+    fresh.remember_batches([made.id])
+    assert fresh.find_batch_created_since(since, 10) is None
