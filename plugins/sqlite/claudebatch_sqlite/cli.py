@@ -1,0 +1,136 @@
+"""The store on the command line: ``--store`` on run/demo, and ``jobs``, ``job``, ``export``.
+
+Registered through the ``claudebatch`` entry point, so installing the
+distribution adds them. ``claudebatch job NAME`` shows one job (the core's
+``claudebatch status`` takes a batch id, so the store does not reuse that name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from typing import Any, List, Optional
+
+from claudebatch import hookimpl
+
+from .errors import StoreFileError
+from .info import expiry_warnings, format_job, format_jobs
+from .store import DEFAULT_STORE, STORE_ENV, SQLiteStore, default_path, warn_expiring
+
+#: ``claudebatch.cli.EXIT_JOB_MISSING``: some requests have no result line.
+EXIT_OK = 0
+EXIT_JOB_MISSING = 7
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
+
+
+@hookimpl
+def add_cli_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "persistence (claudebatch-sqlite)",
+        "Record the job in a SQLite store so it survives its process: run the same command "
+        "with the same --name again to resume, with no batch sent twice.")
+    group.add_argument("--store", metavar="PATH", default=None,
+                       help=f"the store (default: ${STORE_ENV}; without either the store is "
+                            f"off, except under demo, which uses ./{DEFAULT_STORE})")
+    group.add_argument("--store-wait", type=_seconds, metavar="S", default=None,
+                       help="if another process is running this job on the store, wait up to "
+                            "S seconds for it (default: refuse at once)")
+
+
+@hookimpl
+def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
+    path = getattr(args, "store", None) or os.environ.get(STORE_ENV)
+    if not path and getattr(args, "demo", False):
+        path = DEFAULT_STORE
+    if not path or getattr(args, "dry_run", False):
+        return None  # a dry run sends nothing: nothing to record
+    return [SQLiteStore(path, lock_timeout=getattr(args, "store_wait", None) or 0.0,
+                        stream=sys.stderr)]
+
+
+@hookimpl
+def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    store_help = f"the store (default: ${STORE_ENV}, else ./{DEFAULT_STORE})"
+
+    def add(name: str, func: Any, text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = subparsers.add_parser(name, parents=[common], help=text,
+                                                           description=text)
+        p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+        p.set_defaults(command=func)
+        return p
+
+    p = add("jobs", cmd_jobs, "List the jobs of a store: state, result counts, cost when "
+                              "known (claudebatch-sqlite).")
+    p.add_argument("--json", action="store_true", help="one JSON object per job")
+    p = add("job", cmd_job, "Show one job of a store with its batches (claudebatch-sqlite).")
+    p.add_argument("name", help="the job's name")
+    p.add_argument("--json", action="store_true", help="as one JSON object")
+    p.add_argument("--forget", action="store_true",
+                   help="drop the job and all it stored (its batches stay on the service)")
+    p = add("export", cmd_export, "Write a stored job's results to a JSONL file, without "
+                                  "the service (claudebatch-sqlite).")
+    p.add_argument("name", help="the job's name")
+    p.add_argument("-o", "--output", required=True,
+                   help="JSONL file: each request's latest result, one line each")
+
+
+def open_existing(args: argparse.Namespace) -> SQLiteStore:
+    """The store named on the command line; never creates one by accident."""
+    path = os.path.abspath(args.store or default_path())
+    if not os.path.exists(path):
+        raise StoreFileError(f"no store at {path} (give --store PATH or set ${STORE_ENV})")
+    return SQLiteStore(path, warn=False)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with open_existing(args) as store:
+        jobs = store.jobs()
+        if args.json:
+            for job in jobs:
+                print(json.dumps(asdict(job), default=str))
+        elif jobs:
+            print(format_jobs(jobs))
+        else:
+            print(f"no jobs in {store.path}")
+        warn_expiring(store)
+    return EXIT_OK
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    with open_existing(args) as store:
+        if args.forget:
+            store.forget(args.name)
+            print(f"forgot job {args.name} (its batches stay on the service)")
+            return EXIT_OK
+        job = store.job(args.name)
+        if args.json:
+            print(json.dumps(asdict(job), default=str))
+        else:
+            print(format_job(job))
+        for warning in expiry_warnings(job, time.time()):
+            print(warning, file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with open_existing(args) as store:
+        written, missing = store.export(args.name, args.output)
+    print(f"exported {written:,} result(s) of job {args.name} to {args.output}")
+    if missing:
+        print(f"{missing:,} request(s) of the job have no stored result (resume the job to "
+              "fetch them)", file=sys.stderr)
+        return EXIT_JOB_MISSING
+    return EXIT_OK

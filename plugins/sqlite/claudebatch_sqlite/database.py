@@ -1,0 +1,203 @@
+"""The store's file: created private, checked on open, one versioned schema.
+
+Every ``sqlite3`` error is turned into a :class:`~claudebatch_sqlite.errors.StoreError`
+naming the file (``guard``), so a foreign or corrupted file never shows a raw
+sqlite3 traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from typing import Iterator
+
+from .errors import StoreError, StoreFileError
+
+#: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
+SCHEMA_VERSION = 1
+#: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
+APPLICATION_ID = 0x63624442
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: Seconds a write waits for another process's write to finish before giving up.
+BUSY_TIMEOUT = 30.0
+#: Result lines are ~1 kB: 16 kB pages store them about half again as fast as 4 kB ones.
+PAGE_SIZE = 16384
+
+SCHEMA = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,       -- sha256 over the input, its size and the split options
+    input TEXT NOT NULL,             -- JSON: how the fingerprint was made (kind, digest, ...)
+    options TEXT NOT NULL,           -- JSON: the job's options
+    output TEXT,                     -- the output path of the latest run
+    state TEXT NOT NULL,             -- running | done
+    total_requests INTEGER NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ended_at REAL,
+    counts TEXT,                     -- JSON: result types of the last attempts, at the end
+    summary TEXT                     -- JSON: other plugins' summaries (cost) at the end
+);
+CREATE TABLE batches (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    pass INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    batch_id TEXT,                   -- NULL: the intent is recorded, the create not confirmed
+    request_count INTEGER NOT NULL,
+    intent_at REAL NOT NULL,         -- wall time just before the create was sent
+    status TEXT,
+    counts TEXT,                     -- JSON: the service's request_counts
+    created_at REAL,
+    expires_at REAL,
+    ended_at REAL,
+    results_done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, pass, idx)
+);
+CREATE INDEX batches_by_id ON batches (batch_id);
+CREATE TABLE requests (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    pass INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    custom_id TEXT NOT NULL,
+    params TEXT NOT NULL,            -- JSON, as sent (after plugins' rewrites)
+    PRIMARY KEY (job_id, pass, idx, pos)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX requests_by_custom_id ON requests (job_id, pass, custom_id);
+CREATE TABLE results (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    custom_id TEXT NOT NULL,
+    pass INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    line BLOB NOT NULL,              -- the result line as served (JSON, no newline)
+    UNIQUE (job_id, custom_id, pass)
+);
+CREATE TABLE passes (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    pass INTEGER NOT NULL,           -- the pass these requests were resubmitted in (>= 2)
+    decided_at REAL NOT NULL,
+    requests TEXT NOT NULL,          -- JSON list of {custom_id, params}, [] for none
+    PRIMARY KEY (job_id, pass)
+);
+CREATE TABLE locks (
+    job TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    process_start TEXT,              -- tells a reused pid from its first owner
+    token TEXT NOT NULL,
+    acquired_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+"""
+
+
+def create_private(path: str) -> bool:
+    """Create ``path`` empty with mode 0600 before SQLite opens it; False if it existed."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise StoreFileError(f"cannot create the store {path}: {exc.strerror}") from None
+    os.close(fd)
+    return True
+
+
+def check_header(path: str) -> None:
+    """Refuse a file that is not SQLite at all (an empty file is a new store)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreFileError(f"cannot read the store {path}: {exc.strerror}") from None
+    if head and head != SQLITE_HEADER:
+        raise StoreFileError(
+            f"{path} is not a claudebatch store (it is not an SQLite database); "
+            "give --store / SQLiteStore() another path")
+
+
+@contextlib.contextmanager
+def guard(path: str) -> Iterator[None]:
+    """Turn any sqlite3 error into a StoreError that names the file and what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                f"the store {path} stayed busy for over {BUSY_TIMEOUT:.0f} s (another "
+                f"process is writing to it): {text}") from None
+        if "malformed" in text or "not a database" in text or "no such" in text:
+            raise StoreFileError(f"the store {path} is damaged or not a claudebatch store: "
+                                 f"{text}") from None
+        raise StoreError(f"the store {path} failed: {text}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreFileError(f"the store {path} is damaged or not a claudebatch store: "
+                             f"{exc}") from None
+    except sqlite3.Error as exc:
+        raise StoreError(f"the store {path} failed: {exc}") from None
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open (creating if needed, mode 0600) and check the store; WAL mode, schema in place."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise StoreFileError(f"the store path {path} is a directory; give a file path")
+    create_private(path)
+    check_header(path)
+    with guard(path):
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=False)
+    try:
+        with guard(path):
+            _prepare(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: str) -> None:
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    if app_id == 0 and version == 0 and tables == 0:
+        conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes before the first table
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # another process may have initialized it while we waited for the lock
+            if int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0:
+                for statement in SCHEMA.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if app_id != APPLICATION_ID:
+        raise StoreFileError(
+            f"{path} is an SQLite database of another application, not a claudebatch store; "
+            "give --store / SQLiteStore() another path")
+    if version > SCHEMA_VERSION:
+        raise StoreFileError(
+            f"{path} was written by a newer claudebatch-sqlite (schema {version}; this one "
+            f"reads up to {SCHEMA_VERSION}): upgrade claudebatch-sqlite")
+    if version < 1:
+        raise StoreFileError(f"{path} has no claudebatch schema (user_version {version})")
+    mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+    if mode != "wal":
+        raise StoreFileError(f"the store {path} cannot use WAL mode (got {mode!r}); "
+                             "put it on a local file system")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # Reading the schema catches a damaged file now rather than mid-job.
+    conn.execute("SELECT name, fingerprint FROM jobs LIMIT 1").fetchall()
+    conn.execute("SELECT count(*) FROM locks").fetchone()

@@ -1,0 +1,100 @@
+"""A job's input fingerprint: resuming a name must mean resuming the same work.
+
+Made in ``resume_state`` (after the job validated and split its input): a sha256
+over the input's content, its request count and the options that decide the
+split. The content is read again from the job's ``source`` when it can be: a
+JSONL path (its bytes) or a re-iterable collection (each request as canonical
+JSON). A one-shot iterator (a generator) cannot be read twice; the store then
+checks the custom_ids of the batches it recorded instead (see ``store.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Optional
+
+from claudebatch import Request
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    kind: str  # "file", "items" or "stream"
+    content: Optional[str]  # sha256 of the input's content; None for a stream
+    total: int
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Fingerprint:
+        data = json.loads(text)
+        return cls(kind=str(data["kind"]), content=data.get("content"),
+                   total=int(data["total"]), options=dict(data.get("options") or {}))
+
+
+def split_options(job: Any) -> Dict[str, Any]:
+    """The job options that decide how requests are cut into batches."""
+    return {"max_batch_requests": int(job.max_batch_requests),
+            "max_batch_bytes": int(job.max_batch_bytes)}
+
+
+def of_job(job: Any) -> Fingerprint:
+    source = job.source
+    options = split_options(job)
+    total = int(job.total_requests)
+    if isinstance(source, (str, os.PathLike)):
+        return Fingerprint("file", _file_digest(os.fspath(source)), total, options)
+    if not isinstance(source, Iterator):
+        return Fingerprint("items", _items_digest(source), total, options)
+    return Fingerprint("stream", None, total, options)
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _items_digest(items: Any) -> str:
+    digest = hashlib.sha256()
+    for item in items:
+        value = item.to_dict() if isinstance(item, Request) else \
+            dict(item) if isinstance(item, Mapping) else repr(item)
+        digest.update(json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
+    """Why ``now`` is not the job recorded as ``before``; None if no difference is seen.
+
+    Contents are compared only when both were read the same way; otherwise the
+    caller checks the recorded custom_ids.
+    """
+    for key in sorted(set(before.options) | set(now.options)):
+        if before.options.get(key) != now.options.get(key):
+            return (f"{key} was {before.options.get(key)!r} and is now {now.options.get(key)!r} "
+                    "(the batches would be cut differently)")
+    if before.total != now.total:
+        return f"it had {before.total:,} requests and now has {now.total:,}"
+    if before.kind == now.kind and before.content is not None and now.content is not None \
+            and before.content != now.content:
+        what = "file's content" if now.kind == "file" else "requests"
+        return (f"the input {what} changed (sha256 {before.content[:12]}... before, "
+                f"{now.content[:12]}... now)")
+    return None

@@ -1,0 +1,341 @@
+"""Every read and write of the store's tables, in one place.
+
+Callers wrap calls in :func:`~claudebatch_sqlite.database.guard`. Writes that
+must survive a power cut (an intent before its create, a batch id after it)
+commit with ``synchronous=FULL``; results commit with the WAL's default, which
+survives a killed process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+from claudebatch import MessageBatch, Request
+
+from .errors import StoreError
+from .fingerprint import Fingerprint
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _ts(value: Any) -> Optional[float]:
+    return value.timestamp() if value is not None else None
+
+
+@dataclass
+class JobRow:
+    id: int
+    name: str
+    fingerprint: str
+    input: Fingerprint
+    options: Dict[str, Any]
+    output: Optional[str]
+    state: str
+    total_requests: int
+    runs: int
+    created_at: float
+    updated_at: float
+    ended_at: Optional[float]
+    counts: Optional[Dict[str, int]]
+    summary: Optional[Dict[str, Any]]
+
+
+@dataclass
+class BatchRow:
+    pass_number: int
+    index: int
+    batch_id: Optional[str]
+    request_count: int
+    intent_at: float
+    status: Optional[str]
+    counts: Dict[str, int] = field(default_factory=dict)
+    created_at: Optional[float] = None
+    expires_at: Optional[float] = None
+    ended_at: Optional[float] = None
+    results_done: bool = False
+    results_stored: int = 0
+
+
+_JOB_COLUMNS = ("id, name, fingerprint, input, options, output, state, total_requests, runs, "
+                "created_at, updated_at, ended_at, counts, summary")
+
+
+def _job(row: Sequence[Any]) -> JobRow:
+    return JobRow(
+        id=row[0], name=row[1], fingerprint=row[2], input=Fingerprint.from_json(row[3]),
+        options=json.loads(row[4]), output=row[5], state=row[6], total_requests=row[7],
+        runs=row[8], created_at=row[9], updated_at=row[10], ended_at=row[11],
+        counts=json.loads(row[12]) if row[12] else None,
+        summary=json.loads(row[13]) if row[13] else None)
+
+
+class Records:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # --- transactions ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``durable`` syncs the commit to disk."""
+        if durable:
+            self.conn.execute("PRAGMA synchronous=FULL")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        finally:
+            if durable:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    # --- jobs -----------------------------------------------------------------------
+
+    def job(self, name: str) -> Optional[JobRow]:
+        row = self.conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE name = ?",
+                                (name,)).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self) -> List[JobRow]:
+        return [_job(r) for r in self.conn.execute(
+            f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at, id")]
+
+    def create_job(self, name: str, fingerprint: Fingerprint, options: Dict[str, Any],
+                   output: str, now: float) -> int:
+        with self.transaction(durable=True) as conn:
+            cursor = conn.execute(
+                "INSERT INTO jobs (name, fingerprint, input, options, output, state, "
+                "total_requests, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, "
+                "?, ?)",
+                (name, fingerprint.digest, fingerprint.to_json(), dumps(options), output,
+                 fingerprint.total, now, now))
+            return int(cursor.lastrowid or 0)
+
+    def start_run(self, job_id: int, output: str, now: float) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET state = 'running', output = ?, runs = runs + 1, "
+                         "updated_at = ?, ended_at = NULL WHERE id = ?", (output, now, job_id))
+
+    def finish_job(self, job_id: int, now: float, counts: Dict[str, int],
+                   summary: Optional[Dict[str, Any]]) -> None:
+        with self.transaction(durable=True) as conn:
+            conn.execute("UPDATE jobs SET state = 'done', updated_at = ?, ended_at = ?, "
+                         "counts = ?, summary = ? WHERE id = ?",
+                         (now, now, dumps(counts), dumps(summary) if summary else None,
+                          job_id))
+
+    def touch(self, job_id: int, now: float) -> None:
+        self.conn.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
+
+    def forget(self, job_id: int, name: str) -> None:
+        with self.transaction() as conn:
+            for table in ("results", "requests", "batches", "passes"):
+                conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            conn.execute("DELETE FROM locks WHERE job = ?", (name,))
+
+    # --- batches --------------------------------------------------------------------
+
+    def record_intent(self, job_id: int, pass_number: int, index: int, count: int,
+                      intent_at: float, requests: Iterable[Request]) -> None:
+        """Before a create is sent: what is about to be sent, durably."""
+        with self.transaction(durable=True) as conn:
+            conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                         (job_id, pass_number, index))
+            conn.execute(
+                "INSERT OR REPLACE INTO batches (job_id, pass, idx, batch_id, request_count, "
+                "intent_at) VALUES (?, ?, ?, NULL, ?, ?)",
+                (job_id, pass_number, index, count, intent_at))
+            conn.executemany(
+                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                ((job_id, pass_number, index, pos, r.custom_id, dumps(r.params))
+                 for pos, r in enumerate(requests)))
+
+    def record_batch(self, job_id: int, pass_number: int, index: int,
+                     batch: MessageBatch) -> None:
+        """Once the service has accepted the batch (or it was found after a crash)."""
+        with self.transaction(durable=True) as conn:
+            taken = conn.execute(
+                "SELECT pass, idx FROM batches WHERE job_id = ? AND batch_id = ? "
+                "AND NOT (pass = ? AND idx = ?)",
+                (job_id, batch.id, pass_number, index)).fetchone()
+            if taken is not None:
+                raise StoreError(
+                    f"batch {batch.id} is already recorded as pass {taken[0]} batch {taken[1]} "
+                    f"of this job; refusing to record it for pass {pass_number} batch {index} "
+                    "too (two parts of a job must never share one batch)")
+            conn.execute(
+                "UPDATE batches SET batch_id = ? WHERE job_id = ? AND pass = ? AND idx = ?",
+                (batch.id, job_id, pass_number, index))
+            self._update_batch(conn, job_id, batch)
+
+    def update_batch(self, job_id: int, batch: MessageBatch) -> None:
+        with self.transaction() as conn:
+            self._update_batch(conn, job_id, batch)
+
+    @staticmethod
+    def _update_batch(conn: sqlite3.Connection, job_id: int, batch: MessageBatch, *,
+                      results_done: bool = False) -> None:
+        counts = batch.request_counts
+        conn.execute(
+            "UPDATE batches SET status = ?, counts = ?, created_at = ?, expires_at = ?, "
+            "ended_at = ?, results_done = max(results_done, ?) WHERE job_id = ? AND batch_id = ?",
+            (batch.processing_status,
+             dumps({"processing": counts.processing, "succeeded": counts.succeeded,
+                    "errored": counts.errored, "canceled": counts.canceled,
+                    "expired": counts.expired}),
+             _ts(batch.created_at), _ts(batch.expires_at), _ts(batch.ended_at),
+             int(results_done), job_id, batch.id))
+
+    def batches(self, job_id: int) -> List[BatchRow]:
+        stored = {(p, i): n for p, i, n in self.conn.execute(
+            "SELECT q.pass, q.idx, count(*) FROM results r JOIN requests q "
+            "ON q.job_id = r.job_id AND q.pass = r.pass AND q.custom_id = r.custom_id "
+            "WHERE r.job_id = ? GROUP BY q.pass, q.idx", (job_id,))}
+        rows = []
+        for r in self.conn.execute(
+                "SELECT pass, idx, batch_id, request_count, intent_at, status, counts, "
+                "created_at, expires_at, ended_at, results_done FROM batches "
+                "WHERE job_id = ? ORDER BY pass, idx", (job_id,)):
+            rows.append(BatchRow(
+                pass_number=r[0], index=r[1], batch_id=r[2], request_count=r[3],
+                intent_at=r[4], status=r[5], counts=json.loads(r[6]) if r[6] else {},
+                created_at=r[7], expires_at=r[8], ended_at=r[9], results_done=bool(r[10]),
+                results_stored=int(stored.get((r[0], r[1]), 0))))
+        return rows
+
+    def known_batch_ids(self) -> Set[str]:
+        return {r[0] for r in self.conn.execute(
+            "SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
+
+    def undownloaded(self) -> List[Tuple[str, str, float]]:
+        """``(job, batch id, created_at)`` of batches whose results were not all stored."""
+        return [(r[0], r[1], r[2]) for r in self.conn.execute(
+            "SELECT j.name, b.batch_id, b.created_at FROM batches b JOIN jobs j "
+            "ON j.id = b.job_id WHERE b.batch_id IS NOT NULL AND b.results_done = 0 "
+            "AND b.created_at IS NOT NULL ORDER BY b.created_at")]
+
+    def first_pass_ids(self, job_id: int) -> List[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT custom_id FROM requests WHERE job_id = ? AND pass = 1 ORDER BY idx, pos",
+            (job_id,))]
+
+    # --- results --------------------------------------------------------------------
+
+    def insert_results(self, job_id: int, pass_number: int,
+                       rows: Sequence[Tuple[str, str, bytes]]) -> None:
+        if not rows:
+            return
+        with self.transaction() as conn:
+            self._insert_results(conn, job_id, pass_number, rows)
+
+    @staticmethod
+    def _insert_results(conn: sqlite3.Connection, job_id: int, pass_number: int,
+                        rows: Sequence[Tuple[str, str, bytes]]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO results (job_id, custom_id, pass, type, line) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(job_id, custom_id, pass_number, kind, line) for custom_id, kind, line in rows])
+
+    def end_batch(self, job_id: int, pass_number: int, rows: Sequence[Tuple[str, str, bytes]],
+                  batch: MessageBatch, *, complete: bool) -> None:
+        """The last results of a batch and its end, in one transaction."""
+        with self.transaction() as conn:
+            self._insert_results(conn, job_id, pass_number, rows)
+            self._update_batch(conn, job_id, batch, results_done=complete)
+
+    def latest_lines(self, job_id: int, *, finished_only: bool) -> Iterator[bytes]:
+        """Each custom_id's result from its latest pass, pass by pass in stored order.
+
+        ``finished_only``: only results of batches whose results were all stored.
+        """
+        join = ("JOIN requests q ON q.job_id = r.job_id AND q.pass = r.pass "
+                "AND q.custom_id = r.custom_id JOIN batches b ON b.job_id = q.job_id "
+                "AND b.pass = q.pass AND b.idx = q.idx AND b.results_done = 1 "
+                if finished_only else "")
+        later: Dict[str, int] = dict(self.conn.execute(
+            f"SELECT r.custom_id, max(r.pass) FROM results r {join}"
+            "WHERE r.job_id = ? AND r.pass >= 2 GROUP BY r.custom_id", (job_id,)).fetchall())
+        passes = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT pass FROM results WHERE job_id = ? ORDER BY pass", (job_id,))]
+        for pass_number in passes:
+            for custom_id, line in self.conn.execute(
+                    f"SELECT r.custom_id, r.line FROM results r {join}"
+                    "WHERE r.job_id = ? AND r.pass = ? ORDER BY r.rowid",
+                    (job_id, pass_number)):
+                if later.get(custom_id, pass_number) > pass_number:
+                    continue
+                yield bytes(line)
+
+    def lines_of_batches(self, job_id: int, pass_number: int,
+                         batch_ids: Sequence[str]) -> Iterator[bytes]:
+        marks = ",".join("?" * len(batch_ids))  # a pass has few batches
+        for (line,) in self.conn.execute(
+                "SELECT r.line FROM results r JOIN requests q ON q.job_id = r.job_id "
+                "AND q.pass = r.pass AND q.custom_id = r.custom_id JOIN batches b "
+                "ON b.job_id = q.job_id AND b.pass = q.pass AND b.idx = q.idx "
+                f"WHERE r.job_id = ? AND r.pass = ? AND b.batch_id IN ({marks}) "
+                "ORDER BY r.rowid", (job_id, pass_number, *batch_ids)):
+            yield bytes(line)
+
+    def stored_results(self, job_id: int) -> Iterator[Tuple[int, str, bytes]]:
+        """``(pass, custom_id, line)`` of every stored result, every pass."""
+        for pass_number, custom_id, line in self.conn.execute(
+                "SELECT pass, custom_id, line FROM results WHERE job_id = ? "
+                "ORDER BY pass, rowid", (job_id,)):
+            yield pass_number, custom_id, bytes(line)
+
+    def latest_counts(self, job_id: int) -> Dict[str, int]:
+        """Result types of each custom_id's latest stored attempt."""
+        return dict(self.conn.execute(
+            "SELECT type, count(*) FROM results r WHERE job_id = ? AND pass = (SELECT "
+            "max(pass) FROM results r2 WHERE r2.job_id = r.job_id AND "
+            "r2.custom_id = r.custom_id) GROUP BY type ORDER BY type", (job_id,)).fetchall())
+
+    def batch_counts(self, job_id: int, pass_number: int, index: int) -> Dict[str, int]:
+        return dict(self.conn.execute(
+            "SELECT r.type, count(*) FROM results r JOIN requests q ON q.job_id = r.job_id "
+            "AND q.pass = r.pass AND q.custom_id = r.custom_id WHERE r.job_id = ? "
+            "AND q.pass = ? AND q.idx = ? GROUP BY r.type", (job_id, pass_number, index)
+        ).fetchall())
+
+    def missing_ids(self, job_id: int) -> List[str]:
+        """Recorded first-pass requests with no stored result in any pass."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT q.custom_id FROM requests q WHERE q.job_id = ? AND q.pass = 1 AND NOT "
+            "EXISTS (SELECT 1 FROM results r WHERE r.job_id = q.job_id AND "
+            "r.custom_id = q.custom_id) ORDER BY q.idx, q.pos", (job_id,))]
+
+    def recorded_count(self, job_id: int) -> int:
+        return int(self.conn.execute(
+            "SELECT count(*) FROM requests WHERE job_id = ? AND pass = 1",
+            (job_id,)).fetchone()[0])
+
+    # --- resubmission passes ---------------------------------------------------------
+
+    def decision(self, job_id: int, pass_number: int) -> Optional[List[Request]]:
+        """The requests resubmitted in ``pass_number``, if that was decided; [] for none."""
+        row = self.conn.execute("SELECT requests FROM passes WHERE job_id = ? AND pass = ?",
+                                (job_id, pass_number)).fetchone()
+        if row is None:
+            return None
+        return [Request(item["custom_id"], item["params"]) for item in json.loads(row[0])]
+
+    def record_decision(self, job_id: int, pass_number: int, requests: Sequence[Request],
+                        now: float) -> None:
+        with self.transaction(durable=True) as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO passes (job_id, pass, decided_at, requests) "
+                "VALUES (?, ?, ?, ?)",
+                (job_id, pass_number, now, dumps([r.to_dict() for r in requests])))

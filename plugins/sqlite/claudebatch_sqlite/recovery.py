@@ -1,0 +1,53 @@
+"""Closing the gap between sending ``create`` and recording the batch id.
+
+The store records an intent (job, pass, batch index, request count, wall time)
+before the create is sent. If the process died before the id was recorded, the
+resumed job looks for a batch created around that time with that many requests,
+as the core does for an ambiguous ``create``, and adopts it instead of sending
+the requests again.
+
+It lists batches itself rather than calling ``BatchClient.find_batch_created_since``:
+that method skips only batches the *current* client created, and a resumed
+process created none, so the job's own earlier batches (of the same size, made
+seconds before) would be taken for the missing one. Here every batch id the
+store already knows is excluded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Collection, Optional
+
+from claudebatch import MessageBatch
+from claudebatch.client import AMBIGUOUS_CREATE_SKEW_SECONDS
+
+#: A batch created this long after its intent is not taken for it: the create
+#: call (its upload included) does not run that long, and a wider window would
+#: take in unrelated batches of the same size when a job is resumed days later.
+CREATE_WINDOW_SECONDS = 3600.0
+
+
+def find_created_batch(client: Any, intent_at: float, request_count: int,
+                       exclude: Collection[str], *,
+                       skew: float = AMBIGUOUS_CREATE_SKEW_SECONDS,
+                       window: float = CREATE_WINDOW_SECONDS) -> Optional[MessageBatch]:
+    """The batch made for an intent with no recorded id, or None if none was made.
+
+    Among batches created between ``intent_at - skew`` and ``intent_at + window``
+    with ``request_count`` requests and not in ``exclude``, the one created
+    closest to the intent.
+    """
+    earliest = dt.datetime.fromtimestamp(intent_at - skew, dt.timezone.utc)
+    latest = dt.datetime.fromtimestamp(intent_at + window, dt.timezone.utc)
+    best: Optional[MessageBatch] = None
+    for batch in client.list(limit=100):  # newest first
+        if batch.created_at < earliest:
+            break
+        if batch.created_at > latest or batch.id in exclude:
+            continue
+        if batch.request_counts.total != request_count:
+            continue
+        if best is None or abs(batch.created_at.timestamp() - intent_at) < \
+                abs(best.created_at.timestamp() - intent_at):
+            best = batch
+    return best

@@ -1,0 +1,530 @@
+"""SQLiteStore: the plugin that makes a job survive its process.
+
+What each hook records (see docs/plugins/sqlite.md):
+
+* ``resume_state``: locks the job name, checks the input fingerprint, adopts a
+  batch whose create was sent but never confirmed, and hands the job the
+  batches already made; on resume it rewrites the output with the results of
+  the batches that had finished, so the job appends each other result once;
+* ``before_submit`` (trylast, after rewrites and vetoes): the intent, durably,
+  before the create is sent; ``after_submit`` (trylast): the batch id;
+* ``on_poll``: status and counts; ``on_result`` / ``on_batch_end``: results as
+  they stream, committed every ``commit_every`` results and at the batch's end;
+* ``resubmit_requests`` (tryfirst): records which requests the next pass sends
+  (asking the other plugins), so a resumed job sends the same pass again;
+* ``on_job_end``: completes the report of a resumed job, marks the job done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Dict, Iterator, List, Optional, Set, Tuple, Union
+
+from claudebatch import (
+    BatchResult,
+    JobPlan,
+    JobReport,
+    MessageBatch,
+    PendingBatch,
+    Request,
+    ResumeState,
+    hookimpl,
+)
+from claudebatch.results import to_result
+
+from . import fingerprint as fp
+from .database import connect, guard
+from .errors import InputChangedError, StoreError, UnknownJobError
+from .info import (
+    RESULTS_KEPT_SECONDS,
+    WARN_BEFORE_SECONDS,
+    BatchInfo,
+    ExpiryWarning,
+    JobInfo,
+    cost_of,
+)
+from .lock import DEFAULT_STALE_AFTER, JobLock
+from .output import write_lines
+from .records import Records
+from .recovery import find_created_batch
+from .tail import OutputTail, parse_line
+
+logger = logging.getLogger("claudebatch.sqlite")
+
+#: Results are committed to the store at least this often (and at each batch's end).
+DEFAULT_COMMIT_EVERY = 1000
+#: ... and at least every this many seconds while results stream.
+COMMIT_SECONDS = 2.0
+#: The environment variable naming the default store, and the default itself.
+STORE_ENV = "CLAUDEBATCH_STORE"
+DEFAULT_STORE = "claudebatch.db"
+
+
+def default_path() -> str:
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def _is_job(context: Any) -> bool:
+    return all(hasattr(context, a) for a in ("name", "batches", "pass_number", "output"))
+
+
+def _as_request(item: Any) -> Request:
+    if isinstance(item, Request):
+        return item
+    return Request(str(item["custom_id"]), dict(item["params"]))
+
+
+@dataclass
+class _Run:
+    """One run of one job through this store."""
+
+    job: Any
+    job_id: int
+    lock: JobLock
+    tail: OutputTail
+    resumed: bool = False
+    reset_resumed: bool = False  # see _settle
+    finished: Dict[str, int] = field(default_factory=dict)  # batch id -> pass, done earlier
+    replayed: Set[int] = field(default_factory=set)
+    since_drain: int = 0
+    drained_at: float = 0.0
+    adopted: int = 0
+
+
+class SQLiteStore:
+    """Persist jobs in one SQLite file so a job that died resumes where it was.
+
+    ``path``: the store (created with mode 0600: it holds prompts and answers).
+    ``lock_timeout``: seconds to wait when another process runs the same job
+    name on this store (0: refuse at once). ``stale_after``: seconds without a
+    heartbeat after which a lock held from another host lapses (on this host, a
+    lock lapses as soon as its process is gone). ``commit_every``: results per
+    transaction. ``replay``: on resume, show the results of batches that had
+    finished to the other plugins' ``on_result`` before each pass's
+    resubmission decision (so a retry policy or a cost tracker sees the whole
+    job). ``stream``: where to say what it does (the CLI passes stderr).
+    ``warn``: log a warning, on opening, for every batch whose results were
+    never downloaded and are deleted by the service within 3 days.
+
+    A job is keyed by its ``name``: run it again with the same name to resume.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike[str]], *, lock_timeout: float = 0.0,
+                 stale_after: float = DEFAULT_STALE_AFTER,
+                 commit_every: int = DEFAULT_COMMIT_EVERY, replay: bool = True,
+                 stream: Optional[IO[str]] = None, warn: bool = True) -> None:
+        if commit_every < 1:
+            raise ValueError(f"commit_every must be >= 1, got {commit_every}")
+        if lock_timeout < 0:
+            raise ValueError(f"lock_timeout must be >= 0 seconds, got {lock_timeout}")
+        self.path = os.path.abspath(os.fspath(path))
+        self.lock_timeout = float(lock_timeout)
+        self.stale_after = float(stale_after)
+        self.commit_every = int(commit_every)
+        self.replay = replay
+        self.stream = stream
+        self.conn = connect(self.path)
+        self.records = Records(self.conn)
+        self._run: Optional[_Run] = None
+        if warn:
+            for warning in self.warnings():
+                logger.warning("%s", warning)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def close(self) -> None:
+        if self._run is not None:
+            self._end_run()
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the job hooks ----------------------------------------------------------------
+
+    @hookimpl
+    def resume_state(self, context: Any) -> Optional[ResumeState]:
+        if not _is_job(context):
+            return None
+        with guard(self.path):
+            if self._run is not None:
+                self._end_run()  # the previous job on this store raised: forget it
+            lock = JobLock(self.conn, context.name, store_path=self.path,
+                           stale_after=self.stale_after)
+            lock.acquire(self.lock_timeout)
+            try:
+                return self._start(context, lock)
+            except BaseException:
+                self._run = None
+                lock.release()
+                raise
+
+    def _start(self, job: Any, lock: JobLock) -> Optional[ResumeState]:
+        now = time.time()
+        found = fp.of_job(job)
+        row = self.records.job(job.name)
+        options = {**fp.split_options(job), "poll_interval": job.poll_interval}
+        if row is None:
+            job_id = self.records.create_job(job.name, found, options, job.output, now)
+            self._run = _Run(job, job_id, lock, OutputTail(job.output, 0))
+            self._say(f"store: job {job.name} recorded in {self.path} (if it stops, run it "
+                   "again with the same name to resume)")
+            return None
+        self._check_same_input(row.id, row.input, found, job)
+        self.records.start_run(row.id, job.output, now)
+        run = _Run(job, row.id, lock, OutputTail(job.output, 0))
+        self._run = run
+        run.adopted = self._adopt_unconfirmed(row.id, job)
+        batches = self.records.batches(row.id)
+        submitted = {(b.pass_number, b.index): b.batch_id for b in batches if b.batch_id}
+        if not submitted:
+            self._say(f"store: job {job.name} had sent nothing yet; starting it")
+            return None
+        run.finished = {b.batch_id: b.pass_number for b in batches
+                        if b.batch_id and b.results_done}
+        # The output starts as the finished batches' results; the job appends every
+        # result of the other batches (each once) after them.
+        write_lines(job.output, self.records.latest_lines(row.id, finished_only=True))
+        run.tail = OutputTail(job.output, os.path.getsize(job.output))
+        run.resumed = run.reset_resumed = True
+        self._say(f"store: resuming job {job.name}: {len(submitted)} batch(es) already "
+               f"created, {len(run.finished)} with all results stored"
+               + (f", {run.adopted} found after an unconfirmed create" if run.adopted else ""))
+        return ResumeState(submitted=dict(submitted), finished=set(run.finished))
+
+    def _check_same_input(self, job_id: int, before: fp.Fingerprint, now: fp.Fingerprint,
+                          job: Any) -> None:
+        why = fp.difference(before, now)
+        comparable = before.kind == now.kind and before.content is not None \
+            and now.content is not None
+        if why is None and not comparable:
+            # A generator cannot be read twice: check the requests already recorded are
+            # the new input's, in the same order.
+            recorded = self.records.first_pass_ids(job_id)
+            if recorded:
+                again = [r.custom_id for r in job.find_requests(recorded)]
+                if again != recorded:
+                    why = (f"the {len(recorded):,} requests already sent are not the same "
+                           "custom_ids, in the same order, in this input")
+        if why is not None:
+            raise InputChangedError(
+                f"job {job.name!r} in the store {self.path} was made from other input: {why}. "
+                "Resuming would mix two jobs: give this run another name, or drop the old "
+                f"job with 'claudebatch job {job.name} --forget'.")
+
+    def _adopt_unconfirmed(self, job_id: int, job: Any) -> int:
+        """Intents whose create may have been sent: adopt the batch if the service made it."""
+        adopted = 0
+        known: Optional[Set[str]] = None
+        for b in self.records.batches(job_id):
+            if b.batch_id is not None:
+                continue
+            if known is None:
+                known = self.records.known_batch_ids()
+            batch = find_created_batch(job.client, b.intent_at, b.request_count, known)
+            if batch is None:
+                logger.info("job %s: pass %d batch %d was never created; it will be sent",
+                            job.name, b.pass_number, b.index)
+                continue
+            self.records.record_batch(job_id, b.pass_number, b.index, batch)
+            known.add(batch.id)
+            adopted += 1
+            self._say(f"store: job {job.name}: the create of pass {b.pass_number} batch "
+                      f"{b.index} was sent but never confirmed; found it: {batch.id}")
+        return adopted
+
+    @hookimpl(trylast=True)
+    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+        run = self._current(context)
+        if run is None:
+            return
+        with guard(self.path):
+            self._settle(run)
+            self.records.record_intent(run.job_id, context.pass_number, requests.index,
+                                       len(requests), context.client.clock.time(), requests)
+            run.lock.heartbeat()
+
+    @hookimpl(trylast=True)
+    def after_submit(self, batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
+        run = self._current(context)
+        if run is None:
+            return
+        with guard(self.path):
+            self.records.record_batch(run.job_id, context.pass_number, requests.index, batch)
+
+    @hookimpl(trylast=True)
+    def on_poll(self, batch: MessageBatch, context: Any) -> None:
+        run = self._current(context)
+        if run is None:
+            return
+        with guard(self.path):
+            self._settle(run)
+            self.records.update_batch(run.job_id, batch)
+            run.lock.heartbeat()
+
+    @hookimpl
+    def on_result(self, result: BatchResult, context: Any) -> None:
+        run = self._run
+        if run is None or context is not run.job:
+            return
+        run.since_drain += 1
+        due = run.since_drain >= self.commit_every or (
+            run.since_drain % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS)
+        if due:
+            with guard(self.path):
+                self.records.insert_results(run.job_id, context.pass_number, self._drain(run))
+                run.lock.heartbeat()
+
+    @hookimpl(trylast=True)
+    def on_batch_end(self, batch: MessageBatch, context: Any) -> None:
+        run = self._current(context)
+        if run is None:
+            return
+        with guard(self.path):
+            self._settle(run)
+            rows = self._drain(run)
+            if run.tail.lost:
+                logger.warning("job %s: the output %s was replaced while results streamed; "
+                               "batch %s stays unfinished in the store (a resume downloads "
+                               "it again)", context.name, context.output, batch.id)
+            self.records.end_batch(run.job_id, context.pass_number, rows, batch,
+                                   complete=not run.tail.lost)
+
+    @hookimpl(tryfirst=True)
+    def resubmit_requests(self, pass_number: int, context: Any) -> Optional[List[Request]]:
+        run = self._current(context)
+        if run is None:
+            return None
+        with guard(self.path):
+            self._settle(run)
+            self._replay_pass(run, pass_number)
+            recorded = self.records.decision(run.job_id, pass_number + 1)
+        if recorded is not None:
+            return recorded  # the pass an earlier run decided on ([]: none)
+        others = context.client.plugin_manager.subset_hook_caller(
+            "resubmit_requests", remove_plugins=[self])
+        answer = others(pass_number=pass_number, context=context)
+        chosen = [_as_request(item) for item in (answer or ())]
+        with guard(self.path):
+            self.records.record_decision(run.job_id, pass_number + 1, chosen, time.time())
+        return chosen  # never None: the others have answered already
+
+    @hookimpl(tryfirst=True)
+    def on_job_end(self, report: Any, context: Any) -> None:
+        run = self._current(context)
+        if run is None:
+            return
+        try:
+            with guard(self.path):
+                self._settle(run)
+                # The last pass gets no resubmission decision (the job stops at its
+                # pass limit): its finished batches are shown to the others here.
+                self._replay_pass(run, context.pass_number)
+                if run.resumed and isinstance(report, JobReport):
+                    self._complete_report(run, report)
+            summary = self._summaries(report, context)
+            with guard(self.path):
+                self.records.finish_job(run.job_id, time.time(),
+                                        self.records.latest_counts(run.job_id), summary)
+        finally:
+            self._end_run()
+
+    @hookimpl
+    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+        if isinstance(report, JobPlan) or not _is_job(context):
+            return None
+        return {"store": f"{self.path} (job {context.name}; run it again to resume)"}
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _current(self, context: Any) -> Optional[_Run]:
+        run = self._run
+        return run if run is not None and context is run.job else None
+
+    def _settle(self, run: _Run) -> None:
+        """After the first hook of a resumed job, let it stop skipping lines of its output.
+
+        The job skips, for a batch it collects while resuming, the custom_ids already
+        in its output. The store rewrote that output with the finished batches'
+        results only, so nothing there belongs to a batch still to collect; but a
+        later pass resends custom_ids whose first-pass lines are there, and the job
+        would drop every result of that pass. Clearing ``Job.resumed`` (it is read at
+        the start of each pass) keeps them.
+        """
+        if run.reset_resumed:
+            run.reset_resumed = False
+            run.job.resumed = False
+
+    def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
+        """``(custom_id, type, line)`` of the result lines the job wrote since last time."""
+        rows = []
+        for line in run.tail.read_lines():
+            parsed = parse_line(line)
+            if parsed is None:
+                logger.warning("job %s: a line of %s is not a result; not stored",
+                               run.job.name, run.job.output)
+                continue
+            rows.append((*parsed, line))
+        run.since_drain = 0
+        run.drained_at = time.monotonic()
+        return rows
+
+    def _replay_pass(self, run: _Run, pass_number: int) -> None:
+        """Show the other plugins the results of this pass's batches that had finished."""
+        if not self.replay or pass_number in run.replayed:
+            return
+        run.replayed.add(pass_number)
+        ids = [b for b, p in run.finished.items() if p == pass_number]
+        if not ids:
+            return
+        others = run.job.client.plugin_manager.subset_hook_caller(
+            "on_result", remove_plugins=[self])
+        if not others.get_hookimpls():
+            return
+        source = f"the store {self.path}"
+        for line in self.records.lines_of_batches(run.job_id, pass_number, ids):
+            others(result=to_result(json.loads(line), source=source), context=run.job)
+
+    def _complete_report(self, run: _Run, report: JobReport) -> None:
+        """The job counts only what it collected in this run: add the earlier batches."""
+        report.counts = self.records.latest_counts(run.job_id)
+        report.missing = self.records.missing_ids(run.job_id)
+        for item in run.job.batches:
+            if item.summary.id in run.finished:
+                item.summary.counts = self.records.batch_counts(
+                    run.job_id, item.summary.pass_number, item.summary.index)
+
+    def _summaries(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+        """The other plugins' summaries (the cost plugin's price), to keep with the job.
+
+        ``on_job_end`` runs before the job gathers them, so the store asks for them.
+        """
+        others = context.client.plugin_manager.subset_hook_caller(
+            "job_summary", remove_plugins=[self])
+        found: Dict[str, Any] = {}
+        try:
+            for section in others(report=report, context=context):
+                found.update(section or {})
+        except Exception as exc:  # a summary is nice to have; never fail the job for it
+            logger.warning("job %s: could not collect plugin summaries: %s", context.name, exc)
+            return None
+        return {"cost": found["cost"]} if "cost" in found else None
+
+    def _end_run(self) -> None:
+        run, self._run = self._run, None
+        if run is None:
+            return
+        run.tail.close()
+        try:
+            with guard(self.path):
+                run.lock.release()
+        except StoreError as exc:
+            logger.warning("could not release the lock of job %s: %s", run.job.name, exc)
+
+    def _say(self, message: str) -> None:
+        logger.info("%s", message)
+        if self.stream is not None:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+
+    # --- reading the store back ---------------------------------------------------------
+
+    def job(self, name: str) -> JobInfo:
+        """Everything the store knows about job ``name``."""
+        with guard(self.path):
+            row = self.records.job(name)
+            if row is None:
+                known = ", ".join(r.name for r in self.records.jobs()[-5:]) or "none"
+                raise UnknownJobError(f"no job {name!r} in the store {self.path} "
+                                      f"(latest jobs: {known})")
+            return self._info(row)
+
+    def jobs(self) -> List[JobInfo]:
+        with guard(self.path):
+            return [self._info(row) for row in self.records.jobs()]
+
+    def _info(self, row: Any) -> JobInfo:
+        batches = [BatchInfo(b.pass_number, b.index, b.batch_id, b.request_count, b.status,
+                             b.counts, b.created_at, b.expires_at, b.ended_at,
+                             b.results_done, b.results_stored)
+                   for b in self.records.batches(row.id)]
+        counts = row.counts if row.state == "done" and row.counts is not None \
+            else self.records.latest_counts(row.id)
+        owner = None
+        state = row.state
+        if state == "running":
+            lock = JobLock(self.conn, row.name, store_path=self.path,
+                           stale_after=self.stale_after)
+            holder = lock.owner()
+            if holder is not None and lock.is_live(holder):
+                owner = f"run by {holder.describe()}"
+            else:
+                state = "interrupted"
+        recorded = self.records.recorded_count(row.id)
+        missing = len(self.records.missing_ids(row.id)) + max(0, row.total_requests - recorded)
+        return JobInfo(
+            name=row.name, state=state, total_requests=row.total_requests,
+            counts=dict(counts), missing=missing, output=row.output,
+            fingerprint=row.fingerprint, options=row.options, runs=row.runs,
+            created_at=row.created_at, updated_at=row.updated_at, ended_at=row.ended_at,
+            owner=owner, cost=cost_of(row.summary), summary=row.summary or {},
+            batches=batches)
+
+    def results(self, name: str) -> Iterator[Tuple[int, str, bytes]]:
+        """``(pass, custom_id, line)`` of every stored result of job ``name``, every pass."""
+        job_id = self._job_id(name)
+        with guard(self.path):
+            yield from self.records.stored_results(job_id)
+
+    def export(self, name: str, output: str) -> Tuple[int, int]:
+        """Write job ``name``'s results (each request's latest attempt) to ``output``.
+
+        Needs no service. Returns ``(lines written, requests without a stored result)``.
+        """
+        job_id = self._job_id(name)
+        with guard(self.path):
+            written = write_lines(output, self.records.latest_lines(job_id,
+                                                                    finished_only=False))
+            info = self._info(self.records.job(name))
+        return written, info.missing
+
+    def warnings(self, now: Optional[float] = None) -> List[ExpiryWarning]:
+        """Batches whose results were never downloaded, within 3 days of deletion (or past)."""
+        moment = time.time() if now is None else now
+        with guard(self.path):
+            rows = self.records.undownloaded()
+        found = []
+        for job, batch_id, created_at in rows:
+            deleted = created_at + RESULTS_KEPT_SECONDS
+            if deleted - moment <= WARN_BEFORE_SECONDS:
+                found.append(ExpiryWarning(job, batch_id, deleted, deleted - moment))
+        return found
+
+    def forget(self, name: str) -> None:
+        """Drop job ``name`` and everything stored for it (its batches stay on the service)."""
+        job_id = self._job_id(name)
+        with guard(self.path):
+            self.records.forget(job_id, name)
+
+    def _job_id(self, name: str) -> int:
+        with guard(self.path):
+            row = self.records.job(name)
+        if row is None:
+            raise UnknownJobError(f"no job {name!r} in the store {self.path}")
+        return row.id
+
+
+def warn_expiring(store: SQLiteStore, out: Optional[IO[str]] = None) -> None:
+    """Print the store's expiry warnings (to stderr by default)."""
+    stream = out if out is not None else sys.stderr
+    for warning in store.warnings():
+        stream.write(f"{warning}\n")

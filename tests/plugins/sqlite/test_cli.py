@@ -1,0 +1,186 @@
+"""``--store`` on run/demo, and ``claudebatch jobs``, ``job NAME``, ``export NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import claudebatch_sqlite.cli as store_cli
+import pytest
+from claudebatch_sqlite import SQLiteStore
+
+import claudebatch.cli
+from claudebatch import BatchClient
+from claudebatch.emulator import Emulator
+from claudebatch.plugins import make_plugin_manager
+
+from .helpers import Interrupted, StopAt, dataset, write_jsonl
+
+DAY = 86400.0
+
+
+@pytest.fixture(autouse=True)
+def cli_with_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI as it is with claudebatch-sqlite installed (entry points are off in tests)."""
+    manager = make_plugin_manager([store_cli], load_entry_points=False)
+    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")
+    monkeypatch.delenv("CLAUDEBATCH_STORE", raising=False)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(rate=5000.0, seed=2) as emu:
+        yield emu
+
+
+def cli(*argv: str) -> int:
+    return claudebatch.cli.main(list(argv))
+
+
+def run_cli(emulator: Emulator, tmp_path: Path, *extra: str, name: str = "nightly") -> int:
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(12))
+    return cli("run", source, "-o", str(tmp_path / "out.jsonl"), "--name", name,
+               "--base-url", emulator.url, "--poll-interval", "0.005", "--quiet", *extra)
+
+
+def parse(*argv: str, demo: bool = False, dry_run: bool = False) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    store_cli.add_cli_options(parser=parser)
+    args = parser.parse_args(list(argv))
+    args.demo, args.dry_run = demo, dry_run
+    return args
+
+
+def test_the_store_is_off_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert store_cli.plugins_from_cli(args=parse()) is None
+    assert store_cli.plugins_from_cli(args=parse("--store", "x.db", dry_run=True)) is None
+    (store,) = store_cli.plugins_from_cli(args=parse("--store", "x.db", "--store-wait", "9"))
+    assert (Path(store.path), store.lock_timeout) == (tmp_path / "x.db", 9.0)
+    (demo,) = store_cli.plugins_from_cli(args=parse(demo=True)) or []
+    assert Path(demo.path) == tmp_path / "claudebatch.db"
+    monkeypatch.setenv("CLAUDEBATCH_STORE", str(tmp_path / "env.db"))
+    (from_env,) = store_cli.plugins_from_cli(args=parse()) or []
+    assert Path(from_env.path) == tmp_path / "env.db"
+
+
+def test_run_then_jobs_job_and_export_without_the_service(tmp_path: Path, capsys: Any) -> None:
+    db = str(tmp_path / "s.db")
+    with Emulator(rate=5000.0, seed=2) as emulator:
+        assert run_cli(emulator, tmp_path, "--store", db) == 0
+        assert "store: job nightly recorded in" in capsys.readouterr().err
+        assert run_cli(emulator, tmp_path, "--store", db) == 0  # again: resumes, sends nothing
+        assert "store: resuming job nightly: 1 batch(es) already created, 1 with all results" \
+            in capsys.readouterr().err
+        assert emulator.batches_created == 1
+    # the emulator is gone: everything below reads the store only
+    assert cli("jobs", "--store", db) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["JOB", "STATE", "REQUESTS", "RESULTS", "BATCHES", "COST",
+                                "UPDATED"]
+    assert table[1].split()[:6] == ["nightly", "done", "12", "succeeded", "12", "1"]
+    assert cli("job", "nightly", "--store", db) == 0
+    shown = capsys.readouterr().out
+    assert "job nightly: done" in shown and "pass 1 #0  msgbatch_" in shown
+    assert "12 requests  ended  all results stored" in shown
+    assert cli("export", "nightly", "-o", str(tmp_path / "again.jsonl"), "--store", db) == 0
+    assert "exported 12 result(s) of job nightly" in capsys.readouterr().out
+    assert sorted((tmp_path / "again.jsonl").read_bytes().splitlines()) == \
+        sorted((tmp_path / "out.jsonl").read_bytes().splitlines())
+
+
+def test_json_views_and_forget(emulator: Emulator, tmp_path: Path, capsys: Any) -> None:
+    db = str(tmp_path / "s.db")
+    run_cli(emulator, tmp_path, "--store", db)
+    capsys.readouterr()
+    assert cli("jobs", "--json", "--store", db) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["counts"] == {"succeeded": 12}
+    assert cli("job", "nightly", "--json", "--store", db) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert job["batches"][0]["results_done"] is True
+    assert cli("job", "nightly", "--forget", "--store", db) == 0
+    capsys.readouterr()
+    assert cli("job", "nightly", "--store", db) == 1
+    assert "no job 'nightly' in the store" in capsys.readouterr().err
+
+
+def test_the_store_comes_from_the_environment(emulator: Emulator, tmp_path: Path, capsys: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDEBATCH_STORE", str(tmp_path / "env.db"))
+    assert run_cli(emulator, tmp_path) == 0
+    capsys.readouterr()
+    assert cli("jobs") == 0
+    assert "nightly" in capsys.readouterr().out
+
+
+def test_reading_commands_never_create_a_store(tmp_path: Path, capsys: Any) -> None:
+    assert cli("jobs", "--store", str(tmp_path / "none.db")) == 1
+    assert "no store at" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def interrupted_job(emulator: Emulator, tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "s.db")
+    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
+                         plugins=[store, StopAt("on_result", 1)])
+    with pytest.raises(Interrupted):
+        client.run(dataset(12), name="late", output=str(tmp_path / "late.jsonl"),
+                   poll_interval=0.005, max_batch_requests=8)
+    store.close()
+    return store
+
+
+def test_export_of_an_unfinished_job_says_what_is_missing(emulator: Emulator, tmp_path: Path,
+                                                         capsys: Any) -> None:
+    interrupted_job(emulator, tmp_path)
+    code = cli("export", "late", "-o", str(tmp_path / "part.jsonl"), "--store",
+               str(tmp_path / "s.db"))
+    assert code == 7
+    assert "have no stored result (resume the job" in capsys.readouterr().err
+
+
+def age_batches(path: Path, days: float) -> None:
+    store = SQLiteStore(path, warn=False)
+    store.conn.execute("UPDATE batches SET created_at = created_at - ?", (days * DAY,))
+    store.close()
+
+
+def test_results_never_downloaded_warn_near_the_29_day_limit(
+        emulator: Emulator, tmp_path: Path, capsys: Any, caplog: Any) -> None:
+    interrupted_job(emulator, tmp_path)
+    db = tmp_path / "s.db"
+    store = SQLiteStore(db, warn=False)
+    assert store.warnings() == []  # fresh: nothing to say
+    assert store.warnings(now=time.time() + 26.5 * DAY)  # within 3 days of day 29
+    store.close()
+    age_batches(db, 27)
+    assert cli("jobs", "--store", str(db)) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: job late: the results of batch msgbatch_" in err
+    assert "were never downloaded; the service deletes them at" in err
+    assert re.search(r"\(in 4[78] h \d+ min\)", err)
+    assert cli("job", "late", "--store", str(db)) == 0
+    assert "Resume the job now" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="claudebatch.sqlite"):
+        SQLiteStore(db).close()  # opening it in Python warns too
+    assert "never downloaded" in caplog.text
+    age_batches(db, 3)
+    warnings: List[Any] = SQLiteStore(db, warn=False).warnings()
+    assert "the service deleted them" in str(warnings[0])
+
+
+def test_demo_uses_the_store(tmp_path: Path, capsys: Any,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code = cli("demo", "--requests", "20", "--name", "demo-1", "--poll-interval", "0.01",
+               "--quiet", "-o", str(tmp_path / "demo.jsonl"))
+    assert code == 0
+    assert "store: " in capsys.readouterr().out
+    assert SQLiteStore(tmp_path / "claudebatch.db").job("demo-1").counts == {"succeeded": 20}

@@ -1,0 +1,254 @@
+"""The store in whole jobs against the emulator, in this process.
+
+A job "dies" here by an exception from a plugin (``StopAt``): the process goes
+on, so these run fast; test_crash.py kills real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+from claudebatch_sqlite import InputChangedError, SQLiteStore
+
+from claudebatch import BatchClient
+from claudebatch.emulator import Emulator, Faults
+
+from .helpers import (
+    CountResults,
+    FakeCost,
+    Interrupted,
+    ResubmitSome,
+    StopAt,
+    dataset,
+    output_lines,
+    write_jsonl,
+)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(rate=2000.0, seed=5) as emu:
+        yield emu
+
+
+def client_for(emulator: Emulator, *plugins: Any) -> BatchClient:
+    return BatchClient(api_key="emulator", base_url=emulator.url, plugins=list(plugins),
+                       load_entry_points=False)
+
+
+def run(emulator: Emulator, store: SQLiteStore, tmp_path: Path, *plugins: Any,
+        source: Any = None, name: str = "job", max_batch: int = 8, **options: Any) -> Any:
+    client = client_for(emulator, store, *plugins)
+    return client.run(dataset() if source is None else source, name=name,
+                      output=str(tmp_path / "out.jsonl"), poll_interval=0.005,
+                      max_batch_requests=max_batch, **options)
+
+
+def served(emulator: Emulator, batch_id: str) -> dict[str, Any]:
+    client = client_for(emulator)
+    return {v["custom_id"]: v for v in client.results(batch_id, raw=True)}
+
+
+def test_a_job_is_recorded_whole(emulator: Emulator, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    report = run(emulator, store, tmp_path)
+    assert report.all_succeeded
+    job = store.job("job")
+    assert (job.state, job.total_requests, job.counts, job.missing) == (
+        "done", 24, {"succeeded": 24}, 0)
+    assert [(b.pass_number, b.index, b.request_count, b.status, b.results_done)
+            for b in job.batches] == [(1, 0, 8, "ended", True), (1, 1, 8, "ended", True),
+                                      (1, 2, 8, "ended", True)]
+    assert [b.batch_id for b in job.batches] == emulator.batch_ids
+    expected = {}
+    for batch_id in emulator.batch_ids:
+        expected.update(served(emulator, batch_id))
+    stored = {custom_id: line for _, custom_id, line in store.results("job")}
+    assert {k: json.loads(v) for k, v in stored.items()} == expected
+    # the requests are kept as sent
+    rows = store.conn.execute("SELECT custom_id, params FROM requests ORDER BY idx, pos")
+    assert [r[0] for r in rows] == [r["custom_id"] for r in dataset()]
+
+
+def test_store_file_is_private_and_in_wal_mode(emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    run(emulator, store, tmp_path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for sidecar in (path.with_name("s.db-wal"), path.with_name("s.db-shm")):
+        # they exist while the store is open; SQLite gives them the database's mode
+        assert stat.S_IMODE(os.stat(sidecar).st_mode) == 0o600
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_running_a_finished_job_again_sends_nothing_and_reports_it_whole(
+        emulator: Emulator, tmp_path: Path) -> None:
+    first = run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path)
+    before = sorted((tmp_path / "out.jsonl").read_bytes().splitlines())
+    (tmp_path / "out.jsonl").unlink()  # even the output is gone: rebuilt from the store
+    again = run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path)
+    assert emulator.batches_created == 3
+    assert sorted((tmp_path / "out.jsonl").read_bytes().splitlines()) == before
+    assert again.all_succeeded and again.counts == first.counts == {"succeeded": 24}
+    assert [b.counts for b in again.batches] == [{"succeeded": 8}] * 3
+
+
+def test_a_job_stopped_mid_stream_resumes_without_duplicates(emulator: Emulator,
+                                                            tmp_path: Path) -> None:
+    with pytest.raises(Interrupted):
+        run(emulator, SQLiteStore(tmp_path / "s.db", commit_every=2), tmp_path,
+            StopAt("on_result", 13))
+    report = run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path)
+    assert emulator.batches_created == 3
+    ids = [line["custom_id"] for line in output_lines(tmp_path / "out.jsonl")]
+    assert sorted(ids) == [r["custom_id"] for r in dataset()]
+    assert report.complete and report.counts == {"succeeded": 24} and report.missing == []
+
+
+def test_the_second_pass_is_the_one_decided_before_the_stop(emulator: Emulator,
+                                                           tmp_path: Path) -> None:
+    again = ["r-001", "r-005", "r-009", "r-010", "r-020", "r-021", "r-022", "r-023", "r-002"]
+    decider = ResubmitSome(again)
+    with pytest.raises(Interrupted):  # stopped once pass 2's first batch exists
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, decider,
+            StopAt("after_submit", 4))
+    other = ResubmitSome(["r-000"])  # would choose otherwise now: the recorded pass wins
+    report = run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, other)
+    assert other.asked == 1  # asked only after pass 2 (about a pass 3)
+    assert emulator.batches_created == 3 + 2
+    assert report.passes == 2 and report.complete
+    pass_two = {}
+    for batch_id in emulator.batch_ids[3:]:
+        pass_two.update(served(emulator, batch_id))
+    assert sorted(pass_two) == sorted(again)
+    lines = {line["custom_id"]: line for line in output_lines(tmp_path / "out.jsonl")}
+    assert len(lines) == 24
+    for custom_id in again:  # the output keeps the second attempt
+        assert lines[custom_id] == pass_two[custom_id]
+
+
+def test_other_plugins_see_every_result_once_after_a_resume(emulator: Emulator,
+                                                           tmp_path: Path) -> None:
+    """Results of batches finished before the stop are replayed to them, before pass 2."""
+    with pytest.raises(Interrupted):
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, ResubmitSome(["r-003"]),
+            StopAt("on_result", 20))
+    counter = CountResults()
+    run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, ResubmitSome(["r-003"]), counter)
+    assert sorted(counter.seen) == sorted([(1, r["custom_id"]) for r in dataset()]
+                                          + [(2, "r-003")])
+
+
+def test_with_the_retry_plugin_a_resumed_job_retries_what_failed(tmp_path: Path) -> None:
+    retry = pytest.importorskip("claudebatch_retry")
+    with Emulator(rate=math.inf, seed=9, faults=Faults(errored=0.25)) as emu:
+        with pytest.raises(Interrupted):  # every first-pass batch ended, nothing resubmitted
+            run(emu, SQLiteStore(tmp_path / "s.db"), tmp_path,
+                retry.RetryPolicy(passes=1, pause=0), StopAt("on_batch_end", 3))
+        failed = set()
+        for batch_id in emu.batch_ids:
+            failed |= {k for k, v in served(emu, batch_id).items()
+                       if v["result"]["type"] == "errored"}
+        assert failed
+        emu.faults = Faults()  # the second pass succeeds
+        policy = retry.RetryPolicy(passes=1, pause=0)
+        report = run(emu, SQLiteStore(tmp_path / "s.db"), tmp_path, policy)
+        assert report.passes == 2 and report.all_succeeded
+        assert policy.resubmitted == len(failed) and policy.recovered == len(failed)
+        resent = set()
+        for batch_id in emu.batch_ids[3:]:
+            resent |= set(served(emu, batch_id))
+        assert resent == failed
+
+
+def test_ambiguous_create_with_the_store_makes_exactly_one_batch(emulator: Emulator,
+                                                                tmp_path: Path) -> None:
+    emulator.inject("drop_create")
+    store = SQLiteStore(tmp_path / "s.db")
+    report = run(emulator, store, tmp_path, source=dataset(6))
+    assert emulator.faults_fired.get("drop_create") == 1
+    assert emulator.batches_created == 1
+    assert report.all_succeeded and report.batch_ids == emulator.batch_ids
+    assert [b.batch_id for b in store.job("job").batches] == emulator.batch_ids
+
+
+def test_cost_is_kept_with_the_job(emulator: Emulator, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    report = run(emulator, store, tmp_path, FakeCost())
+    assert store.job("job").cost == "$0.0123"
+    assert "store" in report.plugins
+
+
+# --- the input fingerprint ---------------------------------------------------------------
+
+def stopped_job(emulator: Emulator, tmp_path: Path, source: Any, **options: Any) -> None:
+    with pytest.raises(Interrupted):
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, StopAt("on_result", 3),
+            source=source, **options)
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda rows: rows[:-1], "it had 24 requests and now has 23"),
+    (lambda rows: [*rows[:5], {**rows[5], "params": {**rows[5]["params"], "max_tokens": 9}},
+                   *rows[6:]], "the input requests changed"),
+])
+def test_a_name_reused_for_other_input_is_refused(emulator: Emulator, tmp_path: Path,
+                                                 change: Any, why: str) -> None:
+    stopped_job(emulator, tmp_path, dataset())
+    with pytest.raises(InputChangedError, match=why) as caught:
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, source=change(dataset()))
+    assert "another name" in str(caught.value) and "--forget" in str(caught.value)
+    assert emulator.batches_created == 3  # nothing sent
+
+
+def test_other_split_options_are_refused(emulator: Emulator, tmp_path: Path) -> None:
+    stopped_job(emulator, tmp_path, dataset())
+    with pytest.raises(InputChangedError, match="max_batch_requests was 8 and is now 6"):
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, max_batch=6)
+
+
+def test_a_changed_input_file_is_refused(emulator: Emulator, tmp_path: Path) -> None:
+    rows = dataset()
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    stopped_job(emulator, tmp_path, path)
+    rows[3]["params"]["messages"][0]["content"] = "another question"
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(InputChangedError, match="file's content changed"):
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, source=path)
+
+
+def test_a_generator_is_checked_by_the_custom_ids_already_sent(emulator: Emulator,
+                                                              tmp_path: Path) -> None:
+    stopped_job(emulator, tmp_path, iter(dataset()))
+    renamed = dataset(24, prefix="x")
+    with pytest.raises(InputChangedError, match="requests already sent are not the same"):
+        run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, source=iter(renamed))
+    report = run(emulator, SQLiteStore(tmp_path / "s.db"), tmp_path, source=iter(dataset()))
+    assert report.complete and emulator.batches_created == 3
+
+
+def test_forget_lets_a_name_be_reused(emulator: Emulator, tmp_path: Path) -> None:
+    stopped_job(emulator, tmp_path, dataset())
+    store = SQLiteStore(tmp_path / "s.db")
+    store.forget("job")
+    report = run(emulator, store, tmp_path, source=dataset(10))
+    assert report.complete and store.job("job").total_requests == 10
+
+
+def test_the_store_follows_one_job_at_a_time(emulator: Emulator, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    run(emulator, store, tmp_path, name="a", source=dataset(5))
+    run(emulator, store, tmp_path, name="b", source=dataset(7, prefix="b"))
+    jobs: List[Any] = store.jobs()
+    assert [(j.name, j.total_requests, j.state) for j in jobs] == [("a", 5, "done"),
+                                                                   ("b", 7, "done")]
+    client = client_for(emulator, store)  # endpoint calls outside a job are not recorded
+    client.create(dataset(2, prefix="z"))
+    assert len(store.jobs()) == 2

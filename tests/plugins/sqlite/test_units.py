@@ -1,0 +1,95 @@
+"""The store's small parts: following the output, parsing lines, fingerprints, the create search."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Iterator, List
+
+from claudebatch_sqlite.fingerprint import Fingerprint, difference
+from claudebatch_sqlite.recovery import find_created_batch
+from claudebatch_sqlite.tail import OutputTail, parse_line
+
+from claudebatch import MessageBatch, RequestCounts
+
+T0 = 1_700_000_000.0
+
+
+def test_the_tail_stores_complete_lines_only(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"old line from an earlier run\n")
+    tail = OutputTail(str(out), offset=len(out.read_bytes()))
+    assert tail.read_lines() == []
+    with open(out, "ab") as handle:
+        handle.write(b'{"custom_id":"a","result":{"type":"succeeded"}}\n{"custom_id":"b"')
+        handle.flush()
+        assert tail.read_lines() == [b'{"custom_id":"a","result":{"type":"succeeded"}}']
+        handle.write(b',"result":{"type":"expired"}}\n')
+    assert tail.read_lines() == [b'{"custom_id":"b","result":{"type":"expired"}}']
+    tail.close()
+
+
+def test_the_tail_stops_when_the_file_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"custom_id":"a","result":{"type":"succeeded"}}\n')
+    tail = OutputTail(str(out), 0)
+    assert len(tail.read_lines()) == 1
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_bytes(b'{"custom_id":"z","result":{"type":"succeeded"}}\n' * 3)
+    replacement.replace(out)
+    assert tail.read_lines() == [] and tail.lost
+
+
+def test_result_lines_parse_in_any_key_order() -> None:
+    assert parse_line(b'{"custom_id":"x-1","result":{"type":"errored","error":{}}}') == (
+        "x-1", "errored")
+    assert parse_line(b'{"result": {"message": {}, "type": "succeeded"}, "custom_id": "y"}') == (
+        "y", "succeeded")
+    assert parse_line(b"not json") is None
+    assert parse_line(b'{"no": "custom_id"}') is None
+
+
+def test_fingerprint_differences_name_what_changed() -> None:
+    base = Fingerprint("file", "aa" * 32, 10, {"max_batch_requests": 5, "max_batch_bytes": 9})
+    assert difference(base, base) is None
+    assert difference(base, Fingerprint("file", "bb" * 32, 10, base.options)) == (
+        "the input file's content changed (sha256 aaaaaaaaaaaa... before, bbbbbbbbbbbb... now)")
+    assert difference(base, Fingerprint("file", "aa" * 32, 11, base.options)) == (
+        "it had 10 requests and now has 11")
+    assert "max_batch_requests was 5 and is now 6" in str(difference(
+        base, Fingerprint("file", "aa" * 32, 10, {**base.options, "max_batch_requests": 6})))
+    # contents read differently (a file, then a generator): left to the custom_id check
+    assert difference(base, Fingerprint("stream", None, 10, base.options)) is None
+    assert Fingerprint.from_json(base.to_json()) == base
+    assert base.digest.startswith("sha256:") and base.digest != Fingerprint(
+        "items", "aa" * 32, 10, base.options).digest
+
+
+def batch(batch_id: str, created: float, total: int) -> MessageBatch:
+    when = dt.datetime.fromtimestamp(created, dt.timezone.utc)
+    return MessageBatch(id=batch_id, processing_status="in_progress",
+                        request_counts=RequestCounts(processing=total), created_at=when,
+                        expires_at=when + dt.timedelta(days=1))
+
+
+class Listing:
+    def __init__(self, batches: List[MessageBatch]) -> None:
+        self.batches = sorted(batches, key=lambda b: b.created_at, reverse=True)
+        self.listed = 0
+
+    def list(self, limit: Any = None) -> Iterator[MessageBatch]:
+        for item in self.batches:
+            self.listed += 1
+            yield item
+
+
+def test_the_create_search_skips_known_batches_and_other_sizes() -> None:
+    client = Listing([batch("old", T0 - 5000, 8), batch("sibling", T0 - 1, 8),
+                      batch("other-size", T0 + 1, 7), batch("made", T0 + 2, 8),
+                      batch("foreign-later", T0 + 500, 8)])
+    found = find_created_batch(client, T0, 8, exclude={"sibling"})
+    assert found is not None and found.id == "made"  # the closest to the intent
+    assert client.listed == 5  # stops at the first batch older than the window
+    assert find_created_batch(client, T0, 8, exclude={"sibling", "made", "foreign-later"}) \
+        is None
+    assert find_created_batch(client, T0 - 90_000, 8, exclude=set()) is None  # long before
