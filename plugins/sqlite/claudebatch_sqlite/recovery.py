@@ -6,11 +6,10 @@ resumed job looks for a batch created around that time with that many requests,
 as the core does for an ambiguous ``create``, and adopts it instead of sending
 the requests again.
 
-It lists batches itself rather than calling ``BatchClient.find_batch_created_since``:
-that method skips only batches the *current* client created, and a resumed
-process created none, so the job's own earlier batches (of the same size, made
-seconds before) would be taken for the missing one. Here every batch id the
-store already knows is excluded.
+Unlike ``BatchClient.find_batch_created_since`` (newest match since a moment),
+it bounds the window on both sides and takes the batch created closest to the
+intent, since a resume may come days later; every batch id the store already
+knows is excluded.
 """
 
 from __future__ import annotations

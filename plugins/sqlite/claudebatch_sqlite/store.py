@@ -88,7 +88,6 @@ class _Run:
     lock: JobLock
     tail: OutputTail
     resumed: bool = False
-    reset_resumed: bool = False  # see _settle
     finished: Dict[str, int] = field(default_factory=dict)  # batch id -> pass, done earlier
     replayed: Set[int] = field(default_factory=set)
     since_drain: int = 0
@@ -195,7 +194,7 @@ class SQLiteStore:
         # result of the other batches (each once) after them.
         write_lines(job.output, self.records.latest_lines(row.id, finished_only=True))
         run.tail = OutputTail(job.output, os.path.getsize(job.output))
-        run.resumed = run.reset_resumed = True
+        run.resumed = True
         self._say(f"store: resuming job {job.name}: {len(submitted)} batch(es) already "
                f"created, {len(run.finished)} with all results stored"
                + (f", {run.adopted} found after an unconfirmed create" if run.adopted else ""))
@@ -248,7 +247,6 @@ class SQLiteStore:
         if run is None:
             return
         with guard(self.path):
-            self._settle(run)
             self.records.record_intent(run.job_id, context.pass_number, requests.index,
                                        len(requests), context.client.clock.time(), requests)
             run.lock.heartbeat()
@@ -267,7 +265,6 @@ class SQLiteStore:
         if run is None:
             return
         with guard(self.path):
-            self._settle(run)
             self.records.update_batch(run.job_id, batch)
             run.lock.heartbeat()
 
@@ -290,7 +287,6 @@ class SQLiteStore:
         if run is None:
             return
         with guard(self.path):
-            self._settle(run)
             rows = self._drain(run)
             if run.tail.lost:
                 logger.warning("job %s: the output %s was replaced while results streamed; "
@@ -305,7 +301,6 @@ class SQLiteStore:
         if run is None:
             return None
         with guard(self.path):
-            self._settle(run)
             self._replay_pass(run, pass_number)
             recorded = self.records.decision(run.job_id, pass_number + 1)
         if recorded is not None:
@@ -325,7 +320,6 @@ class SQLiteStore:
             return
         try:
             with guard(self.path):
-                self._settle(run)
                 # The last pass gets no resubmission decision (the job stops at its
                 # pass limit): its finished batches are shown to the others here.
                 self._replay_pass(run, context.pass_number)
@@ -349,20 +343,6 @@ class SQLiteStore:
     def _current(self, context: Any) -> Optional[_Run]:
         run = self._run
         return run if run is not None and context is run.job else None
-
-    def _settle(self, run: _Run) -> None:
-        """After the first hook of a resumed job, let it stop skipping lines of its output.
-
-        The job skips, for a batch it collects while resuming, the custom_ids already
-        in its output. The store rewrote that output with the finished batches'
-        results only, so nothing there belongs to a batch still to collect; but a
-        later pass resends custom_ids whose first-pass lines are there, and the job
-        would drop every result of that pass. Clearing ``Job.resumed`` (it is read at
-        the start of each pass) keeps them.
-        """
-        if run.reset_resumed:
-            run.reset_resumed = False
-            run.job.resumed = False
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
         """``(custom_id, type, line)`` of the result lines the job wrote since last time."""
