@@ -40,7 +40,7 @@ EXIT_JOB_MISSING = 7
 Command = Callable[[argparse.Namespace], int]
 
 #: The emulator as the demo runs it: a few seconds of visible processing.
-DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0, "seed": 7}
+DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0}  # a fresh seed: fresh batch ids
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

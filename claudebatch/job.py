@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import tempfile
 from collections import Counter
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
@@ -150,7 +151,7 @@ class Job:
         self.clock = client.clock
         self.source = source
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        self.name = name or f"job-{stamp}"
+        self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
         self.poll_interval = client.poll_interval if poll_interval is None else poll_interval
         self.max_batch_requests = max_batch_requests
