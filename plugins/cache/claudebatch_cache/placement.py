@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Set, Tuple
 
-from .prompt import Prompt, analyse
+from .prompt import Prompt, analyse, is_string_at
 
 #: The API accepts at most this many cache_control blocks per request, the caller's
 #: own and the top-level (automatic) one included.
@@ -153,17 +153,9 @@ def added_bytes(prompt: Prompt, choice: Choice, params: Dict[str, Any]) -> int:
     for mark in choice.marks:
         extra += MARK_BYTES
         location = prompt.boundaries[mark.at].location
-        if _is_string_at(params, location):
+        if is_string_at(params, location):
             extra += LIST_BYTES
     return extra
-
-
-def _is_string_at(params: Dict[str, Any], location: Any) -> bool:
-    if location[0] == "system":
-        return isinstance(params.get("system"), str)
-    if location[0] == "messages":
-        return isinstance(params["messages"][location[1]].get("content"), str)
-    return False
 
 
 def apply(params: Dict[str, Any], prompt: Prompt, marks: List[Mark]) -> Dict[str, Any]:

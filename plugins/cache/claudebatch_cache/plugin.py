@@ -1,13 +1,19 @@
 """``PromptCache``: the plugin object a user passes in ``BatchClient(plugins=[...])``.
 
-For each batch, in ``before_submit`` (``estimate`` on a dry run), ``tryfirst`` so the
-cost and budget plugins see the requests as they will go out:
+Inside a job, ``before_pass`` (``tryfirst``) places the breakpoints of every batch of a
+pass before the first is sent, so the cost plugin's whole-pass budget check (a plain
+``before_pass``) sees the requests as they will go out:
 
-1. one pass over the batch counts how many requests share each cacheable prefix
-   (only counts are kept, never the requests);
-2. a second pass decides each request's breakpoints from those counts (the plan,
-   with its predicted figures), and a ``requests.transform`` applies the same decision
-   to each request as the body is written.
+1. one pass over all the pass's batches counts how many requests share each cacheable
+   prefix (only counts are kept, never the requests), so a prefix shared across the
+   batches of a pass is found too;
+2. a second pass over each batch decides each request's breakpoints from those counts
+   (the plan, with its predicted figures), and a ``requests.transform`` applies the same
+   decision to each request as the body is written.
+
+``before_submit`` does the same for one batch when nothing planned it (a plain
+``client.create``: no job, no ``before_pass``), and ``estimate`` on a dry run. A batch
+planned in ``before_pass`` gets no second transform.
 
 With ``prime=True`` a second ``before_submit`` implementation, ``trylast`` so that a
 budget veto comes first, sends one request per shared prefix as its own small batch
@@ -134,7 +140,8 @@ class PromptCache:
         self._minimums: Dict[str, int] = {}
         self._warm: Dict[int, float] = {}  # prefix key -> when a batch marking it was sent
         self._dry_warm: Dict[int, float] = {}  # the same for the batches of a dry run
-        self._plan: Optional[_BatchPlan] = None
+        self._plan: Optional[_BatchPlan] = None  # the batch being submitted
+        self._planned: Dict[PendingBatch, _BatchPlan] = {}  # by before_pass, not yet sent
         self._priming = False
         self._job: Optional[weakref.ref[Any]] = None
 
@@ -176,11 +183,30 @@ class PromptCache:
     # --- hooks ----------------------------------------------------------------
 
     @hookimpl(tryfirst=True)
+    def before_pass(self, batches: List[PendingBatch], context: Any) -> None:
+        """Mark every batch of a job's pass, counting shared prefixes across all of them."""
+        self._enter(context)
+        counts = PrefixCounts()
+        for pending in batches:
+            self._count(pending, counts)
+        now = self._now(context)
+        warm = self._live_warm(now)
+        self._planned = {}
+        for pending in batches:
+            plan = self._decide(pending, counts, dict(warm), context)
+            self._planned[pending] = plan
+            for key in plan.groups:  # the batches after it find these cached
+                warm[key] = now
+
+    @hookimpl(tryfirst=True)
     def before_submit(self, requests: PendingBatch, context: Any) -> None:
         if self._priming:
             return  # the primer batch: already marked
-        self._enter(context)
-        self._plan = self._make_plan(requests, context)
+        plan = self._planned.pop(requests, None)  # marked in before_pass already
+        if plan is None:
+            self._enter(context)
+            plan = self._make_plan(requests, context)
+        self._plan = plan
 
     @hookimpl(tryfirst=True)
     def estimate(self, requests: PendingBatch, context: Any) -> None:
@@ -246,20 +272,31 @@ class PromptCache:
 
     def _make_plan(self, requests: PendingBatch, context: Any, *, dry_run: bool = False
                    ) -> _BatchPlan:
+        """One batch on its own: count its prefixes, then decide."""
         counts = PrefixCounts()
-        for request in requests:  # pass 1: counts only
-            prompt = analyse(request.params)
-            counts.add(prompt, self._min_tokens(prompt.model))
-        now = self._now(context)
-        lifetime = TTL_SECONDS[self.ttl]
-        warm = {k: t for k, t in self._warm.items() if now - t < lifetime}
+        self._count(requests, counts)
+        warm = self._live_warm(self._now(context))
         if dry_run:
             warm.update(self._dry_warm)
+        return self._decide(requests, counts, warm, context)
+
+    def _count(self, requests: PendingBatch, counts: PrefixCounts) -> None:
+        for request in requests:  # counts only
+            prompt = analyse(request.params)
+            counts.add(prompt, self._min_tokens(prompt.model))
+
+    def _live_warm(self, now: float) -> Dict[int, float]:
+        lifetime = TTL_SECONDS[self.ttl]
+        return {k: t for k, t in self._warm.items() if now - t < lifetime}
+
+    def _decide(self, requests: PendingBatch, counts: PrefixCounts, warm: Dict[int, float],
+                context: Any) -> _BatchPlan:
+        """Each request's decision and the figures; registers the batch's transform."""
         rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
         plan = _BatchPlan(requests, counts, warm, rules)
         predicted = plan.predicted
         grows = 0
-        for request in requests:  # pass 2: each request's decision, and the figures
+        for request in requests:
             prompt, choice = plan_request(request.params, counts, warm, rules)
             predicted.requests += 1
             if not choice.marks:
@@ -372,6 +409,7 @@ class PromptCache:
             return
         self._job = weakref.ref(context)
         self._dry_warm = {}
+        self._planned = {}
         self.reset()
 
     @staticmethod
@@ -383,8 +421,7 @@ class PromptCache:
         return float(clock.time()) if clock is not None else time.time()
 
     def _drop_cold(self, now: float) -> None:
-        lifetime = TTL_SECONDS[self.ttl]
-        self._warm = {k: t for k, t in self._warm.items() if now - t < lifetime}
+        self._warm = self._live_warm(now)
         if len(self._warm) > MAX_WARM_PREFIXES:  # still too many: keep the newest
             newest = heapq.nlargest(MAX_WARM_PREFIXES, self._warm.items(), key=lambda kv: kv[1])
             self._warm = dict(newest)

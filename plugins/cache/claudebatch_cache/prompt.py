@@ -1,27 +1,23 @@
 """A request's prompt as the cache sees it: blocks in cache order, with prefix keys.
 
-The service builds its cache prefix from the tools, then the system blocks, then the
-messages' content blocks. Walking a request in that order gives, at each block, a
-*boundary*: the key of everything up to and including that block (a hash of the model
-and the content, ``cache_control`` left out), the running token count, and whether a
-breakpoint may sit there.
+The walk and the token counts are the core's (:mod:`claudebatch.tokens`, the rule the
+emulator's usage follows too), so plans and usage agree: tools, then the system blocks,
+then the messages' content blocks, ``ceil(characters / 4)`` tokens plus a little framing
+per message and for the system prompt. On English prose the real tokenizer counts more
+tokens than this, so a prefix judged long enough here is long enough there too.
 
-Tokens are approximated as the emulator counts them (``ceil(characters / 4)`` plus a
-little framing per message and for the system prompt), so plans and the emulator's
-usage agree. On English prose the real tokenizer counts more tokens than this, so a
-prefix judged long enough here is long enough there too.
+What is the plugin's own: at each block, a *boundary* holding the key of everything up
+to and including that block (a hash of the model and the content, ``cache_control``
+left out), the running token count, where the block lives in the params, and whether
+the API accepts a breakpoint there.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-CHARS_PER_TOKEN = 4
-MESSAGE_OVERHEAD = 3  # role markers around each message
-SYSTEM_OVERHEAD = 3
-MEDIA_TOKENS = 1600  # an image, or a non-text document
+from claudebatch.tokens import canonical, iter_blocks, strip_cache_control
 
 #: Content block types whose request form accepts ``cache_control`` (from the API's
 #: OpenAPI schemas). Thinking and redacted_thinking blocks do not; nor do the blocks
@@ -77,20 +73,6 @@ class Prompt(NamedTuple):
         return found
 
 
-def count_tokens(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN)
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _without_cache_control(block: Any) -> Any:
-    if isinstance(block, dict) and "cache_control" in block:
-        return {k: v for k, v in block.items() if k != "cache_control"}
-    return block
-
-
 def _ttl(marker: Any) -> Optional[str]:
     """The TTL a ``cache_control`` value asks for, or None when there is none."""
     if marker is None:
@@ -99,44 +81,6 @@ def _ttl(marker: Any) -> Optional[str]:
         ttl = marker.get("ttl")
         return ttl if ttl in ("5m", "1h") else "5m"
     return "5m"
-
-
-def block_tokens(block: Any) -> int:
-    """Approximate tokens of one content block (or a bare string), as the emulator counts."""
-    if isinstance(block, str):
-        return count_tokens(block)
-    if not isinstance(block, dict):
-        return count_tokens(canonical(block))
-    kind = block.get("type")
-    if kind == "text":
-        text = block.get("text")
-        return count_tokens(text) if isinstance(text, str) else 0
-    if kind == "image":
-        return MEDIA_TOKENS
-    if kind == "document":
-        source = block.get("source")
-        if isinstance(source, dict) and source.get("type") == "text":
-            data = source.get("data")
-            return count_tokens(data) if isinstance(data, str) else 0
-        if isinstance(source, dict) and source.get("type") == "content":
-            content = source.get("content")
-            if isinstance(content, list):
-                return sum(block_tokens(b) for b in content)
-            return block_tokens(content)
-        return MEDIA_TOKENS
-    if kind in ("tool_use", "server_tool_use"):
-        return count_tokens(str(block.get("name", ""))) + count_tokens(
-            canonical(block.get("input", {})))
-    if kind == "tool_result":
-        content = block.get("content", "")
-        if isinstance(content, list):
-            return 2 + sum(block_tokens(b) for b in content)
-        return 2 + block_tokens(content)
-    if kind == "thinking":
-        return count_tokens(str(block.get("thinking", "")))
-    if kind == "redacted_thinking":
-        return count_tokens(str(block.get("data", "")))
-    return count_tokens(canonical(_without_cache_control(block)))
 
 
 def _nested_ttls(block: Any) -> Tuple[str, ...]:
@@ -152,17 +96,16 @@ def _nested_ttls(block: Any) -> Tuple[str, ...]:
                              if isinstance(b, dict)) if t is not None)
 
 
-def _text_block(text: str) -> Dict[str, Any]:
-    return {"type": "text", "text": text}
-
-
-def _content_markable(block: Any) -> bool:
-    if not isinstance(block, dict) or block.get("type") not in ACCEPTS_CACHE_CONTROL:
-        return False
-    if block.get("type") == "text":
+def _markable(section: str, block: Any, whole_string: bool) -> bool:
+    """Does the API accept ``cache_control`` on this block? A string prompt (``whole_string``)
+    counts as the text block it becomes."""
+    if section == "tools" or not isinstance(block, dict):
+        return isinstance(block, dict) or (whole_string and bool(block))
+    kind = block.get("type")
+    if kind == "text":
         text = block.get("text")
         return isinstance(text, str) and bool(text)
-    return True
+    return section != "system" and kind in ACCEPTS_CACHE_CONTROL
 
 
 _PLAIN_TEXT_KEYS = frozenset({"type", "text", "cache_control"})
@@ -171,36 +114,43 @@ _PLAIN_TEXT_KEYS = frozenset({"type", "text", "cache_control"})
 def _content_bytes(block: Any) -> bytes:
     """What identifies a block in the prefix key, ``cache_control`` left out.
 
-    A plain text block (the bulk of most prompts) is keyed by its text alone, which
-    is much cheaper than canonical JSON; the leading NUL keeps the two forms apart.
+    A string and a plain text block (the bulk of most prompts) are keyed by their text
+    alone, which is much cheaper than canonical JSON and keeps the key of a string
+    prompt when it becomes a marked block; the leading NUL keeps the two forms apart.
     """
+    if isinstance(block, str):
+        return b"\x00text\x00" + block.encode("utf-8", "surrogatepass")
     if (isinstance(block, dict) and block.get("type") == "text"
             and isinstance(block.get("text"), str) and block.keys() <= _PLAIN_TEXT_KEYS):
         text: str = block["text"]
         return b"\x00text\x00" + text.encode("utf-8", "surrogatepass")
-    return canonical(_without_cache_control(block)).encode("utf-8", "surrogatepass")
+    return canonical(strip_cache_control(block)).encode("utf-8", "surrogatepass")
 
 
-class _Walker:
-    """Accumulates the prefix hash and token count block by block."""
+def is_string_at(params: Dict[str, Any], location: Location) -> bool:
+    """Is the block at ``location`` a whole string prompt (``system`` or a message's content)?"""
+    if location[0] == "system":
+        return isinstance(params.get("system"), str)
+    if location[0] == "messages":
+        return isinstance(params["messages"][location[1]].get("content"), str)
+    return False
 
-    def __init__(self, model: str) -> None:
-        self.digest = hashlib.blake2b(model.encode("utf-8"), digest_size=8)
-        self.tokens = 0
-        self.out: List[Boundary] = []
 
-    def add(self, section: bytes, block: Any, tokens: int, location: Location,
-            markable: bool) -> None:
-        self.digest.update(b"\x1e" + section + b"\x1f")
-        self.digest.update(_content_bytes(block))
-        self.tokens += tokens
-        cc = block.get("cache_control") if isinstance(block, dict) else None
-        key = int.from_bytes(self.digest.copy().digest(), "big")
-        self.out.append(Boundary(key, self.tokens, location, markable, _ttl(cc),
-                                 _nested_ttls(block)))
-
-    def separator(self, marker: bytes) -> None:
-        self.digest.update(marker)
+def _locations(params: Dict[str, Any]) -> Iterator[Location]:
+    """Where each block :func:`claudebatch.tokens.iter_blocks` yields lives, in its order
+    (an empty message yields one block: the framing it still costs)."""
+    tools, system = params.get("tools"), params.get("system")
+    yield from (("tools", i) for i in range(len(tools) if isinstance(tools, list) else 0))
+    if isinstance(system, str):
+        yield from (("system", 0),) if system else ()
+    elif isinstance(system, list):
+        yield from (("system", i) for i in range(len(system)))
+    messages = params.get("messages")
+    for m, message in enumerate(messages if isinstance(messages, list) else ()):
+        if isinstance(message, dict):
+            content = message.get("content")
+            count = len(content) if isinstance(content, list) and content else 1
+            yield from (("messages", m, b) for b in range(count))
 
 
 def analyse(params: Dict[str, Any]) -> Prompt:
@@ -210,39 +160,22 @@ def analyse(params: Dict[str, Any]) -> Prompt:
     values are hashed and counted, never marked.
     """
     model = str(params.get("model", ""))
-    walker = _Walker(model)
-    tools = params.get("tools")
-    if isinstance(tools, list):
-        for i, tool in enumerate(tools):
-            tokens = count_tokens(canonical(_without_cache_control(tool)))
-            walker.add(b"tools", tool, tokens, ("tools", i), isinstance(tool, dict))
-    system = params.get("system")
-    if isinstance(system, str) and system:
-        walker.add(b"system", _text_block(system), SYSTEM_OVERHEAD + count_tokens(system),
-                   ("system", 0), True)
-    elif isinstance(system, list):
-        for i, block in enumerate(system):
-            extra = SYSTEM_OVERHEAD if i == 0 else 0
-            markable = (isinstance(block, dict) and block.get("type") == "text"
-                        and _content_markable(block))
-            walker.add(b"system", block, extra + block_tokens(block), ("system", i), markable)
-    messages = params.get("messages")
-    if isinstance(messages, list):
-        for m, message in enumerate(messages):
-            if not isinstance(message, dict):
-                continue
-            role = str(message.get("role")).encode("utf-8")
-            walker.separator(b"\x1d" + role)
-            content = message.get("content")
-            if isinstance(content, str):
-                walker.add(role, _text_block(content), MESSAGE_OVERHEAD + count_tokens(content),
-                           ("messages", m, 0), bool(content))
-            elif isinstance(content, list):
-                for b, block in enumerate(content):
-                    extra = MESSAGE_OVERHEAD if b == 0 else 0
-                    walker.add(role, block, extra + block_tokens(block), ("messages", m, b),
-                               _content_markable(block))
-                if not content:
-                    walker.tokens += MESSAGE_OVERHEAD
-    top = params.get("cache_control")
-    return Prompt(model, walker.out, _ttl(top))
+    digest = hashlib.blake2b(model.encode("utf-8"), digest_size=8)
+    tokens = 0
+    out: List[Boundary] = []
+    message = -1
+    for block, location in zip(iter_blocks(params), _locations(params)):
+        tokens += block.tokens
+        section = block.section.encode("utf-8")
+        if location[0] == "messages" and location[1] != message:
+            message = location[1]
+            digest.update(b"\x1d" + section)  # a new message starts
+        if isinstance(block.value, list):
+            continue  # an empty message: framing, nothing to key or mark
+        digest.update(b"\x1e" + section + b"\x1f")
+        digest.update(_content_bytes(block.value))
+        key = int.from_bytes(digest.copy().digest(), "big")
+        markable = _markable(block.section, block.value, is_string_at(params, location))
+        out.append(Boundary(key, tokens, location, markable, _ttl(block.cache_control),
+                            _nested_ttls(block.value)))
+    return Prompt(model, out, _ttl(params.get("cache_control")))

@@ -40,9 +40,9 @@ def _fraction(text: str) -> float:
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cost (claudebatch-cost)")
     group.add_argument("--budget", type=_usd, metavar="USD", default=None,
-                       help="refuse the job if its worst-case cost (batch price, output at "
-                            "max_tokens) would pass USD; stop sending further batches and "
-                            "resubmission passes once spent + next batch would pass it")
+                       help="refuse the job, before anything is sent, if its worst-case cost "
+                            "(batch price, output at max_tokens) would pass USD; the same for "
+                            "each resubmission pass, counting what was spent")
     group.add_argument("--pricing", metavar="FILE", default=None,
                        help="JSON or CSV file of model prices (USD per million tokens) that "
                             "add to or replace the packaged table")

@@ -62,14 +62,6 @@ class EstimateCost:
             unknown_models=self.unknown_models | other.unknown_models,
             counted=self.counted and other.counted)
 
-    def scaled(self, ratio: Decimal) -> EstimateCost:
-        """The amounts times ``ratio`` (rewrites seen on one batch, applied to others)."""
-        return attrs.evolve(
-            self, worst_batch_usd=self.worst_batch_usd * ratio,
-            worst_standard_usd=self.worst_standard_usd * ratio,
-            expected_batch_usd=self.expected_batch_usd * ratio,
-            expected_standard_usd=self.expected_standard_usd * ratio)
-
 
 @attrs.define
 class _ModelTally:

@@ -1,17 +1,23 @@
 """How many input tokens a request will be billed for, before it is sent.
 
-The fast way approximates: characters / ``chars_per_token`` (4) over the text
-of the tools, system prompt and messages, with a fixed allowance for images,
-per-message framing and the tool-use system prompt. The exact way asks the
-free token-counting endpoint (``POST /v1/messages/count_tokens``), one call
-per request.
+The fast way is the core's approximation (:mod:`claudebatch.tokens`: the rule the
+emulator's usage and the cache plugin's placement follow too), walked in the order
+the service caches the prompt (tools, system, messages). What is this plugin's own:
 
-The prompt is walked in the order the service caches it (tools, system,
-messages). In the worst case everything up to a ``cache_control`` breakpoint
-is a cache write at that breakpoint's TTL (a write costs more than plain
-input; a hit, or a prefix too short to cache, costs less). The expected case
-counts a prefix seen before (same model, same content up to the breakpoint)
-as a cache read.
+- the split of those tokens into plain input, cache writes per TTL and cache reads,
+  following the ``cache_control`` breakpoints along the walk. In the worst case
+  everything up to a breakpoint is a cache write at that breakpoint's TTL (a write
+  costs more than plain input; a hit, or a prefix too short to cache, costs less).
+  The expected case counts a prefix seen before (same model, same content up to the
+  breakpoint) as a cache read;
+- what the real API bills that the shared approximation leaves out, so a worst case
+  stays an upper bound: the tool-use system prompt the service adds when tools are
+  given (the emulator adds none), and a base64 PDF's data length where the shared
+  rule counts one page;
+- ``chars_per_token`` other than 4 rescales the text of each block.
+
+The exact way asks the free token-counting endpoint (``POST
+/v1/messages/count_tokens``), one call per request.
 """
 
 from __future__ import annotations
@@ -20,20 +26,25 @@ import hashlib
 import json
 import logging
 import math
-from typing import Any, Dict, Iterator, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
 import attrs
 
+from claudebatch.tokens import (
+    CHARS_PER_TOKEN,
+    MEDIA_TOKENS,
+    Block,
+    block_tokens,
+    canonical,
+    iter_blocks,
+    strip_cache_control,
+)
+
 logger = logging.getLogger("claudebatch.cost")
 
-CHARS_PER_TOKEN = 4.0
-#: Role markers around each message, and around the system prompt.
-MESSAGE_OVERHEAD = 4
-SYSTEM_OVERHEAD = 4
-#: The system prompt the API adds when tools are given (a few hundred tokens).
+#: The system prompt the API adds when tools are given: 159 to 530 tokens depending on
+#: the model and tool_choice (Anthropic's tool-use pricing page); billed as input.
 TOOLS_OVERHEAD = 350
-#: An image (or a non-text document page) after the service's resizing: at most ~1,600.
-IMAGE_TOKENS = 1600
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 #: The params the token-counting endpoint takes.
 COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
@@ -62,16 +73,6 @@ class InputSplit:
         return InputSplit(max(0, total - write_5m - write_1h - read), write_5m, write_1h, read)
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _without_cache_control(value: Any) -> Any:
-    if isinstance(value, Mapping) and "cache_control" in value:
-        return {k: v for k, v in value.items() if k != "cache_control"}
-    return value
-
-
 def _ttl(cache_control: Mapping[str, Any]) -> str:
     return "1h" if cache_control.get("ttl") == "1h" else "5m"
 
@@ -87,9 +88,7 @@ class Approximator:
         if chars_per_token <= 0:
             raise ValueError(f"chars_per_token must be > 0, got {chars_per_token}")
         self.chars_per_token = float(chars_per_token)
-
-    def tokens(self, chars: int) -> int:
-        return math.ceil(chars / self.chars_per_token) if chars > 0 else 0
+        self._scale = CHARS_PER_TOKEN / self.chars_per_token
 
     def split(self, params: Mapping[str, Any]) -> InputSplit:
         """The worst case: every cached prefix written."""
@@ -100,18 +99,21 @@ class Approximator:
         """``(worst, expected)``. Worst: every prefix up to a breakpoint is a cache write.
         Expected: a prefix already in ``seen`` (same model, same content up to the
         breakpoint) is a cache read instead; new prefixes are added to ``seen``."""
-        pending = 0
+        tools = params.get("tools")
+        pending = TOOLS_OVERHEAD if isinstance(tools, list) and tools else 0
         written = {"5m": 0, "1h": 0}
         expected = {"5m": 0, "1h": 0, "read": 0}
         digest = None
         if seen is not None:
             digest = hashlib.blake2b(str(params.get("model")).encode(), digest_size=16)
-        for tokens, cache_control, fingerprint in self._pieces(params):
+        for block in iter_blocks(params if isinstance(params, dict) else dict(params)):
+            tokens = self.block_tokens(block)
             pending += tokens
             if digest is not None:
-                digest.update(fingerprint.encode("utf-8", "surrogatepass") + b"\x00")
-            if isinstance(cache_control, Mapping):
-                ttl = _ttl(cache_control)
+                digest.update(f"\x1e{block.section}\x1f{tokens}\x1f".encode())
+                digest.update(_content_bytes(block.value))
+            if isinstance(block.cache_control, Mapping):
+                ttl = _ttl(block.cache_control)
                 written[ttl] += pending
                 if digest is not None and seen is not None:
                     expected[_remember(seen, digest.digest()) or ttl] += pending
@@ -129,90 +131,52 @@ class Approximator:
             return worst, worst
         return worst, InputSplit(pending, expected["5m"], expected["1h"], expected["read"])
 
-    def _pieces(self, params: Mapping[str, Any]) -> Iterator[Tuple[int, Any, str]]:
-        """``(tokens, cache_control, content)`` of each piece, in cache-prefix order."""
-        tools = params.get("tools")
-        if isinstance(tools, list) and tools:
-            yield TOOLS_OVERHEAD, None, "tools"
-            for tool in tools:
-                cache_control = tool.get("cache_control") if isinstance(tool, Mapping) else None
-                text = _canonical(_without_cache_control(tool))
-                yield self.tokens(len(text)), cache_control, text
-        system = params.get("system")
-        if isinstance(system, str) and system:
-            yield SYSTEM_OVERHEAD + self.tokens(len(system)), None, system
-        elif isinstance(system, list) and system:
-            yield SYSTEM_OVERHEAD, None, "system"
-            for block in system:
-                yield self.block_tokens(block), _cache_control(block), _fingerprint(block)
-        for message in params.get("messages") or ():
-            if not isinstance(message, Mapping):
-                continue
-            yield MESSAGE_OVERHEAD, None, str(message.get("role"))
-            content = message.get("content")
-            if isinstance(content, str):
-                yield self.tokens(len(content)), None, content
-            elif isinstance(content, list):
-                for block in content:
-                    yield self.block_tokens(block), _cache_control(block), _fingerprint(block)
-
-    def block_tokens(self, block: Any) -> int:
-        """Tokens of one content block (or a bare string)."""
-        if isinstance(block, str):
-            return self.tokens(len(block))
-        if not isinstance(block, Mapping):
-            return self.tokens(len(_canonical(block)))
-        kind = block.get("type")
-        if kind == "text":
-            return self.tokens(len(str(block.get("text", ""))))
-        if kind == "image":
-            return IMAGE_TOKENS
-        if kind == "document":
-            return self._document_tokens(block)
-        if kind in ("tool_use", "server_tool_use"):
-            return self.tokens(len(str(block.get("name", ""))) + len(_canonical(
-                block.get("input", {}))))
-        if kind == "tool_result":
-            content = block.get("content", "")
-            if isinstance(content, list):
-                return 2 + sum(self.block_tokens(b) for b in content)
-            return 2 + self.block_tokens(content)
-        if kind == "thinking":
-            return self.tokens(len(str(block.get("thinking", ""))))
-        return self.tokens(len(_canonical(_without_cache_control(block))))
-
-    def _document_tokens(self, block: Mapping[str, Any]) -> int:
-        source = block.get("source")
-        if not isinstance(source, Mapping):
-            return IMAGE_TOKENS
-        if source.get("type") == "text":
-            return self.tokens(len(str(source.get("data", ""))))
-        if source.get("type") == "content":
-            content = source.get("content")
-            if isinstance(content, list):
-                return sum(self.block_tokens(b) for b in content)
-            return self.block_tokens(content)
-        data = source.get("data")
-        if isinstance(data, str):
-            # A base64 PDF: its size is all we know without parsing it; this overestimates.
-            return max(IMAGE_TOKENS, self.tokens(len(data)))
-        return IMAGE_TOKENS  # a URL or file id: one page's worth, at least
+    def block_tokens(self, block: Block) -> int:
+        """Tokens of one block of the walk (its framing included)."""
+        value = block.value
+        pdf = _base64_data(value)
+        if pdf is None and self._scale == 1:
+            return block.tokens
+        content = block_tokens(value) if value else 0
+        framing = block.tokens - content
+        if pdf is not None:  # its size is all we know without parsing it: an overestimate
+            return framing + max(MEDIA_TOKENS, math.ceil(len(pdf) / self.chars_per_token))
+        if _is_media(value):
+            return block.tokens
+        return framing + math.ceil(content * self._scale)
 
 
-def _cache_control(block: Any) -> Any:
-    return block.get("cache_control") if isinstance(block, Mapping) else None
+def _is_media(value: Any) -> bool:
+    """An image, or a document that is not text: a fixed count whatever the ratio."""
+    if not isinstance(value, Mapping):
+        return False
+    source = value.get("source")
+    return value.get("type") == "image" or (
+        value.get("type") == "document"
+        and not (isinstance(source, Mapping) and source.get("type") in ("text", "content")))
+
+
+def _base64_data(value: Any) -> Optional[str]:
+    """The data of a base64 document (a PDF), which the shared rule counts as one page."""
+    if not isinstance(value, Mapping) or value.get("type") != "document":
+        return None
+    source = value.get("source")
+    if not isinstance(source, Mapping) or source.get("type") != "base64":
+        return None
+    data = source.get("data")
+    return data if isinstance(data, str) else None
 
 
 _PLAIN_TEXT = frozenset({"type", "text", "cache_control"})
 
 
-def _fingerprint(block: Any) -> str:
+def _content_bytes(value: Any) -> bytes:
     """What identifies a block's content in a cache prefix (not its cache_control)."""
-    if isinstance(block, str):
-        return block
-    if isinstance(block, Mapping) and block.get("type") == "text" and set(block) <= _PLAIN_TEXT:
-        return "text:" + str(block.get("text", ""))
-    return _canonical(_without_cache_control(block))
+    if isinstance(value, Mapping) and value.get("type") == "text" and set(value) <= _PLAIN_TEXT:
+        value = str(value.get("text", ""))
+    if isinstance(value, str):
+        return b"\x00" + value.encode("utf-8", "surrogatepass")
+    return canonical(strip_cache_control(value)).encode("utf-8", "surrogatepass")
 
 
 def _remember(seen: Set[bytes], key: bytes) -> Optional[str]:

@@ -1,24 +1,26 @@
 """CostTracker: the plugin object. Prices results as they stream, estimates before
 anything is sent, and keeps spending within a budget.
 
-Hook order (see ``claudebatch/hookspecs.py``): ``before_submit`` and ``estimate``
-are plain implementations, so they see requests after prompt-cache injection
-(``tryfirst``) rewrote them, and a budget veto leaves nothing for persistence
-(``trylast``) to record.
+Inside a job the whole pass is weighed in ``before_pass``, before its first batch is
+created: every batch as it will go out (the PendingBatches are spooled on disk, so
+any source, a generator too, is read again here), and the pass is vetoed if it would
+pass the budget. ``before_submit`` reuses that batch's estimate; for a plain
+``client.create`` (no job, no ``before_pass``) it estimates the batch itself.
+
+Hook order (see ``claudebatch/hookspecs.py``): ``before_pass``, ``before_submit`` and
+``estimate`` are plain implementations, so they see requests after prompt-cache
+injection (``tryfirst``) rewrote them, and a budget veto leaves nothing for
+persistence (``trylast``) to record.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import weakref
-from collections.abc import Iterator as IteratorABC
 from decimal import Decimal
-from itertools import islice
 from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from claudebatch import BatchResult, Job, JobPlan, PendingBatch, hookimpl
-from claudebatch.inputs import iter_source
 
 from .costing import ResultCost, price_result
 from .errors import BudgetExceededError
@@ -75,12 +77,10 @@ class CostTracker:
         self.job_estimate: Optional[EstimateCost] = None
         self.notes: List[str] = []
         self._job_ref: Optional[weakref.ReferenceType[Any]] = None
-        self._job_checked = False
-        self._whole_estimated = False
-        self._rewrite_ratio = Decimal(1)
         self._batch = Totals()
-        self._seen: Set[str] = set()
         self._prefixes: Set[bytes] = set()  # cache prefixes estimated in this job
+        #: Estimates of the pass's batches (before_pass), until each is submitted.
+        self._planned: Dict[PendingBatch, EstimateCost] = {}
         self._pending: Optional[Tuple[PendingBatch, EstimateCost]] = None
         self._in_flight: Dict[str, Decimal] = {}
         self._counter: Optional[TokenCountingEndpoint] = None
@@ -137,26 +137,43 @@ class CostTracker:
         self.job_estimate = found if self.job_estimate is None else self.job_estimate + found
 
     @hookimpl
-    def before_submit(self, requests: PendingBatch, context: Any) -> None:
-        """Estimate the batch (and, at the first batch, the whole job); veto over budget."""
+    def before_pass(self, batches: List[PendingBatch], context: Any) -> None:
+        """Estimate every batch of the pass as it will be sent; veto the pass over budget."""
         self._enter(context)
-        found, approximate = self.estimator.estimate(requests, self._token_counter(context),
-                                                     self._prefixes)
-        self._warn_unknown(found.unknown_models)
-        logger.info("%s: worst case %s, expected %s", _describe(requests, context),
-                    usd(found.worst_batch_usd), usd(found.expected_batch_usd))
-        if isinstance(context, Job) and context.pass_number == 1 and not self._whole_estimated:
-            whole = None
-            if self.budget_usd is not None and not self._job_checked and not context.batches:
-                self._job_checked = True  # the first batch of the job: check the whole job
-                whole = self._whole_job(requests, found, approximate, context)
-            if whole is not None:
-                self._whole_estimated = True
-                self.job_estimate = whole
-                self._check(whole, f"job {context.name} ({whole.requests:,} requests)")
-            else:  # the batches of pass 1 add up to the job
-                so_far = self.job_estimate
-                self.job_estimate = found if so_far is None else so_far + found
+        counter = self._token_counter(context)
+        self._planned = {}
+        whole: Optional[EstimateCost] = None
+        for pending in batches:
+            found, _ = self.estimator.estimate(pending, counter, self._prefixes)
+            self._planned[pending] = found
+            whole = found if whole is None else whole + found
+        if whole is None:
+            return
+        self._warn_unknown(whole.unknown_models)
+        what = _describe_pass(whole, context)
+        logger.info("%s: worst case %s, expected %s", what, usd(whole.worst_batch_usd),
+                    usd(whole.expected_batch_usd))
+        if getattr(context, "pass_number", 1) == 1:
+            self.job_estimate = whole
+        if self.budget_usd is not None:
+            self._check(whole, what)
+
+    @hookimpl
+    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+        """Check the batch against what is left of the budget as it is sent.
+
+        A job's batch was estimated in ``before_pass``; only something sent since
+        (a cache primer batch) can make it refuse one. A plain ``client.create``
+        has no pass: the batch is estimated here.
+        """
+        found = self._planned.pop(requests, None)
+        if found is None:
+            self._enter(context)
+            found, _ = self.estimator.estimate(requests, self._token_counter(context),
+                                               self._prefixes)
+            self._warn_unknown(found.unknown_models)
+            logger.info("%s: worst case %s, expected %s", _describe(requests, context),
+                        usd(found.worst_batch_usd), usd(found.expected_batch_usd))
         if self.budget_usd is not None:
             self._check(found, _describe(requests, context))
         self._pending = (requests, found)
@@ -170,11 +187,6 @@ class CostTracker:
     @hookimpl
     def on_result(self, result: BatchResult, context: Any) -> None:
         self._enter(context)
-        if isinstance(context, Job):
-            # A results download that broke is streamed again: count each result once.
-            if result.custom_id in self._seen:
-                return
-            self._seen.add(result.custom_id)
         cost = self.price(result)
         groups = [self.totals, self.job, self._batch]
         if cost.model is not None:  # errored, canceled and expired results name no model
@@ -194,19 +206,24 @@ class CostTracker:
     def on_batch_end(self, batch: Any) -> None:
         self.by_batch[batch.id] = self._batch
         self._batch = Totals()
-        self._seen = set()
         self._in_flight.pop(batch.id, None)
 
     @hookimpl
     def on_job_end(self, report: Any) -> None:
         self._in_flight.clear()  # the job is over: nothing more will come
+        self._planned = {}
         logger.info("job %s: cost %s (standard API %s)", report.name, usd(self.job.batch_usd),
                     usd(self.job.standard_usd))
 
     @hookimpl(wrapper=True)
     def resubmit_requests(self, pass_number: int, context: Any
                           ) -> Generator[None, Optional[Iterable[Any]], Optional[Iterable[Any]]]:
-        """Let another plugin choose what to resubmit; drop the pass if it would pass the budget."""
+        """Let another plugin choose what to resubmit; drop the pass if it would pass the budget.
+
+        Dropped here, the job ends normally with its report and a note. The requests
+        are estimated as they are in the source: rewrites (cache breakpoints) only come
+        with the pass, whose ``before_pass`` checks them again and vetoes if need be.
+        """
         chosen = yield
         if chosen is None or self.budget_usd is None:
             return chosen
@@ -214,7 +231,6 @@ class CostTracker:
         if not retry:
             return retry
         found, _ = self.estimator.estimate(retry)
-        found = found.scaled(self._rewrite_ratio)
         projected = self.committed_usd + found.worst_batch_usd
         if found.unknown_requests or projected > self.budget_usd:
             note = (f"resubmission pass {pass_number + 1} ({len(retry):,} requests, worst case "
@@ -252,12 +268,9 @@ class CostTracker:
         self.job_by_model = {}
         self.job_estimate = None
         self.notes = []
-        self._job_checked = False
-        self._whole_estimated = False
-        self._rewrite_ratio = Decimal(1)
         self._batch = Totals()
-        self._seen = set()
         self._prefixes = set()
+        self._planned = {}
 
     def _token_counter(self, context: Any) -> Optional[TokenCountingEndpoint]:
         if not self.count_tokens:
@@ -266,29 +279,6 @@ class CostTracker:
         if self._counter is None or self._counter.transport is not client.transport:
             self._counter = TokenCountingEndpoint(client)
         return self._counter
-
-    def _whole_job(self, requests: PendingBatch, first: EstimateCost,
-                   first_approximate: EstimateCost, job: Job) -> Optional[EstimateCost]:
-        """The whole job's estimate, from the first batch and a second read of the source.
-
-        Requests after the first batch are read as they are in the source, before
-        other plugins rewrite them; the rewrites' effect on the first batch
-        (e.g. cache breakpoints) is applied to them in proportion.
-        """
-        if len(requests) >= job.total_requests:
-            return first
-        source = job.source
-        if not _rereadable(source):
-            logger.warning(
-                "job %s: the source can be read only once, so the whole job cannot be "
-                "estimated before it starts; the budget is checked batch by batch", job.name)
-            return None
-        rows = (item for _, item in iter_source(source))
-        raw_first, _ = self.estimator.estimate(islice(rows, len(requests)))
-        if raw_first.worst_batch_usd > 0:
-            self._rewrite_ratio = first_approximate.worst_batch_usd / raw_first.worst_batch_usd
-        rest, _ = self.estimator.estimate(rows, self._token_counter(job), set(self._prefixes))
-        return first + rest.scaled(self._rewrite_ratio)
 
     def _check(self, found: EstimateCost, what: str) -> None:
         assert self.budget_usd is not None
@@ -320,15 +310,15 @@ class CostTracker:
                                self.table.as_of)
 
 
-def _rereadable(source: Any) -> bool:
-    """A regular file path, or a collection that gives a fresh iterator each time."""
-    if isinstance(source, (str, os.PathLike)):
-        return os.path.isfile(source)
-    return not isinstance(source, IteratorABC)
-
-
 def _describe(requests: PendingBatch, context: Any) -> str:
     if isinstance(context, Job):
         return (f"job {context.name} pass {context.pass_number} batch {requests.index} "
                 f"({len(requests):,} requests)")
     return f"batch of {len(requests):,} requests"
+
+
+def _describe_pass(whole: EstimateCost, context: Any) -> str:
+    name = getattr(context, "name", "?")
+    number = getattr(context, "pass_number", 1)
+    where = f"job {name}" if number == 1 else f"job {name} pass {number}"
+    return f"{where} ({whole.requests:,} requests)"

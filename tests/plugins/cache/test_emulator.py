@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from claudebatch_cache import PromptCache
 
-from claudebatch import BatchClient, Request, hookimpl
+from claudebatch import BatchClient, PendingBatch, Request, hookimpl
 from claudebatch.demo import support_tickets
 from claudebatch.emulator import Emulator, ManualClock
 
@@ -144,18 +144,21 @@ def test_with_priming_the_saving_pays_for_the_primer(
     assert cache.saved_usd == expected - primer_cost
 
 
-def test_a_multi_batch_job_marks_later_batches_from_the_earlier_ones(
-        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+@pytest.mark.parametrize("count, batch_size", [(51, 25), (6, 2)])
+def test_a_multi_batch_job_marks_what_the_batches_of_its_pass_share(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path, count: int,
+        batch_size: int) -> None:
     cache = PromptCache()
     output = str(tmp_path / "out.jsonl")
-    # 51 requests in batches of 25: the last batch holds a single request, which is
-    # marked because an earlier batch of the job cached the same prefix
-    report = client_for(emulator, clock, cache).run(tickets(51), output=output,
-                                                    max_batch_requests=25)
+    # 51 in batches of 25: the last batch holds a single request; 6 in batches of 2: no
+    # batch alone reaches the 1-hour break-even group of 3. Prefixes are counted over the
+    # whole pass, so every request is marked, and all but the first read the cache.
+    report = client_for(emulator, clock, cache).run(tickets(count), output=output,
+                                                    max_batch_requests=batch_size)
     assert len(report.batch_ids) == 3
-    assert report.plugins["cache"]["requests_marked"] == 51
+    assert report.plugins["cache"]["requests_marked"] == count
     found = totals(output)
-    assert found["with_reads"] == 50 and found["read"] == cache.cache_read_tokens
+    assert found["with_reads"] == count - 1 and found["read"] == cache.cache_read_tokens
 
 
 def test_user_marks_and_the_api_rules_hold_against_the_emulators_validation(
@@ -239,3 +242,25 @@ def test_each_job_reports_its_own_figures(
     assert second.plugins["cache"]["requests_marked"] == 5
     assert cache.observed.results == 5
     assert cache.cache_read_tokens == totals(str(tmp_path / "two.jsonl"))["read"]
+
+
+def test_each_batch_is_transformed_once_in_a_job_and_in_a_plain_create(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    registered: List[int] = []
+    original = PendingBatch.transform
+
+    def spy(self: PendingBatch, fn: Any) -> None:
+        registered.append(self.index)
+        original(self, fn)
+
+    monkeypatch.setattr(PendingBatch, "transform", spy)
+    client = client_for(emulator, clock, PromptCache())
+    report = client.run(tickets(30), output=str(tmp_path / "out.jsonl"), max_batch_requests=10)
+    assert report.all_succeeded and registered == [0, 1, 2]  # before_pass, not again
+    registered.clear()
+    batch = client.create(tickets(5))  # no job: before_submit places the breakpoints
+    assert registered == [0]
+    ended = client.wait(batch.id)
+    usage = [r.result.message.usage for r in client.results(ended)]
+    assert sum(u.cache_read_input_tokens > 0 for u in usage) == 5  # the job's prefix, warm

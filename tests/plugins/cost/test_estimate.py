@@ -10,9 +10,10 @@ from typing import Any, Dict, List
 import pytest
 import responses
 from claudebatch_cost import CostTracker, Estimator, packaged_table
-from claudebatch_cost.tokens import IMAGE_TOKENS, TOOLS_OVERHEAD, Approximator, InputSplit
+from claudebatch_cost.tokens import TOOLS_OVERHEAD, Approximator, InputSplit
 
 from claudebatch import BatchClient
+from claudebatch.tokens import MEDIA_TOKENS
 
 D = Decimal
 BASE = "https://api.anthropic.com"
@@ -34,21 +35,22 @@ def cached_system(ttl: str = "5m") -> List[Dict[str, Any]]:
 
 
 def test_input_tokens_are_characters_over_four_plus_framing() -> None:
-    # system: 4 framing + 400/4; one message: 4 framing + 40/4
-    assert Approximator().split(req()["params"]) == InputSplit(uncached=118)
-    assert Approximator(chars_per_token=2).split(req()["params"]) == InputSplit(uncached=228)
+    # the core's rule (claudebatch.tokens), as the emulator counts usage:
+    # system: 3 framing + 400/4; one message: 3 framing + 40/4
+    assert Approximator().split(req()["params"]) == InputSplit(uncached=116)
+    assert Approximator(chars_per_token=2).split(req()["params"]) == InputSplit(uncached=226)
 
 
 def test_a_cache_breakpoint_makes_its_prefix_a_cache_write_at_its_ttl() -> None:
     five = Approximator().split(req(system=cached_system())["params"])
-    assert five == InputSplit(uncached=14, write_5m=104)
+    assert five == InputSplit(uncached=13, write_5m=103)
     hour = Approximator().split(req(system=cached_system("1h"))["params"])
-    assert hour == InputSplit(uncached=14, write_1h=104)
+    assert hour == InputSplit(uncached=13, write_1h=103)
 
 
 def test_automatic_caching_writes_the_whole_prompt() -> None:
     split = Approximator().split(req(cache_control={"type": "ephemeral"})["params"])
-    assert split == InputSplit(write_5m=118)
+    assert split == InputSplit(write_5m=116)
 
 
 def test_tools_images_and_tool_results_are_counted() -> None:
@@ -59,38 +61,52 @@ def test_tools_images_and_tool_results_are_counted() -> None:
         {"type": "tool_result", "tool_use_id": "t1", "content": "z" * 80},
     ]}])["params"]
     tool_tokens = -(-len(json.dumps(tool, sort_keys=True, separators=(",", ":"))) // 4)
-    expected = TOOLS_OVERHEAD + tool_tokens + 104 + 4 + IMAGE_TOKENS + 2 + 20
+    expected = TOOLS_OVERHEAD + tool_tokens + 103 + 3 + MEDIA_TOKENS + 2 + 20
     assert Approximator().split(params).total == expected
 
 
+def test_a_base64_pdf_counts_its_data_length_and_an_image_a_fixed_allowance() -> None:
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                          "data": "A" * 40_000}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "A" * 40_000}}
+    with_pdf = req(messages=[{"role": "user", "content": [pdf]}])["params"]
+    with_image = req(messages=[{"role": "user", "content": [image]}])["params"]
+    # the shared rule counts a PDF as one page; the worst case takes its size instead
+    assert Approximator().split(with_pdf).total == 103 + 3 + 10_000
+    assert Approximator().split(with_image).total == 103 + 3 + MEDIA_TOKENS
+    # a denser ratio scales text, not the image allowance or the framing
+    assert Approximator(chars_per_token=2).split(with_image).total == 203 + 3 + MEDIA_TOKENS
+
+
 def test_worst_case_uses_max_tokens_and_expected_a_fraction_of_it() -> None:
-    # Haiku 4.5: 118 input tokens x $1 + 100 output x $5 = $0.000618 standard worst case;
-    # expected output 50 tokens: $0.000368. Batch: half of each.
+    # Haiku 4.5: 116 input tokens x $1 + 100 output x $5 = $0.000616 standard worst case;
+    # expected output 50 tokens: $0.000366. Batch: half of each.
     found, _ = Estimator(packaged_table()).estimate([req()])
-    assert found.worst_standard_usd == D("0.000618")
-    assert found.worst_batch_usd == D("0.000309")
-    assert found.expected_standard_usd == D("0.000368")
-    assert found.expected_batch_usd == D("0.000184")
-    assert (found.requests, found.input_tokens, found.max_output_tokens) == (1, 118, 100)
+    assert found.worst_standard_usd == D("0.000616")
+    assert found.worst_batch_usd == D("0.000308")
+    assert found.expected_standard_usd == D("0.000366")
+    assert found.expected_batch_usd == D("0.000183")
+    assert (found.requests, found.input_tokens, found.max_output_tokens) == (1, 116, 100)
 
 
 def test_cache_writes_are_priced_in_the_worst_case() -> None:
-    # 14 plain + 104 written for 1h at 2x: (14 + 208) x $1 + 100 x $5 -> $0.000722 standard
+    # 13 plain + 103 written for 1h at 2x: (13 + 206) x $1 + 100 x $5 -> $0.000719 standard
     found, _ = Estimator(packaged_table()).estimate([req(system=cached_system("1h"))])
-    assert found.worst_standard_usd == D("0.000722")
-    assert found.cache_write_tokens == 104
+    assert found.worst_standard_usd == D("0.000719")
+    assert found.cache_write_tokens == 103
 
 
 def test_expected_case_reads_a_repeated_cache_prefix_after_its_first_write() -> None:
-    # Haiku 4.5, three requests sharing a cached 104-token prefix, 14 plain tokens each.
-    # Worst: 3 x (14 + 104 x 1.25) + 3 x 100 x 5 = 1,932 -> $0.001932 standard.
-    # Expected: 3 x 14 + 104 x 1.25 (first) + 2 x 104 x 0.1 (reads) + 3 x 50 x 5
-    #   = 942.8 -> $0.0009428 standard.
+    # Haiku 4.5, three requests sharing a cached 103-token prefix, 13 plain tokens each.
+    # Worst: 3 x (13 + 103 x 1.25) + 3 x 100 x 5 = 1,925.25 -> $0.00192525 standard.
+    # Expected: 3 x 13 + 103 x 1.25 (first) + 2 x 103 x 0.1 (reads) + 3 x 50 x 5
+    #   = 938.35 -> $0.00093835 standard.
     found, _ = Estimator(packaged_table()).estimate(
         [req(i, system=cached_system()) for i in range(3)])
-    assert found.worst_standard_usd == D("0.001932")
-    assert found.expected_standard_usd == D("0.0009428")
-    assert (found.cache_write_tokens, found.expected_cache_read_tokens) == (312, 208)
+    assert found.worst_standard_usd == D("0.00192525")
+    assert found.expected_standard_usd == D("0.00093835")
+    assert (found.cache_write_tokens, found.expected_cache_read_tokens) == (309, 206)
 
 
 def test_different_prefixes_or_models_are_not_expected_to_hit() -> None:
@@ -106,7 +122,7 @@ def test_prefixes_seen_in_an_earlier_batch_are_expected_to_hit() -> None:
     estimator = Estimator(packaged_table())
     estimator.estimate([req(0, system=cached_system())], seen=seen)
     later, _ = estimator.estimate([req(1, system=cached_system())], seen=seen)
-    assert later.expected_cache_read_tokens == 104
+    assert later.expected_cache_read_tokens == 103
 
 
 def test_web_search_max_uses_counts_in_the_estimate() -> None:
@@ -120,12 +136,12 @@ def test_web_search_max_uses_counts_in_the_estimate() -> None:
 def test_unknown_models_are_reported_not_priced() -> None:
     found, _ = Estimator(packaged_table()).estimate([req(model="claude-opus-9"), req(1)])
     assert found.unknown_requests == 1 and found.unknown_models == {"claude-opus-9"}
-    assert found.worst_batch_usd == D("0.000309")  # the known request only
+    assert found.worst_batch_usd == D("0.000308")  # the known request only
 
 
 def test_the_expected_fraction_is_configurable_and_checked() -> None:
     found, _ = Estimator(packaged_table(), expected_output_fraction=0.1).estimate([req()])
-    assert found.expected_standard_usd == D("0.000168")  # 118 x $1 + 10 x $5
+    assert found.expected_standard_usd == D("0.000166")  # 116 x $1 + 10 x $5
     with pytest.raises(ValueError):
         Estimator(packaged_table(), expected_output_fraction=1.5)
 
@@ -135,7 +151,7 @@ def test_dry_run_prints_worst_and_expected_and_the_budget_verdict() -> None:
     client = BatchClient(api_key="dry-run", plugins=[tracker], load_entry_points=False)
     plan = client.job([req(i) for i in range(10)], max_batch_requests=4).dry_run()
     section = plan.plugins["cost"]
-    assert section["worst case"].startswith("$0.0031 ")  # 10 x $0.000309 = $0.00309
+    assert section["worst case"].startswith("$0.0031 ")  # 10 x $0.000308 = $0.00308
     assert section["expected"].startswith("$0.0018 ")
     assert section["standard API worst case"] == "$0.0062"
     assert section["budget"].startswith("$0.0010: OVER")
@@ -149,7 +165,7 @@ def test_count_tokens_asks_the_endpoint_and_keeps_the_cache_split() -> None:
 
     def answer(request: Any) -> Any:
         calls.append(json.loads(request.body))
-        return (200, {}, json.dumps({"input_tokens": 1180}))
+        return (200, {}, json.dumps({"input_tokens": 1160}))
 
     responses.add_callback(responses.POST, f"{BASE}/v1/messages/count_tokens", callback=answer)
     tracker = CostTracker(count_tokens=True)
@@ -160,10 +176,11 @@ def test_count_tokens_asks_the_endpoint_and_keeps_the_cache_split() -> None:
                       "messages": [{"role": "user", "content": "y" * 40}]}]
     found = tracker.job_estimate
     assert found is not None and found.counted
-    # 1,180 exact tokens in the approximation's proportions: 140 plain, 1,040 5m writes
-    assert (found.input_tokens, found.cache_write_tokens) == (1180, 1040)
-    # 140 x $1 + 1,040 x $1.25 + 100 x $5, per MTok
-    assert found.worst_standard_usd == D("0.00194")
+    # 1,160 exact tokens in the approximation's proportions (13 : 103): 130 plain,
+    # 1,030 5m writes
+    assert (found.input_tokens, found.cache_write_tokens) == (1160, 1030)
+    # 130 x $1 + 1,030 x $1.25 + 100 x $5, per MTok
+    assert found.worst_standard_usd == D("0.0019175")
     assert "counted" in plan.plugins["cost"]["input tokens"]
 
 
@@ -176,4 +193,4 @@ def test_count_tokens_falls_back_to_the_approximation_when_refused() -> None:
     client = BatchClient(api_key="sk-test", base_url=BASE, plugins=[tracker],
                          load_entry_points=False, max_retries=0)
     client.job([req()]).dry_run()
-    assert tracker.job_estimate is not None and tracker.job_estimate.input_tokens == 118
+    assert tracker.job_estimate is not None and tracker.job_estimate.input_tokens == 116

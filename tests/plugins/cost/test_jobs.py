@@ -151,19 +151,67 @@ def test_a_single_batch_over_budget_sends_nothing(tmp_path: Path) -> None:
     assert tracker.total_usd == 0
 
 
-def test_a_one_shot_source_is_checked_batch_by_batch(tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_a_one_shot_source_is_checked_as_a_whole_before_anything_is_sent(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A generator can be read once, but the job spools it: before_pass sees every batch.
+    whole, _ = CostTracker().estimator.estimate(rows(300))
     one_batch, _ = CostTracker().estimator.estimate(rows(300)[:100])
     tracker = CostTracker(budget_usd=one_batch.worst_batch_usd * Decimal("1.5"))
     with Emulator(rate=float("inf"), seed=2) as emu:
         with caplog.at_level(logging.WARNING, logger="claudebatch.cost"):
-            with pytest.raises(BudgetExceededError, match="batch 1"):
+            with pytest.raises(BudgetExceededError, match="300 requests") as caught:
                 client_for(emu, tracker).run(iter(rows(300)), output=str(tmp_path / "o.jsonl"),
                                              max_batch_requests=100)
-        # the first batch fitted and was sent; the second would have passed the budget
-        assert emu.batches_created == 1
-    assert "batch by batch" in caplog.text
-    assert tracker.in_flight_usd == one_batch.worst_batch_usd
+        assert emu.batches_created == 0  # not even the first batch, which would have fitted
+    assert caught.value.estimate_usd == whole.worst_batch_usd
+    assert tracker.in_flight_usd == 0 and tracker.total_usd == 0
+    assert "batch by batch" not in caplog.text
+
+
+def test_the_pass_estimate_sees_the_cache_plugins_breakpoints_in_every_batch(
+        tmp_path: Path) -> None:
+    cache = pytest.importorskip("claudebatch_cache")
+    work = rows(60, cached=False)  # no cache_control of their own: the cache plugin adds it
+    raw, _ = CostTracker().estimator.estimate(work)
+    dry = CostTracker()
+    BatchClient(api_key="k", load_entry_points=False, plugins=[cache.PromptCache(), dry]).job(
+        work, max_batch_requests=20).dry_run()
+    assert dry.job_estimate is not None
+    tracker = CostTracker()
+    with Emulator(rate=float("inf"), seed=3) as emu:
+        report = client_for(emu, cache.PromptCache(), tracker).run(
+            work, output=str(tmp_path / "out.jsonl"), max_batch_requests=20)
+    assert len(report.batch_ids) == 3
+    found = tracker.job_estimate
+    assert found == dry.job_estimate  # all three batches as sent, not the first one scaled
+    assert found.cache_write_tokens > 0 and found.worst_batch_usd > raw.worst_batch_usd
+    # one tokenizer: the estimate's input is the emulator's, token for token
+    seen = usage_seen(report.output)
+    with open(report.output) as handle:
+        usage = [json.loads(line)["result"]["message"]["usage"] for line in handle]
+    assert found.input_tokens == sum(u["input_tokens"] + u["cache_creation_input_tokens"]
+                                     + u["cache_read_input_tokens"] for u in usage)
+    assert found.cache_write_tokens == seen["five"] + seen["hour"] + seen["read"]
+
+
+def test_a_pass_over_budget_only_with_the_cache_breakpoints_is_refused(
+        tmp_path: Path) -> None:
+    cache = pytest.importorskip("claudebatch_cache")
+    work = rows(30, cached=False)
+    raw, _ = CostTracker().estimator.estimate(work)
+    dry = CostTracker()
+    BatchClient(api_key="k", load_entry_points=False, plugins=[cache.PromptCache(), dry]).job(
+        work).dry_run()
+    assert dry.job_estimate is not None
+    marked = dry.job_estimate.worst_batch_usd
+    assert marked > raw.worst_batch_usd  # 1-hour cache writes cost twice the input
+    tracker = CostTracker(budget_usd=(raw.worst_batch_usd + marked) / 2)
+    with Emulator(rate=float("inf"), seed=2) as emu:
+        with pytest.raises(BudgetExceededError) as caught:
+            client_for(emu, cache.PromptCache(), tracker).run(
+                work, output=str(tmp_path / "out.jsonl"))
+        assert emu.batches_created == 0
+    assert caught.value.estimate_usd == marked
 
 
 class ResubmitEverythingOnce:
@@ -249,3 +297,27 @@ def test_keep_results_gives_the_cost_of_each_result(tmp_path: Path) -> None:
         client_for(emu, tracker).run(rows(9), output=str(tmp_path / "out.jsonl"))
     assert sorted(c.custom_id for c in tracker.result_costs) == sorted(f"r-{i}" for i in range(9))
     assert sum(c.batch_usd or 0 for c in tracker.result_costs) == tracker.total_usd
+
+
+def test_a_resubmission_pass_is_checked_again_as_it_will_be_sent(tmp_path: Path) -> None:
+    """The wrapper weighs the requests as they are in the source; the pass's before_pass
+    weighs them with the cache plugin's breakpoints, and vetoes if only those pass it."""
+    cache = pytest.importorskip("claudebatch_cache")
+    work = rows(30, max_tokens=16, cached=False)
+    probe = CostTracker()  # what pass 1 spends (the emulator is deterministic)
+    with Emulator(rate=float("inf"), seed=8) as emu:
+        client_for(emu, cache.PromptCache(), probe).run(work, output=str(tmp_path / "p.jsonl"))
+    raw, _ = CostTracker().estimator.estimate(work)
+    assert probe.job_estimate is not None
+    marked = probe.job_estimate.worst_batch_usd
+    spent = probe.total_usd
+    # pass 1 fits, and pass 2 fits as in the source but not with its breakpoints
+    low, high = max(marked, spent + raw.worst_batch_usd), spent + marked
+    assert low < high
+    tracker = CostTracker(budget_usd=(low + high) / 2)
+    with Emulator(rate=float("inf"), seed=8) as emu:
+        with pytest.raises(BudgetExceededError, match="pass 2 \\(30 requests\\)"):
+            client_for(emu, ResubmitEverythingOnce(), cache.PromptCache(), tracker).run(
+                work, output=str(tmp_path / "out.jsonl"))
+        assert emu.batches_created == 1  # pass 2 was never sent
+    assert tracker.total_usd == spent and not tracker.notes
