@@ -2,17 +2,23 @@
 
 Installed, the tracker is active for every ``claudebatch run`` and ``demo``: its
 figures appear in the summary, and ``run --dry-run`` prints its estimate.
-(``claudebatch cost NAME`` needs the job store of claudebatch-sqlite: not here yet.)
+``claudebatch cost NAME`` prices a stored job from the results the
+claudebatch-sqlite store kept (every attempt of every pass), without the service.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from decimal import Decimal, InvalidOperation
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
-from claudebatch import hookimpl
+from claudebatch import ConfigurationError, hookimpl
 
+from .costing import price_result
+from .pricing import load_pricing
+from .summary import job_section
+from .totals import Totals
 from .tracker import CostTracker
 
 
@@ -60,3 +66,42 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[Any]]:
         pricing=getattr(args, "pricing", None),
         expected_output_fraction=getattr(args, "expected_output", 0.5),
         count_tokens=bool(getattr(args, "count_tokens", False)))]
+
+
+@hookimpl
+def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    text = ("Price a job kept by the claudebatch-sqlite store, from its stored results "
+            "(every attempt of every pass): batch cost, standard-API cost, per model.")
+    p = subparsers.add_parser("cost", parents=[common], help=text, description=text)
+    p.add_argument("name", help="the job's name (see 'claudebatch jobs')")
+    p.add_argument("--store", metavar="PATH", default=None,
+                   help="the store (default: $CLAUDEBATCH_STORE, else ./claudebatch.db)")
+    p.add_argument("--pricing", metavar="FILE", default=None,
+                   help="JSON or CSV file of model prices that add to or replace the table")
+    p.add_argument("--json", action="store_true", help="the figures as one JSON object")
+    p.set_defaults(command=cmd_cost)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    try:
+        from claudebatch_sqlite.cli import open_existing  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise ConfigurationError("'claudebatch cost NAME' reads the job store: install "
+                                 "claudebatch-sqlite (pip install -e plugins/sqlite)") from None
+    table = load_pricing(args.pricing)
+    job = Totals()
+    by_model: Dict[str, Totals] = {}
+    with open_existing(args) as store:
+        for _pass, _custom_id, line in store.results(args.name):
+            cost = price_result(json.loads(line), table)
+            job.add(cost)
+            if cost.model is not None:
+                by_model.setdefault(cost.model, Totals()).add(cost)
+    section = job_section(job, by_model, budget_usd=None, committed_usd=Decimal(0), notes=())
+    if args.json:
+        print(json.dumps({"job": args.name, **section}))
+    else:
+        print(f"job {args.name}: {job.results:,} stored results")
+        for key, value in section.items():
+            print(f"  {key}: {value}")
+    return 0 if job.complete else 1
