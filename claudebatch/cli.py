@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("submit", cmd_submit, "Create one batch from a JSONL file of requests.")
     p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
-    p = add("status", cmd_status, "Show one batch as JSON.")
-    p.add_argument("batch_id")
+    p = add("status", cmd_status, "Show one batch as JSON (or, with a job store installed, "
+                                  "one job by name).")
+    p.add_argument("batch_id", metavar="ID_OR_NAME")
     p = add("wait", cmd_wait, "Poll a batch until it has ended; print it as JSON.")
     p.add_argument("batch_id")
     p.add_argument("--timeout", type=float, default=None, help="give up after S seconds")
@@ -227,6 +228,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if not args.batch_id.startswith("msgbatch_"):  # a job name, for a plugin that keeps jobs
+        code: Optional[int] = cli_plugins().hook.show_status(name=args.batch_id, args=args)
+        if code is not None:
+            return code
     print_json(unstructure(make_client(args).retrieve(args.batch_id)))
     return EXIT_OK
 

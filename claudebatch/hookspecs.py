@@ -177,6 +177,15 @@ def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """
 
 
+@hookspec(firstresult=True)
+def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
+    """``claudebatch status NAME`` for a NAME that is not a batch id (``msgbatch_...``).
+
+    A plugin that knows jobs by name (the persistence store) prints the job and
+    returns the exit code; None lets the core treat NAME as a batch id.
+    """
+
+
 def hook_names() -> List[str]:
     """Every hook this module declares (used by docs and tests)."""
     return sorted(

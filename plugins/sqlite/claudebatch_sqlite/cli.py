@@ -125,6 +125,18 @@ def cmd_job(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@hookimpl
+def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
+    """``claudebatch status NAME``: the job NAME of the default store, when there is one."""
+    path = os.path.abspath(default_path())
+    if not os.path.exists(path):
+        return None
+    with SQLiteStore(path, warn=False) as store:
+        if name not in {job.name for job in store.jobs()}:
+            return None
+    return cmd_job(argparse.Namespace(store=path, name=name, json=False, forget=False))
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     with open_existing(args) as store:
         written, missing = store.export(args.name, args.output)

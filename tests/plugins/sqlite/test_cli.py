@@ -184,3 +184,19 @@ def test_demo_uses_the_store(tmp_path: Path, capsys: Any,
     assert code == 0
     assert "store: " in capsys.readouterr().out
     assert SQLiteStore(tmp_path / "claudebatch.db").job("demo-1").counts == {"succeeded": 20}
+
+
+def test_status_takes_a_job_name_as_well_as_a_batch_id(emulator: Emulator, tmp_path: Path,
+                                                       capsys: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDEBATCH_STORE", str(tmp_path / "s.db"))
+    assert run_cli(emulator, tmp_path) == 0
+    capsys.readouterr()
+    assert cli("status", "nightly") == 0
+    assert "job nightly: done" in capsys.readouterr().out
+    batch_id = emulator.batch_ids[0]
+    assert cli("status", batch_id, "--base-url", emulator.url) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == batch_id
+    # not a job of the store, not a batch id: the service says so
+    assert cli("status", "no-such-job", "--base-url", emulator.url) == 1
+    assert "not_found_error" in capsys.readouterr().err
