@@ -18,10 +18,13 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from claudebatch.emulator import Emulator
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-OURS = textwrap.dedent("""
-    import json, resource, sys, time
+from claudebatch.emulator import Emulator
+from tests.peak_rss import PEAK_RSS_FUNCTION
+
+OURS = PEAK_RSS_FUNCTION + textwrap.dedent("""
+    import json, sys, time
     from claudebatch import BatchClient, hookimpl
 
     class StopAtSubmit(Exception):
@@ -40,11 +43,11 @@ OURS = textwrap.dedent("""
     except StopAtSubmit:
         pass
     print(json.dumps({"seconds": time.perf_counter() - started,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 """)
 
-OFFICIAL = textwrap.dedent("""
-    import json, resource, sys, time
+OFFICIAL = PEAK_RSS_FUNCTION + textwrap.dedent("""
+    import json, sys, time
     import anthropic
     started = time.perf_counter()
     client = anthropic.Anthropic(api_key="k", base_url=sys.argv[1], max_retries=0,
@@ -53,7 +56,7 @@ OFFICIAL = textwrap.dedent("""
         requests = [json.loads(line) for line in handle]
     client.messages.batches.create(requests=requests)
     print(json.dumps({"seconds": time.perf_counter() - started,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "peak_rss_mb": peak_rss_mb(),
                       "version": anthropic.__version__}))
 """)
 

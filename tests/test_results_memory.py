@@ -12,9 +12,10 @@ import pytest
 from claudebatch import BatchClient
 
 from .loopback_server import BATCH_ID, LoopbackResultsServer, generated_body
+from .peak_rss import PEAK_RSS_FUNCTION
 
-CHILD = textwrap.dedent("""
-    import json, resource, sys
+CHILD = PEAK_RSS_FUNCTION + textwrap.dedent("""
+    import json, sys
     from claudebatch import BatchClient
     client = BatchClient(api_key="k", base_url=sys.argv[1], load_entry_points=False)
     count = text = 0
@@ -22,8 +23,7 @@ CHILD = textwrap.dedent("""
         count += 1
         text += len(result["result"]["message"]["content"][0]["text"] if sys.argv[3] == "raw"
                     else result.result.message.text)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"count": count, "text": text, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({"count": count, "text": text, "peak_rss_mb": peak_rss_mb()}))
 """)
 
 LINES = 210_000

@@ -12,15 +12,16 @@ import pytest
 
 from claudebatch.emulator import Emulator
 
-CHILD = textwrap.dedent("""
-    import json, resource, sys
+from .peak_rss import PEAK_RSS_FUNCTION
+
+CHILD = PEAK_RSS_FUNCTION + textwrap.dedent("""
+    import json, sys
     from claudebatch import BatchClient
     client = BatchClient(api_key="k", base_url=sys.argv[1], poll_interval=0.01,
                          load_entry_points=False)
     report = client.run(sys.argv[2], output=sys.argv[3])
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"batches": len(report.batches), "complete": report.complete,
-                      "peak_rss_mb": peak_kb / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 """)
 
 
