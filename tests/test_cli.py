@@ -276,3 +276,19 @@ def test_submit_sends_the_file_and_exits_0(capsys: Any, tmp_path: Path,
     code, _, err = run(capsys, "submit", str(path), "--base-url", BASE)
     assert code == 0, err
     assert json.loads(mock.calls[0].request.body)["requests"] == rows
+
+
+def test_bounded_option_types_name_the_bad_value() -> None:
+    import argparse
+
+    from claudebatch.argtypes import bounded
+
+    share = bounded(float, what="a share", low=0.0, high=1.0)
+    assert share("0.25") == 0.25
+    for bad in ("1.5", "-0.1", "nan", "lots"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected a share from 0.0 to "
+                                                             f"1.0, got '{bad}'"):
+            share(bad)
+    passes = bounded(int, what="a whole number", low=0)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a whole number >= 0"):
+        passes("2.5")

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional
 
 from claudebatch import ConfigurationError, hookimpl
+from claudebatch.argtypes import bounded
 
 from .costing import price_result
 from .pricing import load_pricing
@@ -32,14 +33,7 @@ def _usd(text: str) -> Decimal:
     return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
+_fraction = bounded(float, what="a fraction", low=0.0, high=1.0)
 
 
 @hookimpl

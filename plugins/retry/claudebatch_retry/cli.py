@@ -11,6 +11,7 @@ import argparse
 from typing import List, Optional
 
 from claudebatch import ConfigurationError, hookimpl
+from claudebatch.argtypes import bounded
 from claudebatch.defaults import RETRYABLE_STATUSES
 
 from .http_policy import (
@@ -26,44 +27,10 @@ _HTTP_OPTIONS = ("http_attempts", "http_initial_delay", "http_max_delay", "http_
                  "http_statuses", "http_budget")
 
 
-def _passes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value <= MAX_EXTRA_PASSES:
-        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_EXTRA_PASSES}, got {value}")
-    return value
-
-
-def _attempts(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 (the first try), got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
-    return value
+_passes = bounded(int, what="a whole number of passes", low=0, high=MAX_EXTRA_PASSES)
+_attempts = bounded(int, what="a whole number of attempts (the first try counts)", low=1)
+_seconds = bounded(float, what="seconds", low=0.0)
+_share = bounded(float, what="a share", low=0.0, high=1.0)
 
 
 def _statuses(text: str) -> List[int]:

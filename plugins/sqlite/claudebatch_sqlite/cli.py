@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any, List, Optional
 
 from claudebatch import hookimpl
+from claudebatch.argtypes import bounded
 
 from .errors import StoreFileError
 from .info import expiry_warnings, format_job, format_jobs
@@ -26,14 +27,7 @@ EXIT_OK = 0
 EXIT_JOB_MISSING = 7
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
+_seconds = bounded(float, what="seconds", low=0.0)
 
 
 @hookimpl
