@@ -45,8 +45,9 @@ def describe_params_problems(params: Any) -> List[str]:
     if not isinstance(model, str) or not model:
         problems.append("params.model is missing (a model id such as 'claude-sonnet-4-5')")
     max_tokens = params.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        problems.append(f"params.max_tokens must be an integer >= 1, got {max_tokens!r}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
+        # 0 is allowed: it pre-warms the prompt cache without generating (the API's spec)
+        problems.append(f"params.max_tokens must be an integer >= 0, got {max_tokens!r}")
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         problems.append("params.messages must be a non-empty list")

@@ -114,7 +114,7 @@ def test_duplicate_custom_id_names_both_places(
     (params(model=None), "model"),
     (params(model=""), "model"),
     (params(max_tokens=None), "max_tokens"),
-    (params(max_tokens=0), "max_tokens"),
+    (params(max_tokens=-1), "max_tokens"),
     (params(max_tokens="16"), "max_tokens"),
     (params(max_tokens=True), "max_tokens"),
     (params(messages=None), "messages"),
@@ -174,3 +174,9 @@ def test_create_from_a_jsonl_path_names_bad_lines_by_file_and_line(
     assert f"{path} line 2" in message
     assert f"{path} line 4" in message
     assert "line 3" not in message  # a blank line is skipped, not an error
+
+
+def test_max_tokens_zero_is_accepted_to_prewarm_the_cache() -> None:
+    from claudebatch.inputs import describe_params_problems
+
+    assert describe_params_problems(params(max_tokens=0)) == []

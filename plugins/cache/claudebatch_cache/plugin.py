@@ -433,10 +433,11 @@ def _is_job(context: Any) -> bool:
 
 
 def _primer_params(request: Request) -> Dict[str, Any]:
-    """The request's params with one output token: the prompt (and its cache key) is
-    unchanged. With extended thinking max_tokens must exceed the budget: left as is."""
+    """The request's params with ``max_tokens: 0``, the API's way to pre-warm the cache
+    without generating: the prompt (and its cache key) is unchanged. With extended
+    thinking max_tokens must exceed the budget: left as is."""
     params = dict(request.params)
     if "thinking" not in params:
-        params["max_tokens"] = 1
+        params["max_tokens"] = 0
     return params
 
