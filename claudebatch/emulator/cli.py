@@ -114,17 +114,19 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         emulator.stop()
         return 1
-    print(f"Message Batches API emulator listening on {emulator.url} (seed {emulator.seed})")
-    print(f"  export ANTHROPIC_BASE_URL={emulator.url}")
-    print(f"  export ANTHROPIC_API_KEY={args.api_key or 'any-value'}")
-    print("Press Ctrl-C to stop.", flush=True)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
+    # Before the URL is printed: whoever reads it may send SIGTERM at once.
     previous = signal.signal(signal.SIGTERM, _on_signal)
-    try:
+    try:  # Ctrl-C may come as soon as the URL is out
+        print(f"Message Batches API emulator listening on {emulator.url} "
+              f"(seed {emulator.seed})")
+        print(f"  export ANTHROPIC_BASE_URL={emulator.url}")
+        print(f"  export ANTHROPIC_API_KEY={args.api_key or 'any-value'}")
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
