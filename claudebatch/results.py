@@ -85,8 +85,3 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
             f"{source}: the result for custom_id {custom_id!r} does not parse: {exc}",
             custom_id=custom_id if isinstance(custom_id, str) else None) from None
 
-
-def iter_results(stream: Readable, *, source: str = "results") -> Iterator[BatchResult]:
-    """Yield typed results from a JSONL stream."""
-    for value in iter_raw(stream, source=source):
-        yield to_result(value, source=source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import claudebatch_cache.cli as cache_cli
 import pytest
@@ -14,7 +14,6 @@ from claudebatch_cache import PromptCache
 import claudebatch.cli
 from claudebatch.demo import SYSTEM_PROMPT
 from claudebatch.emulator import Emulator
-from claudebatch.plugins import make_plugin_manager
 
 
 def parse(*argv: str, demo: bool = False) -> argparse.Namespace:
@@ -62,10 +61,9 @@ def test_a_ttl_the_api_does_not_know_is_a_usage_error() -> None:
 # --- through `claudebatch run`, against the emulator --------------------------------------
 
 @pytest.fixture
-def cli_with_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI with only this distribution installed (autoload is off in the tests)."""
-    manager = make_plugin_manager([cache_cli], load_entry_points=False)
-    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+def cli_with_cache(monkeypatch: pytest.MonkeyPatch, install_cli: Callable[..., None]) -> None:
+    """The CLI with only this distribution installed."""
+    install_cli(cache_cli)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")
 
 

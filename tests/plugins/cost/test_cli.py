@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from claudebatch_cost import CostTracker
@@ -13,14 +13,12 @@ from claudebatch_cost import cli as cost_cli
 
 import claudebatch.cli
 from claudebatch.emulator import Emulator
-from claudebatch.plugins import make_plugin_manager
 
 
 @pytest.fixture(autouse=True)
-def cli_with_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI with only this distribution installed (autoload is off in the tests)."""
-    manager = make_plugin_manager([cost_cli], load_entry_points=False)
-    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+def cli_with_cost(monkeypatch: pytest.MonkeyPatch, install_cli: Callable[..., None]) -> None:
+    """The CLI with only this distribution installed."""
+    install_cli(cost_cli)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
 
 

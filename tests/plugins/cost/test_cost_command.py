@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 import claudebatch_cost.cli as cost_cli
 import claudebatch_sqlite.cli as sqlite_cli
@@ -13,18 +13,15 @@ from claudebatch_cost import CostTracker
 from claudebatch_cost.summary import usd
 from claudebatch_sqlite import SQLiteStore
 
-import claudebatch.cli
 from claudebatch import BatchClient
 from claudebatch.cli import main as cli_main
 from claudebatch.emulator import Emulator, Faults
-from claudebatch.plugins import make_plugin_manager
 
 
 @pytest.fixture(autouse=True)
-def cli_with_cost_and_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI with both distributions installed (autoload is off in the tests)."""
-    manager = make_plugin_manager([cost_cli, sqlite_cli], load_entry_points=False)
-    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+def cli_with_cost_and_store(install_cli: Callable[..., None]) -> None:
+    """The CLI with both distributions installed."""
+    install_cli(cost_cli, sqlite_cli)
 
 
 def request(i: int) -> Dict[str, Any]:

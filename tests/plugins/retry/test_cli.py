@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import claudebatch_retry.cli as retry_cli
 import pytest
@@ -13,7 +13,6 @@ from claudebatch_retry import HttpRetry, RetryPolicy
 
 import claudebatch.cli
 from claudebatch.emulator import Emulator, Faults
-from claudebatch.plugins import make_plugin_manager
 
 
 def parse(*argv: str, demo: bool = False) -> argparse.Namespace:
@@ -78,10 +77,9 @@ def test_bad_values_are_usage_errors(argv: List[str]) -> None:
 # --- through `claudebatch run`, against the emulator --------------------------------------
 
 @pytest.fixture
-def cli_with_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI with only this distribution installed (autoload is off in the tests)."""
-    manager = make_plugin_manager([retry_cli], load_entry_points=False)
-    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+def cli_with_retry(install_cli: Callable[..., None]) -> None:
+    """The CLI with only this distribution installed."""
+    install_cli(retry_cli)
 
 
 @pytest.fixture

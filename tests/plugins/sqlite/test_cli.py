@@ -8,7 +8,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import claudebatch_sqlite.cli as store_cli
 import pytest
@@ -17,7 +17,6 @@ from claudebatch_sqlite import SQLiteStore
 import claudebatch.cli
 from claudebatch import BatchClient
 from claudebatch.emulator import Emulator
-from claudebatch.plugins import make_plugin_manager
 
 from .helpers import Interrupted, StopAt, dataset, write_jsonl
 
@@ -25,10 +24,9 @@ DAY = 86400.0
 
 
 @pytest.fixture(autouse=True)
-def cli_with_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI as it is with claudebatch-sqlite installed (entry points are off in tests)."""
-    manager = make_plugin_manager([store_cli], load_entry_points=False)
-    monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
+def cli_with_store(monkeypatch: pytest.MonkeyPatch, install_cli: Callable[..., None]) -> None:
+    """The CLI as it is with claudebatch-sqlite installed."""
+    install_cli(store_cli)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")
     monkeypatch.delenv("CLAUDEBATCH_STORE", raising=False)
 
