@@ -1,8 +1,9 @@
 """Fixtures for the emulator tests: the spec validator, emulators, a raw API client.
 
 Every body a test gets through :class:`Api` is validated against the official OpenAPI
-spec (``../shared/spec/anthropic-openapi.json`` beside the repository) before the test
-sees it, so each test that talks to the emulator also checks conformance.
+spec before the test sees it, so each test that talks to the emulator also checks
+conformance. The spec is the repository's own copy, trimmed to the batch endpoints:
+``claudebatch/emulator/spec/anthropic-openapi.batches.json`` (see the README beside it).
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+import claudebatch.emulator
 from claudebatch.emulator import Emulator, ManualClock
 
-REPO = Path(__file__).resolve().parents[2]
 VERSION = "2023-06-01"
+SPEC_NAME = "anthropic-openapi.batches.json"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 def spec_path() -> Path:
-    """Where the spec lives: ``shared/`` beside the repository (a clone in CI)."""
-    return (REPO / ".." / "shared" / "spec" / "anthropic-openapi.json").resolve()
+    """The vendored spec, in the package's ``emulator/spec`` data folder."""
+    return Path(claudebatch.emulator.__file__).resolve().parent / "spec" / SPEC_NAME
 
 
 class SpecValidator:
