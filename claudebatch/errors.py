@@ -14,7 +14,7 @@ class ClaudeBatchError(Exception):
     """Base class of every error this package raises."""
 
 
-class ConfigurationError(ClaudeBatchError):
+class ConfigurationError(ClaudeBatchError, ValueError):
     """The client was set up wrongly (no API key, a bad base URL, ...)."""
 
 
@@ -35,15 +35,40 @@ class ValidationError(ClaudeBatchError, ValueError):
         super().__init__("\n".join(lines))
 
 
+class InvalidBatchIdError(ClaudeBatchError, ValueError):
+    """A string that cannot be a batch id was given where one is needed."""
+
+
+class UnexpectedResponseError(ClaudeBatchError):
+    """The service answered with success but a body that is not what the call returns."""
+
+
+class OutputError(ClaudeBatchError):
+    """The job's output file could not be written (a full disk, a vanished folder, ...).
+
+    Whole result lines written before the failure are kept, with no partial line.
+    """
+
+
+class OutputPathError(OutputError, ValidationError):
+    """The output path was refused before anything was sent (a folder, the input itself, ...)."""
+
+
 class BatchNotEndedError(ClaudeBatchError):
     """Results were asked for before the batch reached ``processing_status == "ended"``."""
 
 
-class UnsafeResultsURLError(ClaudeBatchError):
-    """``results_url`` points somewhere other than the configured base URL.
+class UnsafeURLError(ClaudeBatchError):
+    """A URL the client was given or sent to (a redirect, a ``results_url``) was not followed.
 
-    The API key is only sent to the host it was configured for.
+    It left the API's origin (and the request carried a body, or the key), or it
+    could be read as two different hosts. The API key is only sent to the base
+    URL's origin and to origins allowed explicitly (``allowed_origins``).
     """
+
+
+class UnsafeResultsURLError(UnsafeURLError):
+    """``results_url`` points somewhere other than the API's origin (or an allowed one)."""
 
 
 class ResultsParseError(ClaudeBatchError):

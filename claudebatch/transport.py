@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
+from ._origin import OriginPolicy, describe
 from ._version import __version__
 from .clock import Clock
 from .errors import (
@@ -19,6 +20,7 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     ClaudeBatchError,
+    UnsafeURLError,
     error_class_for,
 )
 from .hookspecs import GIVE_UP
@@ -41,15 +43,10 @@ RecoverPolicy = Callable[[BaseException], Optional[requests.Response]]
 DelayPolicy = Callable[[int, Optional[requests.Response], Optional[BaseException]], Optional[float]]
 
 
-def same_origin(url: str, base_url: str) -> bool:
-    """True when ``url`` has the scheme, host and port of ``base_url``."""
-    a, b = urlsplit(url), urlsplit(base_url)
-    return (a.scheme.lower(), a.hostname, a.port or _default_port(a.scheme)) == (
-        b.scheme.lower(), b.hostname, b.port or _default_port(b.scheme))
-
-
-def _default_port(scheme: str) -> Optional[int]:
-    return {"http": 80, "https": 443}.get(scheme.lower())
+#: Headers that carry credentials: never sent off the API's origin.
+CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
+#: Methods that may follow a redirect to another origin (without credentials).
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 class Transport:
@@ -57,9 +54,10 @@ class Transport:
 
     def __init__(self, *, api_key: str, base_url: str, session: Optional[requests.Session],
                  timeout: Timeout, max_retries: int, clock: Clock, delay_policy: DelayPolicy,
-                 betas: Sequence[str] = ()):
+                 betas: Sequence[str] = (), origins: Optional[OriginPolicy] = None):
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
+        self.origins = origins if origins is not None else OriginPolicy(self.base_url)
         self.session = session if session is not None else requests.Session()
         self.timeout = timeout
         self.max_retries = max_retries
@@ -115,7 +113,8 @@ class Transport:
 
             if response is not None:
                 if response.status_code < 400:
-                    logger.debug("%s %s -> %s", method, url, response.status_code)
+                    logger.debug("%s %s -> %s", method, response.url or url,
+                                 response.status_code)
                     return response
                 error = api_error_from_response(response)
                 response.close()
@@ -134,7 +133,16 @@ class Transport:
 
     def _send(self, method: str, url: str, *, headers: Dict[str, str],
               **kwargs: Any) -> requests.Response:
-        """One HTTP exchange, following redirects by hand: the key only goes to its own origin."""
+        """One HTTP exchange, following redirects by hand under the origin rule.
+
+        Credentials go only to trusted origins, and never again once a hop has
+        left them; a request with a body (POST, DELETE) never follows a hop off
+        them; a hop that parsers could read as two hosts is never followed.
+        """
+        if not self.origins.trusts(url):
+            raise UnsafeURLError(f"{method} {url}: not sent: the URL is not on the API's "
+                                 f"origin {describe(self.origins.base)}")
+        first_method, left_origin = method, False
         for _ in range(MAX_REDIRECTS + 1):
             response = self.session.request(method, url, headers=headers,
                                             timeout=self.timeout, allow_redirects=False,
@@ -143,11 +151,26 @@ class Transport:
             if response.status_code not in REDIRECT_STATUSES or not location:
                 return response
             response.close()
-            url = urljoin(url, location)
+            target = urljoin(url, location)
+            try:
+                trusted = self.origins.trusts(target)
+            except UnsafeURLError as exc:
+                raise UnsafeURLError(f"{first_method} {url} was redirected "
+                                     f"({response.status_code}) to a URL not followed: {exc}"
+                                     ) from None
+            if not trusted and first_method not in SAFE_METHODS:
+                raise UnsafeURLError(
+                    f"{first_method} {url} was redirected ({response.status_code}) to another "
+                    f"origin, {target!r}; not followed: the request carries your data and "
+                    "is only sent to the API's origin")
+            if not trusted and not left_origin:
+                left_origin = True
+                headers = {k: v for k, v in headers.items()
+                           if k.lower() not in CREDENTIAL_HEADERS}
+            logger.debug("%s %s -> %s, to %s", method, url, response.status_code, target)
+            url = target
             if response.status_code == 303:
                 method, kwargs = "GET", {**kwargs, "data": None}
-            if not same_origin(url, self.base_url):
-                headers = {k: v for k, v in headers.items() if k.lower() != "x-api-key"}
             kwargs.pop("params", None)  # the Location carries its own query
         raise APIConnectionError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
 
