@@ -6,9 +6,14 @@ One place for the rule, so every option says the same thing about a bad value.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from typing import Callable, Optional, TypeVar
 
 N = TypeVar("N", int, float)
+
+#: What the service's batch ids look like (checked before a call, so a bad one costs nothing).
+BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def bounded(convert: Callable[[str], N], *, what: str, low: Optional[N] = None,
@@ -37,3 +42,30 @@ def bounded(convert: Callable[[str], N], *, what: str, low: Optional[N] = None,
 
     parse.__name__ = what.replace(" ", "_")  # argparse names the type in its messages
     return parse
+
+
+def seconds(*, allow_zero: bool = False) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number of seconds, > 0 (or >= 0 with allow_zero)."""
+    bound = ">= 0" if allow_zero else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number of seconds {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+def batch_id(text: str) -> str:
+    """An argparse ``type=`` for a batch id (``msgbatch_...``), checked before any call."""
+    if not BATCH_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not a batch id: {text!r} (expected letters, digits, '_' or '-', such as "
+            "msgbatch_013Zva2CMHLNnXjNJJKqJ2EF)")
+    return text

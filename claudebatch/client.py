@@ -7,19 +7,39 @@ Blocking calls on a ``requests`` session; plugins act through the hooks in
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 import pluggy
 import requests
 
+from ._origin import OriginPolicy, describe
+from .argtypes import BATCH_ID
 from .clock import Clock, SystemClock
 from .defaults import DEFAULT_POLL_INTERVAL
 from .errors import (
     BatchNotEndedError,
     ConfigurationError,
+    InvalidBatchIdError,
+    UnexpectedResponseError,
     UnsafeResultsURLError,
+    UnsafeURLError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -29,7 +49,7 @@ from .pending import PendingBatch
 from .plugins import make_plugin_manager, plugin_names
 from .results import iter_raw, to_result
 from .serde import structure
-from .transport import DEFAULT_BASE_URL, Timeout, Transport, same_origin
+from .transport import DEFAULT_BASE_URL, Timeout, Transport
 
 BATCHES = "/v1/messages/batches"
 DEFAULT_TIMEOUT: Timeout = (10.0, 600.0)
@@ -39,15 +59,18 @@ EXPIRY_GRACE_SECONDS = 3600.0
 #: When a ``create`` outcome is unknown, batches created this long before the
 #: attempt still count as candidates (clock skew between us and the service).
 AMBIGUOUS_CREATE_SKEW_SECONDS = 120.0
+#: A batch created this long after a lost create is not taken for it (a resume may
+#: come days later, when other batches of the same size exist).
+ADOPTION_WINDOW_SECONDS = 3600.0
 
 if TYPE_CHECKING:
     from .job import Job
     from .report import JobReport
 
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
 
 RequestLike = Union[Request, Dict[str, Any]]
+T = TypeVar("T")
 
 
 class BatchClient:
@@ -67,7 +90,9 @@ class BatchClient:
                  betas: Sequence[str] = (),
                  poll_interval: float = DEFAULT_POLL_INTERVAL,
                  clock: Optional[Clock] = None,
-                 load_entry_points: bool = True):
+                 load_entry_points: bool = True,
+                 allowed_origins: Sequence[str] = (),
+                 allow_http: bool = False):
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         key = key.strip() if isinstance(key, str) else key
         if key and not _HEADER_SAFE.match(key):
@@ -85,6 +110,11 @@ class BatchClient:
                 "(from the base_url argument or ANTHROPIC_BASE_URL)")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
+        try:
+            origins = OriginPolicy(base.rstrip("/"), allowed_origins, allow_http=allow_http)
+        except UnsafeURLError as exc:
+            raise ConfigurationError(f"base_url or allowed_origins refused: {exc}") from None
+        check_interval(poll_interval, "poll_interval")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.poll_interval = poll_interval
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
@@ -93,8 +123,11 @@ class BatchClient:
         self.transport = Transport(
             api_key=key, base_url=base, session=session, timeout=timeout,
             max_retries=max_retries, clock=self.clock, delay_policy=self._retry_delay,
-            betas=betas)
+            betas=betas, origins=origins)
         self._created_ids: set[str] = set()
+        #: Batches taken for a create whose answer was lost: (since, count) of that create.
+        self._adopted: Dict[str, Tuple[float, int]] = {}
+        self._rejected: set[str] = set()
 
     def __repr__(self) -> str:
         return (f"<BatchClient base_url={self.base_url!r} "
@@ -157,34 +190,84 @@ class BatchClient:
             made = self.find_batch_created_since(started, count)
             if made is None:
                 return None
+            self._adopted[made.id] = (started, count)
             return self.transport.request("GET", f"{BATCHES}/{made.id}")
 
+        call = f"POST {BATCHES}"
         data = self.transport.json("POST", BATCHES, body=rewound, recover=find_made_batch)
-        return structure(data, MessageBatch)
+        try:
+            return structure(data, MessageBatch)
+        except Exception as exc:  # a 2xx that is no batch: whether one was made is unknown
+            made = self.find_batch_created_since(started, count)
+            if made is None:
+                raise UnexpectedResponseError(
+                    f"{call} answered with a body that is not a batch ({_why(exc)}), and no "
+                    f"batch of {count:,} requests made since appears in the list") from None
+            self._adopted[made.id] = (started, count)
+            return made
 
     def remember_batches(self, batch_ids: Iterable[str]) -> None:
         """Batches known to be spoken for (a resumed job's): never adopted as a lost create's."""
         self._created_ids.update(batch_ids)
 
+    # --- adoption: a create whose answer was lost ---------------------------------
+
+    def is_adopted(self, batch_id: str) -> bool:
+        """True when ``batch_id`` was taken for a lost create's and is not proven ours yet.
+
+        A job proves it from the results: every custom_id must be one it sent
+        in that batch (:meth:`confirm_adoption`), else :meth:`reject_adoption`.
+        """
+        return batch_id in self._adopted
+
+    def adopt(self, batch_id: str, since: float, request_count: int) -> None:
+        """Mark ``batch_id`` as taken for a create of ``request_count`` sent at ``since``."""
+        self._adopted[batch_id] = (since, request_count)
+
+    def confirm_adoption(self, batch_id: str) -> None:
+        """Its results proved ``batch_id`` ours."""
+        self._adopted.pop(batch_id, None)
+        self._created_ids.add(batch_id)
+
+    def reject_adoption(self, batch_id: str) -> Optional[MessageBatch]:
+        """``batch_id`` was not ours: never take it again; look for the real one.
+
+        Returns another candidate for the same lost create (itself unproven), or
+        None when the service made no batch for it (the requests were never sent).
+        """
+        since, count = self._adopted.pop(batch_id)
+        self._rejected.add(batch_id)
+        made = self.find_batch_created_since(since, count,
+                                             until=since + ADOPTION_WINDOW_SECONDS)
+        if made is not None:
+            self._adopted[made.id] = (since, count)
+        return made
+
     def find_batch_created_since(self, since: float, request_count: int, *,
-                                 exclude: Iterable[str] = ()) -> Optional[MessageBatch]:
+                                 exclude: Iterable[str] = (),
+                                 until: Optional[float] = None) -> Optional[MessageBatch]:
         """The newest unknown batch made since ``since`` (epoch seconds) with this many requests.
 
         How a ``create`` whose answer was lost is resolved (and how a persistence
         plugin resolves a crash during ``create``). Batches this client made or
-        was told of (``remember_batches``), and those in ``exclude``, never match.
+        was told of (``remember_batches``), those it has taken or rejected for
+        another lost create, and those in ``exclude`` never match; with ``until``,
+        neither do batches created after it.
         """
-        known = self._created_ids.union(exclude)
+        known = self._created_ids.union(exclude, self._adopted, self._rejected)
         cutoff = dt.datetime.fromtimestamp(since - AMBIGUOUS_CREATE_SKEW_SECONDS, dt.timezone.utc)
         for batch in self.list(limit=100):
             if batch.created_at < cutoff:
                 return None
+            if until is not None and batch.created_at.timestamp() > until:
+                continue
             if batch.id not in known and batch.request_counts.total == request_count:
                 return batch
         return None
 
     def retrieve(self, batch_id: str) -> MessageBatch:
-        return structure(self.transport.json("GET", f"{BATCHES}/{_id(batch_id)}"), MessageBatch)
+        path = f"{BATCHES}/{_id(batch_id)}"
+        return _answer(self.transport.json("GET", path), MessageBatch, f"GET {path}")
 
     def list(self, limit: Optional[int] = None, before_id: Optional[str] = None,
              after_id: Optional[str] = None) -> Iterator[MessageBatch]:
@@ -205,8 +288,13 @@ class BatchClient:
             elif cursor_after is not None:
                 params["after_id"] = cursor_after
             page = self.transport.json("GET", BATCHES, params=params)
-            for item in page.get("data") or []:
-                yield structure(item, MessageBatch)
+            data = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(data, list):
+                raise UnexpectedResponseError(
+                    f"GET {BATCHES} answered with a body that is not a page of batches "
+                    "(no 'data' list)")
+            for item in data:
+                yield _answer(item, MessageBatch, f"GET {BATCHES}")
             if not page.get("has_more"):
                 return
             if cursor_before is not None:
@@ -219,12 +307,13 @@ class BatchClient:
                     return
 
     def cancel(self, batch_id: str) -> MessageBatch:
-        data = self.transport.json("POST", f"{BATCHES}/{_id(batch_id)}/cancel")
-        return structure(data, MessageBatch)
+        path = f"{BATCHES}/{_id(batch_id)}/cancel"
+        return _answer(self.transport.json("POST", path), MessageBatch, f"POST {path}")
 
     def delete(self, batch_id: str) -> DeletedMessageBatch:
-        data = self.transport.json("DELETE", f"{BATCHES}/{_id(batch_id)}")
-        return structure(data, DeletedMessageBatch)
+        path = f"{BATCHES}/{_id(batch_id)}"
+        return _answer(self.transport.json("DELETE", path), DeletedMessageBatch,
+                       f"DELETE {path}")
 
     def results(self, batch_id: Union[str, MessageBatch], *, raw: bool = False,
                 context: Any = None, call_hooks: bool = True) -> Iterator[Any]:
@@ -245,10 +334,17 @@ class BatchClient:
                 f"batch {batch.id} has no results_url (archived at {batch.archived_at}); "
                 "its results are no longer available")
         url = batch.results_url
-        if not same_origin(url, self.base_url):
+        try:
+            trusted = self.transport.origins.trusts(url)
+            why = f"is not on the API's origin {describe(self.transport.origins.base)}"
+        except UnsafeURLError as exc:
+            trusted, why = False, f"is refused: {exc}"
+        if not trusted:
             raise UnsafeResultsURLError(
-                f"results_url {url!r} is not on the configured base URL {self.base_url!r}; "
-                "the API key is only sent there. Fetch it yourself if you trust that host.")
+                f"results_url {url!r} of batch {batch.id} {why}; the API key is only sent "
+                "there. If your results are served by a gateway you trust, allow its origin "
+                "explicitly: BatchClient(allowed_origins=['https://gateway.example']) or "
+                "--allow-origin https://gateway.example")
         return self._stream_results(batch.id, url, raw=raw, call_hooks=call_hooks,
                                     context=context if context is not None else self)
 
@@ -302,8 +398,9 @@ class BatchClient:
         Raises :class:`~claudebatch.errors.WaitTimeoutError` with the last state.
         """
         first = self.poll_interval if poll_interval is None else poll_interval
-        if first <= 0:
-            raise ValueError(f"poll_interval must be > 0, got {first}")
+        check_interval(first, "poll_interval")
+        if timeout is not None:
+            check_interval(timeout, "timeout", allow_zero=True)
         ctx = context if context is not None else self
         started = self.clock.monotonic()
         attempt = 0
@@ -329,8 +426,35 @@ class BatchClient:
 
 
 def _id(batch_id: str) -> str:
-    if not isinstance(batch_id, str) or not _BATCH_ID.match(batch_id):
-        raise ValueError(f"not a batch id: {batch_id!r} (expected letters, digits, '_' or '-', "
-                         "such as 'msgbatch_013Zva2CMHLNnXjNJJKqJ2EF')")
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
+        raise InvalidBatchIdError(
+            f"not a batch id: {batch_id!r} (expected letters, digits, '_' or '-', such as "
+            "'msgbatch_013Zva2CMHLNnXjNJJKqJ2EF')")
     return batch_id
 
+
+def check_interval(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as seconds, refused unless a finite number > 0 (or >= 0 with allow_zero)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(f"{name} must be a finite number of seconds {bound}, "
+                                 f"got {value!r}")
+    return float(value)
+
+
+def _answer(data: Any, cls: Type[T], call: str) -> T:
+    """A 2xx body as ``cls``, or an error naming the call when it is something else."""
+    try:
+        return structure(data, cls)
+    except Exception as exc:
+        raise UnexpectedResponseError(
+            f"{call} answered with a body that is not a {cls.__name__} ({_why(exc)})"
+        ) from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no field {exc.args[0]!r}" if exc.args else "a field is missing"
+    return f"{type(exc).__name__}: {exc}"[:200]
