@@ -92,8 +92,14 @@ def on_result(result: BatchResult, context: Any) -> None:
 
 
 @hookspec
-def on_batch_end(batch: MessageBatch, context: Any) -> None:
-    """Called once a batch has ended and all its results have been streamed."""
+def on_batch_end(batch: MessageBatch, context: Any, complete: bool) -> None:
+    """Called once a batch has ended and its results have been streamed to the output.
+
+    ``complete`` is True when every request of the batch has its result line
+    written; False when some never came (a download that kept breaking, results
+    already deleted): a store must not count that batch as collected, so a rerun
+    fetches what is missing.
+    """
 
 
 @hookspec

@@ -15,16 +15,18 @@ import json
 import logging
 import os
 import secrets
-import tempfile
 from collections import Counter
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
-from .client import EXPIRY_GRACE_SECONDS, BatchClient
+from ._output import OutputFile, check_output, replace_lines
+from ._spool import Spool, request_of
+from .client import EXPIRY_GRACE_SECONDS, BatchClient, check_interval
+from .defaults import backoff_delay
 from .errors import APIConnectionError, BatchNotEndedError, WaitTimeoutError
 from .inputs import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, RequestValidator, iter_source
-from .models import BatchResult, Request
+from .models import BatchResult, MessageBatch, Request
 from .pending import PendingBatch, dumps
 from .report import BatchSummary, JobPlan, JobReport
 from .results import to_result
@@ -37,8 +39,9 @@ BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
 DEFAULT_SAFETY_MARGIN = 0.02
 #: A job stops asking for further passes after this many, whatever plugins say.
 MAX_PASSES = 10
-#: Times a broken results download is resumed before its requests count as missing.
-RESULT_STREAM_ATTEMPTS = 3
+#: Times a broken results download is tried (with backoff, resuming where it broke)
+#: before its remaining requests count as missing; a rerun fetches them.
+RESULT_STREAM_ATTEMPTS = 5
 
 
 @attrs.frozen
@@ -47,11 +50,14 @@ class ResumeState:
 
     ``submitted`` maps ``(pass_number, batch_index)`` to the id of the batch
     already created for it; ``finished`` holds ids of batches whose results are
-    all in the output already.
+    all in the output already. ``adopted`` maps the ids of batches taken for a
+    create whose answer never came to the time that create was sent: the job
+    proves them its own from their results before writing any.
     """
 
     submitted: Dict[Tuple[int, int], str] = attrs.field(factory=dict)
     finished: Set[str] = attrs.field(factory=set)
+    adopted: Dict[str, float] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -65,62 +71,6 @@ class PlannedBatch:
     body_bytes: int
 
 
-_ID_PREFIX = b'{"custom_id":"'
-
-
-def _custom_id(line: bytes) -> str:
-    """The custom_id of a spooled line: we wrote it first, and it holds no quotes."""
-    return line[len(_ID_PREFIX):line.index(b'"', len(_ID_PREFIX))].decode("ascii")
-
-
-def _request(line: bytes) -> Request:
-    value = json.loads(line)
-    return Request(value["custom_id"], value["params"])
-
-
-class Spool:
-    """Validated requests, one serialized JSON object a line, in a temporary file."""
-
-    def __init__(self) -> None:
-        # Named, so readers open their own file description (an offset of their own).
-        self._file: IO[bytes] = tempfile.NamedTemporaryFile(prefix="claudebatch-spool-")
-        self._end = 0
-
-    def append(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.write(b"\n")
-        self._end += len(data) + 1
-
-    def tell(self) -> int:
-        """Where the next request will be written: the end of what is stored."""
-        return self._end
-
-    def lines(self, start: int, end: int) -> Iterator[bytes]:
-        """The serialized requests stored between two offsets."""
-        self._file.flush()
-        with open(self._file.name, "rb") as reader:
-            reader.seek(start)
-            while reader.tell() < end:
-                line = reader.readline()
-                if not line:
-                    return
-                yield line.rstrip(b"\n")
-
-    def requests(self, start: int, end: int) -> Iterator[Request]:
-        for line in self.lines(start, end):
-            yield _request(line)
-
-    def custom_ids(self, start: int, end: int) -> Iterator[Tuple[str, int, bytes]]:
-        """``(custom_id, offset, line)`` for each request, without parsing its params."""
-        offset = start
-        for line in self.lines(start, end):
-            yield _custom_id(line), offset, line
-            offset += len(line) + 1
-
-    def close(self) -> None:
-        self._file.close()
-
-
 @attrs.define
 class SubmittedBatch:
     plan: PlannedBatch
@@ -128,6 +78,10 @@ class SubmittedBatch:
     summary: BatchSummary
     batch: Any = None  # the latest MessageBatch
     done: bool = False
+
+    def custom_ids(self) -> Iterator[str]:
+        return (custom_id for custom_id, _, _ in
+                self.spool.custom_ids(self.plan.start, self.plan.end))
 
 
 class Job:
@@ -153,14 +107,16 @@ class Job:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
-        self.poll_interval = client.poll_interval if poll_interval is None else poll_interval
+        self.poll_interval = check_interval(
+            client.poll_interval if poll_interval is None else poll_interval, "poll_interval")
         self.max_batch_requests = max_batch_requests
         self.max_batch_bytes = int(max_batch_bytes * (1 - safety_margin))
         self.pass_number = 0
         self.total_requests = 0
         self.results_written = 0
         self.batches: List[SubmittedBatch] = []
-        self.missing: List[str] = []
+        #: custom_ids whose latest attempt got no result (insertion-ordered).
+        self._missing: Dict[str, None] = {}
         self.resumed = False
         self.started_at = self.clock.monotonic()
         self._spools: List[Spool] = []
@@ -233,15 +189,21 @@ class Job:
 
     # --- running ------------------------------------------------------------
 
+    @property
+    def missing(self) -> List[str]:
+        """custom_ids whose latest attempt got no result line (so far)."""
+        return list(self._missing)
+
     def run(self) -> JobReport:
         self.started_at = started = self.clock.monotonic()
+        check_output(self.output, self.source)
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans)
         state: Optional[ResumeState] = self.hook.resume_state(context=self)
         self.resumed = resumed = state is not None
         if state is not None:  # ours already: never adopt them as a lost create's batch
             self.client.remember_batches(state.submitted.values())
-        with open(self.output, "ab" if resumed else "wb") as out:
+        with OutputFile(self.output, append=resumed) as out:
             self.pass_number = 1
             while True:
                 pending = [self._pending(spool, plan) for plan in plans]
@@ -276,6 +238,8 @@ class Job:
         known = state.submitted.get((self.pass_number, plan.index)) if state else None
         if known:
             batch = self.client.retrieve(known)
+            if state is not None and known in state.adopted:
+                self.client.adopt(known, state.adopted[known], plan.count)
             logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
                         self.pass_number, plan.index)
         else:
@@ -288,7 +252,7 @@ class Job:
         self.batches.append(item)
         return item
 
-    def _wait_and_collect(self, submitted: List[SubmittedBatch], out: IO[bytes], *,
+    def _wait_and_collect(self, submitted: List[SubmittedBatch], out: OutputFile, *,
                           resuming: bool) -> None:
         waiting = [s for s in submitted if not s.done]
         attempt = 0
@@ -298,6 +262,9 @@ class Job:
                 item.batch = batch
                 self.hook.on_poll(batch=batch, context=self)
                 if batch.ended:
+                    if self.client.is_adopted(batch.id) and not self._proves_ours(item):
+                        self._replace_adoption(item)
+                        continue  # wait for the real batch
                     self._collect(item, out, resuming=resuming)
                     waiting.remove(item)
                 elif self.clock.time() > batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS:
@@ -311,60 +278,141 @@ class Job:
             self.clock.sleep(float(delay))
             attempt += 1
 
-    def _collect(self, item: SubmittedBatch, out: IO[bytes], *, resuming: bool) -> None:
-        """Stream one ended batch's results into the output; note any that never came."""
-        seen: Set[str] = self._ids_in_output(item) if resuming else set()
-        counts: Counter[str] = Counter()
-        wants_results = bool(self.hook.on_result.get_hookimpls())
+    # --- adoption: a batch taken for a create whose answer was lost -----------
+
+    def _proves_ours(self, item: SubmittedBatch) -> bool:
+        """True when every result of the adopted batch is for a request sent in it.
+
+        Read through once before anything is written: a batch of the same size
+        made by someone else in the same minute must not put its answers here.
+        """
+        expected = set(item.custom_ids())
         for attempt in range(1, RESULT_STREAM_ATTEMPTS + 1):
+            try:
+                for value in self.client.results(item.batch, raw=True, call_hooks=False):
+                    if value["custom_id"] not in expected:
+                        logger.warning(
+                            "job %s: batch %s, taken for the lost create of pass %d batch %d, "
+                            "holds custom_id %r, which that batch never sent: not ours",
+                            self.name, item.summary.id, self.pass_number, item.plan.index,
+                            value["custom_id"])
+                        return False
+                break
+            except APIConnectionError as exc:
+                if attempt == RESULT_STREAM_ATTEMPTS:
+                    raise
+                self._pause_after_broken_stream(item, attempt, exc)
+        self.client.confirm_adoption(item.summary.id)
+        logger.info("job %s: batch %s proved to be the lost create's (its results are ours)",
+                    self.name, item.summary.id)
+        return True
+
+    def _replace_adoption(self, item: SubmittedBatch) -> None:
+        """Drop a wrong adoption: take the real batch if the service made one, else send it."""
+        wrong = item.summary.id
+        found: Optional[MessageBatch] = self.client.reject_adoption(wrong)
+        pending = self._pending(item.spool, item.plan)
+        if found is not None:
+            logger.warning("job %s: batch %s was not ours; found %s for the lost create",
+                           self.name, wrong, found.id)
+            self.hook.after_submit(batch=found, requests=pending, context=self)
+        else:
+            logger.warning("job %s: batch %s was not ours and the lost create made none; "
+                           "sending pass %d batch %d now", self.name, wrong, self.pass_number,
+                           item.plan.index)
+            found = self.client.create(pending, context=self)
+        item.batch = found
+        item.summary.id = found.id
+
+    # --- results ----------------------------------------------------------------
+
+    def _collect(self, item: SubmittedBatch, out: OutputFile, *, resuming: bool) -> None:
+        """Stream one ended batch's results into the output; note any that never came.
+
+        Only results for requests sent in this batch are written, each once; a
+        broken download is tried again with backoff, skipping what is written.
+        """
+        expected = set(item.custom_ids())
+        seen: Set[str] = self._ids_in_output(expected) if resuming else set()
+        counts: Counter[str] = Counter()
+        foreign = 0
+        wants_results = bool(self.hook.on_result.get_hookimpls())
+        attempt = 1
+        while seen != expected:
             try:
                 for value in self.client.results(item.batch, raw=True, call_hooks=False):
                     custom_id = value["custom_id"]
                     if custom_id in seen:
                         continue  # written already (a resumed download): not again
+                    if custom_id not in expected:
+                        foreign += 1
+                        continue
                     seen.add(custom_id)
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source=item.summary.id),
                                             context=self)
-                    out.write(dumps(value) + b"\n")
+                    out.write_line(dumps(value))
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1
                 break
             except APIConnectionError as exc:
-                logger.warning("job %s: results of %s broke (attempt %d of %d): %s",
-                               self.name, item.summary.id, attempt, RESULT_STREAM_ATTEMPTS, exc)
+                if attempt == RESULT_STREAM_ATTEMPTS:
+                    logger.error("job %s: results of %s broke %d times; %d result(s) not "
+                                 "downloaded (a rerun with a job store fetches them): %s",
+                                 self.name, item.summary.id, attempt,
+                                 len(expected) - len(seen), exc)
+                    break
+                self._pause_after_broken_stream(item, attempt, exc)
+                attempt += 1
             except BatchNotEndedError as exc:  # archived: the results are gone
                 logger.error("job %s: %s", self.name, exc)
                 break
         out.flush()
-        missing = [custom_id for custom_id, _, _ in
-                   item.spool.custom_ids(item.plan.start, item.plan.end)
-                   if custom_id not in seen]
-        self.missing.extend(missing)
+        if foreign:
+            logger.warning("job %s: batch %s answered %d custom_id(s) it was never sent; "
+                           "not written", self.name, item.summary.id, foreign)
+        missing = 0
+        for custom_id in item.custom_ids():
+            if custom_id in seen:
+                self._missing.pop(custom_id, None)
+            else:
+                self._missing[custom_id] = None
+                missing += 1
         item.summary.counts = dict(counts)
-        item.summary.missing = len(missing)
+        item.summary.missing = missing
         self._counts.update(counts)
         item.done = True
-        self.hook.on_batch_end(batch=item.batch, context=self)
+        self.hook.on_batch_end(batch=item.batch, context=self, complete=missing == 0)
 
-    def _ids_in_output(self, item: SubmittedBatch) -> Set[str]:
-        """On resume: the custom_ids of this batch already in the output."""
-        wanted = {c for c, _, _ in item.spool.custom_ids(item.plan.start, item.plan.end)}
+    def _pause_after_broken_stream(self, item: SubmittedBatch, attempt: int,
+                                   exc: BaseException) -> None:
+        delay = backoff_delay(attempt - 1)
+        logger.warning("job %s: results of %s broke (attempt %d of %d), again in %.1f s: %s",
+                       self.name, item.summary.id, attempt, RESULT_STREAM_ATTEMPTS, delay, exc)
+        self.clock.sleep(delay)
+
+    def _ids_in_output(self, wanted: Set[str]) -> Set[str]:
+        """On resume: which of ``wanted`` already have a line in the output."""
         found: Set[str] = set()
-        if os.path.exists(self.output):
-            with open(self.output, "rb") as handle:
-                for line in handle:
-                    if line.strip():
-                        custom_id = json.loads(line).get("custom_id")
-                        if custom_id in wanted:
-                            found.add(custom_id)
+        try:
+            handle = open(self.output, "rb")
+        except FileNotFoundError:
+            return found
+        with handle:
+            for line in handle:
+                if line.strip():
+                    custom_id = json.loads(line).get("custom_id")
+                    if custom_id in wanted:
+                        found.add(custom_id)
         return found
 
     def _keep_last_attempts(self) -> None:
         """Rewrite the output so each resubmitted custom_id keeps only its last line.
 
-        Also recounts the result types from the output, which after a resume
-        holds lines written by the earlier run too.
+        A custom_id whose latest attempt got no result keeps none (it is
+        missing; an earlier attempt's line would pass for its answer). Also
+        recounts the result types from the output, which after a resume holds
+        lines written by the earlier run too.
         """
         lines_left: Counter[str] = Counter()
         with open(self.output, "rb") as handle:
@@ -373,28 +421,30 @@ class Job:
                 if custom_id in self._resubmitted:
                     lines_left[custom_id] += 1
         counts: Counter[str] = Counter()
-        still_missing = set(self.missing)
-        tmp = self.output + ".tmp"
-        with open(self.output, "rb") as src, open(tmp, "wb") as dst:
-            for line in src:
-                value = json.loads(line)
-                custom_id = value["custom_id"]
-                if custom_id in self._resubmitted:
-                    lines_left[custom_id] -= 1
-                    if lines_left[custom_id] > 0:
-                        continue
-                still_missing.discard(custom_id)
-                dst.write(line)
-                counts[value["result"].get("type", "unknown")] += 1
-        os.replace(tmp, self.output)
+        still_missing = set(self._missing)
+
+        def kept() -> Iterator[bytes]:
+            with open(self.output, "rb") as src:
+                for line in src:
+                    value = json.loads(line)
+                    custom_id = value["custom_id"]
+                    if custom_id in self._resubmitted:
+                        lines_left[custom_id] -= 1
+                        if lines_left[custom_id] > 0 or custom_id in self._missing:
+                            continue
+                    still_missing.discard(custom_id)
+                    counts[value["result"].get("type", "unknown")] += 1
+                    yield line.rstrip(b"\n")
+
+        replace_lines(self.output, kept())
         self._counts = counts
-        self.missing = [m for m in self.missing if m in still_missing]
+        self._missing = {m: None for m in self._missing if m in still_missing}
 
     def _report(self, elapsed: float) -> JobReport:
         return JobReport(
             name=self.name, output=self.output, total_requests=self.total_requests,
             counts=dict(self._counts), batches=[b.summary for b in self.batches],
-            missing=list(self.missing), passes=self.pass_number, elapsed_seconds=elapsed,
+            missing=self.missing, passes=self.pass_number, elapsed_seconds=elapsed,
             job=self)
 
     # --- reading back -------------------------------------------------------
@@ -406,7 +456,7 @@ class Job:
             for custom_id, _, line in spool.custom_ids(0, spool.tell()):
                 if custom_id in wanted:
                     wanted.discard(custom_id)
-                    yield _request(line)
+                    yield request_of(line)
             if not wanted:
                 return
 
@@ -420,8 +470,7 @@ class Job:
             for line in handle:
                 value = json.loads(line)
                 spool, offset = where[value["custom_id"]]
-                request = next(spool.requests(offset, offset + 1))
-                yield request, to_result(value, source=self.output)
+                yield spool.request_at(offset), to_result(value, source=self.output)
 
     def close(self) -> None:
         """Drop the spool files (``results()`` needs them; call when done)."""

@@ -11,6 +11,8 @@ import pytest
 from claudebatch import BatchClient, Request, ResumeState, ValidationError, hookimpl
 from claudebatch.cli import main as cli_main
 from claudebatch.emulator import Emulator, Faults
+from claudebatch.emulator.clock import ManualClock
+from claudebatch.job import RESULT_STREAM_ATTEMPTS
 
 MODEL = "claude-haiku-4-5"
 
@@ -188,15 +190,31 @@ def test_resume_state_skips_made_batches_and_written_results(emulator: Emulator,
     assert report.complete
 
 
-def test_results_that_never_arrive_are_reported_not_dropped(emulator: Emulator,
-                                                            tmp_path: Path) -> None:
-    emulator.inject("drop_results", times=3, after=0.5)
-    client = client_for(emulator, max_retries=0)
-    report = client.run([request(i) for i in range(100)], output=str(tmp_path / "o.jsonl"))
+def test_results_that_never_arrive_are_reported_not_dropped(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with Emulator(rate=float("inf"), clock=clock) as emu:
+        emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.5)
+        client = client_for(emu, max_retries=0, clock=clock)
+        report = client.run([request(i) for i in range(100)], output=str(tmp_path / "o.jsonl"))
     written = len(read_output(report.output))
     assert report.missing and len(report.missing) == 100 - written
     assert not report.complete
+    assert report.batches[0].missing == 100 - written
     assert "NO RESULT" in report.summary()
+
+
+def test_a_broken_results_stream_is_retried_with_backoff_and_resumed(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with Emulator(rate=float("inf"), clock=clock) as emu:
+        emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS - 1, after=0.5)
+        client = client_for(emu, max_retries=0, clock=clock)
+        report = client.run([request(i) for i in range(100)], output=str(tmp_path / "o.jsonl"))
+    ids = [line["custom_id"] for line in read_output(report.output)]
+    assert sorted(ids) == sorted(f"r-{i}" for i in range(100))  # each once
+    assert report.complete and report.missing == []
+    pauses = [s for s in clock.sleeps if s >= 0.3]  # the poll interval is 0.01
+    assert len(pauses) == RESULT_STREAM_ATTEMPTS - 1
+    assert pauses == sorted(pauses) and pauses[-1] > pauses[0]  # backing off
 
 
 def test_dry_run_sends_nothing(emulator: Emulator) -> None:
@@ -223,8 +241,9 @@ def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with Emulator(rate=float("inf"), seed=1, faults=Faults(errored=0.5)) as emu:
         args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet"]
         assert cli_main(["run", str(good), "-o", out, *args]) == 6
+    monkeypatch.setattr("claudebatch.job.backoff_delay", lambda attempt: 0.0)
     with Emulator(rate=float("inf"), seed=1) as emu:
-        emu.inject("drop_results", times=3)
+        emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS)
         args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet",
                 "--max-retries", "0"]
         assert cli_main(["run", str(good), "-o", out, *args]) == 7
@@ -263,7 +282,7 @@ def test_find_requests_and_join_see_every_batch_of_a_multi_batch_job(
 
 
 def test_reading_a_spool_slice_leaves_its_end_where_it_was() -> None:
-    from claudebatch.job import Spool
+    from claudebatch._spool import Spool
 
     spool = Spool()
     offsets = []

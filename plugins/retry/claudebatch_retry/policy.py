@@ -168,13 +168,13 @@ class RetryPolicy:
     @hookimpl
     def on_job_end(self, report: Any, context: Any) -> None:
         if self._follow(context):
-            self.failed_for_good = self._final_failures()
+            self.failed_for_good = self._final_failures(report)
 
     @hookimpl
     def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
         if not isinstance(report, JobReport) or not self._follow(context):
             return None  # a dry run sends nothing: nothing to say
-        self.failed_for_good = self._final_failures()
+        self.failed_for_good = self._final_failures(report)
         failed = FailedForGood(
             (custom_id, failure.to_dict()) for custom_id, failure in self.failed_for_good.items())
         return {"retry": {
@@ -184,9 +184,14 @@ class RetryPolicy:
             "failed_for_good": failed,
         }}
 
-    def _final_failures(self) -> Dict[str, Failure]:
+    def _final_failures(self, report: Any) -> Dict[str, Failure]:
+        # A request whose latest attempt got no result is the report's "missing", not a
+        # failure: an earlier attempt's error is not its answer.
+        missing = set(getattr(report, "missing", None) or ())
         failures = {}
         for custom_id, seen in self._latest.items():
+            if custom_id in missing:
+                continue
             c = seen.classification
             failures[custom_id] = Failure(
                 custom_id=custom_id, type=c.result_type, error_type=c.error_type,

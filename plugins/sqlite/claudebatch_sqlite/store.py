@@ -182,14 +182,17 @@ class SQLiteStore:
         self.records.start_run(row.id, job.output, now)
         run = _Run(job, row.id, lock, OutputTail(job.output, 0))
         self._run = run
-        run.adopted = self._adopt_unconfirmed(row.id, job)
+        adopted = self._adopt_unconfirmed(row.id, job)
+        run.adopted = len(adopted)
         batches = self.records.batches(row.id)
         submitted = {(b.pass_number, b.index): b.batch_id for b in batches if b.batch_id}
         if not submitted:
             self._say(f"store: job {job.name} had sent nothing yet; starting it")
             return None
+        # Collected: every request has its result stored (a store written before that
+        # rule could mark a batch done after a broken download; it is fetched again).
         run.finished = {b.batch_id: b.pass_number for b in batches
-                        if b.batch_id and b.results_done}
+                        if b.batch_id and b.results_done and b.results_stored >= b.request_count}
         # The output starts as the finished batches' results; the job appends every
         # result of the other batches (each once) after them.
         write_lines(job.output, self.records.latest_lines(row.id, finished_only=True))
@@ -198,7 +201,8 @@ class SQLiteStore:
         self._say(f"store: resuming job {job.name}: {len(submitted)} batch(es) already "
                f"created, {len(run.finished)} with all results stored"
                + (f", {run.adopted} found after an unconfirmed create" if run.adopted else ""))
-        return ResumeState(submitted=dict(submitted), finished=set(run.finished))
+        return ResumeState(submitted=dict(submitted), finished=set(run.finished),
+                           adopted=adopted)
 
     def _check_same_input(self, job_id: int, before: fp.Fingerprint, now: fp.Fingerprint,
                           job: Any) -> None:
@@ -220,9 +224,12 @@ class SQLiteStore:
                 "Resuming would mix two jobs: give this run another name, or drop the old "
                 f"job with 'claudebatch job {job.name} --forget'.")
 
-    def _adopt_unconfirmed(self, job_id: int, job: Any) -> int:
-        """Intents whose create may have been sent: adopt the batch if the service made it."""
-        adopted = 0
+    def _adopt_unconfirmed(self, job_id: int, job: Any) -> Dict[str, float]:
+        """Intents whose create may have been sent: adopt the batch if the service made it.
+
+        Returns ``{batch id: intent time}``: hypotheses the job proves from the results.
+        """
+        adopted: Dict[str, float] = {}
         known: Optional[Set[str]] = None
         for b in self.records.batches(job_id):
             if b.batch_id is not None:
@@ -236,7 +243,7 @@ class SQLiteStore:
                 continue
             self.records.record_batch(job_id, b.pass_number, b.index, batch)
             known.add(batch.id)
-            adopted += 1
+            adopted[batch.id] = b.intent_at
             self._say(f"store: job {job.name}: the create of pass {b.pass_number} batch "
                       f"{b.index} was sent but never confirmed; found it: {batch.id}")
         return adopted
@@ -282,7 +289,7 @@ class SQLiteStore:
                 run.lock.heartbeat()
 
     @hookimpl(trylast=True)
-    def on_batch_end(self, batch: MessageBatch, context: Any) -> None:
+    def on_batch_end(self, batch: MessageBatch, context: Any, complete: bool) -> None:
         run = self._current(context)
         if run is None:
             return
@@ -293,7 +300,7 @@ class SQLiteStore:
                                "batch %s stays unfinished in the store (a resume downloads "
                                "it again)", context.name, context.output, batch.id)
             self.records.end_batch(run.job_id, context.pass_number, rows, batch,
-                                   complete=not run.tail.lost)
+                                   complete=complete and not run.tail.lost)
 
     @hookimpl(tryfirst=True)
     def resubmit_requests(self, pass_number: int, context: Any) -> Optional[List[Request]]:
