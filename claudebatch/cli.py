@@ -18,14 +18,18 @@ import sys
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
+from ._output import OutputFile, check_output
+from .argtypes import batch_id, bounded, seconds
 from .client import BatchClient
 from .errors import (
     BatchNotEndedError,
     ClaudeBatchError,
     ConfigurationError,
+    InvalidBatchIdError,
     ValidationError,
     WaitTimeoutError,
 )
+from .pending import dumps
 from .serde import unstructure
 
 EXIT_OK = 0
@@ -38,6 +42,8 @@ EXIT_JOB_FAILURES = 6
 EXIT_JOB_MISSING = 7
 
 Command = Callable[[argparse.Namespace], int]
+#: Set to show the traceback of an unexpected error instead of one line.
+DEBUG_ENV = "CLAUDEBATCH_DEBUG"
 
 #: The emulator as the demo runs it: a few seconds of visible processing.
 DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0}  # a fresh seed: fresh batch ids
@@ -57,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     try:
         return command(args)
-    except ConfigurationError as exc:
+    except (ConfigurationError, InvalidBatchIdError) as exc:
         return fail(f"error: {exc}", EXIT_USAGE)
     except ValidationError as exc:
         return fail(f"invalid input: {exc}", EXIT_INVALID_INPUT)
@@ -69,6 +75,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return fail(f"error: {exc}", EXIT_API_ERROR)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OSError as exc:  # a file the command reads or writes
+        where = f" {exc.filename}" if exc.filename else ""
+        return fail(f"error:{where}: {exc.strerror or exc}", EXIT_API_ERROR)
+    except Exception as exc:  # a defect: say so plainly, never a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        return fail(f"internal error: {type(exc).__name__}: {exc}\n(this is a claudebatch "
+                    f"defect; set {DEBUG_ENV}=1 to see the traceback, and report it)",
+                    EXIT_API_ERROR)
 
 
 def fail(message: str, code: int) -> int:
@@ -84,8 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-url", help="API base URL (default: $ANTHROPIC_BASE_URL or "
                                            "https://api.anthropic.com)")
-    common.add_argument("--max-retries", type=int, default=None,
-                        help="HTTP retries per call (default 4)")
+    common.add_argument("--max-retries", type=bounded(int, what="a whole number", low=0),
+                        default=None, help="HTTP retries per call (default 4)")
+    common.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                        help="another origin (such as a gateway serving results) the API key "
+                             "may be sent to; repeatable")
+    common.add_argument("--allow-http", action="store_true",
+                        help="allow plain http:// to a host other than this machine (the key "
+                             "and prompts cross the network unencrypted)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def add(name: str, func: Command, help_text: str) -> argparse.ArgumentParser:
@@ -97,21 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
     p = add("status", cmd_status, "Show one batch as JSON (or, with a job store installed, "
                                   "one job by name).")
-    p.add_argument("batch_id", metavar="ID_OR_NAME")
+    p.add_argument("batch_id", metavar="ID_OR_NAME")  # checked in cmd_status
     p = add("wait", cmd_wait, "Poll a batch until it has ended; print it as JSON.")
-    p.add_argument("batch_id")
-    p.add_argument("--timeout", type=float, default=None, help="give up after S seconds")
-    p.add_argument("--poll-interval", type=float, default=None,
+    p.add_argument("batch_id", type=batch_id)
+    p.add_argument("--timeout", type=seconds(allow_zero=True), default=None,
+                   help="give up after S seconds")
+    p.add_argument("--poll-interval", type=seconds(), default=None,
                    help="first wait between polls in seconds (default 30; grows with backoff)")
     p = add("results", cmd_results, "Stream an ended batch's results as JSONL.")
-    p.add_argument("batch_id")
+    p.add_argument("batch_id", type=batch_id)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p = add("list", cmd_list, "List batches, newest first, one JSON object per line.")
-    p.add_argument("--limit", type=int, default=None, help="stop after N batches")
+    p.add_argument("--limit", type=bounded(int, what="a whole number", low=1), default=None,
+                   help="stop after N batches")
     p = add("cancel", cmd_cancel, "Cancel a batch; print it as JSON.")
-    p.add_argument("batch_id")
+    p.add_argument("batch_id", type=batch_id)
     p = add("delete", cmd_delete, "Delete an ended batch.")
-    p.add_argument("batch_id")
+    p.add_argument("batch_id", type=batch_id)
     p = add("run", cmd_run, "Run a whole JSONL dataset: validate, split, submit, poll, "
                             "stream every result to OUTPUT.")
     p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
@@ -122,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_options(p)
     p = add("demo", cmd_demo, "Triage generated support tickets end to end, against the "
                               "built-in emulator unless --live.")
-    p.add_argument("--requests", type=int, default=5000, help="how many tickets (default 5000)")
+    p.add_argument("--requests", type=bounded(int, what="a whole number", low=1), default=5000,
+                   help="how many tickets (default 5000)")
     p.add_argument("-o", "--output", default="demo-results.jsonl",
                    help="JSONL file for the results (default demo-results.jsonl)")
     p.add_argument("--live", action="store_true",
@@ -137,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_job_options(parser: argparse.ArgumentParser, *,
                     poll_default: Optional[float] = None) -> None:
     parser.add_argument("--name", help="job name (default: job-<UTC time>)")
-    parser.add_argument("--poll-interval", type=float, default=poll_default,
+    parser.add_argument("--poll-interval", type=seconds(), default=poll_default,
                         help="first wait between polls in seconds (default 30; grows with "
                              "backoff); small values suit the emulator")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -160,7 +184,8 @@ def plugins_from_args(args: argparse.Namespace) -> List[Any]:
 
 
 def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
-    kwargs: Dict[str, Any] = {"base_url": args.base_url, **extra}
+    kwargs: Dict[str, Any] = {"base_url": args.base_url, "allow_http": args.allow_http,
+                              "allowed_origins": args.allow_origin, **extra}
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
     return BatchClient(**kwargs)
@@ -178,6 +203,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
+    if not client.hook.resume_state.get_hookimpls():
+        print("note: no job store is on, so a run that stops cannot resume: its batches "
+              "(already paid) would be sent again. To make it resumable, pip install "
+              "claudebatch-sqlite and add --store FILE.", file=sys.stderr)
     report = client.run(source, name=args.name, output=args.output,
                         poll_interval=args.poll_interval)
     print(report.summary())
@@ -232,6 +261,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         code: Optional[int] = cli_plugins().hook.show_status(name=args.batch_id, args=args)
         if code is not None:
             return code
+    try:
+        batch_id(args.batch_id)
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigurationError(f"{exc}; nor is it a job name a job store knows") from None
     print_json(unstructure(make_client(args).retrieve(args.batch_id)))
     return EXIT_OK
 
@@ -247,9 +280,10 @@ def cmd_results(args: argparse.Namespace) -> int:
     client = make_client(args)
     results = client.results(args.batch_id, raw=True)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
+        check_output(args.output)
+        with OutputFile(args.output, append=False) as out:
             for value in results:
-                print_json(value, out)
+                out.write_line(dumps(value))
     else:
         for value in results:
             print_json(value)
