@@ -252,3 +252,41 @@ def test_the_store_follows_one_job_at_a_time(emulator: Emulator, tmp_path: Path)
     client = client_for(emulator, store)  # endpoint calls outside a job are not recorded
     client.create(dataset(2, prefix="z"))
     assert len(store.jobs()) == 2
+
+
+def test_a_batch_whose_download_kept_breaking_is_fetched_again_on_rerun(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from claudebatch.job import RESULT_STREAM_ATTEMPTS
+
+    monkeypatch.setattr("claudebatch.job.backoff_delay", lambda attempt: 0.0)
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(40))
+    out, db = tmp_path / "out.jsonl", str(tmp_path / "jobs.db")
+    with Emulator(rate=float("inf"), seed=6) as emu:
+        emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.3)
+        with SQLiteStore(db) as store:
+            first = client_for(emu, store).run(source, name="j", output=str(out), poll_interval=0.01)
+        assert first.missing  # the download never finished
+        with SQLiteStore(db) as store:
+            assert [b.results_done for b in store.job("j").batches] == [False]
+            second = client_for(emu, store).run(source, name="j", output=str(out), poll_interval=0.01)
+        assert second.complete and emu.batches_created == 1
+        assert sorted(r["custom_id"] for r in output_lines(out)) == \
+            sorted(r["custom_id"] for r in dataset(40))
+
+
+def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
+        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before the completeness rule: done, with results missing."""
+    from claudebatch.job import RESULT_STREAM_ATTEMPTS
+
+    monkeypatch.setattr("claudebatch.job.backoff_delay", lambda attempt: 0.0)
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(40))
+    out, db = tmp_path / "out.jsonl", str(tmp_path / "jobs.db")
+    emulator.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.3)
+    with SQLiteStore(db) as store:
+        client_for(emulator, store).run(source, name="j", output=str(out), poll_interval=0.01)
+        store.conn.execute("UPDATE batches SET results_done = 1")  # the old, wrong mark
+        store.conn.commit()
+    with SQLiteStore(db) as store:
+        report = client_for(emulator, store).run(source, name="j", output=str(out), poll_interval=0.01)
+    assert report.complete and emulator.batches_created == 1
