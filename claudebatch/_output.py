@@ -10,18 +10,32 @@ partial last line behind, so a rerun can resume from what is there.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import tempfile
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from .errors import OutputError, OutputPathError
+from .pending import dumps
 
 #: Lines are gathered up to this many bytes before each write to the file.
 BUFFER_BYTES = 64 * 1024
 NEW_FILE_MODE = 0o600
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+def result_line(value: Any) -> bytes:
+    """A result as one compact JSON line, whatever text the service put in it.
+
+    UTF-8 as served; a lone surrogate (``"\\ud800"`` in the body, which no UTF-8
+    can hold) is written back escaped, as it came.
+    """
+    try:
+        return dumps(value)
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def check_output(output: str, source: object = None) -> None:

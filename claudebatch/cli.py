@@ -18,7 +18,7 @@ import sys
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
-from ._output import OutputFile, check_output
+from ._output import OutputFile, check_output, result_line
 from .argtypes import batch_id, bounded, seconds
 from .client import BatchClient
 from .errors import (
@@ -29,7 +29,6 @@ from .errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from .pending import dumps
 from .serde import unstructure
 
 EXIT_OK = 0
@@ -283,10 +282,10 @@ def cmd_results(args: argparse.Namespace) -> int:
         check_output(args.output)
         with OutputFile(args.output, append=False) as out:
             for value in results:
-                out.write_line(dumps(value))
+                out.write_line(result_line(value))
     else:
         for value in results:
-            print_json(value)
+            sys.stdout.write(result_line(value).decode("utf-8") + "\n")
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
-from ._output import OutputFile, check_output, replace_lines
+from ._output import OutputFile, check_output, replace_lines, result_line
 from ._spool import Spool, request_of
 from .client import EXPIRY_GRACE_SECONDS, BatchClient, check_interval
 from .defaults import backoff_delay
@@ -351,7 +351,7 @@ class Job:
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source=item.summary.id),
                                             context=self)
-                    out.write_line(dumps(value))
+                    out.write_line(result_line(value))
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1
                 break

@@ -146,3 +146,29 @@ def test_results_output_is_created_private(emu: Emulator, tmp_path: Path,
     code, _ = run(["results", batch.id, "-o", str(out), "--base-url", emu.url], capsys)
     assert code == 0 and os.stat(out).st_mode & 0o777 == 0o600
     assert json.loads(out.read_text())["custom_id"] == "r-0"
+
+
+@responses.activate
+@pytest.mark.parametrize("to_file", [True, False], ids=["-o", "stdout"])
+def test_a_lone_surrogate_in_a_result_is_written_as_valid_json(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        to_file: bool) -> None:
+    from .conftest import batch_json
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    base = "http://127.0.0.1:9"
+    url = f"{base}/v1/messages/batches/msgbatch_1/results"
+    responses.get(f"{base}/v1/messages/batches/msgbatch_1",
+                  json=batch_json("msgbatch_1", "ended", processing=0, succeeded=1,
+                                  results_url=url))
+    responses.get(url, body=b'{"custom_id":"r-1","result":{"type":"errored","error":{"type":'
+                            b'"error","error":{"type":"api_error","message":"a \\ud800"}}}}\n')
+    out = tmp_path / "r.jsonl"
+    code = cli_main(["results", "msgbatch_1", "--base-url", base,
+                     *(["-o", str(out)] if to_file else [])])
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    written = out.read_text() if to_file else captured.out
+    value = json.loads(written)  # valid JSON, whichever way the parser read the surrogate
+    assert value["custom_id"] == "r-1"
+    assert value["result"]["error"]["error"]["message"] in ("a \ud800", "a ?")
