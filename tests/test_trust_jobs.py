@@ -300,3 +300,12 @@ def test_a_full_disk_leaves_no_partial_line_and_the_job_resumes_once_there_is_sp
     assert report.complete and emulator.batches_created == 1  # resumed: nothing sent twice
     ids = sorted(json.loads(line)["custom_id"] for line in output.read_bytes().splitlines())
     assert ids == sorted(f"r-{i}" for i in range(1000))
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_a_bad_poll_interval_is_refused_before_anything_is_sent(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path, bad: float) -> None:
+    with pytest.raises(ValueError, match="poll_interval must be a finite number"):
+        client_for(emulator, clock).run([request(0)], output=str(tmp_path / "o.jsonl"),
+                                        poll_interval=bad)
+    assert emulator.batches_created == 0
