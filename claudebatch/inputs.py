@@ -3,14 +3,21 @@
 The service refuses a whole batch for one bad custom_id, and a job may hold
 millions of rows: so every problem is gathered (the first ones in full, then a
 count) and reported together, each naming where it is.
+
+Beyond the fields the service checks up front, a request must be JSON the API
+can read: no NaN or Infinity, integers within signed 64 bits, strings that are
+valid UTF-8 (no lone UTF-16 surrogates), nesting no deeper than
+:data:`MAX_JSON_DEPTH`. Python's ``json`` lets all of these through (or fails
+with a traceback), so they are checked here, where the problem can be named.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .errors import ValidationError
 from .models import Request
@@ -18,28 +25,51 @@ from .models import Request
 #: The service's limits for one batch.
 MAX_REQUESTS_PER_BATCH = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
-CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+#: Used with ``fullmatch``: with ``match`` and ``$``, "abc\n" would pass (``$`` matches
+#: before a trailing newline).
+CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 #: How many problems an error lists in full before it only counts the rest.
 MAX_LISTED_PROBLEMS = 20
+
+#: The deepest nesting of objects and arrays a request may have, counting the request
+#: object itself as level 1 (its ``params`` are level 2). A Messages request needs a
+#: handful of levels, and a tool's input schema rarely a few dozen; 256 leaves room for
+#: any real one while staying well below CPython's recursion limit (1,000), at which
+#: ``json.loads`` and ``json.dumps`` fail with RecursionError: when reading the input,
+#: when serializing the body, and when the job reads its spooled requests back.
+MAX_JSON_DEPTH = 256
+
+#: The integers the API's JSON carries: signed 64-bit.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+#: A JSONL file is read at most this much at a time: a line longer than a batch can hold
+#: is measured and refused without ever being held (or parsed) whole.
+READ_CHUNK_BYTES = 1024 * 1024
+
+_ID_CHARACTER = re.compile(r"[a-zA-Z0-9_-]")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NO_NAN = "the API's JSON has no NaN or Infinity"
 
 
 def describe_custom_id_problem(custom_id: Any) -> Optional[str]:
     """Why ``custom_id`` is refused, or None when it is fine."""
     if not isinstance(custom_id, str):
-        return f"custom_id must be a string, got {type(custom_id).__name__}"
+        return f"custom_id must be a string, got {_type_name(custom_id)}"
     if not 1 <= len(custom_id) <= 64:
         return f"custom_id must be 1 to 64 characters, got {len(custom_id)}"
-    if not CUSTOM_ID_PATTERN.match(custom_id):
-        bad = sorted({c for c in custom_id if not re.match(r"[a-zA-Z0-9_-]", c)})
-        return f"custom_id may only hold letters, digits, '_' and '-' (found {''.join(bad)!r})"
+    if not CUSTOM_ID_PATTERN.fullmatch(custom_id):
+        bad = sorted({c for c in custom_id if not _ID_CHARACTER.fullmatch(c)})
+        found = ", ".join(repr(c) for c in bad)  # repr: a newline shows as '\n'
+        return f"custom_id may only hold letters, digits, '_' and '-' (found {found})"
     return None
 
 
 def describe_params_problems(params: Any) -> List[str]:
     """What a batch refuses in one request's ``params`` (the checks the service makes up front)."""
-    if not isinstance(params, Mapping):
-        return [f"params must be an object, got {type(params).__name__}"]
+    if type(params) is not dict and not isinstance(params, Mapping):  # dict: skip the ABC check
+        return [f"params must be an object, got {_type_name(params)}"]
     problems = []
     model = params.get("model")
     if not isinstance(model, str) or not model:
@@ -55,6 +85,217 @@ def describe_params_problems(params: Any) -> List[str]:
         problems.append("params.stream must not be true: batch requests cannot stream")
     return problems
 
+
+# --- JSON the API can read ----------------------------------------------------
+
+class _BadNumber:
+    """Stands in, while a refused line is parsed again to name the field, for a number
+    that Python's json reads but the API's JSON has no form for."""
+
+    __slots__ = ("problem", "text")
+
+    def __init__(self, text: str, problem: str):
+        self.text = text
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _HugeInt(int):
+    """Stands in for an integer literal too long for ``int()`` (over 4,300 digits)."""
+
+    digits: int
+
+    def __repr__(self) -> str:
+        return f"a {self.digits:,}-digit integer"
+
+
+_PathNode = Union[str, Tuple[Any, Any, bool]]  # a root name, or (parent, key, is_index)
+
+
+def _format_path(node: _PathNode, max_parts: int = 12) -> str:
+    parts: List[str] = []
+    while isinstance(node, tuple):
+        node, key, is_index = node
+        if is_index:
+            parts.append(f"[{key}]")
+        elif isinstance(key, str) and _IDENTIFIER.fullmatch(key):
+            parts.append(f".{key}")
+        else:
+            parts.append(f"[{key!r}]")
+    parts.append(str(node))
+    parts.reverse()
+    if len(parts) > max_parts:  # nested too deeply: the start and the end say enough
+        parts = [*parts[:max_parts - 3], "...", *parts[-2:]]
+    return "".join(parts)
+
+
+def _type_name(value: Any) -> str:
+    return "a number" if isinstance(value, _BadNumber) else type(value).__name__
+
+
+def _int_text(value: int) -> str:
+    # str() of a huge int is slow, and past 4,300 digits refused (CVE-2020-10735)
+    return str(value) if value.bit_length() <= 200 else f"a {value.bit_length():,}-bit integer"
+
+
+def _surrogate_problem(text: str) -> Optional[str]:
+    try:
+        text.encode("utf-8")  # C speed: several times faster than a regex search
+    except UnicodeEncodeError as exc:
+        return (f"holds a lone UTF-16 surrogate \\u{ord(text[exc.start]):04x}; "
+                "the API's JSON must be valid UTF-8")
+    return None
+
+
+def _leaf_problem(value: Any) -> Optional[str]:
+    """Why a value that is not a dict or list (or a subclass) cannot go out, or None."""
+    if isinstance(value, str):
+        return _surrogate_problem(value)
+    if isinstance(value, _HugeInt):
+        return (f"is a {value.digits:,}-digit integer, outside the signed 64-bit integer "
+                "range the API accepts")
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            return None
+        return f"is {_int_text(value)}, outside the signed 64-bit integer range the API accepts"
+    if isinstance(value, float):
+        if value - value == 0.0:  # finite; NaN and +-inf give NaN
+            return None
+        text = "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+        return f"is {text}: {_NO_NAN}"
+    if isinstance(value, _BadNumber):
+        return value.problem
+    return f"is a {type(value).__name__}, which JSON has no form for"
+
+
+def _key_problem(key: Any) -> Optional[str]:
+    if isinstance(key, str):
+        problem = _surrogate_problem(key)
+        return f"has a key {key!r} that {problem}" if problem else None
+    if key is None or isinstance(key, (int, float)):
+        return None  # json.dumps writes these as strings
+    return f"has a key of type {type(key).__name__}: JSON object keys are strings"
+
+
+def describe_json_problem(value: Any, path: str = "params", level: int = 2) -> Optional[str]:
+    """The first thing in ``value`` the API's JSON cannot carry, as ``"<path> <why>"``; or None.
+
+    That is: NaN or infinite floats, integers outside signed 64 bits, strings holding a
+    lone UTF-16 surrogate (they cannot be encoded as UTF-8), nesting deeper than
+    :data:`MAX_JSON_DEPTH` (``level`` is that of ``value`` itself; a request's params are
+    at level 2) or a reference cycle, and types ``json.dumps`` has no form for.
+    One pass, no recursion; a str costs nothing unless it is not ASCII.
+    """
+    if type(value) is not dict and not isinstance(value, (Mapping, list, tuple)):
+        leaf = _leaf_problem(value)
+        return f"{path} {leaf}" if leaf else None
+    low, high, limit = INT64_MIN, INT64_MAX, MAX_JSON_DEPTH
+    stack: List[Tuple[Any, int, _PathNode]] = [(value, level, path)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        container, depth, where = pop()
+        if depth > limit:
+            return (f"{_format_path(where)} is nested too deeply: more than {limit} "
+                    "levels of objects and arrays (or it holds itself)")
+        pairs: Iterable[Tuple[Any, Any]]
+        if isinstance(container, (list, tuple)):
+            pairs, is_index = enumerate(container), True
+        else:  # a dict, or the Mapping at the top
+            pairs, is_index = container.items(), False
+            for key in container:
+                if type(key) is not str or not key.isascii():
+                    key_problem = _key_problem(key)
+                    if key_problem:
+                        return f"{_format_path(where)} {key_problem}"
+        for key, item in pairs:
+            kind = type(item)
+            # the common cases by exact type, cheapest first; anything else gets a closer look
+            if kind is str:
+                if item.isascii():
+                    continue
+            elif kind is dict or kind is list:
+                push((item, depth + 1, (where, key, is_index)))
+                continue
+            elif kind is int:
+                if low <= item <= high:
+                    continue
+            elif kind is float:
+                if item - item == 0.0:  # finite (NaN and +-inf give NaN)
+                    continue
+            elif item is None or kind is bool:
+                continue
+            elif isinstance(item, (dict, list, tuple)):
+                push((item, depth + 1, (where, key, is_index)))
+                continue
+            problem = _leaf_problem(item)
+            if problem:
+                return f"{_format_path((where, key, is_index))} {problem}"
+    return None
+
+
+class _NotApiJson(Exception):
+    """Raised from the JSON decoder's hooks: a number the API's JSON has no form for."""
+
+
+def _strict_int(text: str) -> int:
+    if len(text) < 19:  # at most 18 digits: always within 64 bits
+        return int(text)
+    if len(text) <= 20:  # JSON has no leading zeros: 21+ characters are out of range
+        value = int(text)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+    raise _NotApiJson
+
+
+def _strict_float(text: str) -> float:
+    value = float(text)
+    if value - value == 0.0:
+        return value
+    raise _NotApiJson  # such as 1e400, which float() makes infinite
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NotApiJson  # NaN, Infinity, -Infinity
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"a {len(text):,}-character number"
+
+
+def _lenient_int(text: str) -> int:
+    if len(text) <= 4000:
+        return int(text)  # out of range or not, describe_json_problem names it
+    huge = _HugeInt(INT64_MIN - 1 if text[0] == "-" else INT64_MAX + 1)  # out of range too
+    huge.digits = len(text.lstrip("-"))
+    return huge
+
+
+def _lenient_float(text: str) -> Any:
+    value = float(text)
+    if value - value == 0.0:
+        return value
+    return _BadNumber(_short(text), f"is {_short(text)}, too large for a 64-bit float "
+                                    "(it would become Infinity)")
+
+
+def _lenient_constant(text: str) -> Any:
+    return _BadNumber(text, f"is {text}: {_NO_NAN}")
+
+
+#: Reads a line, raising _NotApiJson at the first number the API could not take. Ints
+#: and floats in prompts are rare (max_tokens, temperature): the hooks cost little.
+_STRICT = json.JSONDecoder(parse_int=_strict_int, parse_float=_strict_float,
+                           parse_constant=_refuse_constant)
+#: Reads a refused line again, with stand-ins for the bad numbers, to name their fields.
+_LENIENT = json.JSONDecoder(parse_int=_lenient_int, parse_float=_lenient_float,
+                            parse_constant=_lenient_constant)
+
+
+# --- the validator --------------------------------------------------------------
 
 class RequestValidator:
     """Checks requests one at a time, remembering custom_ids to catch duplicates.
@@ -80,10 +321,11 @@ class RequestValidator:
         if isinstance(item, Request):
             custom_id: Any = item.custom_id
             params: Any = item.params
-        elif isinstance(item, Mapping):
-            extra = sorted(set(item) - {"custom_id", "params"})
+        elif type(item) is dict or isinstance(item, Mapping):
+            extra = set(item) - {"custom_id", "params"}
             if extra:
-                self.add_problem(where, f"unknown field(s) {', '.join(extra)}: "
+                names = ", ".join(sorted(map(str, extra)))  # str: a dict's keys may be anything
+                self.add_problem(where, f"unknown field(s) {names}: "
                                         "a request holds only custom_id and params")
                 return None
             if "params" not in item:
@@ -92,7 +334,7 @@ class RequestValidator:
             custom_id, params = item.get("custom_id"), item["params"]
         else:
             self.add_problem(where, "a request must be a Request or an object with "
-                                    f"custom_id and params, got {type(item).__name__}")
+                                    f"custom_id and params, got {_type_name(item)}")
             return None
 
         label = f"{where} (custom_id {custom_id!r})" if isinstance(custom_id, str) else where
@@ -109,9 +351,16 @@ class RequestValidator:
         for problem in describe_params_problems(params):
             self.add_problem(label, problem)
             ok = False
+        if type(params) is dict or isinstance(params, Mapping):
+            json_problem = describe_json_problem(params)
+            if json_problem:
+                self.add_problem(label, json_problem)
+                ok = False
         if not ok:
             return None
-        return item if isinstance(item, Request) else Request(custom_id, dict(params))
+        if isinstance(item, Request):
+            return item if isinstance(params, dict) else Request(custom_id, dict(params))
+        return Request(custom_id, dict(params))
 
     def raise_if_problems(self, summary: str) -> None:
         if self.problem_count:
@@ -149,34 +398,114 @@ class SourceProblem:
         self.message = message
 
 
-def iter_source(source: Any) -> Iterable[tuple[str, Any]]:
+# --- reading ------------------------------------------------------------------
+
+def iter_source(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
+                ) -> Iterable[tuple[str, Any]]:
     """``(where, item)`` for each row of a JSONL path or an iterable of requests.
 
     ``where`` names the row for error messages: ``data.jsonl line 7`` or
     ``request 6``. A line that is not JSON comes through as a SourceProblem, so
-    every bad line is reported, not just the first.
+    every bad line is reported, not just the first; so does a line longer than
+    ``max_line_bytes`` (the most a batch body can hold), which is never read whole.
     """
     if isinstance(source, (str, os.PathLike)):
-        yield from _iter_jsonl(os.fspath(source))
+        yield from _iter_jsonl(os.fspath(source), max_line_bytes)
     else:
         for index, item in enumerate(source):
             yield f"request {index}", item
 
 
-def _iter_jsonl(path: str) -> Iterable[tuple[str, Any]]:
+def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
+                ) -> Iterator[Tuple[str, Any]]:
     try:
         handle = open(path, "rb")
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            where = f"{path} line {number}"
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
+        readline = handle.readline
+        number = 0
+        while True:
+            line = readline(READ_CHUNK_BYTES)  # bounded: a huge line is never read whole
+            if not line:
+                return
+            number += 1
+            whole: Optional[bytes]
+            if len(line) < READ_CHUNK_BYTES or line.endswith(b"\n"):
+                whole = line.rstrip(b"\r\n")  # the whole line: the fast path
+                length = len(whole)
+            else:
+                whole, length = _read_long_line(handle, line, max_line_bytes)
+            if whole is None or length > max_line_bytes:
+                yield f"{path} line {number}", SourceProblem(
+                    f"the line is {length:,} bytes; a batch body holds at most "
+                    f"{max_line_bytes:,}")
                 continue
-            try:
-                yield where, json.loads(line)
-            except ValueError as exc:
-                detail = (f"{exc.msg} (column {exc.colno})"
-                          if isinstance(exc, json.JSONDecodeError) else str(exc))
-                yield where, SourceProblem(f"not valid JSON: {detail}")
+            line = whole
+            if not line or line.isspace():
+                continue  # a blank line is skipped, not an error
+            yield f"{path} line {number}", _parse_line(line)
+
+
+def _parse_line(line: bytes) -> Any:
+    """One JSONL line's value, or a SourceProblem saying why it cannot be read.
+
+    Numbers the API cannot take are caught as they are parsed; the line is then read
+    again with stand-ins for them, so the validator can name their fields.
+    """
+    bom = 3 if line.startswith(codecs.BOM_UTF8) else 0  # json.loads(bytes) skipped it
+    try:
+        text = line[bom:].decode("utf-8") if bom else line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return SourceProblem(f"not valid UTF-8: byte 0x{line[bom + exc.start]:02x} at byte "
+                             f"{bom + exc.start + 1} of the line; the API's JSON must be "
+                             "valid UTF-8")
+    try:
+        try:
+            return _STRICT.decode(text)
+        except _NotApiJson:
+            return _LENIENT.decode(text)
+    except RecursionError:
+        return SourceProblem(f"nested too deeply: more than {MAX_JSON_DEPTH} levels of "
+                             "objects and arrays")
+    except ValueError as exc:
+        detail = (f"{exc.msg} (column {exc.colno})"
+                  if isinstance(exc, json.JSONDecodeError) else str(exc))
+        return SourceProblem(f"not valid JSON: {detail}")
+
+
+def _read_long_line(handle: IO[bytes], first: bytes, max_line_bytes: int
+                    ) -> Tuple[Optional[bytes], int]:
+    """The rest of a line longer than one chunk: ``(line, length)``, or ``(None, length)``
+    when it is over ``max_line_bytes``. A seekable file is scanned to the line's end
+    without keeping what was read, then read again if the line fits; from a pipe the
+    line is kept while it may still fit."""
+    seekable = handle.seekable()
+    start = handle.tell() - len(first) if seekable else 0
+    pieces: Optional[List[bytes]] = None if seekable else [first]
+    length = len(first)
+    tail = first[-2:]
+    while True:
+        chunk = handle.readline(READ_CHUNK_BYTES)
+        length += len(chunk)
+        tail = (tail + chunk)[-2:] if len(chunk) < 2 else chunk[-2:]
+        if pieces is not None:
+            if length <= max_line_bytes + 2:  # + 2: the line end
+                pieces.append(chunk)
+            else:
+                pieces = None  # too long: only the length matters now
+        if len(chunk) < READ_CHUNK_BYTES or chunk.endswith(b"\n"):
+            break
+    if tail.endswith(b"\n"):
+        length -= 2 if tail == b"\r\n" else 1
+    if length > max_line_bytes:
+        return None, length
+    if seekable:
+        end = handle.tell()
+        handle.seek(start)
+        data = handle.read(end - start)
+    else:
+        assert pieces is not None
+        data = b"".join(pieces)
+    line = data.rstrip(b"\r\n")
+    return line, len(line)

@@ -88,6 +88,7 @@ def test_the_limit_is_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("custom_id", [
     "", "x" * 65, "has space", "dot.ted", "slash/ed", "ünïcode", "semi;colon", 42, None,
+    "abc\n", "abc\r\n", "\nabc", "a\ud800",
 ])
 def test_bad_custom_ids_are_refused(client: BatchClient, mock: responses.RequestsMock,
                                     custom_id: Any) -> None:
@@ -180,3 +181,207 @@ def test_max_tokens_zero_is_accepted_to_prewarm_the_cache() -> None:
     from claudebatch.inputs import describe_params_problems
 
     assert describe_params_problems(params(max_tokens=0)) == []
+
+
+# --- JSON the API can read: what Python's json lets through ------------------------
+
+def line(custom_id: str, **overrides: Any) -> str:
+    """One JSONL line; ``overrides`` are raw JSON texts put into params as they are."""
+    text = json.dumps({"custom_id": custom_id, "params": params()})
+    extra = "".join(f', "{key}": {raw}' for key, raw in overrides.items())
+    return text[:-2] + extra + "}}"
+
+
+def write_lines(path: Path, lines: List[str]) -> str:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    return str(path)
+
+
+def problem_for(error: ValidationError, where: str) -> str:
+    found = [p for p in error.problems if p.startswith(where + " ") or p.startswith(where + ":")]
+    assert len(found) == 1, (where, error.problems)
+    return found[0]
+
+
+def test_a_custom_id_with_a_trailing_newline_is_refused_and_shown_readably(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    # `$` matches before a trailing newline: "abc\n" passed CUSTOM_ID_PATTERN.match
+    error = refused(client, mock, [{"custom_id": "abc\n", "params": params()}])
+    assert r"(found '\n')" in problem_for(error, "request 0")
+    path = write_lines(tmp_path / "in.jsonl", [line("ok"), line("abc\n")])
+    error = refused(client, mock, path)
+    assert r"(found '\n')" in problem_for(error, f"{path} line 2")
+    assert r"custom_id 'abc\n'" in error.problems[0]
+
+
+def test_nan_and_infinity_in_jsonl_are_refused_naming_line_and_field(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [
+        line("ok-1"),
+        line("nan", temperature="NaN"),
+        line("inf", metadata='{"weights": [1, Infinity]}'),
+        line("ninf", top_p="-Infinity"),
+        line("overflow", temperature="1e400"),  # float() makes it infinite
+        line("ok-2", temperature="0.5"),
+    ])
+    error = refused(client, mock, path)
+    assert error.total == 4
+    assert "params.temperature is NaN" in problem_for(error, f"{path} line 2")
+    assert "params.metadata.weights[1] is Infinity" in problem_for(error, f"{path} line 3")
+    assert "params.top_p is -Infinity" in problem_for(error, f"{path} line 4")
+    assert "params.temperature is 1e400" in problem_for(error, f"{path} line 5")
+    assert "'nan'" in problem_for(error, f"{path} line 2")  # the custom_id is named
+
+
+@pytest.mark.parametrize("value, text", [
+    (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity")])
+def test_nan_and_infinity_in_python_input_are_refused(
+        client: BatchClient, mock: responses.RequestsMock, value: float, text: str) -> None:
+    items = [{"custom_id": "ok", "params": params()},
+             Request("bad", params(temperature=0.5, metadata={"scores": [0.1, value]}))]
+    error = refused(client, mock, items)
+    assert f"params.metadata.scores[1] is {text}" in problem_for(error, "request 1")
+    assert "'bad'" in error.problems[0]
+
+
+def test_integers_outside_64_bits_are_refused(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [
+        line("max", max_tokens=str(2**63 - 1), metadata=str(-(2**63))),  # the edges pass
+        line("big").replace('"max_tokens": 16', '"max_tokens": ' + str(10**30)),
+        line("over", metadata=f'{{"n": [{2**63}]}}'),
+        line("under", metadata=str(-(2**63) - 1)),
+        line("huge", metadata="9" * 5000),  # past int()'s 4,300-digit limit
+    ])
+    error = refused(client, mock, path)
+    assert error.total == 4
+    assert f"params.max_tokens is {10**30}, outside the signed 64-bit" in problem_for(
+        error, f"{path} line 2")
+    assert "params.metadata.n[0] is 9223372036854775808" in problem_for(error, f"{path} line 3")
+    assert "params.metadata is -9223372036854775809" in problem_for(error, f"{path} line 4")
+    assert "params.metadata is a 5,000-digit integer" in problem_for(error, f"{path} line 5")
+
+    items = [{"custom_id": "a", "params": params(max_tokens=10**30)},
+             {"custom_id": "b", "params": params(metadata={"n": -(2**63) - 1})},
+             {"custom_id": "c", "params": params(metadata={"n": [2**63 - 1, -(2**63)]})}]
+    error = refused(client, mock, items)
+    assert error.total == 2
+    assert "params.max_tokens is 1000000000000000000000000000000" in problem_for(
+        error, "request 0")
+    assert "params.metadata.n is -9223372036854775809" in problem_for(error, "request 1")
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_deeply_nested_jsonl_is_refused_not_a_recursion_error(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    from claudebatch.inputs import MAX_JSON_DEPTH
+
+    assert MAX_JSON_DEPTH == 256
+    path = write_lines(tmp_path / "in.jsonl", [
+        line("ok-1"),
+        nested(100_000),  # json.loads: RecursionError
+        line("deep", metadata=nested(600)),  # json.loads copes; the limit does not
+        # the request is level 1, params 2: 254 arrays in params reach level 256
+        line("edge", metadata=nested(254)),
+        line("over", metadata=nested(255)),
+        line("ok-2"),
+    ])
+    error = refused(client, mock, path)
+    assert error.total == 3
+    assert "nested too deeply" in problem_for(error, f"{path} line 2")
+    deep = problem_for(error, f"{path} line 3")
+    assert "'deep'" in deep and "params.metadata[0]" in deep and "nested too deeply" in deep
+    assert "nested too deeply" in problem_for(error, f"{path} line 5")
+
+
+def test_deeply_nested_python_input_is_refused(
+        client: BatchClient, mock: responses.RequestsMock) -> None:
+    deep: Dict[str, Any] = {}
+    inner = deep
+    for _ in range(5000):
+        inner["a"] = {}
+        inner = inner["a"]
+    cycle: List[Any] = []
+    cycle.append(cycle)
+    edge: List[Any] = []
+    for _ in range(253):
+        edge = [edge]  # 254 lists in params: level 256
+    items = [{"custom_id": "deep", "params": params(metadata=deep)},
+             {"custom_id": "cycle", "params": params(metadata=cycle)},
+             {"custom_id": "edge", "params": params(metadata=edge)},
+             {"custom_id": "over", "params": params(metadata=[edge])}]
+    error = refused(client, mock, items)
+    assert error.total == 3
+    assert "params.metadata.a.a" in problem_for(error, "request 0")
+    for where in ("request 0", "request 1", "request 3"):
+        assert "nested too deeply" in problem_for(error, where)
+
+
+def test_a_lone_surrogate_in_jsonl_is_refused_naming_the_field(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [
+        line("pair", system='"\\ud83d\\ude00 is fine: a pair"'),
+        line("lone", system='"a \\ud800 alone"'),
+        line("low", metadata='{"x": ["\\uDC00"]}'),
+        line("key", metadata='{"\\ud800": 1}'),
+    ])
+    error = refused(client, mock, path)
+    assert error.total == 3
+    assert (r"params.system holds a lone UTF-16 surrogate \ud800; the API's JSON must be "
+            "valid UTF-8") in problem_for(error, f"{path} line 2")
+    assert r"params.metadata.x[0] holds a lone UTF-16 surrogate \udc00" in problem_for(
+        error, f"{path} line 3")
+    assert r"surrogate \ud800" in problem_for(error, f"{path} line 4")
+
+
+def test_a_lone_surrogate_in_python_input_is_refused(
+        client: BatchClient, mock: responses.RequestsMock) -> None:
+    items = [Request("a", params(system="x\ud800y")),
+             {"custom_id": "b", "params": params(metadata={"k\udfff": 1})},
+             {"custom_id": "c", "params": params(system="\U0001F600 fine")}]
+    error = refused(client, mock, items)
+    assert error.total == 2
+    assert r"params.system holds a lone UTF-16 surrogate \ud800" in problem_for(
+        error, "request 0")
+    assert r"\udfff" in problem_for(error, "request 1")
+
+
+def test_invalid_utf8_is_refused_per_line(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([
+        line("ok").encode(),
+        line("latin1", system='"caf\xe9"').encode("latin-1"),
+        line("encoded-surrogate", system='"x"').encode().replace(b'"x"', b'"\xed\xa0\x80"'),
+        "\ufeff".encode() + line("bom").encode(),  # a byte order mark is skipped, as before
+    ]) + b"\n")
+    error = refused(client, mock, str(path))
+    assert error.total == 2
+    assert "not valid UTF-8: byte 0xe9" in problem_for(error, f"{path} line 2")
+    assert "not valid UTF-8: byte 0xed" in problem_for(error, f"{path} line 3")
+
+
+def test_values_json_cannot_write_are_refused(
+        client: BatchClient, mock: responses.RequestsMock) -> None:
+    items = [{"custom_id": "a", "params": params(metadata={"tags": {"x", "y"}})},
+             {"custom_id": "b", "params": params(metadata={("a", "b"): 1})},
+             {"custom_id": "c", "params": params(metadata={1: (1, 2.5, None, True)})}]
+    error = refused(client, mock, items)
+    assert error.total == 2
+    assert "params.metadata.tags is a set" in problem_for(error, "request 0")
+    assert "params.metadata has a key of type tuple" in problem_for(error, "request 1")
+
+
+def test_a_job_refuses_them_too_before_sending(
+        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [
+        line("ok"), line("nan", temperature="NaN"), nested(100_000),
+        line("lone", system='"\\ud800"')])
+    with pytest.raises(ValidationError) as info:
+        client.job(path, output=str(tmp_path / "out.jsonl")).dry_run()
+    assert [p.split(":")[0].split(" (")[0] for p in info.value.problems] == [
+        f"{path} line {n}" for n in (2, 3, 4)]
+    assert len(mock.calls) == 0
