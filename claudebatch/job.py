@@ -141,7 +141,7 @@ class Job:
         count = 0
         body = BODY_OVERHEAD
         limit = self.max_batch_bytes
-        for where, item in iter_source(source):
+        for where, item in iter_source(source, max_line_bytes=limit):
             request = validator.check(item, where)
             if request is None:
                 continue

@@ -160,7 +160,8 @@ def test_a_get_redirected_off_origin_goes_without_the_key_even_when_it_comes_bac
     assert [p for _, p, _, _ in attacker.seen] == ["/elsewhere"]
     assert not attacker.saw_key()
     last = api.server.seen[-1]
-    assert last[1] == "/v1/messages/batches/again/results" and "x-api-key" not in {k.lower() for k in last[2]}
+    assert last[1] == "/v1/messages/batches/again/results"
+    assert "x-api-key" not in {k.lower() for k in last[2]}
 
 
 def test_a_create_redirected_off_origin_never_sends_the_prompts_there(

@@ -276,8 +276,9 @@ def test_a_full_disk_leaves_no_partial_line_and_the_job_resumes_once_there_is_sp
         emulator: Emulator, clock: ManualClock, tmp_path: Path, small_disk: Path) -> None:
     import subprocess
 
-    from claudebatch import OutputError
     from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch import OutputError
 
     rows = [request(i, "x" * 200) for i in range(1000)]
     output, store = small_disk / "o.jsonl", tmp_path / "jobs.db"

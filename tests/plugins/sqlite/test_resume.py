@@ -264,11 +264,13 @@ def test_a_batch_whose_download_kept_breaking_is_fetched_again_on_rerun(
     with Emulator(rate=float("inf"), seed=6) as emu:
         emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.3)
         with SQLiteStore(db) as store:
-            first = client_for(emu, store).run(source, name="j", output=str(out), poll_interval=0.01)
+            first = client_for(emu, store).run(source, name="j", output=str(out),
+                                                  poll_interval=0.01)
         assert first.missing  # the download never finished
         with SQLiteStore(db) as store:
             assert [b.results_done for b in store.job("j").batches] == [False]
-            second = client_for(emu, store).run(source, name="j", output=str(out), poll_interval=0.01)
+            second = client_for(emu, store).run(source, name="j", output=str(out),
+                                                  poll_interval=0.01)
         assert second.complete and emu.batches_created == 1
         assert sorted(r["custom_id"] for r in output_lines(out)) == \
             sorted(r["custom_id"] for r in dataset(40))
@@ -284,9 +286,11 @@ def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
     out, db = tmp_path / "out.jsonl", str(tmp_path / "jobs.db")
     emulator.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.3)
     with SQLiteStore(db) as store:
-        client_for(emulator, store).run(source, name="j", output=str(out), poll_interval=0.01)
+        client_for(emulator, store).run(source, name="j", output=str(out),
+                                                  poll_interval=0.01)
         store.conn.execute("UPDATE batches SET results_done = 1")  # the old, wrong mark
         store.conn.commit()
     with SQLiteStore(db) as store:
-        report = client_for(emulator, store).run(source, name="j", output=str(out), poll_interval=0.01)
+        report = client_for(emulator, store).run(source, name="j", output=str(out),
+                                                  poll_interval=0.01)
     assert report.complete and emulator.batches_created == 1
