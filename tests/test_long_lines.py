@@ -145,3 +145,21 @@ def test_a_300mb_line_is_refused_without_reading_it_whole(tmp_path: Path) -> Non
         assert "bytes; a batch body holds at most" in problems[0]
         assert problems[1].startswith(f"{source} line 4 (custom_id 'bad id')")
     assert figures["peak_rss_mb"] < 150, figures
+
+
+def test_a_job_refuses_a_line_longer_than_its_own_batch_limit_before_parsing(
+        tmp_path: Path) -> None:
+    from claudebatch import BatchClient, ValidationError
+
+    path = tmp_path / "in.jsonl"
+    good = {"custom_id": "a", "params": {"model": "m", "max_tokens": 1,
+                                         "messages": [{"role": "user", "content": "hi"}]}}
+    big = {**good, "custom_id": "b"}
+    big["params"] = {**good["params"], "messages": [{"role": "user", "content": "x" * 2000}]}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(big) + "\n")
+    client = BatchClient(api_key="k", base_url="http://127.0.0.1:9", load_entry_points=False)
+    with pytest.raises(ValidationError) as info:
+        client.job(str(path), max_batch_bytes=1000).dry_run()
+    assert info.value.problems == [
+        f"{path} line 2: the line is {len(json.dumps(big)):,} bytes; a batch body holds at "
+        "most 980"]
