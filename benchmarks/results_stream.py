@@ -70,7 +70,7 @@ def main() -> None:
             rates[f"anthropic {anthropic.__version__}"] = best_rate(
                 official_run, args.records, args.repeat)
 
-    from claudebatch.results import BACKEND
+    from claudebatch._results import BACKEND
 
     print(f"results body: {args.records:,} records, {size_mb:.1f} MB, ijson backend {BACKEND}")
     for name, rate in rates.items():

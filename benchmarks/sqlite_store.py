@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from claudebatch_sqlite import SQLiteStore
 
 from claudebatch import BatchClient, MessageBatch, PendingBatch, Request, RequestCounts
-from claudebatch.results import to_result
+from claudebatch._results import to_result
 
 
 def requests(count: int) -> List[Request]:

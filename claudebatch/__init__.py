@@ -1,7 +1,12 @@
 """claudebatch: a sync-first SDK for Anthropic's Message Batches API, with pluggy plugins."""
 
+from ._client import BatchClient
+from ._job import Job, ResumeState
+from ._pending import PendingBatch
+from ._plugins import hookimpl
+from ._report import BatchSummary, JobPlan, JobReport
+from ._results import to_result as parse_result
 from ._version import __version__
-from .client import BatchClient
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -31,7 +36,6 @@ from .errors import (
     WaitTimeoutError,
 )
 from .hookspecs import GIVE_UP
-from .job import Job, ResumeState
 from .models import (
     BatchResult,
     CanceledResult,
@@ -45,9 +49,6 @@ from .models import (
     SucceededResult,
     Usage,
 )
-from .pending import PendingBatch
-from .plugins import hookimpl
-from .report import BatchSummary, JobPlan, JobReport
 
 __all__ = [
     "GIVE_UP",
@@ -97,4 +98,5 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
     "hookimpl",
+    "parse_result",
 ]

@@ -16,8 +16,8 @@ import stat
 import tempfile
 from typing import Any, Iterable, Optional, Union
 
+from ._pending import dumps
 from .errors import OutputError, OutputPathError
-from .pending import dumps
 
 #: Lines are gathered up to this many bytes before each write to the file.
 BUFFER_BYTES = 64 * 1024

@@ -18,9 +18,10 @@ import sys
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
+from ._client import BatchClient
 from ._output import OutputFile, check_output, result_line
+from ._serde import unstructure
 from .argtypes import batch_id, bounded, seconds
-from .client import BatchClient
 from .errors import (
     BatchNotEndedError,
     ClaudeBatchError,
@@ -29,7 +30,6 @@ from .errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from .serde import unstructure
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -170,7 +170,7 @@ def add_job_options(parser: argparse.ArgumentParser, *,
 @functools.lru_cache(maxsize=1)
 def cli_plugins() -> Any:
     """A plugin manager holding the installed plugins, for their options and commands."""
-    from .plugins import make_plugin_manager
+    from ._plugins import make_plugin_manager
 
     return make_plugin_manager()
 
@@ -215,7 +215,7 @@ def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
 
 
 def job_plugins(args: argparse.Namespace) -> List[Any]:
-    from .progress import Progress
+    from ._progress import Progress
 
     progress = Progress(interval=2.0 if args.demo else 10.0)
     return [*plugins_from_args(args), *([] if args.quiet else [progress])]
@@ -235,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import support_tickets
+    from ._demo import support_tickets
 
     args.demo = True  # installed plugins activate with their defaults
     tickets = support_tickets(args.requests)

@@ -4,7 +4,7 @@ Plugins implement these with ``@claudebatch.hookimpl`` (pluggy, project name
 ``"claudebatch"``); an implementation may take any subset of the arguments.
 
 ``context`` is the object driving the call: the :class:`~claudebatch.BatchClient`
-for a single endpoint call, or the :class:`~claudebatch.job.Job` inside ``run()``
+for a single endpoint call, or the :class:`~claudebatch._job.Job` inside ``run()``
 (which has ``.client``). Plugins read state from it rather than from a growing
 list of arguments.
 
@@ -18,7 +18,7 @@ registration order):
    step 2 leaves nothing recorded.
 
 Built-in defaults for the ``firstresult`` policies are registered as an
-ordinary plugin (:mod:`claudebatch.defaults`) marked ``trylast``, so any plugin
+ordinary plugin (:mod:`claudebatch.policies`) marked ``trylast``, so any plugin
 that answers replaces them.
 """
 
@@ -31,8 +31,8 @@ import pluggy
 import requests
 
 if TYPE_CHECKING:
+    from ._pending import PendingBatch
     from .models import BatchResult, MessageBatch
-    from .pending import PendingBatch
 
 hookspec = pluggy.HookspecMarker("claudebatch")
 
@@ -144,7 +144,7 @@ def resubmit_requests(pass_number: int, context: Any) -> Optional[Iterable[Any]]
 def resume_state(context: Any) -> Optional[Any]:
     """Before a job submits anything: what an earlier run of it already did, or None.
 
-    Return a :class:`~claudebatch.job.ResumeState` (batches already created per
+    Return a :class:`~claudebatch._job.ResumeState` (batches already created per
     pass and batch index, batches whose results are already in the output);
     the job then neither creates those batches again nor writes their results
     twice. ``context`` is the Job after validation and splitting.

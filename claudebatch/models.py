@@ -3,7 +3,7 @@
 Field names are the API's own, so the docs of the service read straight onto
 these classes. Unknown fields are ignored when parsing (the API grows); unknown
 content-block types are kept whole in :class:`UnknownBlock`. Conversion lives
-in :mod:`claudebatch.serde`.
+in :mod:`claudebatch._serde`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import requests
 import responses
 
 from claudebatch import cli
-from claudebatch.clock import SystemClock
+from claudebatch._clock import SystemClock
 
 KEY = "sk-ant-SECRET-123"
 BASE = "http://localhost:9999"

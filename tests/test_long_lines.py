@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-import claudebatch.inputs
-from claudebatch.inputs import MAX_BATCH_BYTES, SourceProblem, iter_source
+import claudebatch._inputs
+from claudebatch._inputs import MAX_BATCH_BYTES, SourceProblem, iter_source
 
 from .peak_rss import PEAK_RSS_FUNCTION
 
@@ -57,7 +57,7 @@ def outcome(source: str) -> List[Tuple[int, Any]]:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(claudebatch.inputs, "READ_CHUNK_BYTES", 8)
+    monkeypatch.setattr(claudebatch._inputs, "READ_CHUNK_BYTES", 8)
 
 
 def test_long_lines_are_measured_refused_or_read_whole_and_numbered_right(
@@ -95,7 +95,7 @@ def test_a_pipe_cannot_seek_back_and_gives_the_same_lines(
 CHILD = PEAK_RSS_FUNCTION + textwrap.dedent("""
     import json, sys
     from claudebatch import BatchClient, ValidationError
-    from claudebatch.inputs import validate_batch
+    from claudebatch._inputs import validate_batch
     figures = {}
     try:
         validate_batch(sys.argv[1])  # what create() does

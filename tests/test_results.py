@@ -24,6 +24,8 @@ from claudebatch import (
     UnsafeResultsURLError,
     hookimpl,
 )
+from claudebatch._results import iter_raw
+from claudebatch._serde import structure
 from claudebatch.models import (
     CacheCreation,
     RedactedThinkingBlock,
@@ -33,8 +35,6 @@ from claudebatch.models import (
     ToolUseBlock,
     UnknownBlock,
 )
-from claudebatch.results import iter_raw
-from claudebatch.serde import structure
 
 KEY = "sk-ant-SECRET-123"
 BATCHES = "https://api.anthropic.com/v1/messages/batches"

@@ -9,10 +9,10 @@ from typing import Any, Dict, List
 import pytest
 import responses
 
-import claudebatch.client
-import claudebatch.inputs
+import claudebatch._client
+import claudebatch._inputs
 from claudebatch import BatchClient, Request, ValidationError
-from claudebatch.inputs import MAX_REQUESTS_PER_BATCH, validate_batch
+from claudebatch._inputs import MAX_REQUESTS_PER_BATCH, validate_batch
 
 BATCHES = "https://api.anthropic.com/v1/messages/batches"
 
@@ -79,7 +79,7 @@ def test_more_than_100000_requests_are_refused(
 def test_the_limit_is_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
     # The full-size boundary costs a second; the same comparison at a small limit does not.
     assert MAX_REQUESTS_PER_BATCH == 100_000
-    monkeypatch.setattr(claudebatch.inputs, "MAX_REQUESTS_PER_BATCH", 10)
+    monkeypatch.setattr(claudebatch._inputs, "MAX_REQUESTS_PER_BATCH", 10)
     items = [{"custom_id": f"r{i}", "params": params()} for i in range(11)]
     assert len(validate_batch(items[:10])) == 10
     with pytest.raises(ValidationError):
@@ -158,7 +158,7 @@ def test_many_problems_are_counted_beyond_the_listed_ones(
 def test_a_body_over_the_size_limit_is_refused_before_sending(
         client: BatchClient, mock: responses.RequestsMock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(claudebatch.client, "MAX_BATCH_BYTES", 200)
+    monkeypatch.setattr(claudebatch._client, "MAX_BATCH_BYTES", 200)
     items = [{"custom_id": f"r{i}", "params": params()} for i in range(5)]
     error = refused(client, mock, items)
     assert "bytes" in str(error)
@@ -178,7 +178,7 @@ def test_create_from_a_jsonl_path_names_bad_lines_by_file_and_line(
 
 
 def test_max_tokens_zero_is_accepted_to_prewarm_the_cache() -> None:
-    from claudebatch.inputs import describe_params_problems
+    from claudebatch._inputs import describe_params_problems
 
     assert describe_params_problems(params(max_tokens=0)) == []
 
@@ -277,7 +277,7 @@ def nested(depth: int) -> str:
 
 def test_deeply_nested_jsonl_is_refused_not_a_recursion_error(
         client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
-    from claudebatch.inputs import MAX_JSON_DEPTH
+    from claudebatch._inputs import MAX_JSON_DEPTH
 
     assert MAX_JSON_DEPTH == 256
     path = write_lines(tmp_path / "in.jsonl", [

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import pytest
 
 import claudebatch.cli
-from claudebatch.plugins import make_plugin_manager
+from claudebatch._plugins import make_plugin_manager
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ from claudebatch import (
     SucceededResult,
     hookimpl,
 )
-from claudebatch.inputs import MAX_BATCH_BYTES
-from claudebatch.pending import dumps
+from claudebatch.limits import MAX_BATCH_BYTES
+from claudebatch.limits import json_bytes as dumps
 
 from .figures import Observed, Predicted, summary
 from .minimums import min_cacheable_tokens

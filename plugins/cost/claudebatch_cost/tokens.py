@@ -23,7 +23,6 @@ The exact way asks the free token-counting endpoint (``POST
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from typing import Any, Dict, Mapping, Optional, Set, Tuple
@@ -45,9 +44,6 @@ logger = logging.getLogger("claudebatch.cost")
 #: The system prompt the API adds when tools are given: 159 to 530 tokens depending on
 #: the model and tool_choice (Anthropic's tool-use pricing page); billed as input.
 TOOLS_OVERHEAD = 350
-COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
-#: The params the token-counting endpoint takes.
-COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 
 
 @attrs.frozen
@@ -191,22 +187,19 @@ def _remember(seen: Set[bytes], key: bytes) -> Optional[str]:
 class TokenCountingEndpoint:
     """Exact input tokens from ``POST /v1/messages/count_tokens`` (free, rate limited).
 
-    Uses the client's own transport (its key, base URL, retries). A request the
+    Through the client's ``count_tokens`` (its key, base URL, retries). A request the
     endpoint refuses falls back to the approximation, with one warning.
     """
 
     def __init__(self, client: Any):
-        self.transport = client.transport
+        self.client = client
         self.calls = 0
         self.failures = 0
 
     def count(self, params: Mapping[str, Any]) -> Optional[int]:
-        body = {k: params[k] for k in COUNT_FIELDS if k in params}
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         self.calls += 1
         try:
-            answer = self.transport.json("POST", COUNT_TOKENS_PATH, body=lambda: data)
-            return int(answer["input_tokens"])
+            return int(self.client.count_tokens(dict(params)))
         except Exception as exc:  # any refusal: the approximation still stands
             self.failures += 1
             if self.failures == 1:

@@ -276,7 +276,7 @@ class CostTracker:
         if not self.count_tokens:
             return None
         client = context.client if isinstance(context, Job) else context
-        if self._counter is None or self._counter.transport is not client.transport:
+        if self._counter is None or self._counter.client is not client:
             self._counter = TokenCountingEndpoint(client)
         return self._counter
 

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 from claudebatch import ConfigurationError, hookimpl
 from claudebatch.argtypes import bounded
-from claudebatch.defaults import RETRYABLE_STATUSES
+from claudebatch.policies import RETRYABLE_STATUSES
 
 from .http_policy import (
     DEFAULT_ATTEMPTS,

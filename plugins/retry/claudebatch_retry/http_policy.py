@@ -18,8 +18,12 @@ from typing import Any, Dict, FrozenSet, Iterable, Optional
 import requests
 
 from claudebatch import GIVE_UP
-from claudebatch.defaults import RETRYABLE_STATUSES, backoff_delay
-from claudebatch.transport import retry_after_seconds, should_retry_header
+from claudebatch.policies import (
+    RETRYABLE_STATUSES,
+    backoff_delay,
+    retry_after_seconds,
+    should_retry_header,
+)
 
 logger = logging.getLogger("claudebatch.retry")
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Set
 import requests
 
 from claudebatch import JobReport, Request, hookimpl
-from claudebatch.job import MAX_PASSES
+from claudebatch.limits import MAX_PASSES
 
 from .classify import Classification, classify
 from .failures import NOT_RETRYABLE, RETRIES_EXHAUSTED, FailedForGood, Failure

@@ -18,7 +18,7 @@ import datetime as dt
 from typing import Any, Collection, Optional
 
 from claudebatch import MessageBatch
-from claudebatch.client import AMBIGUOUS_CREATE_SKEW_SECONDS
+from claudebatch.limits import AMBIGUOUS_CREATE_SKEW_SECONDS
 
 #: A batch created this long after its intent is not taken for it: the create
 #: call (its upload included) does not run that long, and a wider window would

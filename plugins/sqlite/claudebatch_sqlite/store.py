@@ -34,8 +34,8 @@ from claudebatch import (
     Request,
     ResumeState,
     hookimpl,
+    parse_result,
 )
-from claudebatch.results import to_result
 
 from . import fingerprint as fp
 from .database import connect, guard
@@ -379,7 +379,7 @@ class SQLiteStore:
             return
         source = f"the store {self.path}"
         for line in self.records.lines_of_batches(run.job_id, pass_number, ids):
-            others(result=to_result(json.loads(line), source=source), context=run.job)
+            others(result=parse_result(json.loads(line), source=source), context=run.job)
 
     def _complete_report(self, run: _Run, report: JobReport) -> None:
         """The job counts only what it collected in this run: add the earlier batches."""

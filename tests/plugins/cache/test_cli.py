@@ -12,7 +12,7 @@ import pytest
 from claudebatch_cache import PromptCache
 
 import claudebatch.cli
-from claudebatch.demo import SYSTEM_PROMPT
+from claudebatch._demo import SYSTEM_PROMPT
 from claudebatch.emulator import Emulator
 
 

@@ -12,7 +12,7 @@ import pytest
 from claudebatch_cache import PromptCache
 
 from claudebatch import BatchClient, PendingBatch, Request, hookimpl
-from claudebatch.demo import support_tickets
+from claudebatch._demo import support_tickets
 from claudebatch.emulator import Emulator, ManualClock
 
 from .helpers import ephemeral, long_text, request, tool

@@ -8,7 +8,7 @@ import pytest
 from claudebatch_cache import PromptCache, min_cacheable_tokens
 
 from claudebatch import PendingBatch
-from claudebatch.pending import dumps
+from claudebatch._pending import dumps
 
 from .helpers import (
     ephemeral,

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 import pytest
 from claudebatch_cost import load_pricing, packaged_table, price_result
 
-from claudebatch.results import to_result
+from claudebatch._results import to_result
 
 D = Decimal
 

@@ -13,7 +13,7 @@ from claudebatch_retry import (
     is_retryable_error,
 )
 
-from claudebatch.results import to_result
+from claudebatch._results import to_result
 
 
 def line(custom_id: str, result: Dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import pytest
 from claudebatch_retry import RetryPolicy
 
 from claudebatch import JobPlan, JobReport, Request
-from claudebatch.results import to_result
+from claudebatch._results import to_result
 
 
 class Clock:

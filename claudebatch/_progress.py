@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Optional
 
+from ._plugins import hookimpl
 from .models import MessageBatch
-from .plugins import hookimpl
 
 
 class Progress:

@@ -14,9 +14,9 @@ import ijson
 import requests
 import urllib3
 
+from ._serde import structure_result
 from .errors import APIConnectionError, ResultsParseError
 from .models import BatchResult
-from .serde import structure_result
 
 READ_SIZE = 64 * 1024
 
@@ -76,7 +76,11 @@ def iter_raw(stream: Readable, *, source: str = "results") -> Iterator[Dict[str,
 
 
 def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
-    """One raw result line as a typed BatchResult, with an error naming its custom_id."""
+    """One raw result line as a typed BatchResult, with an error naming its custom_id.
+
+    Public as ``claudebatch.parse_result``: a store that keeps result lines as JSON
+    turns them back into results the same way the client does.
+    """
     try:
         return structure_result(value)
     except Exception as exc:

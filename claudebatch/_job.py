@@ -20,28 +20,29 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
+from ._client import BatchClient, check_interval
+from ._inputs import RequestValidator, iter_source
 from ._output import OutputFile, check_output, replace_lines, result_line
+from ._pending import PendingBatch, dumps
+from ._report import BatchSummary, JobPlan, JobReport
+from ._results import to_result
 from ._spool import Spool, request_of
-from .client import EXPIRY_GRACE_SECONDS, BatchClient, check_interval
-from .defaults import backoff_delay
 from .errors import APIConnectionError, BatchNotEndedError, WaitTimeoutError
-from .inputs import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, RequestValidator, iter_source
+from .limits import (
+    DEFAULT_SAFETY_MARGIN,
+    EXPIRY_GRACE_SECONDS,
+    MAX_BATCH_BYTES,
+    MAX_PASSES,
+    MAX_REQUESTS_PER_BATCH,
+    RESULT_STREAM_ATTEMPTS,
+)
 from .models import BatchResult, MessageBatch, Request
-from .pending import PendingBatch, dumps
-from .report import BatchSummary, JobPlan, JobReport
-from .results import to_result
+from .policies import backoff_delay
 
 logger = logging.getLogger("claudebatch.job")
 
 #: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
 BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
-#: Fraction of the byte limit kept free by default (plugins may grow requests).
-DEFAULT_SAFETY_MARGIN = 0.02
-#: A job stops asking for further passes after this many, whatever plugins say.
-MAX_PASSES = 10
-#: Times a broken results download is tried (with backoff, resuming where it broke)
-#: before its remaining requests count as missing; a rerun fetches them.
-RESULT_STREAM_ATTEMPTS = 5
 
 
 @attrs.frozen

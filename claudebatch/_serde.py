@@ -179,7 +179,7 @@ def unstructure(value: Any) -> Any:
 
 
 def structure_result(value: Dict[str, Any]) -> BatchResult:
-    """The hot path of :mod:`claudebatch.results`: one results line to a BatchResult."""
+    """The hot path of :mod:`claudebatch._results`: one results line to a BatchResult."""
     result = value["result"]
     if result.get("type") == "succeeded":
         return BatchResult(value["custom_id"],

@@ -10,7 +10,7 @@ import attrs
 from .models import BatchResult, Request
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ._job import Job
 
 RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
 

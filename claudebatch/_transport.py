@@ -12,9 +12,9 @@ from urllib.parse import urljoin
 
 import requests
 
+from ._clock import Clock
 from ._origin import OriginPolicy, describe
 from ._version import __version__
-from .clock import Clock
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -213,31 +213,3 @@ def _describe(exc: BaseException) -> str:
     """An exception's text without anything but its type and reason (no headers)."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def retry_after_seconds(response: requests.Response, now: float) -> Optional[float]:
-    """The server's requested delay: ``retry-after-ms``, else ``retry-after`` (seconds or date)."""
-    value = response.headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000.0
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-            try:
-                return parsedate_to_datetime(value).timestamp() - now
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
-def should_retry_header(response: requests.Response) -> Optional[bool]:
-    """The server's ``x-should-retry`` verdict, or None when it gave none."""
-    value = response.headers.get("x-should-retry", "").strip().lower()
-    return {"true": True, "false": False}.get(value)
-

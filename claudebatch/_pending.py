@@ -9,10 +9,10 @@ bytes and a 250 MB batch costs little memory.
 
 from __future__ import annotations
 
-import json
 import tempfile
-from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import IO, Callable, Iterable, Iterator, List, Optional, Sequence
 
+from .limits import json_bytes
 from .models import Request
 
 Transform = Callable[[Request], Request]
@@ -21,9 +21,8 @@ Transform = Callable[[Request], Request]
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON, as the request body carries it (the byte count the limits apply to)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+#: Compact JSON, as the request body carries it (the byte count the limits apply to).
+dumps = json_bytes
 
 
 class PendingBatch:

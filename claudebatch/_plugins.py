@@ -28,11 +28,11 @@ def autoload_enabled() -> bool:
 def make_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool = True
                         ) -> pluggy.PluginManager:
     """A fresh manager with the hookspecs, the defaults, entry-point plugins and ``plugins``."""
-    from .defaults import DefaultPolicies
+    from .policies import DefaultPolicies
 
     pm = pluggy.PluginManager("claudebatch")
     pm.add_hookspecs(hookspecs)
-    pm.register(DefaultPolicies(), name="claudebatch.defaults")
+    pm.register(DefaultPolicies(), name="claudebatch.policies")
     if load_entry_points and autoload_enabled():
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in plugins:
@@ -45,4 +45,4 @@ def make_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool 
 
 def plugin_names(pm: pluggy.PluginManager) -> List[str]:
     """Registered plugins other than the built-in defaults, by name."""
-    return [name for name, _ in pm.list_name_plugin() if name != "claudebatch.defaults"]
+    return [name for name, _ in pm.list_name_plugin() if name != "claudebatch.policies"]

@@ -11,10 +11,9 @@ from typing import Any, Optional
 
 import requests
 
+from ._plugins import hookimpl
 from .hookspecs import GIVE_UP
 from .models import MessageBatch
-from .plugins import hookimpl
-from .transport import retry_after_seconds, should_retry_header
 
 #: Statuses worth retrying: timeouts, conflicts, rate limits, server errors, overload.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -67,3 +66,31 @@ class DefaultPolicies:
     def poll_delay(self, batch: MessageBatch, attempt: int, first_interval: float) -> float:
         cap = max(first_interval, min(MAX_POLL_INTERVAL, first_interval * 10))
         return float(min(first_interval * (POLL_BACKOFF ** attempt), cap))
+
+
+def retry_after_seconds(response: requests.Response, now: float) -> Optional[float]:
+    """The server's requested delay: ``retry-after-ms``, else ``retry-after`` (seconds or date)."""
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000.0
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            try:
+                return parsedate_to_datetime(value).timestamp() - now
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def should_retry_header(response: requests.Response) -> Optional[bool]:
+    """The server's ``x-should-retry`` verdict, or None when it gave none."""
+    value = response.headers.get("x-should-retry", "").strip().lower()
+    return {"true": True, "false": False}.get(value)
+

@@ -20,14 +20,12 @@ import re
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .errors import ValidationError
+from .limits import CUSTOM_ID_PATTERN, MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
 from .models import Request
 
 #: The service's limits for one batch.
-MAX_REQUESTS_PER_BATCH = 100_000
-MAX_BATCH_BYTES = 256 * 1024 * 1024
-#: Used with ``fullmatch``: with ``match`` and ``$``, "abc\n" would pass (``$`` matches
-#: before a trailing newline).
-CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# CUSTOM_ID_PATTERN is used with ``fullmatch``: with ``match`` and ``$``, "abc\n" would
+# pass (``$`` matches before a trailing newline).
 
 #: How many problems an error lists in full before it only counts the rest.
 MAX_LISTED_PROBLEMS = 20

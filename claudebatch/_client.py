@@ -29,10 +29,15 @@ from typing import (
 import pluggy
 import requests
 
+from ._clock import Clock, SystemClock
+from ._inputs import validate_batch
 from ._origin import OriginPolicy, describe
+from ._pending import PendingBatch
+from ._plugins import make_plugin_manager, plugin_names
+from ._results import iter_raw, to_result
+from ._serde import structure
+from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .argtypes import BATCH_ID
-from .clock import Clock, SystemClock
-from .defaults import DEFAULT_POLL_INTERVAL
 from .errors import (
     BatchNotEndedError,
     ConfigurationError,
@@ -43,29 +48,26 @@ from .errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from .inputs import MAX_BATCH_BYTES, validate_batch
+from .limits import (
+    ADOPTION_WINDOW_SECONDS,
+    AMBIGUOUS_CREATE_SKEW_SECONDS,
+    EXPIRY_GRACE_SECONDS,
+    MAX_BATCH_BYTES,
+    json_bytes,
+)
 from .models import DeletedMessageBatch, MessageBatch, Request
-from .pending import PendingBatch
-from .plugins import make_plugin_manager, plugin_names
-from .results import iter_raw, to_result
-from .serde import structure
-from .transport import DEFAULT_BASE_URL, Timeout, Transport
+from .policies import DEFAULT_POLL_INTERVAL
 
 BATCHES = "/v1/messages/batches"
+COUNT_TOKENS = "/v1/messages/count_tokens"
+#: What the token-counting endpoint takes of a request's params.
+COUNT_TOKENS_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 DEFAULT_TIMEOUT: Timeout = (10.0, 600.0)
 DEFAULT_MAX_RETRIES = 4
-#: ``wait`` gives up this long after ``expires_at`` (the service ends every batch by then).
-EXPIRY_GRACE_SECONDS = 3600.0
-#: When a ``create`` outcome is unknown, batches created this long before the
-#: attempt still count as candidates (clock skew between us and the service).
-AMBIGUOUS_CREATE_SKEW_SECONDS = 120.0
-#: A batch created this long after a lost create is not taken for it (a resume may
-#: come days later, when other batches of the same size exist).
-ADOPTION_WINDOW_SECONDS = 3600.0
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .report import JobReport
+    from ._job import Job
+    from ._report import JobReport
 
 _HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
 
@@ -141,7 +143,7 @@ class BatchClient:
     def plugins(self) -> List[Any]:
         """The plugin objects registered on this client (entry points included)."""
         return [p for name, p in self.plugin_manager.list_name_plugin()
-                if name != "claudebatch.defaults"]
+                if name != "claudebatch.policies"]
 
     def _retry_delay(self, attempt: int, response: Optional[requests.Response],
                      error: Optional[BaseException]) -> Optional[float]:
@@ -367,12 +369,29 @@ class BatchClient:
         finally:
             response.close()
 
+    # --- beside the batches ---------------------------------------------------
+
+    def count_tokens(self, params: Dict[str, Any]) -> int:
+        """Exact input tokens of one request's params (``POST /v1/messages/count_tokens``).
+
+        Free and rate limited; used by cost estimates. Only the fields the endpoint
+        takes are sent.
+        """
+        body = {k: params[k] for k in COUNT_TOKENS_FIELDS if k in params}
+        data = json_bytes(body)
+        answer = self.transport.json("POST", COUNT_TOKENS, body=lambda: data)
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if isinstance(tokens, bool) or not isinstance(tokens, int):
+            raise UnexpectedResponseError(
+                f"POST {COUNT_TOKENS} answered with a body that has no input_tokens count")
+        return tokens
+
     # --- whole jobs -----------------------------------------------------------
 
     def job(self, source: Any, *, name: Optional[str] = None, output: Optional[str] = None,
             poll_interval: Optional[float] = None, **options: Any) -> Job:
-        """A :class:`~claudebatch.job.Job` for ``source``, not yet started (see ``run``)."""
-        from .job import Job
+        """A :class:`~claudebatch._job.Job` for ``source``, not yet started (see ``run``)."""
+        from ._job import Job
 
         return Job(self, source, name=name, output=output, poll_interval=poll_interval,
                    **options)

@@ -1,0 +1,43 @@
+"""The numbers a job lives within: the service's batch limits and the job's own bounds.
+
+Public, so plugins that size, price or store requests count the way the core
+does (``json_bytes`` is the byte count the body limit applies to).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: The service's limits for one batch: requests, and bytes of request body.
+MAX_REQUESTS_PER_BATCH = 100_000
+MAX_BATCH_BYTES = 256 * 1024 * 1024
+#: Fraction of the byte limit a job keeps free by default (plugins may grow requests).
+DEFAULT_SAFETY_MARGIN = 0.02
+#: The service's rule for a custom_id (use ``fullmatch``), unique within its batch.
+CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+#: A job stops asking for further passes after this many, whatever plugins say.
+MAX_PASSES = 10
+#: Waiting gives up this long after a batch's ``expires_at`` (the service ends every
+#: batch within 24 hours; this is the margin for its clock and ours).
+EXPIRY_GRACE_SECONDS = 3600.0
+#: The service deletes a batch's results this long after the batch was created.
+RESULTS_KEPT_SECONDS = 29 * 24 * 3600.0
+
+#: When the answer to a create is lost, batches created this long before the attempt
+#: still count as candidates (clock skew between us and the service)...
+AMBIGUOUS_CREATE_SKEW_SECONDS = 120.0
+#: ... and a batch created this long after it is not taken for it (a resume may come
+#: days later, when other batches of the same size exist).
+ADOPTION_WINDOW_SECONDS = 3600.0
+
+#: Times a broken results download is tried (with backoff, resuming where it broke)
+#: before its remaining requests count as missing; a rerun fetches them.
+RESULT_STREAM_ATTEMPTS = 5
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON as a request body carries it: the bytes the size limit counts."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
