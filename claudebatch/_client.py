@@ -39,7 +39,9 @@ from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .argtypes import BATCH_ID
 from .errors import (
+    APIStatusError,
     BatchNotEndedError,
+    ClaudeBatchError,
     ConfigurationError,
     InvalidBatchIdError,
     UnexpectedResponseError,
@@ -106,10 +108,10 @@ class BatchClient:
                 "no API key: pass BatchClient(api_key=...) or set ANTHROPIC_API_KEY "
                 "(set ANTHROPIC_BASE_URL too to use another server, such as the emulator)")
         base = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-        if not base.startswith(("http://", "https://")):
+        if not base.lower().startswith(("http://", "https://")) or "?" in base or "#" in base:
             raise ConfigurationError(
-                f"base_url must start with http:// or https://, got {base!r} "
-                "(from the base_url argument or ANTHROPIC_BASE_URL)")
+                f"base_url must be an http:// or https:// URL without a query or fragment, "
+                f"got {base!r} (from the base_url argument or ANTHROPIC_BASE_URL)")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries}")
         try:
@@ -170,13 +172,18 @@ class BatchClient:
             pending = PendingBatch.from_requests(validate_batch(requests))
         ctx = context if context is not None else self
         self.hook.before_submit(requests=pending, context=ctx)
-        with pending.write_body() as body:
-            size = body.seek(0, os.SEEK_END)
-            if size > MAX_BATCH_BYTES:
-                raise ValidationError(
-                    f"the batch was not sent: its body is {size:,} bytes, over the "
-                    f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
-            batch = self._post_batch(body, len(pending))
+        try:
+            with pending.write_body() as body:
+                size = body.seek(0, os.SEEK_END)
+                if size > MAX_BATCH_BYTES:
+                    raise ValidationError(
+                        f"the batch was not sent: its body is {size:,} bytes, over the "
+                        f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
+                batch = self._post_batch(body, len(pending))
+        except Exception as exc:
+            self.hook.on_submit_error(requests=pending, error=exc,
+                                      made_nothing=made_nothing(exc), context=ctx)
+            raise
         self._created_ids.add(batch.id)
         self.hook.after_submit(batch=batch, requests=pending, context=ctx)
         return batch
@@ -196,17 +203,25 @@ class BatchClient:
             return self.transport.request("GET", f"{BATCHES}/{made.id}")
 
         call = f"POST {BATCHES}"
-        data = self.transport.json("POST", BATCHES, body=rewound, recover=find_made_batch)
+        response = self.transport.request("POST", BATCHES, body=rewound,
+                                          recover=find_made_batch)
         try:
-            return structure(data, MessageBatch)
-        except Exception as exc:  # a 2xx that is no batch: whether one was made is unknown
+            return _answer(response.json(), MessageBatch, call)
+        except (ValueError, RecursionError, UnexpectedResponseError) as exc:
+            # a success that is no batch: whether one was made is unknown, so look
+            why = str(exc) if isinstance(exc, UnexpectedResponseError) else \
+                f"{call} answered {response.status_code} with a body that is not a batch"
+        try:
             made = self.find_batch_created_since(started, count)
-            if made is None:
-                raise UnexpectedResponseError(
-                    f"{call} answered with a body that is not a batch ({_why(exc)}), and no "
-                    f"batch of {count:,} requests made since appears in the list") from None
-            self._adopted[made.id] = (started, count)
-            return made
+        except ClaudeBatchError as lookup:
+            raise UnexpectedResponseError(
+                f"{why}; looking for the batch it may have made failed too: {lookup}") from None
+        if made is None:
+            raise UnexpectedResponseError(
+                f"{why}; no batch of {count:,} requests made since appears in the list, so "
+                "none was made") from None
+        self._adopted[made.id] = (started, count)
+        return made
 
     def remember_batches(self, batch_ids: Iterable[str]) -> None:
         """Batches known to be spoken for (a resumed job's): never adopted as a lost create's."""
@@ -299,14 +314,15 @@ class BatchClient:
                 yield _answer(item, MessageBatch, f"GET {BATCHES}")
             if not page.get("has_more"):
                 return
+            cursor = page.get("first_id" if cursor_before is not None else "last_id")
+            if not data or cursor is None or cursor in (cursor_before, cursor_after):
+                raise UnexpectedResponseError(
+                    f"GET {BATCHES} answered has_more with an empty page or a cursor that "
+                    f"does not move ({cursor!r}); stopped paging")
             if cursor_before is not None:
-                cursor_before = page.get("first_id")
-                if cursor_before is None:
-                    return
+                cursor_before = cursor
             else:
-                cursor_after = page.get("last_id")
-                if cursor_after is None:
-                    return
+                cursor_after = cursor
 
     def cancel(self, batch_id: str) -> MessageBatch:
         path = f"{BATCHES}/{_id(batch_id)}/cancel"
@@ -452,6 +468,13 @@ def _id(batch_id: str) -> str:
     return batch_id
 
 
+def made_nothing(error: BaseException) -> bool:
+    """True when a failed create certainly made no batch (see ``on_submit_error``)."""
+    if isinstance(error, (ValidationError, UnsafeURLError)):
+        return True  # refused before sending, or a redirect not followed
+    return isinstance(error, APIStatusError) and error.status_code != 504
+
+
 def check_interval(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """``value`` as seconds, refused unless a finite number > 0 (or >= 0 with allow_zero)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -466,11 +489,16 @@ def check_interval(value: Any, name: str, *, allow_zero: bool = False) -> float:
 def _answer(data: Any, cls: Type[T], call: str) -> T:
     """A 2xx body as ``cls``, or an error naming the call when it is something else."""
     try:
-        return structure(data, cls)
+        value = structure(data, cls)
     except Exception as exc:
         raise UnexpectedResponseError(
             f"{call} answered with a body that is not a {cls.__name__} ({_why(exc)})"
         ) from None
+    batch_id = getattr(value, "id", None)
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
+        raise UnexpectedResponseError(
+            f"{call} answered with a {cls.__name__} whose id is not a batch id: {batch_id!r}")
+    return value
 
 
 def _why(exc: BaseException) -> str:

@@ -381,7 +381,8 @@ def validate_batch(source: Any) -> List[Request]:
         if request is not None:
             requests.append(request)
     if count == 0:
-        validator.add_problem("requests", "a batch needs at least one request")
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "requests"
+        validator.add_problem(name, "a batch needs at least one request")
     elif count > MAX_REQUESTS_PER_BATCH:
         validator.add_problem("requests", f"a batch holds at most {MAX_REQUESTS_PER_BATCH:,} "
                                           f"requests, got {count:,} (client.run() splits them)")

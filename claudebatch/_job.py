@@ -282,21 +282,23 @@ class Job:
     # --- adoption: a batch taken for a create whose answer was lost -----------
 
     def _proves_ours(self, item: SubmittedBatch) -> bool:
-        """True when every result of the adopted batch is for a request sent in it.
+        """True when every result of the adopted batch fits a request sent in it.
 
         Read through once before anything is written: a batch of the same size
-        made by someone else in the same minute must not put its answers here.
+        made by someone else in the same minute must not put its answers here. A
+        result fits when its custom_id is one this batch sent and, for an answer,
+        its model is the one asked for (the service may add a date to an alias).
         """
-        expected = set(item.custom_ids())
+        models = {request.custom_id: str(request.params.get("model", ""))
+                  for request in item.spool.requests(item.plan.start, item.plan.end)}
         for attempt in range(1, RESULT_STREAM_ATTEMPTS + 1):
             try:
                 for value in self.client.results(item.batch, raw=True, call_hooks=False):
-                    if value["custom_id"] not in expected:
-                        logger.warning(
-                            "job %s: batch %s, taken for the lost create of pass %d batch %d, "
-                            "holds custom_id %r, which that batch never sent: not ours",
-                            self.name, item.summary.id, self.pass_number, item.plan.index,
-                            value["custom_id"])
+                    why = _misfit(value, models)
+                    if why:
+                        logger.warning("job %s: batch %s, taken for the lost create of pass %d "
+                                       "batch %d, is not ours: %s", self.name, item.summary.id,
+                                       self.pass_number, item.plan.index, why)
                         return False
                 break
             except APIConnectionError as exc:
@@ -478,3 +480,17 @@ class Job:
         for spool in self._spools:
             spool.close()
         self._spools.clear()
+
+
+def _misfit(value: Dict[str, Any], models: Dict[str, str]) -> Optional[str]:
+    """Why a result line cannot be the answer to one of these requests, or None."""
+    custom_id = value["custom_id"]
+    asked = models.get(custom_id)
+    if asked is None:
+        return f"it holds custom_id {custom_id!r}, which that batch never sent"
+    message = value["result"].get("message")
+    answered = message.get("model") if isinstance(message, dict) else None
+    if isinstance(answered, str) and asked and answered != asked \
+            and not answered.startswith(asked + "-"):
+        return f"{custom_id!r} was answered by {answered}, but {asked} was asked"
+    return None

@@ -42,20 +42,27 @@ def check_output(output: str, source: object = None) -> None:
     """Refuse, before anything is sent, an output the job could not write or would destroy."""
     if os.path.isdir(output):
         raise OutputPathError(f"the output {output} is a folder; give a file path such as "
-                          f"{os.path.join(output, 'results.jsonl')}")
+                              f"{os.path.join(output, 'results.jsonl')}")
+    if os.path.islink(output) and not os.path.exists(output):
+        raise OutputPathError(f"the output {output} is a link to {os.readlink(output)}, which "
+                              "does not exist")
+    if os.path.exists(output) and not stat.S_ISREG(os.stat(output).st_mode):
+        raise OutputPathError(f"the output {output} is not a regular file (a device, a pipe, "
+                              "a socket): paid-for answers must land in a file a rerun can "
+                              "read back")
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise OutputPathError(f"the output's folder {folder} does not exist; create it first")
     if isinstance(source, (str, os.PathLike)) and _same_file(os.fspath(source), output):
         raise OutputPathError(f"the output {output} is the input file {os.fspath(source)}: "
-                          "writing results would destroy the input; choose another output")
+                              "writing results would destroy the input; choose another output")
     if os.path.exists(output):
         if not os.access(output, os.W_OK):
             raise OutputPathError(f"the output {output} is not writable (read-only file or "
-                              "file system)")
+                                  "file system)")
     elif not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputPathError(f"cannot create the output in {folder}: the folder is not writable "
-                          "(permissions or a read-only file system)")
+        raise OutputPathError(f"cannot create the output in {folder}: the folder is not "
+                              "writable (permissions or a read-only file system)")
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -75,7 +82,9 @@ class OutputFile:
             self._fd = os.open(path, flags, NEW_FILE_MODE)
         except OSError as exc:
             raise OutputError(f"cannot open the output {path}: {exc.strerror}") from None
-        self._durable = os.fstat(self._fd).st_size  # bytes of whole lines on disk
+        opened = os.fstat(self._fd)
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._durable = opened.st_size  # bytes of whole lines on disk
         self._buffer = bytearray()
         self.lines_written = 0
 
@@ -100,6 +109,21 @@ class OutputFile:
         view.release()
         self._durable += done
         self._buffer.clear()
+        self._check_still_there()
+
+    def _check_still_there(self) -> None:
+        """The file written is still the one at ``path``: not deleted, not replaced."""
+        try:
+            now = os.stat(self.path)
+            same = (now.st_dev, now.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise OutputError(
+                f"the output {self.path} was deleted or replaced while the job wrote to it: "
+                "the results written so far are not in it. The batches are paid: run the "
+                "same command again (with a job store, the same --name resumes without "
+                "sending anything twice)")
 
     def _cut_back(self) -> None:
         """Drop whatever part of the buffer reached the file: no partial last line."""

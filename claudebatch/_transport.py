@@ -20,6 +20,7 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     ClaudeBatchError,
+    UnexpectedResponseError,
     UnsafeURLError,
     error_class_for,
 )
@@ -179,6 +180,10 @@ class Transport:
         response = self.request(method, path, **kwargs)
         try:
             return response.json()
+        except RecursionError:
+            raise UnexpectedResponseError(
+                f"{method} {self.url(path)} answered {response.status_code} with JSON nested "
+                "too deeply to read") from None
         except ValueError:
             raise APIConnectionError(
                 f"{method} {self.url(path)} answered {response.status_code} with a body "

@@ -73,6 +73,19 @@ def estimate(requests: PendingBatch, context: Any) -> None:
 
 
 @hookspec
+def on_submit_error(requests: PendingBatch, error: BaseException, made_nothing: bool,
+                    context: Any) -> None:
+    """Called when a create failed after ``before_submit``, before the error reaches the caller.
+
+    ``made_nothing`` is True when the service certainly made no batch: nothing was
+    sent (the body was refused before sending), or the service answered with an
+    error (other than a 504 gateway timeout). False when the outcome is unknown (the
+    connection broke, a timeout, an answer that is not a batch): a batch may exist,
+    and a store keeps its intent so a resumed job looks for it.
+    """
+
+
+@hookspec
 def after_submit(batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
     """Called once the service has accepted a batch (``batch.id`` is known)."""
 

@@ -27,6 +27,9 @@ MAX_RETRY_AFTER = 60.0
 DEFAULT_POLL_INTERVAL = 30.0
 POLL_BACKOFF = 1.5
 MAX_POLL_INTERVAL = 300.0
+#: Backoff exponents stop growing here: the caps are reached long before, and a
+#: float power past ~1,000 overflows (a job polls for hours).
+MAX_EXPONENT = 64
 
 
 def is_retryable(response: Optional[requests.Response]) -> bool:
@@ -42,7 +45,7 @@ def backoff_delay(attempt: int, *, initial: float = INITIAL_RETRY_DELAY,
                   maximum: float = MAX_RETRY_DELAY, jitter: float = 0.25,
                   rng: Any = random) -> float:
     """Exponential backoff with jitter that only ever shortens the wait (by up to ``jitter``)."""
-    delay = min(initial * (2.0 ** attempt), maximum)
+    delay = min(initial * (2.0 ** min(attempt, MAX_EXPONENT)), maximum)
     return float(delay * (1.0 - jitter * rng.random()))
 
 
@@ -65,7 +68,7 @@ class DefaultPolicies:
     @hookimpl(trylast=True)
     def poll_delay(self, batch: MessageBatch, attempt: int, first_interval: float) -> float:
         cap = max(first_interval, min(MAX_POLL_INTERVAL, first_interval * 10))
-        return float(min(first_interval * (POLL_BACKOFF ** attempt), cap))
+        return float(min(first_interval * (POLL_BACKOFF ** min(attempt, MAX_EXPONENT)), cap))
 
 
 def retry_after_seconds(response: requests.Response, now: float) -> Optional[float]:

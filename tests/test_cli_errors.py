@@ -172,3 +172,69 @@ def test_a_lone_surrogate_in_a_result_is_written_as_valid_json(
     value = json.loads(written)  # valid JSON, whichever way the parser read the surrogate
     assert value["custom_id"] == "r-1"
     assert value["result"]["error"]["error"]["message"] in ("a \ud800", "a ?")
+
+
+def test_backoff_never_overflows_however_long_a_job_polls() -> None:
+    from claudebatch.policies import MAX_POLL_INTERVAL, DefaultPolicies, backoff_delay
+
+    assert backoff_delay(5000) <= 8.0
+    delay = DefaultPolicies().poll_delay(batch=None, attempt=5000,  # type: ignore[arg-type]
+                                         first_interval=30.0)
+    assert delay == MAX_POLL_INTERVAL
+
+
+@responses.activate
+def test_a_page_that_says_more_but_moves_nowhere_stops_the_listing(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    responses.get("http://127.0.0.1:9/v1/messages/batches",
+                  json={"data": [], "has_more": True, "first_id": "x", "last_id": "x"})
+    code, err = run(["list", "--base-url", "http://127.0.0.1:9"], capsys)
+    assert code == 1 and "stopped paging" in err
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"id": NaN, "type": "message_batch_deleted"}'])
+def test_a_delete_answered_with_nonsense_is_a_clear_error(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        body: bytes) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    responses.delete("http://127.0.0.1:9/v1/messages/batches/msgbatch_1", body=body)
+    code, err = run(["delete", "msgbatch_1", "--base-url", "http://127.0.0.1:9"], capsys)
+    assert code == 1 and "DELETE " in err and "/v1/messages/batches/msgbatch_1" in err
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [b"[]", b"<html>oops</html>", b""])
+def test_a_create_answered_with_nonsense_names_the_create(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        body: bytes) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    base = "http://127.0.0.1:9/v1/messages/batches"
+    responses.post(base, body=body)
+    responses.get(base, json={"data": [], "has_more": False})  # no batch was made
+    source = write_jsonl(tmp_path / "in.jsonl", (request(i) for i in range(2)))
+    code, err = run(["submit", str(source), "--base-url", "http://127.0.0.1:9"], capsys)
+    assert code == 1 and "POST /v1/messages/batches answered" in err
+    assert "none was made" in err
+
+
+def test_an_empty_file_to_submit_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, err = run(["submit", str(empty), "--base-url", "http://127.0.0.1:9"], capsys)
+    assert code == 3 and f"{empty}: a batch needs at least one request" in err
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:9?x=1", "http://127.0.0.1:9#top",
+                                  "ftp://127.0.0.1:9"])
+def test_a_base_url_with_a_query_or_another_scheme_is_refused(base: str) -> None:
+    from claudebatch import BatchClient, ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="base_url must be"):
+        BatchClient(api_key="k", base_url=base, load_entry_points=False)
+    BatchClient(api_key="k", base_url="HTTP://127.0.0.1:9", load_entry_points=False)

@@ -310,3 +310,49 @@ def test_a_bad_poll_interval_is_refused_before_anything_is_sent(
         client_for(emulator, clock).run([request(0)], output=str(tmp_path / "o.jsonl"),
                                         poll_interval=bad)
     assert emulator.batches_created == 0
+
+
+def test_a_lost_create_never_adopts_a_same_id_batch_of_another_model(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+    def other_model() -> None:  # job B: the same custom_ids, another model
+        rows = [request(i) for i in range(20)]
+        for row in rows:
+            row["params"] = {**row["params"], "model": "claude-sonnet-4-5"}
+        client_for(emulator, clock).create(rows)
+
+    session = LosesTheCreate(other_model, send_it=False)
+    client = client_for(emulator, clock, session=session, max_retries=0)
+    report = client.run([request(i) for i in range(20)], output=str(tmp_path / "a.jsonl"))
+    models = {line["result"]["message"]["model"] for line in read_output(report.output)}
+    assert all(m.startswith("claude-haiku-4-5") for m in models)
+    assert emulator.batches_created == 2
+
+
+def test_the_output_deleted_while_the_job_writes_is_an_error_not_a_success(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+    from claudebatch import OutputError
+
+    out = tmp_path / "o.jsonl"
+
+    class DeleteIt:
+        @hookimpl
+        def on_result(self) -> None:
+            if out.exists():
+                out.unlink()
+
+    with pytest.raises(OutputError, match="deleted or replaced"):
+        client_for(emulator, clock, plugins=[DeleteIt()]).run(
+            [request(i) for i in range(10)], output=str(out))
+
+
+@pytest.mark.parametrize("where", ["/dev/null", "dangling link"])
+def test_an_output_that_is_not_a_regular_file_is_refused(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path, where: str) -> None:
+    output = where
+    if where == "dangling link":
+        link = tmp_path / "o.jsonl"
+        link.symlink_to(tmp_path / "nowhere" / "o.jsonl")
+        output = str(link)
+    with pytest.raises(OutputPathError):
+        client_for(emulator, clock).run([request(0)], output=output)
+    assert emulator.batches_created == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
@@ -55,6 +56,8 @@ def of_job(job: Any) -> Fingerprint:
     options = split_options(job)
     total = int(job.total_requests)
     if isinstance(source, (str, os.PathLike)):
+        if not stat.S_ISREG(os.stat(source).st_mode):  # a pipe: read once, by the job
+            return Fingerprint("stream", None, total, options)
         return Fingerprint("file", _file_digest(os.fspath(source)), total, options)
     if not isinstance(source, Iterator):
         return Fingerprint("items", _items_digest(source), total, options)

@@ -162,6 +162,12 @@ class Records:
                 ((job_id, pass_number, index, pos, r.custom_id, dumps(r.params))
                  for pos, r in enumerate(requests)))
 
+    def drop_intent(self, job_id: int, pass_number: int, index: int) -> None:
+        """The create of an intent certainly made nothing: forget it (never adopted)."""
+        with self.transaction(durable=True) as conn:
+            conn.execute("DELETE FROM batches WHERE job_id = ? AND pass = ? AND idx = ? "
+                         "AND batch_id IS NULL", (job_id, pass_number, index))
+
     def record_batch(self, job_id: int, pass_number: int, index: int,
                      batch: MessageBatch) -> None:
         """Once the service has accepted the batch (or it was found after a crash)."""
@@ -243,10 +249,14 @@ class Records:
     @staticmethod
     def _insert_results(conn: sqlite3.Connection, job_id: int, pass_number: int,
                         rows: Sequence[Tuple[str, str, bytes]]) -> None:
+        # Only results of requests this job sent in that pass: a line from anywhere else
+        # (an output replaced under the job) is never stored as the job's.
         conn.executemany(
             "INSERT OR REPLACE INTO results (job_id, custom_id, pass, type, line) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(job_id, custom_id, pass_number, kind, line) for custom_id, kind, line in rows])
+            "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE job_id = ? "
+            "AND pass = ? AND custom_id = ?)",
+            [(job_id, custom_id, pass_number, kind, line, job_id, pass_number, custom_id)
+             for custom_id, kind, line in rows])
 
     def end_batch(self, job_id: int, pass_number: int, rows: Sequence[Tuple[str, str, bytes]],
                   batch: MessageBatch, *, complete: bool) -> None:

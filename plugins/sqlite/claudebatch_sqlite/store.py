@@ -30,6 +30,7 @@ from claudebatch import (
     JobPlan,
     JobReport,
     MessageBatch,
+    OutputPathError,
     PendingBatch,
     Request,
     ResumeState,
@@ -56,6 +57,10 @@ from .tail import OutputTail, parse_line
 
 logger = logging.getLogger("claudebatch.sqlite")
 
+#: An unconfirmed create younger than this is looked for again before it is resent: the
+#: service may still be making the batch a killed process asked for.
+UNCONFIRMED_GRACE_SECONDS = 30.0
+UNCONFIRMED_RECHECK_SECONDS = 2.0
 #: Results are committed to the store at least this often (and at each batch's end).
 DEFAULT_COMMIT_EVERY = 1000
 #: ... and at least every this many seconds while results stream.
@@ -109,6 +114,8 @@ class SQLiteStore:
     job). ``stream``: where to say what it does (the CLI passes stderr).
     ``warn``: log a warning, on opening, for every batch whose results were
     never downloaded and are deleted by the service within 3 days.
+    ``unconfirmed_grace``: seconds after a create whose answer never came during
+    which a resume keeps looking for its batch before sending it again.
 
     A job is keyed by its ``name``: run it again with the same name to resume.
     """
@@ -116,7 +123,8 @@ class SQLiteStore:
     def __init__(self, path: Union[str, os.PathLike[str]], *, lock_timeout: float = 0.0,
                  stale_after: float = DEFAULT_STALE_AFTER,
                  commit_every: int = DEFAULT_COMMIT_EVERY, replay: bool = True,
-                 stream: Optional[IO[str]] = None, warn: bool = True) -> None:
+                 stream: Optional[IO[str]] = None, warn: bool = True,
+                 unconfirmed_grace: float = UNCONFIRMED_GRACE_SECONDS) -> None:
         if commit_every < 1:
             raise ValueError(f"commit_every must be >= 1, got {commit_every}")
         if lock_timeout < 0:
@@ -125,6 +133,7 @@ class SQLiteStore:
         self.lock_timeout = float(lock_timeout)
         self.stale_after = float(stale_after)
         self.commit_every = int(commit_every)
+        self.unconfirmed_grace = float(unconfirmed_grace)
         self.replay = replay
         self.stream = stream
         self.conn = connect(self.path)
@@ -168,6 +177,7 @@ class SQLiteStore:
                 raise
 
     def _start(self, job: Any, lock: JobLock) -> Optional[ResumeState]:
+        self._check_output_is_not_the_store(job.output)
         now = time.time()
         found = fp.of_job(job)
         row = self.records.job(job.name)
@@ -204,6 +214,15 @@ class SQLiteStore:
         return ResumeState(submitted=dict(submitted), finished=set(run.finished),
                            adopted=adopted)
 
+    def _check_output_is_not_the_store(self, output: str) -> None:
+        for path in (self.path, *(self.path + end for end in ("-wal", "-shm", "-journal"))):
+            same = os.path.abspath(output) == path or (
+                os.path.exists(output) and os.path.exists(path) and os.path.samefile(output, path))
+            if same:
+                raise OutputPathError(
+                    f"the output {output} is the job store {path}: writing results there "
+                    "would destroy every job it holds; choose another output")
+
     def _check_same_input(self, job_id: int, before: fp.Fingerprint, now: fp.Fingerprint,
                           job: Any) -> None:
         why = fp.difference(before, now)
@@ -238,6 +257,8 @@ class SQLiteStore:
                 known = self.records.known_batch_ids()
             batch = find_created_batch(job.client, b.intent_at, b.request_count, known)
             if batch is None:
+                batch = self._wait_for_young_create(job, b, known)
+            if batch is None:
                 logger.info("job %s: pass %d batch %d was never created; it will be sent",
                             job.name, b.pass_number, b.index)
                 continue
@@ -247,6 +268,37 @@ class SQLiteStore:
             self._say(f"store: job {job.name}: the create of pass {b.pass_number} batch "
                       f"{b.index} was sent but never confirmed; found it: {batch.id}")
         return adopted
+
+    def _wait_for_young_create(self, job: Any, intent: Any, known: Set[str]
+                               ) -> Optional[MessageBatch]:
+        """A create sent moments ago may not be listed yet (the process that sent it was
+        killed while the service handled it): look again until it is old enough."""
+        clock = job.client.clock
+        waited = False
+        while clock.time() < intent.intent_at + self.unconfirmed_grace:
+            if not waited:
+                self._say(f"store: job {job.name}: the create of pass {intent.pass_number} "
+                          f"batch {intent.index} was sent "
+                          f"{max(0.0, clock.time() - intent.intent_at):.0f} s ago and is not "
+                          "listed yet; looking again for up to "
+                          f"{self.unconfirmed_grace:.0f} s so it is not sent twice")
+                waited = True
+            clock.sleep(UNCONFIRMED_RECHECK_SECONDS)
+            batch = find_created_batch(job.client, intent.intent_at, intent.request_count,
+                                       known)
+            if batch is not None:
+                return batch
+        return None
+
+    @hookimpl(trylast=True)
+    def on_submit_error(self, requests: PendingBatch, made_nothing: bool,
+                        context: Any) -> None:
+        """A create that certainly made no batch leaves no intent to adopt on resume."""
+        run = self._current(context)
+        if run is None or not made_nothing:
+            return
+        with guard(self.path):
+            self.records.drop_intent(run.job_id, context.pass_number, requests.index)
 
     @hookimpl(trylast=True)
     def before_submit(self, requests: PendingBatch, context: Any) -> None:

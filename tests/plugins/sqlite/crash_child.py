@@ -151,7 +151,9 @@ def run_child(config: Dict[str, Any]) -> None:
     in_pass = kill.get("pass")
     before = KillBefore(hook if where == "before" else None, n, in_pass)
     after = KillAfter(hook if where == "after" else None, n, in_pass)
-    store = SQLiteStore(config["store"], commit_every=config.get("commit_every", 3))
+    # a resume right after a kill: the killed create is looked for only briefly here
+    store = SQLiteStore(config["store"], commit_every=config.get("commit_every", 3),
+                        unconfirmed_grace=config.get("unconfirmed_grace", 1.0))
     plugins = [store, after, before,
                ResubmitEven(kill_deciding=where == "deciding")]
     client = BatchClient(api_key="emulator", base_url=config["url"], plugins=plugins,

@@ -16,7 +16,7 @@ from typing import Any, Iterator, List
 import pytest
 from claudebatch_sqlite import InputChangedError, SQLiteStore
 
-from claudebatch import BatchClient
+from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator, Faults
 
 from .helpers import (
@@ -294,3 +294,119 @@ def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
         report = client_for(emulator, store).run(source, name="j", output=str(out),
                                                   poll_interval=0.01)
     assert report.complete and emulator.batches_created == 1
+
+
+def test_the_store_itself_as_output_is_refused_and_kept(emulator: Emulator,
+                                                        tmp_path: Path) -> None:
+    from claudebatch import OutputPathError
+
+    db = tmp_path / "jobs.db"
+    run(emulator, SQLiteStore(db), tmp_path, name="first")
+    for output in (db, tmp_path / "jobs.db-wal"):
+        with SQLiteStore(db) as store, pytest.raises(OutputPathError, match="job store"):
+            client_for(emulator, store).run(dataset(), name="second", output=str(output))
+    with SQLiteStore(db) as store:
+        assert [j.name for j in store.jobs()] == ["first"]
+    assert emulator.batches_created == 3  # first's batches only
+
+
+def test_a_create_that_was_refused_leaves_no_intent_to_adopt(tmp_path: Path) -> None:
+    """A definite error: a batch of the same size made later by someone else is not ours."""
+    from claudebatch import InternalServerError
+
+    db = tmp_path / "jobs.db"
+    with Emulator(rate=float("inf"), seed=8) as emu:
+        emu.inject("server_error", endpoint="create")
+        client = BatchClient(api_key="k", base_url=emu.url, max_retries=0,
+                             load_entry_points=False, plugins=[SQLiteStore(db)])
+        with pytest.raises(InternalServerError):
+            client.run(dataset(8), name="a", output=str(tmp_path / "a.jsonl"))
+        other = [{**r, "custom_id": f"b-{i}"} for i, r in enumerate(dataset(8))]
+        emu_client = client_for(emu)
+        foreign = emu_client.create(other).id  # another job's batch, same size, just after
+        with SQLiteStore(db) as store:
+            report = client_for(emu, store).run(dataset(8), name="a",
+                                                output=str(tmp_path / "a.jsonl"),
+                                                poll_interval=0.01)
+        assert foreign not in report.batch_ids and report.complete
+        assert emu.batches_created == 2
+
+
+class SlowClock:
+    """The resume's clock: the killed process's batch appears while the store waits."""
+
+    def __init__(self, appear: Any) -> None:
+        self.now = __import__("time").time()
+        self.appear = appear
+        self.sleeps: List[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if len(self.sleeps) == 2:
+            self.appear()
+
+
+def test_a_create_still_being_made_when_the_job_resumes_is_waited_for(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.db"
+    rows = dataset(8)
+    with Emulator(rate=float("inf"), seed=9) as emu:
+        with SQLiteStore(db) as store:  # the intent, and then the process died
+            class Die:
+                @hookimpl(trylast=True)
+                def before_submit(self) -> None:
+                    raise Interrupted("killed after the intent")
+
+            with pytest.raises(Interrupted):
+                client_for(emu, store, Die()).run(rows, name="slow",
+                                                  output=str(tmp_path / "o.jsonl"))
+        clock = SlowClock(lambda: client_for(emu).create(rows))  # the service catches up
+        with SQLiteStore(db) as store:
+            client = BatchClient(api_key="k", base_url=emu.url, clock=clock,
+                                 load_entry_points=False, plugins=[store])
+            report = client.run(rows, name="slow", output=str(tmp_path / "o.jsonl"),
+                                poll_interval=0.01)
+        assert report.complete and emu.batches_created == 1  # found, not sent again
+        assert clock.sleeps[:2] == [2.0, 2.0]
+
+
+def test_a_pipe_as_input_works_with_a_store(emulator: Emulator, tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    rows = dataset(5)
+    writer = threading.Thread(target=lambda: write_jsonl(fifo, rows))
+    writer.start()
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        report = client_for(emulator, store).run(str(fifo), name="p",
+                                                 output=str(tmp_path / "o.jsonl"),
+                                                 poll_interval=0.01)
+    writer.join(5)
+    assert report.complete
+
+
+def test_the_store_keeps_no_line_the_job_did_not_send(emulator: Emulator,
+                                                      tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+
+    class ReplaceTheOutput:  # someone puts another file in its place mid-run
+        @hookimpl(tryfirst=True)
+        def on_result(self) -> None:
+            if not (tmp_path / "moved").exists():
+                (tmp_path / "moved").write_text("")
+                other = tmp_path / "other.jsonl"
+                other.write_text('{"custom_id":"zzz","result":{"type":"succeeded"}}\n')
+                os.replace(other, out)
+
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        with pytest.raises(Exception, match="deleted or replaced"):
+            client_for(emulator, store, ReplaceTheOutput()).run(
+                dataset(), name="r", output=str(out), poll_interval=0.01)
+        assert "zzz" not in {c for _, c, _ in store.results("r")}

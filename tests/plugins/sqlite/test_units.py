@@ -93,3 +93,18 @@ def test_the_create_search_skips_known_batches_and_other_sizes() -> None:
     assert find_created_batch(client, T0, 8, exclude={"sibling", "made", "foreign-later"}) \
         is None
     assert find_created_batch(client, T0 - 90_000, 8, exclude=set()) is None  # long before
+
+
+def test_only_results_of_requests_the_job_sent_are_stored(tmp_path: Path) -> None:
+    from claudebatch_sqlite.database import connect
+    from claudebatch_sqlite.records import Records
+
+    from claudebatch import Request
+
+    records = Records(connect(str(tmp_path / "s.db")))
+    job = records.create_job("j", Fingerprint("items", "x", 1), {}, "o.jsonl", T0)
+    records.record_intent(job, 1, 0, 1, T0, [Request("a", {"model": "m"})])
+    line = b'{"custom_id":"%s","result":{"type":"succeeded"}}'
+    records.insert_results(job, 1, [("a", "succeeded", line % b"a"),
+                                    ("zzz", "succeeded", line % b"zzz")])
+    assert [c for _, c, _ in records.stored_results(job)] == ["a"]
