@@ -19,6 +19,7 @@ from claudebatch_sqlite import InputChangedError, SQLiteStore
 from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator, Faults
 
+from ...conftest import FakeClock
 from .helpers import (
     CountResults,
     FakeCost,
@@ -332,23 +333,15 @@ def test_a_create_that_was_refused_leaves_no_intent_to_adopt(tmp_path: Path) -> 
         assert emu.batches_created == 2
 
 
-class SlowClock:
+class SlowClock(FakeClock):
     """The resume's clock: the killed process's batch appears while the store waits."""
 
     def __init__(self, appear: Any) -> None:
-        self.now = __import__("time").time()
+        super().__init__(now=__import__("time").time())
         self.appear = appear
-        self.sleeps: List[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        super().sleep(seconds)
         if len(self.sleeps) == 2:
             self.appear()
 
