@@ -7,6 +7,7 @@ from ._plugins import hookimpl
 from ._report import BatchSummary, JobPlan, JobReport
 from ._results import to_result as parse_result
 from ._version import __version__
+from .context import BatchLimits, CallContext, JobContext, Stash, StashKey
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -58,10 +59,12 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchClient",
+    "BatchLimits",
     "BatchNotEndedError",
     "BatchResult",
     "BatchSummary",
     "BillingError",
+    "CallContext",
     "CanceledResult",
     "ClaudeBatchError",
     "ConfigurationError",
@@ -73,6 +76,7 @@ __all__ = [
     "InternalServerError",
     "InvalidBatchIdError",
     "Job",
+    "JobContext",
     "JobPlan",
     "JobReport",
     "Message",
@@ -89,6 +93,8 @@ __all__ = [
     "RequestTooLargeError",
     "ResultsParseError",
     "ResumeState",
+    "Stash",
+    "StashKey",
     "SucceededResult",
     "UnexpectedResponseError",
     "UnsafeResultsURLError",

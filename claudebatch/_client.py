@@ -32,12 +32,14 @@ import requests
 from ._clock import Clock, SystemClock
 from ._inputs import validate_batch
 from ._origin import OriginPolicy, describe
+from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
 from ._results import iter_raw, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .argtypes import BATCH_ID
+from .context import CallContext
 from .errors import (
     APIStatusError,
     BatchNotEndedError,
@@ -132,6 +134,8 @@ class BatchClient:
         #: Batches taken for a create whose answer was lost: (since, count) of that create.
         self._adopted: Dict[str, Tuple[float, int]] = {}
         self._rejected: set[str] = set()
+        #: The context of endpoint calls made outside a job (a stash per client).
+        self.context = CallContext(self)
 
     def __repr__(self) -> str:
         return (f"<BatchClient base_url={self.base_url!r} "
@@ -142,6 +146,11 @@ class BatchClient:
         return self.transport.base_url
 
     @property
+    def max_retries(self) -> int:
+        """HTTP retries per call (a retry policy may allow fewer, never more)."""
+        return self.transport.max_retries
+
+    @property
     def plugins(self) -> List[Any]:
         """The plugin objects registered on this client (entry points included)."""
         return [p for name, p in self.plugin_manager.list_name_plugin()
@@ -150,13 +159,13 @@ class BatchClient:
     def _retry_delay(self, attempt: int, response: Optional[requests.Response],
                      error: Optional[BaseException]) -> Optional[float]:
         result: Optional[float] = self.hook.retry_delay(
-            attempt=attempt, response=response, error=error, context=self)
+            attempt=attempt, response=response, error=error, context=self.context)
         return result
 
     # --- the six endpoints ----------------------------------------------------
 
     def create(self, requests: Union[Iterable[RequestLike], str, os.PathLike[str], PendingBatch],
-               *, context: Any = None) -> MessageBatch:
+               *, context: Optional[CallContext] = None) -> MessageBatch:
         """Validate, run ``before_submit``, send one batch, run ``after_submit``.
 
         ``requests`` is a list of Requests or dicts, or the path of a JSONL file.
@@ -170,7 +179,7 @@ class BatchClient:
             pending = requests
         else:
             pending = PendingBatch.from_requests(validate_batch(requests))
-        ctx = context if context is not None else self
+        ctx = context if context is not None else self.context
         self.hook.before_submit(requests=pending, context=ctx)
         try:
             with pending.write_body() as body:
@@ -334,7 +343,8 @@ class BatchClient:
                        f"DELETE {path}")
 
     def results(self, batch_id: Union[str, MessageBatch], *, raw: bool = False,
-                context: Any = None, call_hooks: bool = True) -> Iterator[Any]:
+                context: Optional[CallContext] = None, call_hooks: bool = True
+                ) -> Iterator[Any]:
         """Stream the results of an ended batch, one at a time (constant memory).
 
         Yields :class:`~claudebatch.BatchResult` objects, or plain dicts with
@@ -364,10 +374,10 @@ class BatchClient:
                 "explicitly: BatchClient(allowed_origins=['https://gateway.example']) or "
                 "--allow-origin https://gateway.example")
         return self._stream_results(batch.id, url, raw=raw, call_hooks=call_hooks,
-                                    context=context if context is not None else self)
+                                    context=context if context is not None else self.context)
 
     def _stream_results(self, batch_id: str, url: str, *, raw: bool, call_hooks: bool,
-                        context: Any) -> Iterator[Any]:
+                        context: CallContext) -> Iterator[Any]:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
@@ -380,7 +390,8 @@ class BatchClient:
                     continue
                 result = to_result(value, source=source)
                 if has_hooks:
-                    self.hook.on_result(result=result, context=context)
+                    self.hook.on_result(result=result, line=result_line(value),
+                                        context=context)
                 yield value if raw else result
         finally:
             response.close()
@@ -425,7 +436,8 @@ class BatchClient:
     # --- waiting --------------------------------------------------------------
 
     def wait(self, batch_id: str, *, timeout: Optional[float] = None,
-             poll_interval: Optional[float] = None, context: Any = None) -> MessageBatch:
+             poll_interval: Optional[float] = None,
+             context: Optional[CallContext] = None) -> MessageBatch:
         """Poll until the batch has ended, calling ``on_poll`` after each check.
 
         Waits grow from ``poll_interval`` (default 30 s) with backoff. Without
@@ -436,7 +448,7 @@ class BatchClient:
         check_interval(first, "poll_interval")
         if timeout is not None:
             check_interval(timeout, "timeout", allow_zero=True)
-        ctx = context if context is not None else self
+        ctx = context if context is not None else self.context
         started = self.clock.monotonic()
         attempt = 0
         while True:

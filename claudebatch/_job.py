@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 from collections import Counter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
@@ -27,6 +27,7 @@ from ._pending import PendingBatch, dumps
 from ._report import BatchSummary, JobPlan, JobReport
 from ._results import to_result
 from ._spool import Spool, request_of
+from .context import JobContext
 from .errors import APIConnectionError, BatchNotEndedError, WaitTimeoutError
 from .limits import (
     DEFAULT_SAFETY_MARGIN,
@@ -59,6 +60,11 @@ class ResumeState:
     submitted: Dict[Tuple[int, int], str] = attrs.field(factory=dict)
     finished: Set[str] = attrs.field(factory=set)
     adopted: Dict[str, float] = attrs.field(factory=dict)
+    #: The result lines an earlier run stored for a batch id (JSON, as written), or None
+    #: when the plugin keeps none. With it, the core rebuilds the output from them and
+    #: replays them to every plugin's ``on_result`` (``context.replaying``); without
+    #: it, the output is kept and appended to.
+    stored: Optional[Callable[[str], Iterable[bytes]]] = None
 
 
 @attrs.define
@@ -79,6 +85,8 @@ class SubmittedBatch:
     summary: BatchSummary
     batch: Any = None  # the latest MessageBatch
     done: bool = False
+    #: custom_ids whose result line is in the output already (replayed from a store).
+    written: Set[str] = attrs.field(factory=set)
 
     def custom_ids(self) -> Iterator[str]:
         return (custom_id for custom_id, _, _ in
@@ -89,7 +97,8 @@ class Job:
     """Runs one dataset: ``Job(client, source, ...).run()`` -> JobReport.
 
     ``source`` is a JSONL path (one ``{"custom_id", "params"}`` per line) or
-    any iterable of Requests or dicts. Plugins see the job as ``context``.
+    any iterable of Requests or dicts. Plugins see it through ``self.context``, a
+    :class:`~claudebatch.context.JobContext`.
     """
 
     def __init__(self, client: BatchClient, source: Any, *, name: Optional[str] = None,
@@ -123,6 +132,8 @@ class Job:
         self._spools: List[Spool] = []
         self._counts: Counter[str] = Counter()
         self._resubmitted: Set[str] = set()
+        self.dry_running = False
+        self.context = JobContext(self)
 
     def __repr__(self) -> str:
         return f"<Job {self.name!r} pass={self.pass_number} batches={len(self.batches)}>"
@@ -172,14 +183,18 @@ class Job:
         return spool, plans
 
     def dry_run(self) -> JobPlan:
-        """Validate and split, let plugins estimate each batch (``estimate``); send nothing."""
+        """Validate and split, let plugins weigh the pass (``before_pass`` with
+        ``context.dry_run``); send nothing."""
+        self.dry_running = True
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans)
-        for plan in plans:
-            self.hook.estimate(requests=self._pending(spool, plan), context=self)
+        self.pass_number = 1
+        self.hook.on_job_start(context=self.context)
+        self.hook.before_pass(batches=[self._pending(spool, plan) for plan in plans],
+                              context=self.context)
         result = JobPlan(self.name, self.total_requests,
                          [(p.count, p.body_bytes) for p in plans])
-        for section in self.hook.job_summary(report=result, context=self):
+        for section in self.hook.job_summary(report=result, context=self.context):
             result.plugins.update(section or {})
         return result
 
@@ -200,24 +215,31 @@ class Job:
         check_output(self.output, self.source)
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans)
-        state: Optional[ResumeState] = self.hook.resume_state(context=self)
+        self.pass_number = 1
+        self.hook.on_job_start(context=self.context)
+        state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
         self.resumed = resumed = state is not None
         if state is not None:  # ours already: never adopt them as a lost create's batch
             self.client.remember_batches(state.submitted.values())
-        with OutputFile(self.output, append=resumed) as out:
-            self.pass_number = 1
+        rebuild = state is not None and state.stored is not None
+        with OutputFile(self.output, append=resumed and not rebuild) as out:
             while True:
                 pending = [self._pending(spool, plan) for plan in plans]
-                self.hook.before_pass(batches=pending, context=self)
+                self.hook.before_pass(batches=pending, context=self.context)
                 submitted = [self._submit(spool, plan, batch, state)
                              for plan, batch in zip(plans, pending)]
+                if rebuild:
+                    assert state is not None
+                    self._replay(submitted, state, out)
                 # Only pass 1 can have lines of its own batches in the output already;
                 # a later pass resends custom_ids whose earlier lines are there.
                 self._wait_and_collect(submitted, out,
-                                       resuming=resumed and self.pass_number == 1)
+                                       resuming=resumed and not rebuild
+                                       and self.pass_number == 1)
                 if self.pass_number >= MAX_PASSES:
                     break
-                again = self.hook.resubmit_requests(pass_number=self.pass_number, context=self)
+                again = self.hook.resubmit_requests(pass_number=self.pass_number,
+                                                    context=self.context)
                 retry = list(again or ())  # the failed tail of a pass: small
                 if not retry:
                     break
@@ -229,10 +251,42 @@ class Job:
         if self.pass_number > 1 or resumed:
             self._keep_last_attempts()  # and count what the output holds now
         report = self._report(self.clock.monotonic() - started)
-        self.hook.on_job_end(report=report, context=self)
-        for section in self.hook.job_summary(report=report, context=self):
+        for section in self.hook.job_summary(report=report, context=self.context):
             report.plugins.update(section or {})
+        self.hook.on_job_end(report=report, context=self.context)
         return report
+
+    def _replay(self, submitted: List[SubmittedBatch], state: ResumeState,
+                out: OutputFile) -> None:
+        """Write what an earlier run stored for these batches, showing it to every plugin.
+
+        A batch whose results were all stored is done; one partly stored is still
+        downloaded, and only the results not written here are added.
+        """
+        assert state.stored is not None
+        wants_results = bool(self.hook.on_result.get_hookimpls())
+        self.context.replaying = True
+        try:
+            for item in submitted:
+                expected = set(item.custom_ids())
+                counts: Counter[str] = Counter()
+                for line in state.stored(item.summary.id):
+                    value = json.loads(line)
+                    custom_id = value.get("custom_id")
+                    if custom_id not in expected or custom_id in item.written:
+                        continue
+                    item.written.add(custom_id)
+                    if wants_results:
+                        self.hook.on_result(result=to_result(value, source="the store"),
+                                            line=line, context=self.context)
+                    out.write_line(line)
+                    counts[value["result"].get("type", "unknown")] += 1
+                item.summary.counts = dict(counts)
+                self._counts.update(counts)
+                if item.done and item.written != expected:
+                    item.done = False  # said finished, but not all stored: fetch the rest
+        finally:
+            self.context.replaying = False
 
     def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch,
                 state: Optional[ResumeState]) -> SubmittedBatch:
@@ -244,7 +298,7 @@ class Job:
             logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
                         self.pass_number, plan.index)
         else:
-            batch = self.client.create(pending, context=self)
+            batch = self.client.create(pending, context=self.context)
             logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
                         batch.id, plan.count, plan.body_bytes)
         summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
@@ -261,7 +315,7 @@ class Job:
             for item in list(waiting):
                 batch = self.client.retrieve(item.summary.id)
                 item.batch = batch
-                self.hook.on_poll(batch=batch, context=self)
+                self.hook.on_poll(batch=batch, context=self.context)
                 if batch.ended:
                     if self.client.is_adopted(batch.id) and not self._proves_ours(item):
                         self._replace_adoption(item)
@@ -275,7 +329,8 @@ class Job:
             if not waiting:
                 return
             delay = self.hook.poll_delay(batch=waiting[0].batch, attempt=attempt,
-                                         first_interval=self.poll_interval, context=self)
+                                         first_interval=self.poll_interval,
+                                         context=self.context)
             self.clock.sleep(float(delay))
             attempt += 1
 
@@ -318,12 +373,12 @@ class Job:
         if found is not None:
             logger.warning("job %s: batch %s was not ours; found %s for the lost create",
                            self.name, wrong, found.id)
-            self.hook.after_submit(batch=found, requests=pending, context=self)
+            self.hook.after_submit(batch=found, requests=pending, context=self.context)
         else:
             logger.warning("job %s: batch %s was not ours and the lost create made none; "
                            "sending pass %d batch %d now", self.name, wrong, self.pass_number,
                            item.plan.index)
-            found = self.client.create(pending, context=self)
+            found = self.client.create(pending, context=self.context)
         item.batch = found
         item.summary.id = found.id
 
@@ -336,8 +391,8 @@ class Job:
         broken download is tried again with backoff, skipping what is written.
         """
         expected = set(item.custom_ids())
-        seen: Set[str] = self._ids_in_output(expected) if resuming else set()
-        counts: Counter[str] = Counter()
+        seen: Set[str] = self._ids_in_output(expected) if resuming else set(item.written)
+        counts: Counter[str] = Counter()  # of what this download writes
         foreign = 0
         wants_results = bool(self.hook.on_result.get_hookimpls())
         attempt = 1
@@ -351,10 +406,11 @@ class Job:
                         foreign += 1
                         continue
                     seen.add(custom_id)
+                    line = result_line(value)
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source=item.summary.id),
-                                            context=self)
-                    out.write_line(result_line(value))
+                                            line=line, context=self.context)
+                    out.write_line(line)
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1
                 break
@@ -381,11 +437,11 @@ class Job:
             else:
                 self._missing[custom_id] = None
                 missing += 1
-        item.summary.counts = dict(counts)
+        item.summary.counts = dict(Counter(item.summary.counts) + counts)
         item.summary.missing = missing
         self._counts.update(counts)
         item.done = True
-        self.hook.on_batch_end(batch=item.batch, context=self, complete=missing == 0)
+        self.hook.on_batch_end(batch=item.batch, context=self.context, complete=missing == 0)
 
     def _pause_after_broken_stream(self, item: SubmittedBatch, attempt: int,
                                    exc: BaseException) -> None:

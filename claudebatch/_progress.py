@@ -7,9 +7,10 @@ at most every ``interval`` seconds, and at each batch's end.
 from __future__ import annotations
 
 import sys
-from typing import IO, Any, Optional
+from typing import IO, Optional
 
 from ._plugins import hookimpl
+from .context import CallContext, JobContext
 from .models import MessageBatch
 
 
@@ -20,22 +21,19 @@ class Progress:
         self.interval = interval
         self._last_print: Optional[float] = None
 
-    def line(self, job: Any) -> str:
+    def line(self, job: JobContext) -> str:
         done = total = 0
-        for item in job.batches:
-            batch = item.batch
-            if batch is None:
-                continue
+        for batch in job.batch_states:
             counts = batch.request_counts
             total += counts.total
             done += counts.total - counts.processing
-        elapsed = job.clock.monotonic() - job.started_at if hasattr(job, "started_at") else 0.0
+        elapsed = job.clock.monotonic() - job.started_at
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
                 f"{job.results_written:,} results written, {len(job.batches)} batch(es), "
                 f"{elapsed:.0f} s")
 
-    def show(self, job: Any, *, force: bool = False) -> None:
-        if not hasattr(job, "batches"):
+    def show(self, job: CallContext, *, force: bool = False) -> None:
+        if not isinstance(job, JobContext):
             return  # a single endpoint call, not a job
         now = job.clock.monotonic()
         if self.interactive:
@@ -48,23 +46,23 @@ class Progress:
         self.stream.flush()
 
     @hookimpl
-    def after_submit(self, batch: MessageBatch, context: Any) -> None:
-        if hasattr(context, "batches"):
+    def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
+        if isinstance(context, JobContext):
             self.stream.write(("\r\x1b[K" if self.interactive else "")
                               + f"submitted {batch.id} "
                               f"({batch.request_counts.total:,} requests)\n")
             self.stream.flush()
 
     @hookimpl
-    def on_poll(self, batch: MessageBatch, context: Any) -> None:
+    def on_poll(self, batch: MessageBatch, context: CallContext) -> None:
         self.show(context)
 
     @hookimpl
-    def on_batch_end(self, batch: MessageBatch, context: Any) -> None:
+    def on_batch_end(self, batch: MessageBatch, context: JobContext) -> None:
         self.show(context, force=True)
 
     @hookimpl
-    def on_job_end(self, report: Any, context: Any) -> None:
+    def on_job_end(self) -> None:
         if self.interactive:
             self.stream.write("\n")
             self.stream.flush()

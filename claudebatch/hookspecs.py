@@ -1,38 +1,59 @@
-"""Every hook claudebatch calls, one docstring each.
+"""Every hook claudebatch calls, typed, one docstring each, parameter by parameter.
 
 Plugins implement these with ``@claudebatch.hookimpl`` (pluggy, project name
-``"claudebatch"``); an implementation may take any subset of the arguments.
+``"claudebatch"``); an implementation may take any subset of the parameters.
 
-``context`` is the object driving the call: the :class:`~claudebatch.BatchClient`
-for a single endpoint call, or the :class:`~claudebatch._job.Job` inside ``run()``
-(which has ``.client``). Plugins read state from it rather than from a growing
-list of arguments.
+``context`` is a :class:`~claudebatch.context.CallContext` for an endpoint call
+made on its own (``client.create``, ``client.results``...) and a
+:class:`~claudebatch.context.JobContext` inside ``client.run`` (a CallContext
+too): ``isinstance(context, JobContext)`` tells them apart. Per-job state goes in
+``context.stash`` under a key of the plugin's own.
+
+The call sequence of a job::
+
+    on_job_start
+    resume_state                      (firstresult; a store answers on a rerun)
+    per pass (1, then one more each time resubmit_requests answers):
+        before_pass                   (also in a dry run, context.dry_run: then stop)
+        per batch:  before_submit -> POST -> after_submit   (or on_submit_error)
+        [replay: on_result for each result stored by an earlier run, context.replaying]
+        until every batch ended:  on_poll ... (poll_delay between rounds)
+        per ended batch:  on_result ... (one per result written) -> on_batch_end
+        resubmit_requests             (firstresult)
+    job_summary                       (every plugin's figures, into report.plugins)
+    on_job_end
+
+and around every HTTP call: ``retry_delay`` (firstresult) after a failed attempt.
 
 Order, when several plugins implement the same hook (pluggy calls ``tryfirst``
-implementations first and ``trylast`` ones last; within a group, do not rely on
-registration order):
+implementations first and ``trylast`` ones last):
 
 1. ``tryfirst``: rewrite the requests (prompt-cache injection);
 2. plain: look at the rewritten requests (cost estimates, budget vetoes);
 3. ``trylast``: record what is about to happen (persistence), so a veto from
    step 2 leaves nothing recorded.
 
-Built-in defaults for the ``firstresult`` policies are registered as an
-ordinary plugin (:mod:`claudebatch.policies`) marked ``trylast``, so any plugin
-that answers replaces them.
+A plugin that must see another hook's outcome (what a policy decided) wraps the
+hook (``@hookimpl(wrapper=True)``) rather than calling other plugins. Built-in
+defaults for the ``firstresult`` policies are an ordinary plugin
+(:mod:`claudebatch.policies`) marked ``trylast``, so any plugin that answers
+replaces them.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
 
 import pluggy
 import requests
 
 if TYPE_CHECKING:
+    from ._job import ResumeState
     from ._pending import PendingBatch
-    from .models import BatchResult, MessageBatch
+    from ._report import JobPlan, JobReport
+    from .context import CallContext, JobContext
+    from .models import BatchResult, MessageBatch, Request
 
 hookspec = pluggy.HookspecMarker("claudebatch")
 
@@ -41,92 +62,165 @@ GIVE_UP: float = -1.0
 
 
 @hookspec
-def before_submit(requests: PendingBatch, context: Any) -> None:
-    """Called before a batch is created, with the requests about to be sent.
+def on_job_start(context: JobContext) -> None:
+    """A job starts: its input is validated and split, nothing is sent yet.
 
-    ``requests`` is re-iterable and knows its ``len()``; it may be far larger
-    than memory, so rewrite requests with ``requests.transform(fn)`` (``fn``
-    maps a :class:`~claudebatch.Request` to a new one and is applied lazily as
-    the body is written), never by collecting them. Raise to veto the
-    submission: nothing is sent and the exception reaches the caller.
+    :param context: the job; ``context.stash`` is new for it, so per-job state
+        set up here cannot leak from an earlier job on the same client.
     """
 
 
 @hookspec
-def before_pass(batches: List[PendingBatch], context: Any) -> None:
-    """A job has validated and split a pass: every batch it is about to send, before the first.
+def before_pass(batches: List[PendingBatch], context: JobContext) -> None:
+    """A pass is planned: every batch it is about to send, before the first.
 
-    The same PendingBatch objects then go through ``before_submit`` one by one.
-    Look, don't send: a budget can weigh the whole pass here and raise to veto it
-    (nothing of the pass is sent). ``context.pass_number`` says which pass.
+    :param batches: the pass's batches, each re-iterable with a known ``len()``.
+        Rewrite requests with ``batch.transform(fn)`` (applied as the body is
+        written); do not collect them.
+    :param context: the job; ``context.pass_number`` says which pass, and
+        ``context.dry_run`` is True in a dry run (estimate and report through
+        ``job_summary``; nothing will be sent, so do not veto).
+
+    Raise to veto the whole pass: nothing of it is sent.
     """
 
 
 @hookspec
-def estimate(requests: PendingBatch, context: Any) -> None:
-    """A dry run (``claudebatch run --dry-run``): look at a batch that would be sent.
+def before_submit(requests: PendingBatch, context: CallContext) -> None:
+    """A batch is about to be created.
 
-    Called for each planned batch instead of ``before_submit``; nothing is
-    sent. Rewriting plugins transform here too (``tryfirst``), so estimates
-    see the requests as they would go out. Report through ``job_summary``.
+    :param requests: its requests (see ``before_pass``); ``requests.index`` is its
+        place in the pass. A plain ``client.create`` has no pass: rewriting
+        plugins transform here.
+    :param context: the job, or the client's context for a plain ``create``.
+
+    Raise to veto: nothing is sent and the exception reaches the caller.
     """
 
 
 @hookspec
 def on_submit_error(requests: PendingBatch, error: BaseException, made_nothing: bool,
-                    context: Any) -> None:
-    """Called when a create failed after ``before_submit``, before the error reaches the caller.
+                    context: CallContext) -> None:
+    """A create failed after ``before_submit``, before the error reaches the caller.
 
-    ``made_nothing`` is True when the service certainly made no batch: nothing was
-    sent (the body was refused before sending), or the service answered with an
-    error (other than a 504 gateway timeout). False when the outcome is unknown (the
-    connection broke, a timeout, an answer that is not a batch): a batch may exist,
-    and a store keeps its intent so a resumed job looks for it.
+    :param requests: the batch that was not created.
+    :param error: what was raised.
+    :param made_nothing: True when the service certainly made no batch: nothing
+        was sent (the body was refused before sending), or the service answered
+        with an error (other than a 504 gateway timeout). False when the outcome
+        is unknown (the connection broke, a timeout, an answer that is not a
+        batch): a batch may exist, and a store keeps its intent so a resumed job
+        looks for it.
+    :param context: the job, or the client's context.
     """
 
 
 @hookspec
-def after_submit(batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
-    """Called once the service has accepted a batch (``batch.id`` is known)."""
+def after_submit(batch: MessageBatch, requests: PendingBatch, context: CallContext) -> None:
+    """The service accepted a batch (``batch.id`` is known).
 
-
-@hookspec
-def on_poll(batch: MessageBatch, context: Any) -> None:
-    """Called after every status check while waiting, with the fresh batch."""
-
-
-@hookspec
-def on_result(result: BatchResult, context: Any) -> None:
-    """Called for every result as it streams in, before the caller sees it.
-
-    Inside a job, once per result the job keeps: a download resumed after a
-    broken stream does not call it again for results already written.
+    :param batch: the new batch. Inside a job it may also be one found for a
+        create whose answer was lost (``client.is_adopted(batch.id)``).
+    :param requests: what was sent.
+    :param context: the job, or the client's context.
     """
 
 
 @hookspec
-def on_batch_end(batch: MessageBatch, context: Any, complete: bool) -> None:
-    """Called once a batch has ended and its results have been streamed to the output.
+def on_poll(batch: MessageBatch, context: CallContext) -> None:
+    """A status check of a batch came back (``wait``, or a job's poll loop).
 
-    ``complete`` is True when every request of the batch has its result line
-    written; False when some never came (a download that kept breaking, results
-    already deleted): a store must not count that batch as collected, so a rerun
-    fetches what is missing.
+    :param batch: its fresh state (``processing_status``, ``request_counts``).
+    :param context: the job, or the client's context.
     """
 
 
 @hookspec
-def on_job_end(report: Any, context: Any) -> None:
-    """Called when a whole job (``client.run``) has finished, with its JobReport."""
+def on_result(result: BatchResult, line: bytes, context: CallContext) -> None:
+    """One result, as it streams in (or, inside a job, as it is written to the output).
+
+    :param result: the parsed result (``result.result.type``, the message, usage).
+    :param line: the same result as one line of JSON, as written to the output
+        (no newline): what a store keeps, with fields this version does not model.
+    :param context: the job or the client's context. Inside a job it is called
+        once per result the job keeps (a download resumed after a broken stream
+        does not call it again), and ``context.replaying`` is True while the core
+        shows results stored by an earlier run (a store skips those).
+    """
+
+
+@hookspec
+def on_batch_end(batch: MessageBatch, context: JobContext, complete: bool) -> None:
+    """A batch ended and its results have been written to the output.
+
+    :param batch: the ended batch.
+    :param context: the job.
+    :param complete: True when every request of the batch has its result line
+        written; False when some never came (a download that kept breaking,
+        results already deleted): a store must not count the batch as collected,
+        so a rerun fetches what is missing.
+    """
+
+
+@hookspec(firstresult=True)
+def resubmit_requests(pass_number: int, context: JobContext
+                      ) -> Optional[Iterable[Union[Request, Dict[str, Any]]]]:
+    """A pass has ended: the requests to send again in one more pass, or None.
+
+    :param pass_number: the pass that ended.
+    :param context: the job; ``context.find_requests(ids)`` gives back requests
+        as the latest pass sent them.
+
+    The first answer that is not None decides (``[]``: no more passes). The final
+    output keeps one line per custom_id, the last attempt's. A job runs at most
+    :data:`claudebatch.limits.MAX_PASSES` passes.
+    """
+
+
+@hookspec(firstresult=True)
+def resume_state(context: JobContext) -> Optional[ResumeState]:
+    """Before anything is sent: what an earlier run of this job did, or None.
+
+    :param context: the job (validated and split; ``context.name`` keys it).
+
+    Return a :class:`~claudebatch.ResumeState`: the batches already created
+    (per pass and index), those whose results were all collected, those taken for
+    a lost create (still to be proven), and the result lines stored. The core then
+    creates none of those batches again, rebuilds the output from the stored
+    lines, replays them through ``on_result`` and completes the report itself.
+    """
+
+
+@hookspec
+def job_summary(report: Union[JobReport, JobPlan], context: JobContext
+                ) -> Optional[Dict[str, Any]]:
+    """A plugin's figures for ``report.plugins``: ``{"name": summary}``.
+
+    :param report: the JobReport after a run (before ``on_job_end``), or the
+        JobPlan of a dry run.
+    :param context: the job.
+    """
+
+
+@hookspec
+def on_job_end(report: JobReport, context: JobContext) -> None:
+    """A job has finished; ``report.plugins`` holds every plugin's summary.
+
+    :param report: the final JobReport (the core owns it: read, do not change).
+    :param context: the job.
+    """
 
 
 @hookspec(firstresult=True)
 def retry_delay(attempt: int, response: Optional[requests.Response],
-                error: Optional[BaseException], context: Any) -> Optional[float]:
+                error: Optional[BaseException], context: CallContext) -> Optional[float]:
     """How long to wait before retrying a failed HTTP request, in seconds.
 
-    ``attempt`` counts from 0 (the first retry). Exactly one of ``response``
-    (an error status) and ``error`` (a connection error or timeout) is set.
+    :param attempt: counts from 0 (the first retry).
+    :param response: the error response, or None for a connection error/timeout.
+    :param error: the connection error or timeout, or None when there is a response.
+    :param context: the client's context (``context.clock`` tells the time).
+
     Return ``None`` for no opinion, a number >= 0 to retry after that many
     seconds, or :data:`GIVE_UP` to raise the error now. ``max_retries`` still
     bounds the number of attempts.
@@ -135,64 +229,43 @@ def retry_delay(attempt: int, response: Optional[requests.Response],
 
 @hookspec(firstresult=True)
 def poll_delay(batch: MessageBatch, attempt: int, first_interval: float,
-               context: Any) -> Optional[float]:
-    """Seconds to wait before the next status check of ``batch``.
+               context: CallContext) -> Optional[float]:
+    """Seconds to wait before the next status check.
 
-    ``attempt`` counts the polls so far (0 before the second check);
-    ``first_interval`` is the caller's ``poll_interval`` (or the default).
-    """
-
-
-@hookspec(firstresult=True)
-def resubmit_requests(pass_number: int, context: Any) -> Optional[Iterable[Any]]:
-    """After pass ``pass_number`` of a job has ended: requests to send again, or None.
-
-    ``context`` is the Job (``context.find_requests(ids)`` gives back the
-    original requests). The job runs another pass with what is returned; the
-    final output keeps one line per custom_id, the last attempt's.
-    """
-
-
-@hookspec(firstresult=True)
-def resume_state(context: Any) -> Optional[Any]:
-    """Before a job submits anything: what an earlier run of it already did, or None.
-
-    Return a :class:`~claudebatch._job.ResumeState` (batches already created per
-    pass and batch index, batches whose results are already in the output);
-    the job then neither creates those batches again nor writes their results
-    twice. ``context`` is the Job after validation and splitting.
-    """
-
-
-@hookspec
-def job_summary(report: Any, context: Any) -> Optional[Dict[str, Any]]:
-    """A plugin's figures for ``report.plugins``: ``{"name": summary}``.
-
-    ``report`` is the JobReport after a run, or the JobPlan of a dry run.
+    :param batch: the batch just checked (in a job: the first still waiting).
+    :param attempt: the polls so far (0 before the second check).
+    :param first_interval: the caller's ``poll_interval`` (or the default).
+    :param context: the job, or the client's context.
     """
 
 
 @hookspec
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
-    """Add a plugin's options to the ``claudebatch`` commands that run jobs (run, demo)."""
+    """Add a plugin's options to the ``claudebatch`` commands that run jobs (run, demo).
 
-
-@hookspec
-def plugins_from_cli(args: argparse.Namespace) -> Optional[Iterable[Any]]:
-    """Return plugin instances configured from the parsed command-line ``args``.
-
-    ``args.demo`` is True under ``claudebatch demo``, which runs with every
-    installed plugin active: return an instance with defaults then.
+    :param parser: the command's parser.
     """
 
 
 @hookspec
-def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+def plugins_from_cli(args: argparse.Namespace) -> Optional[Iterable[object]]:
+    """Plugin instances configured from the parsed command line.
+
+    :param args: the parsed options; ``args.demo`` is True under ``claudebatch
+        demo``, which runs with every installed plugin active (return an instance
+        with defaults then).
+    """
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
     """Add whole subcommands (``claudebatch export ...``), as llm plugins do.
 
-    ``subparsers.add_parser(name, parents=[common], ...)`` gives the command
-    the shared options (``--base-url``, ``--max-retries``); set
-    ``set_defaults(command=func)`` where ``func(args) -> int`` is the exit code.
+    :param subparsers: argparse's subparsers action: ``subparsers.add_parser(name,
+        parents=[common], ...)``, then ``set_defaults(command=func)`` where
+        ``func(args) -> int`` returns the exit code.
+    :param common: the shared options (``--base-url``, ``--max-retries``...).
     """
 
 
@@ -200,8 +273,11 @@ def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
     """``claudebatch status NAME`` for a NAME that is not a batch id (``msgbatch_...``).
 
-    A plugin that knows jobs by name (the persistence store) prints the job and
-    returns the exit code; None lets the core treat NAME as a batch id.
+    :param name: the name given.
+    :param args: the parsed options.
+
+    A plugin that knows jobs by name (a store) prints the job and returns the
+    exit code; None lets the core treat NAME as a batch id.
     """
 
 

@@ -15,6 +15,7 @@ import responses
 from claudebatch import (
     BadRequestError,
     BatchClient,
+    CallContext,
     MessageBatch,
     PendingBatch,
     Request,
@@ -68,7 +69,7 @@ def test_before_submit_transform_rewrites_the_body_sent(
     assert items == original  # the caller's own objects are left alone
 
 
-def test_hooks_run_in_order_around_create_with_the_client_as_context(
+def test_hooks_run_in_order_around_create_with_the_clients_context(
         clock: Any, mock: responses.RequestsMock, batch_json: Any, make_requests: Any) -> None:
     spy = Spy()
     client = BatchClient(api_key=KEY, clock=clock, plugins=[spy, AddSystemPrompt()])
@@ -76,8 +77,8 @@ def test_hooks_run_in_order_around_create_with_the_client_as_context(
     batch = client.create(make_requests(2))
     # The tryfirst rewrite has happened before the plain hook looks at the requests.
     assert spy.events == [
-        ("before", 2, ["You are terse.", "You are terse."], client),
-        ("after", "b_new", 2, client),
+        ("before", 2, ["You are terse.", "You are terse."], client.context),
+        ("after", "b_new", 2, client.context),
     ]
     assert batch.id == "b_new"
 
@@ -86,7 +87,7 @@ def test_a_context_passed_to_create_reaches_the_hooks(
         clock: Any, mock: responses.RequestsMock, batch_json: Any, make_requests: Any) -> None:
     spy = Spy()
     client = BatchClient(api_key=KEY, clock=clock, plugins=[spy])
-    job = object()
+    job = CallContext(client)
     mock.post(BATCHES, json=batch_json("b1"))
     client.create(make_requests(1), context=job)
     assert [event[-1] for event in spy.events] == [job, job]

@@ -9,8 +9,6 @@ import ast
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
-import pytest
-
 import claudebatch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +59,6 @@ def test_the_rule_catches_a_private_import(tmp_path: Path) -> None:
     assert [m for _, m, _ in core_imports(sample)] == ["claudebatch._client", "claudebatch.limits"]
 
 
-@pytest.mark.xfail(strict=True, reason="the sqlite store still orchestrates the other plugins "
-                                       "(the typed hooks of the plugin-API issue replace it)")
 def test_no_plugin_calls_other_plugins_hooks() -> None:
     callers = [f"{p.relative_to(REPO)}" for p in plugin_sources()
                if "subset_hook_caller" in p.read_text(encoding="utf-8")]

@@ -312,7 +312,7 @@ def test_on_result_is_called_for_each_result_before_the_caller_sees_it(
     assert counts == [1, 2, 3]
     assert [r.custom_id for r, _ in recorder.seen] == ["r0", "r1", "r2"]
     assert all(isinstance(r, BatchResult) for r, _ in recorder.seen)
-    assert all(ctx is client for _, ctx in recorder.seen)
+    assert all(ctx is client.context for _, ctx in recorder.seen)
 
 
 def big_body(result_line: Any, n: int = 3000) -> str:

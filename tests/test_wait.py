@@ -44,7 +44,7 @@ def test_wait_polls_until_ended_calling_on_poll_each_time(
     assert len(mock.calls) == 4
     assert [b.processing_status for b in recorder.batches] == [
         "in_progress", "in_progress", "in_progress", "ended"]
-    assert all(ctx is client for ctx in recorder.contexts)
+    assert all(ctx is client.context for ctx in recorder.contexts)
     assert clock.sleeps[0] == 2.0  # starts at poll_interval, then grows
     assert clock.sleeps[0] < clock.sleeps[1] < clock.sleeps[2]
 

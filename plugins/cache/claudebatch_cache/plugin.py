@@ -11,9 +11,10 @@ pass before the first is sent, so the cost plugin's whole-pass budget check (a p
    (the plan, with its predicted figures), and a ``requests.transform`` applies the same
    decision to each request as the body is written.
 
+In a dry run (``context.dry_run``) the same placement is made and only counted.
 ``before_submit`` does the same for one batch when nothing planned it (a plain
-``client.create``: no job, no ``before_pass``), and ``estimate`` on a dry run. A batch
-planned in ``before_pass`` gets no second transform.
+``client.create``: no job, no ``before_pass``). A batch planned in ``before_pass``
+gets no second transform.
 
 With ``prime=True`` a second ``before_submit`` implementation, ``trylast`` so that a
 budget veto comes first, sends one request per shared prefix as its own small batch
@@ -25,14 +26,15 @@ from __future__ import annotations
 
 import heapq
 import logging
-import time
-import weakref
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set, Union
 
 from claudebatch import (
     BatchResult,
+    CallContext,
+    JobContext,
     JobPlan,
+    JobReport,
     MessageBatch,
     PendingBatch,
     Request,
@@ -139,11 +141,9 @@ class PromptCache:
         self.last_batch: Optional[Predicted] = None
         self._minimums: Dict[str, int] = {}
         self._warm: Dict[int, float] = {}  # prefix key -> when a batch marking it was sent
-        self._dry_warm: Dict[int, float] = {}  # the same for the batches of a dry run
         self._plan: Optional[_BatchPlan] = None  # the batch being submitted
         self._planned: Dict[PendingBatch, _BatchPlan] = {}  # by before_pass, not yet sent
         self._priming = False
-        self._job: Optional[weakref.ref[Any]] = None
 
     def __repr__(self) -> str:
         return f"PromptCache(ttl={self.ttl!r}, prime={self.prime!r})"
@@ -182,10 +182,17 @@ class PromptCache:
 
     # --- hooks ----------------------------------------------------------------
 
+    @hookimpl
+    def on_job_start(self, context: JobContext) -> None:
+        """A new job starts with fresh figures (what is warm in the cache stays)."""
+        self._planned = {}
+        self.reset()
+
     @hookimpl(tryfirst=True)
-    def before_pass(self, batches: List[PendingBatch], context: Any) -> None:
-        """Mark every batch of a job's pass, counting shared prefixes across all of them."""
-        self._enter(context)
+    def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
+        """Mark every batch of a job's pass, counting shared prefixes across all of them.
+
+        In a dry run the same placement is only counted: nothing is sent or warmed."""
         counts = PrefixCounts()
         for pending in batches:
             self._count(pending, counts)
@@ -194,35 +201,28 @@ class PromptCache:
         self._planned = {}
         for pending in batches:
             plan = self._decide(pending, counts, dict(warm), context)
-            self._planned[pending] = plan
             for key in plan.groups:  # the batches after it find these cached
                 warm[key] = now
+            if not context.dry_run:
+                self._planned[pending] = plan
+                continue
+            if self.prime:
+                primed = self._primer_keys(plan)
+                plan.primed.update(primed)
+                self.predicted.primers += len(primed)
+            self._add_figures(plan)
 
     @hookimpl(tryfirst=True)
-    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+    def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         if self._priming:
             return  # the primer batch: already marked
         plan = self._planned.pop(requests, None)  # marked in before_pass already
         if plan is None:
-            self._enter(context)
             plan = self._make_plan(requests, context)
         self._plan = plan
 
-    @hookimpl(tryfirst=True)
-    def estimate(self, requests: PendingBatch, context: Any) -> None:
-        self._enter(context)
-        plan = self._make_plan(requests, context, dry_run=True)
-        now = self._now(context)
-        for key in plan.groups:  # later planned batches would find these cached
-            self._dry_warm[key] = now
-        if self.prime:
-            primed = self._primer_keys(plan)
-            plan.primed.update(primed)
-            self.predicted.primers += len(primed)
-        self._add_figures(plan)
-
     @hookimpl(trylast=True, specname="before_submit")
-    def prime_before_submit(self, requests: PendingBatch, context: Any) -> None:
+    def prime_before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         """Runs after every other before_submit: a budget veto stops the primer too."""
         plan = self._plan
         if self._priming or not self.prime or plan is None or plan.pending is not requests:
@@ -230,7 +230,8 @@ class PromptCache:
         self._send_primers(plan, context)
 
     @hookimpl
-    def after_submit(self, batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
+    def after_submit(self, batch: MessageBatch, requests: PendingBatch,
+                     context: CallContext) -> None:
         plan = self._plan
         if self._priming or plan is None or plan.pending is not requests:
             return
@@ -240,25 +241,25 @@ class PromptCache:
             self._warm[key] = now
         if len(self._warm) > MAX_WARM_PREFIXES:
             self._drop_cold(now)
-        if _is_job(context):
+        if isinstance(context, JobContext):
             self._add_figures(plan)
 
     @hookimpl
-    def on_result(self, result: BatchResult, context: Any) -> None:
+    def on_result(self, result: BatchResult, context: CallContext) -> None:
         if not isinstance(result.result, SucceededResult):
             return  # errored, canceled and expired results carry no usage
         message = result.result.message
         if self._priming:
             self.primer_usage.add(message.model, message.usage)
-        elif _is_job(context):  # results fetched by hand later are not the job's
-            self._enter(context)
+        elif isinstance(context, JobContext):  # results fetched by hand are not the job's
             self.observed.add(message.model, message.usage)
 
     @hookimpl
-    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+    def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
+                    ) -> Optional[Dict[str, Any]]:
         if isinstance(report, JobPlan):
             return {"cache": summary(self.predicted, None, None, None)}
-        self.saved_usd = cache_saving(self._client(context), self.observed.by_model,
+        self.saved_usd = cache_saving(context.client, self.observed.by_model,
                                       self.primer_usage.all_by_model)
         return {"cache": self.summary()}
 
@@ -270,14 +271,11 @@ class PromptCache:
             found = self._minimums[model] = min_cacheable_tokens(model, self.min_tokens)
         return found
 
-    def _make_plan(self, requests: PendingBatch, context: Any, *, dry_run: bool = False
-                   ) -> _BatchPlan:
+    def _make_plan(self, requests: PendingBatch, context: CallContext) -> _BatchPlan:
         """One batch on its own: count its prefixes, then decide."""
         counts = PrefixCounts()
         self._count(requests, counts)
         warm = self._live_warm(self._now(context))
-        if dry_run:
-            warm.update(self._dry_warm)
         return self._decide(requests, counts, warm, context)
 
     def _count(self, requests: PendingBatch, counts: PrefixCounts) -> None:
@@ -290,7 +288,7 @@ class PromptCache:
         return {k: t for k, t in self._warm.items() if now - t < lifetime}
 
     def _decide(self, requests: PendingBatch, counts: PrefixCounts, warm: Dict[int, float],
-                context: Any) -> _BatchPlan:
+                context: CallContext) -> _BatchPlan:
         """Each request's decision and the figures; registers the batch's transform."""
         rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
         plan = _BatchPlan(requests, counts, warm, rules)
@@ -328,14 +326,14 @@ class PromptCache:
         return plan
 
     @staticmethod
-    def _too_large(requests: PendingBatch, context: Any, grows: int) -> bool:
+    def _too_large(requests: PendingBatch, context: CallContext, grows: int) -> bool:
         """Would the added breakpoints push this batch's body past the API's limit?
 
         A job plans bodies up to ``max_batch_bytes`` (the limit less a safety margin),
         so growth within that margin is safe without measuring anything.
         """
-        planned_limit = getattr(context, "max_batch_bytes", None)
-        if isinstance(planned_limit, int) and grows <= MAX_BATCH_BYTES - planned_limit:
+        if isinstance(context, JobContext) \
+                and grows <= MAX_BATCH_BYTES - context.limits.max_bytes:
             return False
         size = _EMPTY_BODY + max(len(requests) - 1, 0)
         for request in requests:
@@ -363,7 +361,7 @@ class PromptCache:
                 if key not in plan.warm]
         return [key for _, key in heapq.nlargest(self.prime_limit, cold)]
 
-    def _send_primers(self, plan: _BatchPlan, context: Any) -> None:
+    def _send_primers(self, plan: _BatchPlan, context: CallContext) -> None:
         wanted = set(self._primer_keys(plan))
         if not wanted:
             return
@@ -379,7 +377,7 @@ class PromptCache:
             wanted.difference_update(marked)
             if not wanted:
                 break
-        client = self._client(context)
+        client = context.client
         self._priming = True
         try:
             batch = client.create(primers)
@@ -388,7 +386,8 @@ class PromptCache:
             logger.info("cache: primer batch %s with %d request(s); waiting for it", batch.id,
                         len(primers))
             ended = client.wait(batch.id, timeout=self.prime_timeout,
-                                poll_interval=getattr(context, "poll_interval", None))
+                                poll_interval=context.poll_interval
+                                if isinstance(context, JobContext) else None)
             for result in client.results(ended):  # on_result counts their usage apart
                 if result.type == "succeeded":
                     plan.primed.update(writes.get(result.custom_id, ()))
@@ -400,36 +399,14 @@ class PromptCache:
 
     # --- helpers --------------------------------------------------------------
 
-    def _enter(self, context: Any) -> None:
-        """A new job starts with fresh figures."""
-        if not _is_job(context):
-            return
-        current = self._job() if self._job is not None else None
-        if current is context:
-            return
-        self._job = weakref.ref(context)
-        self._dry_warm = {}
-        self._planned = {}
-        self.reset()
-
-    @staticmethod
-    def _client(context: Any) -> Any:
-        return getattr(context, "client", context)
-
-    def _now(self, context: Any) -> float:
-        clock = getattr(self._client(context), "clock", None)
-        return float(clock.time()) if clock is not None else time.time()
+    def _now(self, context: CallContext) -> float:
+        return float(context.clock.time())
 
     def _drop_cold(self, now: float) -> None:
         self._warm = self._live_warm(now)
         if len(self._warm) > MAX_WARM_PREFIXES:  # still too many: keep the newest
             newest = heapq.nlargest(MAX_WARM_PREFIXES, self._warm.items(), key=lambda kv: kv[1])
             self._warm = dict(newest)
-
-
-def _is_job(context: Any) -> bool:
-    """Inside ``client.run()`` the context is the Job; single endpoint calls pass the client."""
-    return hasattr(context, "batches")
 
 
 def _primer_params(request: Request) -> Dict[str, Any]:

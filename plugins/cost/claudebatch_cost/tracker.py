@@ -2,25 +2,33 @@
 anything is sent, and keeps spending within a budget.
 
 Inside a job the whole pass is weighed in ``before_pass``, before its first batch is
-created: every batch as it will go out (the PendingBatches are spooled on disk, so
-any source, a generator too, is read again here), and the pass is vetoed if it would
-pass the budget. ``before_submit`` reuses that batch's estimate; for a plain
-``client.create`` (no job, no ``before_pass``) it estimates the batch itself.
+created: every batch as it will go out, and the pass is vetoed if it would pass the
+budget (a dry run, ``context.dry_run``, only estimates). ``before_submit`` reuses
+that batch's estimate; for a plain ``client.create`` (no job, no ``before_pass``) it
+estimates the batch itself.
 
-Hook order (see ``claudebatch/hookspecs.py``): ``before_pass``, ``before_submit`` and
-``estimate`` are plain implementations, so they see requests after prompt-cache
-injection (``tryfirst``) rewrote them, and a budget veto leaves nothing for
-persistence (``trylast``) to record.
+Hook order (see ``claudebatch/hookspecs.py``): ``before_pass`` and ``before_submit``
+are plain implementations, so they see requests after prompt-cache injection
+(``tryfirst``) rewrote them, and a budget veto leaves nothing for persistence
+(``trylast``) to record.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from decimal import Decimal
 from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
-from claudebatch import BatchResult, Job, JobPlan, PendingBatch, hookimpl
+from claudebatch import (
+    BatchResult,
+    CallContext,
+    JobContext,
+    JobPlan,
+    JobReport,
+    MessageBatch,
+    PendingBatch,
+    hookimpl,
+)
 
 from .costing import ResultCost, price_result
 from .errors import BudgetExceededError
@@ -76,7 +84,6 @@ class CostTracker:
         self.job_by_model: Dict[str, Totals] = {}
         self.job_estimate: Optional[EstimateCost] = None
         self.notes: List[str] = []
-        self._job_ref: Optional[weakref.ReferenceType[Any]] = None
         self._batch = Totals()
         self._prefixes: Set[bytes] = set()  # cache prefixes estimated in this job
         #: Estimates of the pass's batches (before_pass), until each is submitted.
@@ -128,18 +135,21 @@ class CostTracker:
     # --- job hooks ----------------------------------------------------------------------
 
     @hookimpl
-    def estimate(self, requests: PendingBatch, context: Any) -> None:
-        """Dry run: add this batch to the job's estimate (shown by ``job_summary``)."""
-        self._enter(context)
-        found, _ = self.estimator.estimate(requests, self._token_counter(context),
-                                           self._prefixes)
-        self._warn_unknown(found.unknown_models)
-        self.job_estimate = found if self.job_estimate is None else self.job_estimate + found
+    def on_job_start(self, context: JobContext) -> None:
+        """A new job: its figures start afresh (the tracker's totals go on)."""
+        self.job = Totals()
+        self.job_by_model = {}
+        self.job_estimate = None
+        self.notes = []
+        self._batch = Totals()
+        self._prefixes = set()
+        self._planned = {}
 
     @hookimpl
-    def before_pass(self, batches: List[PendingBatch], context: Any) -> None:
-        """Estimate every batch of the pass as it will be sent; veto the pass over budget."""
-        self._enter(context)
+    def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
+        """Estimate every batch of the pass as it will be sent; veto the pass over budget.
+
+        In a dry run, only estimate (``job_summary`` shows it)."""
         counter = self._token_counter(context)
         self._planned = {}
         whole: Optional[EstimateCost] = None
@@ -153,13 +163,15 @@ class CostTracker:
         what = _describe_pass(whole, context)
         logger.info("%s: worst case %s, expected %s", what, usd(whole.worst_batch_usd),
                     usd(whole.expected_batch_usd))
-        if getattr(context, "pass_number", 1) == 1:
+        if context.pass_number == 1:
             self.job_estimate = whole
-        if self.budget_usd is not None:
+        if context.dry_run:
+            self._planned = {}
+        elif self.budget_usd is not None:
             self._check(whole, what)
 
     @hookimpl
-    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+    def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         """Check the batch against what is left of the budget as it is sent.
 
         A job's batch was estimated in ``before_pass``; only something sent since
@@ -168,7 +180,6 @@ class CostTracker:
         """
         found = self._planned.pop(requests, None)
         if found is None:
-            self._enter(context)
             found, _ = self.estimator.estimate(requests, self._token_counter(context),
                                                self._prefixes)
             self._warn_unknown(found.unknown_models)
@@ -179,14 +190,13 @@ class CostTracker:
         self._pending = (requests, found)
 
     @hookimpl
-    def after_submit(self, batch: Any, requests: PendingBatch) -> None:
+    def after_submit(self, batch: MessageBatch, requests: PendingBatch) -> None:
         if self._pending is not None and self._pending[0] is requests:
             self._in_flight[batch.id] = self._pending[1].worst_batch_usd
             self._pending = None
 
     @hookimpl
-    def on_result(self, result: BatchResult, context: Any) -> None:
-        self._enter(context)
+    def on_result(self, result: BatchResult) -> None:
         cost = self.price(result)
         groups = [self.totals, self.job, self._batch]
         if cost.model is not None:  # errored, canceled and expired results name no model
@@ -203,20 +213,20 @@ class CostTracker:
             self.result_costs.append(cost)
 
     @hookimpl
-    def on_batch_end(self, batch: Any) -> None:
+    def on_batch_end(self, batch: MessageBatch) -> None:
         self.by_batch[batch.id] = self._batch
         self._batch = Totals()
         self._in_flight.pop(batch.id, None)
 
     @hookimpl
-    def on_job_end(self, report: Any) -> None:
+    def on_job_end(self, report: JobReport) -> None:
         self._in_flight.clear()  # the job is over: nothing more will come
         self._planned = {}
         logger.info("job %s: cost %s (standard API %s)", report.name, usd(self.job.batch_usd),
                     usd(self.job.standard_usd))
 
     @hookimpl(wrapper=True)
-    def resubmit_requests(self, pass_number: int, context: Any
+    def resubmit_requests(self, pass_number: int, context: JobContext
                           ) -> Generator[None, Optional[Iterable[Any]], Optional[Iterable[Any]]]:
         """Let another plugin choose what to resubmit; drop the pass if it would pass the budget.
 
@@ -239,13 +249,13 @@ class CostTracker:
             if found.unknown_requests:
                 note = (f"resubmission pass {pass_number + 1} not sent: models "
                         f"{', '.join(sorted(found.unknown_models))} are not priced")
-            logger.warning("job %s: %s", getattr(context, "name", "?"), note)
+            logger.warning("job %s: %s", context.name, note)
             self.notes.append(note)
             return []
         return retry
 
     @hookimpl
-    def job_summary(self, report: Any) -> Dict[str, Any]:
+    def job_summary(self, report: Union[JobReport, JobPlan]) -> Dict[str, Any]:
         if isinstance(report, JobPlan):
             return {"cost": plan_section(
                 self.job_estimate or EstimateCost(),
@@ -256,26 +266,10 @@ class CostTracker:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _enter(self, context: Any) -> None:
-        """Start the per-job figures afresh when a new Job shows up."""
-        if not isinstance(context, Job):
-            return
-        current = self._job_ref() if self._job_ref is not None else None
-        if current is context:
-            return
-        self._job_ref = weakref.ref(context)
-        self.job = Totals()
-        self.job_by_model = {}
-        self.job_estimate = None
-        self.notes = []
-        self._batch = Totals()
-        self._prefixes = set()
-        self._planned = {}
-
-    def _token_counter(self, context: Any) -> Optional[TokenCountingEndpoint]:
+    def _token_counter(self, context: CallContext) -> Optional[TokenCountingEndpoint]:
         if not self.count_tokens:
             return None
-        client = context.client if isinstance(context, Job) else context
+        client = context.client
         if self._counter is None or self._counter.client is not client:
             self._counter = TokenCountingEndpoint(client)
         return self._counter
@@ -310,15 +304,14 @@ class CostTracker:
                                self.table.as_of)
 
 
-def _describe(requests: PendingBatch, context: Any) -> str:
-    if isinstance(context, Job):
+def _describe(requests: PendingBatch, context: CallContext) -> str:
+    if isinstance(context, JobContext):
         return (f"job {context.name} pass {context.pass_number} batch {requests.index} "
                 f"({len(requests):,} requests)")
     return f"batch of {len(requests):,} requests"
 
 
-def _describe_pass(whole: EstimateCost, context: Any) -> str:
-    name = getattr(context, "name", "?")
-    number = getattr(context, "pass_number", 1)
+def _describe_pass(whole: EstimateCost, context: JobContext) -> str:
+    name, number = context.name, context.pass_number
     where = f"job {name}" if number == 1 else f"job {name} pass {number}"
     return f"{where} ({whole.requests:,} requests)"

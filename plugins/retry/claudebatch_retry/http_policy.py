@@ -13,11 +13,11 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, Iterable, Optional
+from typing import Dict, FrozenSet, Iterable, Optional
 
 import requests
 
-from claudebatch import GIVE_UP
+from claudebatch import GIVE_UP, CallContext
 from claudebatch.policies import (
     RETRYABLE_STATUSES,
     backoff_delay,
@@ -95,11 +95,11 @@ class HttpRetrySchedule:
         self._warned: set[int] = set()
 
     def delay(self, attempt: int, response: Optional[requests.Response],
-              error: Optional[BaseException], context: Any) -> float:
+              error: Optional[BaseException], context: CallContext) -> float:
         """Seconds to wait before retry number ``attempt + 1``, or ``GIVE_UP``."""
         cfg = self.config
-        clock = getattr(context, "clock", None)
-        now = clock.monotonic() if clock is not None else 0.0
+        clock = context.clock
+        now = clock.monotonic()
         first_failures: Dict[int, float] = self._local.__dict__.setdefault("first", {})
         if attempt == 0:
             first_failures[id(context)] = now
@@ -118,8 +118,7 @@ class HttpRetrySchedule:
                 return GIVE_UP
             if verdict is None and response.status_code not in cfg.statuses:
                 return GIVE_UP
-            wall = clock.time() if clock is not None else 0.0
-            server_delay = retry_after_seconds(response, wall)
+            server_delay = retry_after_seconds(response, clock.time())
 
         wait = backoff_delay(attempt, initial=cfg.initial_delay, maximum=cfg.max_delay,
                              jitter=cfg.jitter, rng=self._rng)
@@ -129,11 +128,10 @@ class HttpRetrySchedule:
             return GIVE_UP
         return float(wait)
 
-    def _warn_if_capped(self, context: Any) -> None:
+    def _warn_if_capped(self, context: CallContext) -> None:
         """Say once per client when its max_retries allows fewer attempts than configured."""
-        transport = getattr(context, "transport", None)
-        max_retries = getattr(transport, "max_retries", None)
-        if not isinstance(max_retries, int) or id(context) in self._warned:
+        max_retries = context.client.max_retries
+        if id(context) in self._warned:
             return
         self._warned.add(id(context))
         if max_retries < self.config.retries:

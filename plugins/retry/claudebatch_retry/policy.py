@@ -17,14 +17,21 @@ It can also answer ``retry_delay`` (HTTP retries), when given ``http=HttpRetry(.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Union
 
 import requests
 
-from claudebatch import JobReport, Request, hookimpl
+from claudebatch import (
+    BatchResult,
+    CallContext,
+    JobContext,
+    JobPlan,
+    JobReport,
+    Request,
+    hookimpl,
+)
 from claudebatch.limits import MAX_PASSES
 
 from .classify import Classification, classify
@@ -48,7 +55,8 @@ class _Seen:
     classification: Classification
 
 
-def original_requests(context: Any, pass_number: int, custom_ids: List[str]) -> List[Request]:
+def original_requests(context: JobContext, pass_number: int, custom_ids: List[str]
+                      ) -> List[Request]:
     """The job's own requests with these custom_ids, as the latest pass sent them."""
     return list(context.find_requests(custom_ids))
 
@@ -83,7 +91,7 @@ class RetryPolicy:
         self.pause = float(pause)
         self.http = http
         self._schedule = HttpRetrySchedule(http) if http is not None else None
-        self._job: Optional[weakref.ref[Any]] = None
+        self._job: Optional[JobContext] = None
         self._reset()
 
     def __repr__(self) -> str:
@@ -97,14 +105,13 @@ class RetryPolicy:
         self.extra_passes = 0
         self.failed_for_good: Dict[str, Failure] = {}
 
-    def _follow(self, context: Any) -> bool:
-        """True inside a job; a job other than the one followed so far starts afresh."""
-        if not (hasattr(context, "find_requests") and hasattr(context, "pass_number")):
-            return False  # a single endpoint call (context is the client): not a job
-        current = self._job() if self._job is not None else None
-        if current is not context:
-            self._job = weakref.ref(context)
-            self._reset()
+    def _follow(self, context: CallContext) -> bool:
+        """True inside a job; a job other than the one followed so far starts afresh
+        (``on_job_start`` does that first; this covers a policy added mid-job)."""
+        if not isinstance(context, JobContext):
+            return False  # a single endpoint call: not a job
+        if context is not self._job:
+            self.on_job_start(context)
         return True
 
     @property
@@ -120,11 +127,12 @@ class RetryPolicy:
     # --- job hooks ----------------------------------------------------------------
 
     @hookimpl
-    def before_submit(self, context: Any) -> None:
-        self._follow(context)
+    def on_job_start(self, context: JobContext) -> None:
+        self._job = context
+        self._reset()
 
     @hookimpl
-    def on_result(self, result: Any, context: Any) -> None:
+    def on_result(self, result: BatchResult, context: CallContext) -> None:
         if not self._follow(context):
             return
         custom_id = result.custom_id
@@ -135,10 +143,12 @@ class RetryPolicy:
             return
         verdict = classify(result, retry_canceled=self.retry_canceled)
         self._recovered.discard(custom_id)
-        self._latest[custom_id] = _Seen(int(context.pass_number), verdict)
+        assert isinstance(context, JobContext)  # _follow: the job's own context
+        self._latest[custom_id] = _Seen(context.pass_number, verdict)
 
     @hookimpl
-    def resubmit_requests(self, pass_number: int, context: Any) -> Optional[List[Request]]:
+    def resubmit_requests(self, pass_number: int, context: JobContext
+                          ) -> Optional[List[Request]]:
         if not self._follow(context):
             return None
         retry = [custom_id for custom_id, seen in self._latest.items()
@@ -155,23 +165,24 @@ class RetryPolicy:
                         or self._latest[r.custom_id].classification.result_type
                         for r in requests_again)
         logger.info("job %s: pass %d left %d retryable failure(s) (%s); resubmitting them "
-                    "in %.3g s", getattr(context, "name", "?"), pass_number,
+                    "in %.3g s", context.name, pass_number,
                     len(requests_again), ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
                     self.pause)
         if self.pause > 0:
-            context.client.clock.sleep(self.pause)
+            context.clock.sleep(self.pause)
         for request in requests_again:
             self._sent_again[request.custom_id] += 1
         self.extra_passes += 1
         return requests_again
 
     @hookimpl
-    def on_job_end(self, report: Any, context: Any) -> None:
+    def on_job_end(self, report: JobReport, context: JobContext) -> None:
         if self._follow(context):
             self.failed_for_good = self._final_failures(report)
 
     @hookimpl
-    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
+    def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
+                    ) -> Optional[Dict[str, Any]]:
         if not isinstance(report, JobReport) or not self._follow(context):
             return None  # a dry run sends nothing: nothing to say
         self.failed_for_good = self._final_failures(report)
@@ -184,10 +195,10 @@ class RetryPolicy:
             "failed_for_good": failed,
         }}
 
-    def _final_failures(self, report: Any) -> Dict[str, Failure]:
+    def _final_failures(self, report: JobReport) -> Dict[str, Failure]:
         # A request whose latest attempt got no result is the report's "missing", not a
         # failure: an earlier attempt's error is not its answer.
-        missing = set(getattr(report, "missing", None) or ())
+        missing = set(report.missing)
         failures = {}
         for custom_id, seen in self._latest.items():
             if custom_id in missing:
@@ -203,7 +214,7 @@ class RetryPolicy:
 
     @hookimpl
     def retry_delay(self, attempt: int, response: Optional[requests.Response],
-                    error: Optional[BaseException], context: Any) -> Optional[float]:
+                    error: Optional[BaseException], context: CallContext) -> Optional[float]:
         if self._schedule is None:
             return None  # not configured: the client's built-in schedule applies
         return self._schedule.delay(attempt, response, error, context)

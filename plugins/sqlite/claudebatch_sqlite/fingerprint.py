@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
-from claudebatch import Request
+from claudebatch import JobContext, Request
 
 CHUNK = 1 << 20
 
@@ -45,16 +45,10 @@ class Fingerprint:
                    total=int(data["total"]), options=dict(data.get("options") or {}))
 
 
-def split_options(job: Any) -> Dict[str, Any]:
-    """The job options that decide how requests are cut into batches."""
-    return {"max_batch_requests": int(job.max_batch_requests),
-            "max_batch_bytes": int(job.max_batch_bytes)}
-
-
-def of_job(job: Any) -> Fingerprint:
+def of_job(job: JobContext) -> Fingerprint:
     source = job.source
-    options = split_options(job)
-    total = int(job.total_requests)
+    options = dict(job.options)  # what decides how requests are cut into batches
+    total = job.total_requests
     if isinstance(source, (str, os.PathLike)):
         if not stat.S_ISREG(os.stat(source).st_mode):  # a pipe: read once, by the job
             return Fingerprint("stream", None, total, options)

@@ -4,29 +4,32 @@ What each hook records (see docs/plugins/sqlite.md):
 
 * ``resume_state``: locks the job name, checks the input fingerprint, adopts a
   batch whose create was sent but never confirmed, and hands the job the
-  batches already made; on resume it rewrites the output with the results of
-  the batches that had finished, so the job appends each other result once;
+  batches already made and the result lines stored (the core rebuilds the
+  output from them and replays them to every plugin);
 * ``before_submit`` (trylast, after rewrites and vetoes): the intent, durably,
   before the create is sent; ``after_submit`` (trylast): the batch id;
-* ``on_poll``: status and counts; ``on_result`` / ``on_batch_end``: results as
-  they stream, committed every ``commit_every`` results and at the batch's end;
-* ``resubmit_requests`` (tryfirst): records which requests the next pass sends
-  (asking the other plugins), so a resumed job sends the same pass again;
-* ``on_job_end``: completes the report of a resumed job, marks the job done.
+  ``on_submit_error``: a create that certainly made nothing drops its intent;
+* ``on_poll``: status and counts; ``on_result`` / ``on_batch_end``: each result
+  line as the job writes it, committed every ``commit_every`` results and at the
+  batch's end (marked done only when complete);
+* ``resubmit_requests``: a pass decided by an earlier run is answered as it was
+  (tryfirst); a new decision is recorded as the other plugins make it (a wrapper);
+* ``on_job_end``: keeps the other plugins' summaries, marks the job done.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import IO, Any, Dict, Generator, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from claudebatch import (
     BatchResult,
+    CallContext,
+    JobContext,
     JobPlan,
     JobReport,
     MessageBatch,
@@ -35,7 +38,6 @@ from claudebatch import (
     Request,
     ResumeState,
     hookimpl,
-    parse_result,
 )
 
 from . import fingerprint as fp
@@ -51,9 +53,8 @@ from .info import (
 )
 from .lock import DEFAULT_STALE_AFTER, JobLock
 from .output import write_lines
-from .records import Records
+from .records import BatchRow, Records
 from .recovery import find_created_batch
-from .tail import OutputTail, parse_line
 
 logger = logging.getLogger("claudebatch.sqlite")
 
@@ -74,10 +75,6 @@ def default_path() -> str:
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
-def _is_job(context: Any) -> bool:
-    return all(hasattr(context, a) for a in ("name", "batches", "pass_number", "output"))
-
-
 def _as_request(item: Any) -> Request:
     if isinstance(item, Request):
         return item
@@ -88,14 +85,10 @@ def _as_request(item: Any) -> Request:
 class _Run:
     """One run of one job through this store."""
 
-    job: Any
+    job: JobContext
     job_id: int
     lock: JobLock
-    tail: OutputTail
-    resumed: bool = False
-    finished: Dict[str, int] = field(default_factory=dict)  # batch id -> pass, done earlier
-    replayed: Set[int] = field(default_factory=set)
-    since_drain: int = 0
+    rows: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
     drained_at: float = 0.0
     adopted: int = 0
 
@@ -108,10 +101,10 @@ class SQLiteStore:
     name on this store (0: refuse at once). ``stale_after``: seconds without a
     heartbeat after which a lock held from another host lapses (on this host, a
     lock lapses as soon as its process is gone). ``commit_every``: results per
-    transaction. ``replay``: on resume, show the results of batches that had
-    finished to the other plugins' ``on_result`` before each pass's
-    resubmission decision (so a retry policy or a cost tracker sees the whole
-    job). ``stream``: where to say what it does (the CLI passes stderr).
+    transaction. ``replay``: on resume, hand the stored result lines to the job,
+    which rebuilds the output from them and shows them to every plugin (a retry
+    policy or a cost tracker sees the whole job); False: the job downloads them
+    again. ``stream``: where to say what it does (the CLI passes stderr).
     ``warn``: log a warning, on opening, for every batch whose results were
     never downloaded and are deleted by the service within 3 days.
     ``unconfirmed_grace``: seconds after a create whose answer never came during
@@ -160,9 +153,7 @@ class SQLiteStore:
     # --- the job hooks ----------------------------------------------------------------
 
     @hookimpl
-    def resume_state(self, context: Any) -> Optional[ResumeState]:
-        if not _is_job(context):
-            return None
+    def resume_state(self, context: JobContext) -> Optional[ResumeState]:
         with guard(self.path):
             if self._run is not None:
                 self._end_run()  # the previous job on this store raised: forget it
@@ -176,21 +167,21 @@ class SQLiteStore:
                 lock.release()
                 raise
 
-    def _start(self, job: Any, lock: JobLock) -> Optional[ResumeState]:
+    def _start(self, job: JobContext, lock: JobLock) -> Optional[ResumeState]:
         self._check_output_is_not_the_store(job.output)
         now = time.time()
         found = fp.of_job(job)
         row = self.records.job(job.name)
-        options = {**fp.split_options(job), "poll_interval": job.poll_interval}
+        options = {**job.options, "poll_interval": job.poll_interval}
         if row is None:
             job_id = self.records.create_job(job.name, found, options, job.output, now)
-            self._run = _Run(job, job_id, lock, OutputTail(job.output, 0))
+            self._run = _Run(job, job_id, lock)
             self._say(f"store: job {job.name} recorded in {self.path} (if it stops, run it "
                    "again with the same name to resume)")
             return None
         self._check_same_input(row.id, row.input, found, job)
         self.records.start_run(row.id, job.output, now)
-        run = _Run(job, row.id, lock, OutputTail(job.output, 0))
+        run = _Run(job, row.id, lock)
         self._run = run
         adopted = self._adopt_unconfirmed(row.id, job)
         run.adopted = len(adopted)
@@ -201,18 +192,23 @@ class SQLiteStore:
             return None
         # Collected: every request has its result stored (a store written before that
         # rule could mark a batch done after a broken download; it is fetched again).
-        run.finished = {b.batch_id: b.pass_number for b in batches
-                        if b.batch_id and b.results_done and b.results_stored >= b.request_count}
-        # The output starts as the finished batches' results; the job appends every
-        # result of the other batches (each once) after them.
-        write_lines(job.output, self.records.latest_lines(row.id, finished_only=True))
-        run.tail = OutputTail(job.output, os.path.getsize(job.output))
-        run.resumed = True
+        finished = {b.batch_id for b in batches
+                    if b.batch_id and b.results_done and b.results_stored >= b.request_count}
+        pass_of = {b.batch_id: b.pass_number for b in batches if b.batch_id}
         self._say(f"store: resuming job {job.name}: {len(submitted)} batch(es) already "
-               f"created, {len(run.finished)} with all results stored"
-               + (f", {run.adopted} found after an unconfirmed create" if run.adopted else ""))
-        return ResumeState(submitted=dict(submitted), finished=set(run.finished),
-                           adopted=adopted)
+                  f"created, {len(finished)} with all results stored"
+                  + (f", {run.adopted} found after an unconfirmed create" if run.adopted
+                     else ""))
+
+        def stored(batch_id: str) -> Iterator[bytes]:
+            if batch_id not in pass_of:
+                return  # made in this run: nothing stored yet
+            with guard(self.path):
+                yield from self.records.lines_of_batches(run.job_id, pass_of[batch_id],
+                                                         [batch_id])
+
+        return ResumeState(submitted=dict(submitted), finished=finished if self.replay else set(),
+                           adopted=adopted, stored=stored if self.replay else None)
 
     def _check_output_is_not_the_store(self, output: str) -> None:
         for path in (self.path, *(self.path + end for end in ("-wal", "-shm", "-journal"))):
@@ -224,7 +220,7 @@ class SQLiteStore:
                     "would destroy every job it holds; choose another output")
 
     def _check_same_input(self, job_id: int, before: fp.Fingerprint, now: fp.Fingerprint,
-                          job: Any) -> None:
+                          job: JobContext) -> None:
         why = fp.difference(before, now)
         comparable = before.kind == now.kind and before.content is not None \
             and now.content is not None
@@ -243,7 +239,7 @@ class SQLiteStore:
                 "Resuming would mix two jobs: give this run another name, or drop the old "
                 f"job with 'claudebatch job {job.name} --forget'.")
 
-    def _adopt_unconfirmed(self, job_id: int, job: Any) -> Dict[str, float]:
+    def _adopt_unconfirmed(self, job_id: int, job: JobContext) -> Dict[str, float]:
         """Intents whose create may have been sent: adopt the batch if the service made it.
 
         Returns ``{batch id: intent time}``: hypotheses the job proves from the results.
@@ -269,7 +265,7 @@ class SQLiteStore:
                       f"{b.index} was sent but never confirmed; found it: {batch.id}")
         return adopted
 
-    def _wait_for_young_create(self, job: Any, intent: Any, known: Set[str]
+    def _wait_for_young_create(self, job: JobContext, intent: BatchRow, known: Set[str]
                                ) -> Optional[MessageBatch]:
         """A create sent moments ago may not be listed yet (the process that sent it was
         killed while the service handled it): look again until it is old enough."""
@@ -292,34 +288,35 @@ class SQLiteStore:
 
     @hookimpl(trylast=True)
     def on_submit_error(self, requests: PendingBatch, made_nothing: bool,
-                        context: Any) -> None:
+                        context: CallContext) -> None:
         """A create that certainly made no batch leaves no intent to adopt on resume."""
         run = self._current(context)
         if run is None or not made_nothing:
             return
         with guard(self.path):
-            self.records.drop_intent(run.job_id, context.pass_number, requests.index)
+            self.records.drop_intent(run.job_id, run.job.pass_number, requests.index)
 
     @hookimpl(trylast=True)
-    def before_submit(self, requests: PendingBatch, context: Any) -> None:
+    def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         run = self._current(context)
         if run is None:
             return
         with guard(self.path):
-            self.records.record_intent(run.job_id, context.pass_number, requests.index,
-                                       len(requests), context.client.clock.time(), requests)
+            self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
+                                       len(requests), context.clock.time(), requests)
             run.lock.heartbeat()
 
     @hookimpl(trylast=True)
-    def after_submit(self, batch: MessageBatch, requests: PendingBatch, context: Any) -> None:
+    def after_submit(self, batch: MessageBatch, requests: PendingBatch,
+                     context: CallContext) -> None:
         run = self._current(context)
         if run is None:
             return
         with guard(self.path):
-            self.records.record_batch(run.job_id, context.pass_number, requests.index, batch)
+            self.records.record_batch(run.job_id, run.job.pass_number, requests.index, batch)
 
     @hookimpl(trylast=True)
-    def on_poll(self, batch: MessageBatch, context: Any) -> None:
+    def on_poll(self, batch: MessageBatch, context: CallContext) -> None:
         run = self._current(context)
         if run is None:
             return
@@ -328,63 +325,59 @@ class SQLiteStore:
             run.lock.heartbeat()
 
     @hookimpl
-    def on_result(self, result: BatchResult, context: Any) -> None:
-        run = self._run
-        if run is None or context is not run.job:
-            return
-        run.since_drain += 1
-        due = run.since_drain >= self.commit_every or (
-            run.since_drain % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS)
-        if due:
+    def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
+        run = self._current(context)
+        if run is None or run.job.replaying:
+            return  # stored already
+        run.rows.append((result.custom_id, result.result.type, line))
+        count = len(run.rows)
+        if count >= self.commit_every or (
+                count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):
             with guard(self.path):
-                self.records.insert_results(run.job_id, context.pass_number, self._drain(run))
+                self.records.insert_results(run.job_id, run.job.pass_number, self._drain(run))
                 run.lock.heartbeat()
 
     @hookimpl(trylast=True)
-    def on_batch_end(self, batch: MessageBatch, context: Any, complete: bool) -> None:
+    def on_batch_end(self, batch: MessageBatch, context: JobContext, complete: bool) -> None:
         run = self._current(context)
         if run is None:
             return
         with guard(self.path):
-            rows = self._drain(run)
-            if run.tail.lost:
-                logger.warning("job %s: the output %s was replaced while results streamed; "
-                               "batch %s stays unfinished in the store (a resume downloads "
-                               "it again)", context.name, context.output, batch.id)
-            self.records.end_batch(run.job_id, context.pass_number, rows, batch,
-                                   complete=complete and not run.tail.lost)
+            self.records.end_batch(run.job_id, context.pass_number, self._drain(run), batch,
+                                   complete=complete)
 
     @hookimpl(tryfirst=True)
-    def resubmit_requests(self, pass_number: int, context: Any) -> Optional[List[Request]]:
+    def resubmit_requests(self, pass_number: int, context: JobContext
+                          ) -> Optional[List[Request]]:
+        """A pass an earlier run decided on is sent again as it was ([]: none)."""
         run = self._current(context)
         if run is None:
             return None
         with guard(self.path):
-            self._replay_pass(run, pass_number)
-            recorded = self.records.decision(run.job_id, pass_number + 1)
-        if recorded is not None:
-            return recorded  # the pass an earlier run decided on ([]: none)
-        others = context.client.plugin_manager.subset_hook_caller(
-            "resubmit_requests", remove_plugins=[self])
-        answer = others(pass_number=pass_number, context=context)
-        chosen = [_as_request(item) for item in (answer or ())]
+            return self.records.decision(run.job_id, pass_number + 1)
+
+    @hookimpl(wrapper=True, specname="resubmit_requests")
+    def record_resubmission(self, pass_number: int, context: JobContext
+                            ) -> Generator[None, Optional[Iterable[Any]], Optional[Iterable[Any]]]:
+        """What the plugins decided for the next pass, recorded before it is sent."""
+        chosen = yield
+        run = self._current(context)
+        if run is None:
+            return chosen
         with guard(self.path):
-            self.records.record_decision(run.job_id, pass_number + 1, chosen, time.time())
-        return chosen  # never None: the others have answered already
+            if self.records.decision(run.job_id, pass_number + 1) is not None:
+                return chosen  # recorded already: the answer came from it
+            requests = [_as_request(item) for item in (chosen or ())]
+            self.records.record_decision(run.job_id, pass_number + 1, requests, time.time())
+        return requests
 
     @hookimpl(tryfirst=True)
-    def on_job_end(self, report: Any, context: Any) -> None:
+    def on_job_end(self, report: JobReport, context: JobContext) -> None:
         run = self._current(context)
         if run is None:
             return
         try:
-            with guard(self.path):
-                # The last pass gets no resubmission decision (the job stops at its
-                # pass limit): its finished batches are shown to the others here.
-                self._replay_pass(run, context.pass_number)
-                if run.resumed and isinstance(report, JobReport):
-                    self._complete_report(run, report)
-            summary = self._summaries(report, context)
+            summary = {"cost": report.plugins["cost"]} if "cost" in report.plugins else None
             with guard(self.path):
                 self.records.finish_job(run.job_id, time.time(),
                                         self.records.latest_counts(run.job_id), summary)
@@ -392,77 +385,28 @@ class SQLiteStore:
             self._end_run()
 
     @hookimpl
-    def job_summary(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
-        if isinstance(report, JobPlan) or not _is_job(context):
+    def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
+                    ) -> Optional[Dict[str, Any]]:
+        if isinstance(report, JobPlan):
             return None
         return {"store": f"{self.path} (job {context.name}; run it again to resume)"}
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _current(self, context: Any) -> Optional[_Run]:
+    def _current(self, context: CallContext) -> Optional[_Run]:
         run = self._run
         return run if run is not None and context is run.job else None
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
-        """``(custom_id, type, line)`` of the result lines the job wrote since last time."""
-        rows = []
-        for line in run.tail.read_lines():
-            parsed = parse_line(line)
-            if parsed is None:
-                logger.warning("job %s: a line of %s is not a result; not stored",
-                               run.job.name, run.job.output)
-                continue
-            rows.append((*parsed, line))
-        run.since_drain = 0
+        """The result rows gathered since the last commit (and forget them)."""
+        rows, run.rows = run.rows, []
         run.drained_at = time.monotonic()
         return rows
-
-    def _replay_pass(self, run: _Run, pass_number: int) -> None:
-        """Show the other plugins the results of this pass's batches that had finished."""
-        if not self.replay or pass_number in run.replayed:
-            return
-        run.replayed.add(pass_number)
-        ids = [b for b, p in run.finished.items() if p == pass_number]
-        if not ids:
-            return
-        others = run.job.client.plugin_manager.subset_hook_caller(
-            "on_result", remove_plugins=[self])
-        if not others.get_hookimpls():
-            return
-        source = f"the store {self.path}"
-        for line in self.records.lines_of_batches(run.job_id, pass_number, ids):
-            others(result=parse_result(json.loads(line), source=source), context=run.job)
-
-    def _complete_report(self, run: _Run, report: JobReport) -> None:
-        """The job counts only what it collected in this run: add the earlier batches."""
-        report.counts = self.records.latest_counts(run.job_id)
-        report.missing = self.records.missing_ids(run.job_id)
-        for item in run.job.batches:
-            if item.summary.id in run.finished:
-                item.summary.counts = self.records.batch_counts(
-                    run.job_id, item.summary.pass_number, item.summary.index)
-
-    def _summaries(self, report: Any, context: Any) -> Optional[Dict[str, Any]]:
-        """The other plugins' summaries (the cost plugin's price), to keep with the job.
-
-        ``on_job_end`` runs before the job gathers them, so the store asks for them.
-        """
-        others = context.client.plugin_manager.subset_hook_caller(
-            "job_summary", remove_plugins=[self])
-        found: Dict[str, Any] = {}
-        try:
-            for section in others(report=report, context=context):
-                found.update(section or {})
-        except Exception as exc:  # a summary is nice to have; never fail the job for it
-            logger.warning("job %s: could not collect plugin summaries: %s", context.name, exc)
-            return None
-        return {"cost": found["cost"]} if "cost" in found else None
 
     def _end_run(self) -> None:
         run, self._run = self._run, None
         if run is None:
             return
-        run.tail.close()
         try:
             with guard(self.path):
                 run.lock.release()

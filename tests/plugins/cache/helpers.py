@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 from claudebatch_cache import PromptCache
 
-from claudebatch import PendingBatch, Request
+from claudebatch import BatchClient, PendingBatch, Request
 
 MODEL = "claude-sonnet-4-5"  # minimum cacheable prefix: 1,024 tokens
 
@@ -37,10 +37,14 @@ def request(custom_id: str, *, system: Any = None, tools: Optional[List[Any]] = 
     return Request(custom_id, params)
 
 
+#: The context of a plain ``client.create``: no job.
+CONTEXT = BatchClient(api_key="k", base_url="http://127.0.0.1:9", load_entry_points=False).context
+
+
 def place(requests: List[Request], cache: Optional[PromptCache] = None) -> List[Request]:
     """The requests as the plugin would send them (its before_submit on a batch)."""
     pending = PendingBatch.from_requests(requests)
-    (cache or PromptCache()).before_submit(requests=pending, context=object())
+    (cache or PromptCache()).before_submit(requests=pending, context=CONTEXT)
     return list(pending)
 
 

@@ -11,6 +11,7 @@ from claudebatch import PendingBatch
 from claudebatch._pending import dumps
 
 from .helpers import (
+    CONTEXT,
     ephemeral,
     long_text,
     markers,
@@ -92,7 +93,7 @@ def test_mixed_groups_are_marked_each_on_its_own_and_singletons_not_at_all() -> 
              + [request(f"c{i}", system=long_text(1500, f"solo{i}")) for i in range(2)])
     cache = PromptCache()
     pending = PendingBatch.from_requests(batch)
-    cache.before_submit(requests=pending, context=object())
+    cache.before_submit(requests=pending, context=CONTEXT)
     marked = {r.custom_id: markers(r.params) for r in pending}
     for custom_id in ("a0", "a1", "a2", "b0", "b1", "b2", "b3"):
         assert marked[custom_id] == [(("system", 0), ephemeral("1h"))]
@@ -263,7 +264,7 @@ def test_the_callers_dicts_are_never_mutated() -> None:
                                {"role": "user", "content": f"q{i}"}]) for i in range(3)]
     before = snapshot(batch)
     pending = PendingBatch.from_requests(batch)
-    PromptCache(ttl="5m").before_submit(requests=pending, context=object())
+    PromptCache(ttl="5m").before_submit(requests=pending, context=CONTEXT)
     first, second = list(pending), list(pending)  # iterated twice, as body and estimates do
     assert [r.params for r in batch] == before
     assert [r.params for r in first] == [r.params for r in second]
@@ -293,11 +294,11 @@ def test_a_batch_the_breakpoints_would_push_past_the_size_limit_is_left_unmarked
 def test_a_prefix_an_earlier_batch_marked_is_marked_even_alone() -> None:
     cache = PromptCache()
     first = PendingBatch.from_requests([request(f"r{i}", system=SYSTEM) for i in range(3)])
-    cache.before_submit(requests=first, context=object())
+    cache.before_submit(requests=first, context=CONTEXT)
     list(first)
-    cache.after_submit(batch=None, requests=first, context=object())
+    cache.after_submit(batch=None, requests=first, context=CONTEXT)
     alone = PendingBatch.from_requests([request("r9", system=SYSTEM)], index=1)
-    cache.before_submit(requests=alone, context=object())
+    cache.before_submit(requests=alone, context=CONTEXT)
     assert markers(next(iter(alone)).params) == [(("system", 0), ephemeral("1h"))]
 
 

@@ -15,6 +15,10 @@ from claudebatch import GIVE_UP, BatchClient, InternalServerError, OverloadedErr
 URL = "https://api.anthropic.com/v1/messages/batches/msgbatch_01"
 
 
+#: A client's context, for calling the policy by hand.
+CONTEXT = BatchClient(api_key="k", base_url="http://127.0.0.1:9", load_entry_points=False).context
+
+
 def make_client(clock: Any, policy: RetryPolicy, max_retries: int = 10) -> BatchClient:
     return BatchClient(api_key="sk-test", base_url="https://api.anthropic.com", clock=clock,
                        plugins=[policy], max_retries=max_retries)
@@ -42,7 +46,7 @@ def test_without_http_settings_the_builtin_schedule_applies(
         mock: responses.RequestsMock, clock: Any, batch_json: Any) -> None:
     policy = RetryPolicy()
     assert policy.retry_delay(attempt=0, response=response(529), error=None,
-                              context=None) is None  # no opinion
+                              context=CONTEXT) is None  # no opinion
     failing(mock, 529, 2, "overloaded_error")
     answer(mock, batch_json)
     make_client(clock, policy).retrieve("msgbatch_01")
@@ -85,7 +89,7 @@ def test_connection_errors_are_retried_unless_switched_off(
     assert clock.sleeps == [1.0]
     off = RetryPolicy(http=HttpRetry(connection_errors=False))
     assert off.retry_delay(attempt=0, response=None, error=requests.ConnectionError(),
-                           context=None) == GIVE_UP
+                           context=CONTEXT) == GIVE_UP
 
 
 def test_no_retry_starts_after_the_budget(mock: responses.RequestsMock, clock: Any) -> None:
@@ -125,14 +129,14 @@ def test_the_servers_x_should_retry_wins() -> None:
     policy = RetryPolicy(http=HttpRetry(initial_delay=1, jitter=0))
     no = response(503, {"x-should-retry": "false"})
     yes = response(400, {"x-should-retry": "true"})
-    assert policy.retry_delay(attempt=0, response=no, error=None, context=None) == GIVE_UP
-    assert policy.retry_delay(attempt=0, response=yes, error=None, context=None) == 1.0
+    assert policy.retry_delay(attempt=0, response=no, error=None, context=CONTEXT) == GIVE_UP
+    assert policy.retry_delay(attempt=0, response=yes, error=None, context=CONTEXT) == 1.0
 
 
 def test_jitter_only_shortens_a_wait() -> None:
     policy = RetryPolicy(http=HttpRetry(initial_delay=4, max_delay=4, jitter=0.5))
     delays: List[Optional[float]] = [
-        policy.retry_delay(attempt=1, response=response(503), error=None, context=None)
+        policy.retry_delay(attempt=1, response=response(503), error=None, context=CONTEXT)
         for _ in range(200)]
     assert all(d is not None and 2.0 <= d <= 4.0 for d in delays)
     assert len(set(delays)) > 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from claudebatch_retry import RetryPolicy
 
-from claudebatch import JobPlan, JobReport, Request
+from claudebatch import BatchClient, JobContext, JobPlan, JobReport, Request
 from claudebatch._results import to_result
 
 
@@ -25,24 +25,27 @@ class Clock:
         self.sleeps.append(seconds)
 
 
-class Client:
-    def __init__(self) -> None:
-        self.clock = Clock()
-
-
-class StandInJob:
-    """What the policy reads of a Job: pass_number, name, client.clock, find_requests."""
+class StandInJob(JobContext):
+    """A real job's context, planned but never run: the test moves its passes on."""
 
     def __init__(self, count: int) -> None:
-        self.name = "job"
-        self.pass_number = 1
-        self.client = Client()
         self.requests = [Request(f"r{i}", {"model": "m", "max_tokens": 1, "messages": [
             {"role": "user", "content": str(i)}]}) for i in range(count)]
+        self.fake_clock = Clock()
+        client = BatchClient(api_key="k", base_url="http://127.0.0.1:9", clock=self.fake_clock,
+                             load_entry_points=False)
+        job = client.job(self.requests, name="job")
+        job.plan(self.requests)  # spooled: find_requests works
+        job.pass_number = 1
+        super().__init__(job)
 
-    def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
-        wanted = set(custom_ids)
-        return (r for r in self.requests if r.custom_id in wanted)
+    @property
+    def pass_number(self) -> int:
+        return self._job.pass_number
+
+    @pass_number.setter
+    def pass_number(self, value: int) -> None:
+        self._job.pass_number = value
 
 
 def result(custom_id: str, kind: str, error_type: Optional[str] = None) -> Any:
@@ -89,7 +92,7 @@ def test_only_retryable_failures_go_to_the_next_pass_as_the_original_requests() 
         "r0": "succeeded", "r1": "expired", "r2": "errored:overloaded_error",
         "r3": "errored:invalid_request_error", "r4": "canceled", "r5": "errored:api_error"})
     assert again == ["r1", "r2", "r5"]
-    assert job.client.clock.sleeps == [30.0]  # the pause, through the client's clock
+    assert job.fake_clock.sleeps == [30.0]  # the pause, through the client's clock
 
 
 def test_the_requests_handed_back_are_the_jobs_own() -> None:
@@ -98,7 +101,7 @@ def test_the_requests_handed_back_are_the_jobs_own() -> None:
     policy.on_result(result=result("r1", "expired"), context=job)
     again = policy.resubmit_requests(pass_number=1, context=job)
     assert again == [job.requests[1]]
-    assert job.client.clock.sleeps == []  # pause=0: no sleep at all
+    assert job.fake_clock.sleeps == []  # pause=0: no sleep at all
 
 
 def test_passes_bound_the_extra_passes_and_the_last_error_is_reported() -> None:
@@ -109,7 +112,7 @@ def test_passes_bound_the_extra_passes_and_the_last_error_is_reported() -> None:
     assert run_pass(policy, job, {"r0": "errored:overloaded_error",
                                   "r1": "succeeded"}) == ["r0"]
     assert run_pass(policy, job, {"r0": "errored:timeout_error"}) is None  # passes used up
-    assert job.client.clock.sleeps == [1.0, 1.0]
+    assert job.fake_clock.sleeps == [1.0, 1.0]
     summary = finish(policy, job)
     failure = policy.failed_for_good["r0"]
     assert (failure.type, failure.error_type, failure.attempts, failure.reason) == (
@@ -127,7 +130,7 @@ def test_passes_zero_resubmits_nothing_but_still_reports() -> None:
     job = StandInJob(2)
     policy = RetryPolicy(passes=0)
     assert run_pass(policy, job, {"r0": "expired", "r1": "errored:billing_error"}) is None
-    assert job.client.clock.sleeps == []
+    assert job.fake_clock.sleeps == []
     finish(policy, job)
     assert {k: (v.error, v.reason) for k, v in policy.failed_for_good.items()} == {
         "r0": ("expired", "retries exhausted"),
@@ -166,7 +169,7 @@ def test_a_new_job_starts_afresh() -> None:
 
 def test_results_outside_a_job_are_ignored() -> None:
     policy = RetryPolicy()
-    policy.on_result(result=result("r0", "expired"), context=Client())  # client.results(...)
+    policy.on_result(result=result("r0", "expired"), context=BatchClient(api_key="k", base_url="http://127.0.0.1:9").context)
     assert policy.resubmit_requests(pass_number=1, context=StandInJob(1)) is None
 
 

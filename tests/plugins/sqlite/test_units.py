@@ -1,4 +1,4 @@
-"""The store's small parts: following the output, parsing lines, fingerprints, the create search."""
+"""The store's small parts: fingerprints, the create search, what results are kept."""
 
 from __future__ import annotations
 
@@ -8,45 +8,10 @@ from typing import Any, Iterator, List
 
 from claudebatch_sqlite.fingerprint import Fingerprint, difference
 from claudebatch_sqlite.recovery import find_created_batch
-from claudebatch_sqlite.tail import OutputTail, parse_line
 
 from claudebatch import MessageBatch, RequestCounts
 
 T0 = 1_700_000_000.0
-
-
-def test_the_tail_stores_complete_lines_only(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    out.write_bytes(b"old line from an earlier run\n")
-    tail = OutputTail(str(out), offset=len(out.read_bytes()))
-    assert tail.read_lines() == []
-    with open(out, "ab") as handle:
-        handle.write(b'{"custom_id":"a","result":{"type":"succeeded"}}\n{"custom_id":"b"')
-        handle.flush()
-        assert tail.read_lines() == [b'{"custom_id":"a","result":{"type":"succeeded"}}']
-        handle.write(b',"result":{"type":"expired"}}\n')
-    assert tail.read_lines() == [b'{"custom_id":"b","result":{"type":"expired"}}']
-    tail.close()
-
-
-def test_the_tail_stops_when_the_file_is_replaced(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    out.write_bytes(b'{"custom_id":"a","result":{"type":"succeeded"}}\n')
-    tail = OutputTail(str(out), 0)
-    assert len(tail.read_lines()) == 1
-    replacement = tmp_path / "new.jsonl"
-    replacement.write_bytes(b'{"custom_id":"z","result":{"type":"succeeded"}}\n' * 3)
-    replacement.replace(out)
-    assert tail.read_lines() == [] and tail.lost
-
-
-def test_result_lines_parse_in_any_key_order() -> None:
-    assert parse_line(b'{"custom_id":"x-1","result":{"type":"errored","error":{}}}') == (
-        "x-1", "errored")
-    assert parse_line(b'{"result": {"message": {}, "type": "succeeded"}, "custom_id": "y"}') == (
-        "y", "succeeded")
-    assert parse_line(b"not json") is None
-    assert parse_line(b'{"no": "custom_id"}') is None
 
 
 def test_fingerprint_differences_name_what_changed() -> None:

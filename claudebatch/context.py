@@ -1,0 +1,184 @@
+"""What a hook may read: the typed ``context`` every hook receives.
+
+Two kinds, as pytest has a session and items: a :class:`CallContext` for an
+endpoint call made on its own (``client.create``, ``client.results``...), and a
+:class:`JobContext` inside ``client.run`` (a CallContext too). Each carries a
+:class:`Stash` where plugins keep per-client or per-job state under keys of
+their own, so no plugin guesses when a new job starts.
+"""
+
+from __future__ import annotations
+
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    Iterator,
+    Sequence,
+    TypeVar,
+    Union,
+    cast,
+)
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._client import BatchClient
+    from ._clock import Clock
+    from ._job import Job
+    from ._report import BatchSummary
+    from .models import MessageBatch, Request
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+class StashKey(Generic[T]):
+    """A plugin's own key into a :class:`Stash`; its type parameter types the value."""
+
+    __slots__ = ()
+
+
+class Stash:
+    """Per-run state for plugins, each under its own :class:`StashKey` (pytest's Stash)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: Dict[StashKey[Any], object] = {}
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._data[key] = value
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return cast(T, self._data[key])
+
+    def get(self, key: StashKey[T], default: D) -> Union[T, D]:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def setdefault(self, key: StashKey[T], factory: Callable[[], T]) -> T:
+        """The value under ``key``, made by ``factory()`` the first time."""
+        if key not in self._data:
+            self._data[key] = factory()
+        return self[key]
+
+    def __delitem__(self, key: StashKey[T]) -> None:
+        del self._data[key]
+
+    def __contains__(self, key: StashKey[T]) -> bool:
+        return key in self._data
+
+
+@attrs.frozen
+class BatchLimits:
+    """How a job cuts its batches: at most ``max_requests`` requests and ``max_bytes`` of body."""
+
+    max_requests: int
+    max_bytes: int
+
+
+@attrs.define(eq=False)
+class CallContext:
+    """An endpoint call: the client making it, and the client's stash."""
+
+    client: BatchClient
+    stash: Stash = attrs.field(factory=Stash)
+
+    @property
+    def clock(self) -> Clock:
+        """The client's clock: sleep and read the time through it (tests use a fake one)."""
+        return self.client.clock
+
+
+class JobContext(CallContext):
+    """A whole job (``client.run``): what a plugin may read about it, and a stash per job.
+
+    Read-only views of the job's state; the core alone changes them.
+    """
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(job.client)
+        self._job = job
+        #: True while the core replays results stored by an earlier run (see ``on_result``).
+        self.replaying = False
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.name!r} pass={self.pass_number} dry_run={self.dry_run}>"
+
+    @property
+    def name(self) -> str:
+        return self._job.name
+
+    @property
+    def output(self) -> str:
+        """The job's output file (absolute); the core alone writes it."""
+        return self._job.output
+
+    @property
+    def source(self) -> object:
+        """What the job reads: a JSONL path, or the caller's iterable of requests."""
+        source: object = self._job.source
+        return source
+
+    @property
+    def dry_run(self) -> bool:
+        """True in ``--dry-run``: plugins estimate in ``before_pass``; nothing is sent."""
+        return self._job.dry_running
+
+    @property
+    def pass_number(self) -> int:
+        """The pass under way: 1, then one more per resubmission."""
+        return self._job.pass_number
+
+    @property
+    def limits(self) -> BatchLimits:
+        return BatchLimits(self._job.max_batch_requests, self._job.max_batch_bytes)
+
+    @property
+    def poll_interval(self) -> float:
+        return self._job.poll_interval
+
+    @property
+    def total_requests(self) -> int:
+        """Requests in the first pass (the input)."""
+        return self._job.total_requests
+
+    @property
+    def resumed(self) -> bool:
+        """True when a ``resume_state`` answer made this run continue an earlier one."""
+        return self._job.resumed
+
+    @property
+    def batches(self) -> Sequence[BatchSummary]:
+        """Every batch of the job so far, in the order they were submitted."""
+        return [item.summary for item in self._job.batches]
+
+    @property
+    def batch_states(self) -> Sequence[MessageBatch]:
+        """The latest known state of each batch of the job (as last retrieved)."""
+        return [item.batch for item in self._job.batches if item.batch is not None]
+
+    @property
+    def results_written(self) -> int:
+        return self._job.results_written
+
+    @property
+    def started_at(self) -> float:
+        """When the job started, on ``clock.monotonic()``."""
+        return self._job.started_at
+
+    @property
+    def options(self) -> Dict[str, Any]:
+        """The options that decide how the input is cut (a store fingerprints them)."""
+        return {"max_batch_requests": self._job.max_batch_requests,
+                "max_batch_bytes": self._job.max_batch_bytes}
+
+    def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
+        """The job's requests with these custom_ids, as the latest pass that sent them."""
+        return self._job.find_requests(custom_ids)
