@@ -35,6 +35,7 @@ from ._origin import OriginPolicy, describe
 from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
+from ._polling import Watch, poll_until_ended
 from ._results import iter_raw, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
@@ -50,12 +51,10 @@ from .errors import (
     UnsafeResultsURLError,
     UnsafeURLError,
     ValidationError,
-    WaitTimeoutError,
 )
 from .limits import (
     ADOPTION_WINDOW_SECONDS,
     AMBIGUOUS_CREATE_SKEW_SECONDS,
-    EXPIRY_GRACE_SECONDS,
     MAX_BATCH_BYTES,
     json_bytes,
 )
@@ -448,28 +447,11 @@ class BatchClient:
         check_interval(first, "poll_interval")
         if timeout is not None:
             check_interval(timeout, "timeout", allow_zero=True)
-        ctx = context if context is not None else self.context
-        started = self.clock.monotonic()
-        attempt = 0
-        while True:
-            batch = self.retrieve(batch_id)
-            self.hook.on_poll(batch=batch, context=ctx)
-            if batch.ended:
-                return batch
-            remaining = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - self.clock.time()
-            why = "its expiry (expires_at plus an hour)"
-            if timeout is not None and started + timeout - self.clock.monotonic() < remaining:
-                remaining = started + timeout - self.clock.monotonic()
-                why = f"the timeout of {timeout} s"
-            if remaining <= 0:
-                counts = batch.request_counts
-                raise WaitTimeoutError(
-                    f"batch {batch.id} is still {batch.processing_status} after {why} "
-                    f"({counts.processing} of {counts.total} requests processing)", batch=batch)
-            delay = self.hook.poll_delay(batch=batch, attempt=attempt, first_interval=first,
-                                         context=ctx)
-            self.clock.sleep(min(float(delay), remaining))
-            attempt += 1
+        watch = Watch(_id(batch_id))
+        poll_until_ended(self, [watch], context=context if context is not None else self.context,
+                         first_interval=first, on_ended=lambda _: True, timeout=timeout)
+        assert watch.batch is not None
+        return watch.batch
 
 
 def _id(batch_id: str) -> str:

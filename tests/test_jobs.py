@@ -9,10 +9,10 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from claudebatch import BatchClient, Request, ResumeState, ValidationError, hookimpl
-from claudebatch._job import RESULT_STREAM_ATTEMPTS
 from claudebatch.cli import main as cli_main
 from claudebatch.emulator import Emulator, Faults
 from claudebatch.emulator.clock import ManualClock
+from claudebatch.limits import RESULT_STREAM_ATTEMPTS
 
 MODEL = "claude-haiku-4-5"
 
@@ -241,7 +241,7 @@ def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with Emulator(rate=float("inf"), seed=1, faults=Faults(errored=0.5)) as emu:
         args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet"]
         assert cli_main(["run", str(good), "-o", out, *args]) == 6
-    monkeypatch.setattr("claudebatch._job.backoff_delay", lambda attempt: 0.0)
+    monkeypatch.setattr("claudebatch._job.collect.backoff_delay", lambda attempt: 0.0)
     with Emulator(rate=float("inf"), seed=1) as emu:
         emu.inject("drop_results", times=RESULT_STREAM_ATTEMPTS)
         args = ["--base-url", emu.url, "--poll-interval", "0.01", "--quiet",

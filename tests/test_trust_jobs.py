@@ -20,9 +20,9 @@ from claudebatch import (
     ResumeState,
     hookimpl,
 )
-from claudebatch._job import RESULT_STREAM_ATTEMPTS
 from claudebatch.emulator import Emulator
 from claudebatch.emulator.clock import ManualClock
+from claudebatch.limits import RESULT_STREAM_ATTEMPTS
 
 from .test_jobs import read_output, request, write_jsonl
 

@@ -257,9 +257,9 @@ def test_the_store_follows_one_job_at_a_time(emulator: Emulator, tmp_path: Path)
 
 def test_a_batch_whose_download_kept_breaking_is_fetched_again_on_rerun(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from claudebatch._job import RESULT_STREAM_ATTEMPTS
+    from claudebatch.limits import RESULT_STREAM_ATTEMPTS
 
-    monkeypatch.setattr("claudebatch._job.backoff_delay", lambda attempt: 0.0)
+    monkeypatch.setattr("claudebatch._job.collect.backoff_delay", lambda attempt: 0.0)
     source = write_jsonl(tmp_path / "in.jsonl", dataset(40))
     out, db = tmp_path / "out.jsonl", str(tmp_path / "jobs.db")
     with Emulator(rate=float("inf"), seed=6) as emu:
@@ -280,9 +280,9 @@ def test_a_batch_whose_download_kept_breaking_is_fetched_again_on_rerun(
 def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
         emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store written before the completeness rule: done, with results missing."""
-    from claudebatch._job import RESULT_STREAM_ATTEMPTS
+    from claudebatch.limits import RESULT_STREAM_ATTEMPTS
 
-    monkeypatch.setattr("claudebatch._job.backoff_delay", lambda attempt: 0.0)
+    monkeypatch.setattr("claudebatch._job.collect.backoff_delay", lambda attempt: 0.0)
     source = write_jsonl(tmp_path / "in.jsonl", dataset(40))
     out, db = tmp_path / "out.jsonl", str(tmp_path / "jobs.db")
     emulator.inject("drop_results", times=RESULT_STREAM_ATTEMPTS, after=0.3)

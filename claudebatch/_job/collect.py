@@ -1,0 +1,256 @@
+"""The output side of a job: results streamed, checked and written, each exactly once.
+
+The core alone writes the output: results downloaded, results an earlier run
+stored (replayed), and the final rewrite keeping one line per custom_id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
+
+import attrs
+
+from .._output import OutputFile, replace_lines, result_line
+from .._report import BatchSummary
+from .._results import to_result
+from .._spool import Spool
+from ..errors import APIConnectionError, BatchNotEndedError
+from ..limits import RESULT_STREAM_ATTEMPTS
+from ..policies import backoff_delay
+from .plan import PlannedBatch
+
+if TYPE_CHECKING:
+    from .run import Job, ResumeState
+
+logger = logging.getLogger("claudebatch.job")
+
+
+@attrs.define
+class SubmittedBatch:
+    plan: PlannedBatch
+    spool: Spool
+    summary: BatchSummary
+    batch: Any = None  # the latest MessageBatch
+    done: bool = False
+    #: custom_ids whose result line is in the output already (replayed from a store).
+    written: Set[str] = attrs.field(factory=set)
+
+    def custom_ids(self) -> Iterator[str]:
+        return (custom_id for custom_id, _, _ in
+                self.spool.custom_ids(self.plan.start, self.plan.end))
+
+
+class Collector:
+    """Writes one job's results: what it counted, what never came."""
+
+    def __init__(self, job: Job, out: OutputFile) -> None:
+        self.job = job
+        self.out = out
+        self.client = job.client
+        self.hook = job.client.hook
+        self.context = job.context
+        self.name = job.name
+        self.output = job.output
+        self.clock = job.clock
+
+        self.counts: Counter[str] = Counter()
+        #: custom_ids whose latest attempt got no result (insertion-ordered).
+        self.missing: Dict[str, None] = {}
+        self.results_written = 0
+
+    @property
+    def pass_number(self) -> int:
+        return self.job.pass_number
+
+    def replay(self, submitted: List[SubmittedBatch], state: ResumeState,
+                out: OutputFile) -> None:
+        """Write what an earlier run stored for these batches, showing it to every plugin.
+
+        A batch whose results were all stored is done; one partly stored is still
+        downloaded, and only the results not written here are added.
+        """
+        assert state.stored is not None
+        wants_results = bool(self.hook.on_result.get_hookimpls())
+        self.context.replaying = True
+        try:
+            for item in submitted:
+                expected = set(item.custom_ids())
+                counts: Counter[str] = Counter()
+                for line in state.stored(item.summary.id):
+                    value = json.loads(line)
+                    custom_id = value.get("custom_id")
+                    if custom_id not in expected or custom_id in item.written:
+                        continue
+                    item.written.add(custom_id)
+                    if wants_results:
+                        self.hook.on_result(result=to_result(value, source="the store"),
+                                            line=line, context=self.context)
+                    out.write_line(line)
+                    counts[value["result"].get("type", "unknown")] += 1
+                item.summary.counts = dict(counts)
+                self.counts.update(counts)
+                if item.done and item.written != expected:
+                    item.done = False  # said finished, but not all stored: fetch the rest
+        finally:
+            self.context.replaying = False
+
+    def proves_ours(self, item: SubmittedBatch) -> bool:
+        """True when every result of the adopted batch fits a request sent in it.
+
+        Read through once before anything is written: a batch of the same size
+        made by someone else in the same minute must not put its answers here. A
+        result fits when its custom_id is one this batch sent and, for an answer,
+        its model is the one asked for (the service may add a date to an alias).
+        """
+        models = {request.custom_id: str(request.params.get("model", ""))
+                  for request in item.spool.requests(item.plan.start, item.plan.end)}
+        for attempt in range(1, RESULT_STREAM_ATTEMPTS + 1):
+            try:
+                for value in self.client.results(item.batch, raw=True, call_hooks=False):
+                    why = misfit(value, models)
+                    if why:
+                        logger.warning("job %s: batch %s, taken for the lost create of pass %d "
+                                       "batch %d, is not ours: %s", self.name, item.summary.id,
+                                       self.pass_number, item.plan.index, why)
+                        return False
+                break
+            except APIConnectionError as exc:
+                if attempt == RESULT_STREAM_ATTEMPTS:
+                    raise
+                self.pause_after_broken_stream(item, attempt, exc)
+        self.client.confirm_adoption(item.summary.id)
+        logger.info("job %s: batch %s proved to be the lost create's (its results are ours)",
+                    self.name, item.summary.id)
+        return True
+
+    def collect(self, item: SubmittedBatch, out: OutputFile, *, resuming: bool) -> None:
+        """Stream one ended batch's results into the output; note any that never came.
+
+        Only results for requests sent in this batch are written, each once; a
+        broken download is tried again with backoff, skipping what is written.
+        """
+        expected = set(item.custom_ids())
+        seen: Set[str] = self.ids_in_output(expected) if resuming else set(item.written)
+        counts: Counter[str] = Counter()  # of what this download writes
+        foreign = 0
+        wants_results = bool(self.hook.on_result.get_hookimpls())
+        attempt = 1
+        while seen != expected:
+            try:
+                for value in self.client.results(item.batch, raw=True, call_hooks=False):
+                    custom_id = value["custom_id"]
+                    if custom_id in seen:
+                        continue  # written already (a resumed download): not again
+                    if custom_id not in expected:
+                        foreign += 1
+                        continue
+                    seen.add(custom_id)
+                    line = result_line(value)
+                    if wants_results:
+                        self.hook.on_result(result=to_result(value, source=item.summary.id),
+                                            line=line, context=self.context)
+                    out.write_line(line)
+                    counts[value["result"].get("type", "unknown")] += 1
+                    self.results_written += 1
+                break
+            except APIConnectionError as exc:
+                if attempt == RESULT_STREAM_ATTEMPTS:
+                    logger.error("job %s: results of %s broke %d times; %d result(s) not "
+                                 "downloaded (a rerun with a job store fetches them): %s",
+                                 self.name, item.summary.id, attempt,
+                                 len(expected) - len(seen), exc)
+                    break
+                self.pause_after_broken_stream(item, attempt, exc)
+                attempt += 1
+            except BatchNotEndedError as exc:  # archived: the results are gone
+                logger.error("job %s: %s", self.name, exc)
+                break
+        out.flush()
+        if foreign:
+            logger.warning("job %s: batch %s answered %d custom_id(s) it was never sent; "
+                           "not written", self.name, item.summary.id, foreign)
+        missing = 0
+        for custom_id in item.custom_ids():
+            if custom_id in seen:
+                self.missing.pop(custom_id, None)
+            else:
+                self.missing[custom_id] = None
+                missing += 1
+        item.summary.counts = dict(Counter(item.summary.counts) + counts)
+        item.summary.missing = missing
+        self.counts.update(counts)
+        item.done = True
+        self.hook.on_batch_end(batch=item.batch, context=self.context, complete=missing == 0)
+
+    def pause_after_broken_stream(self, item: SubmittedBatch, attempt: int,
+                                   exc: BaseException) -> None:
+        delay = backoff_delay(attempt - 1)
+        logger.warning("job %s: results of %s broke (attempt %d of %d), again in %.1f s: %s",
+                       self.name, item.summary.id, attempt, RESULT_STREAM_ATTEMPTS, delay, exc)
+        self.clock.sleep(delay)
+
+    def ids_in_output(self, wanted: Set[str]) -> Set[str]:
+        """On resume: which of ``wanted`` already have a line in the output."""
+        found: Set[str] = set()
+        try:
+            handle = open(self.output, "rb")
+        except FileNotFoundError:
+            return found
+        with handle:
+            for line in handle:
+                if line.strip():
+                    custom_id = json.loads(line).get("custom_id")
+                    if custom_id in wanted:
+                        found.add(custom_id)
+        return found
+
+    def keep_last_attempts(self, resubmitted: Set[str]) -> None:
+        """Rewrite the output so each resubmitted custom_id keeps only its last line.
+
+        A custom_id whose latest attempt got no result keeps none (it is
+        missing; an earlier attempt's line would pass for its answer). Also
+        recounts the result types from the output, which after a resume holds
+        lines written by the earlier run too.
+        """
+        lines_left: Counter[str] = Counter()
+        with open(self.output, "rb") as handle:
+            for line in handle:
+                custom_id = json.loads(line)["custom_id"]
+                if custom_id in resubmitted:
+                    lines_left[custom_id] += 1
+        counts: Counter[str] = Counter()
+        still_missing = set(self.missing)
+
+        def kept() -> Iterator[bytes]:
+            with open(self.output, "rb") as src:
+                for line in src:
+                    value = json.loads(line)
+                    custom_id = value["custom_id"]
+                    if custom_id in resubmitted:
+                        lines_left[custom_id] -= 1
+                        if lines_left[custom_id] > 0 or custom_id in self.missing:
+                            continue
+                    still_missing.discard(custom_id)
+                    counts[value["result"].get("type", "unknown")] += 1
+                    yield line.rstrip(b"\n")
+
+        replace_lines(self.output, kept())
+        self.counts = counts
+        self.missing = {m: None for m in self.missing if m in still_missing}
+
+
+def misfit(value: Dict[str, Any], models: Dict[str, str]) -> Optional[str]:
+    """Why a result line cannot be the answer to one of these requests, or None."""
+    custom_id = value["custom_id"]
+    asked = models.get(custom_id)
+    if asked is None:
+        return f"it holds custom_id {custom_id!r}, which that batch never sent"
+    message = value["result"].get("message")
+    answered = message.get("model") if isinstance(message, dict) else None
+    if isinstance(answered, str) and asked and answered != asked \
+            and not answered.startswith(asked + "-"):
+        return f"{custom_id!r} was answered by {answered}, but {asked} was asked"
+    return None

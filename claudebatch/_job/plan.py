@@ -1,0 +1,69 @@
+"""Planning a pass: validate every request, spool it once, cut the batches within the limits.
+
+Nothing is sent unless the whole input is valid; the spool holds each request
+serialized once, and each planned batch is a slice of it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List, Tuple
+
+import attrs
+
+from .._inputs import RequestValidator, iter_source
+from .._pending import dumps
+from .._spool import Spool
+
+#: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
+BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
+
+
+@attrs.define
+class PlannedBatch:
+    """A slice of the spool that becomes one batch."""
+
+    index: int
+    start: int
+    end: int
+    count: int
+    body_bytes: int
+
+
+def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str
+                  ) -> Tuple[Spool, List[PlannedBatch]]:
+    """Validate every request and cut the batches; raise before anything is sent."""
+    validator = RequestValidator()
+    spool = Spool()
+    plans: List[PlannedBatch] = []
+    start = spool.tell()
+    count = 0
+    body = BODY_OVERHEAD
+    limit = max_bytes
+    for where, item in iter_source(source, max_line_bytes=limit):
+        request = validator.check(item, where)
+        if request is None:
+            continue
+        data = dumps(request.to_dict())
+        if BODY_OVERHEAD + len(data) > limit:
+            validator.add_problem(
+                f"{where} (custom_id {request.custom_id!r})",
+                f"the request alone is {len(data):,} bytes; a batch body holds at most "
+                f"{limit:,}")
+            continue
+        if validator.problem_count:
+            continue  # keep checking, stop writing: nothing will be sent
+        if count and (count >= max_requests or body + 1 + len(data) > limit):
+            plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
+            start, count, body = spool.tell(), 0, BODY_OVERHEAD
+        body += len(data) + (1 if count else 0)
+        count += 1
+        spool.append(data)
+    if validator.problem_count == 0 and count == 0:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "input"
+        validator.add_problem(str(name), "there are no requests")
+    if validator.problem_count:
+        spool.close()
+        validator.raise_if_problems(f"job {job_name}: nothing was submitted")
+    plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
+    return spool, plans

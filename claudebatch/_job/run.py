@@ -1,0 +1,284 @@
+"""A Job: a whole dataset through the Batches API, with nothing lost (the orchestration).
+
+validate everything and split (``plan``) -> ``on_job_start`` -> ``resume_state`` ->
+per pass: ``before_pass`` -> submit (``before_submit`` / ``after_submit``) -> poll
+all unfinished batches in the one poll loop (``on_poll``) -> stream each batch's
+results to the output as soon as it ends (``collect``: ``on_result``,
+``on_batch_end``) -> further passes while a plugin asks (``resubmit_requests``) ->
+``job_summary`` -> ``on_job_end``. Inputs of any size go through a spool file on
+disk: memory does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+import attrs
+
+from .._client import BatchClient, check_interval
+from .._output import OutputFile, check_output
+from .._pending import PendingBatch
+from .._polling import Watch, poll_until_ended
+from .._report import BatchSummary, JobPlan, JobReport
+from .._results import to_result
+from .._spool import Spool, request_of
+from ..context import JobContext
+from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
+from ..models import BatchResult, MessageBatch, Request
+from .collect import Collector, SubmittedBatch
+from .plan import PlannedBatch, plan_requests
+
+logger = logging.getLogger("claudebatch.job")
+
+
+@attrs.frozen
+class ResumeState:
+    """What a persistence plugin remembers of an interrupted job (``resume_state`` hook).
+
+    ``submitted`` maps ``(pass_number, batch_index)`` to the id of the batch
+    already created for it; ``finished`` holds ids of batches whose results are
+    all in the output already. ``adopted`` maps the ids of batches taken for a
+    create whose answer never came to the time that create was sent: the job
+    proves them its own from their results before writing any.
+    """
+
+    submitted: Dict[Tuple[int, int], str] = attrs.field(factory=dict)
+    finished: Set[str] = attrs.field(factory=set)
+    adopted: Dict[str, float] = attrs.field(factory=dict)
+    #: The result lines an earlier run stored for a batch id (JSON, as written), or None
+    #: when the plugin keeps none. With it, the core rebuilds the output from them and
+    #: replays them to every plugin's ``on_result`` (``context.replaying``); without
+    #: it, the output is kept and appended to.
+    stored: Optional[Callable[[str], Iterable[bytes]]] = None
+
+
+class Job:
+    """Runs one dataset: ``Job(client, source, ...).run()`` -> JobReport.
+
+    ``source`` is a JSONL path (one ``{"custom_id", "params"}`` per line) or
+    any iterable of Requests or dicts. Plugins see it through ``self.context``, a
+    :class:`~claudebatch.context.JobContext`.
+    """
+
+    def __init__(self, client: BatchClient, source: Any, *, name: Optional[str] = None,
+                 output: Optional[str] = None, poll_interval: Optional[float] = None,
+                 max_batch_requests: int = MAX_REQUESTS_PER_BATCH,
+                 max_batch_bytes: int = MAX_BATCH_BYTES,
+                 safety_margin: float = DEFAULT_SAFETY_MARGIN):
+        if not 0 <= safety_margin < 1:
+            raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
+        if not 1 <= max_batch_requests <= MAX_REQUESTS_PER_BATCH:
+            raise ValueError(f"max_batch_requests must be 1..{MAX_REQUESTS_PER_BATCH}, "
+                             f"got {max_batch_requests}")
+        self.client = client
+        self.clock = client.clock
+        self.source = source
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
+        self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
+        self.poll_interval = check_interval(
+            client.poll_interval if poll_interval is None else poll_interval, "poll_interval")
+        self.max_batch_requests = max_batch_requests
+        self.max_batch_bytes = int(max_batch_bytes * (1 - safety_margin))
+        self.pass_number = 0
+        self.total_requests = 0
+        self.batches: List[SubmittedBatch] = []
+        self.resumed = False
+        self.started_at = self.clock.monotonic()
+        self.dry_running = False
+        self.context = JobContext(self)
+        self._spools: List[Spool] = []
+        self._resubmitted: Set[str] = set()
+        self._collector: Optional[Collector] = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name!r} pass={self.pass_number} batches={len(self.batches)}>"
+
+    @property
+    def hook(self) -> Any:
+        return self.client.hook
+
+    @property
+    def results_written(self) -> int:
+        return self._collector.results_written if self._collector else 0
+
+    @property
+    def missing(self) -> List[str]:
+        """custom_ids whose latest attempt got no result line (so far)."""
+        return list(self._collector.missing) if self._collector else []
+
+    # --- planning -----------------------------------------------------------
+
+    def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
+        """Validate every request and cut the batches; raise before anything is sent."""
+        spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
+                                     max_bytes=self.max_batch_bytes, job_name=self.name)
+        self._spools.append(spool)
+        return spool, plans
+
+    def dry_run(self) -> JobPlan:
+        """Validate and split, let plugins weigh the pass (``before_pass`` with
+        ``context.dry_run``); send nothing."""
+        self.dry_running = True
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
+        self.pass_number = 1
+        self.hook.on_job_start(context=self.context)
+        self.hook.before_pass(batches=[self._pending(spool, plan) for plan in plans],
+                              context=self.context)
+        result = JobPlan(self.name, self.total_requests,
+                         [(p.count, p.body_bytes) for p in plans])
+        for section in self.hook.job_summary(report=result, context=self.context):
+            result.plugins.update(section or {})
+        return result
+
+    def _pending(self, spool: Spool, plan: PlannedBatch) -> PendingBatch:
+        return PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
+                            index=plan.index,
+                            serialized=lambda: spool.lines(plan.start, plan.end))
+
+    # --- running ------------------------------------------------------------
+
+    def run(self) -> JobReport:
+        self.started_at = started = self.clock.monotonic()
+        check_output(self.output, self.source)
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
+        self.pass_number = 1
+        self.hook.on_job_start(context=self.context)
+        state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
+        self.resumed = resumed = state is not None
+        if state is not None:  # ours already: never adopt them as a lost create's batch
+            self.client.remember_batches(state.submitted.values())
+        rebuild = state is not None and state.stored is not None
+        with OutputFile(self.output, append=resumed and not rebuild) as out:
+            collector = self._collector = Collector(self, out)
+            while True:
+                pending = [self._pending(spool, plan) for plan in plans]
+                self.hook.before_pass(batches=pending, context=self.context)
+                submitted = [self._submit(spool, plan, batch, state)
+                             for plan, batch in zip(plans, pending)]
+                if rebuild:
+                    assert state is not None
+                    collector.replay(submitted, state, out)
+                # Only pass 1 can have lines of its own batches in the output already;
+                # a later pass resends custom_ids whose earlier lines are there.
+                self._wait_and_collect(submitted, collector,
+                                       resuming=resumed and not rebuild
+                                       and self.pass_number == 1)
+                if self.pass_number >= MAX_PASSES:
+                    break
+                again = self.hook.resubmit_requests(pass_number=self.pass_number,
+                                                    context=self.context)
+                retry = list(again or ())  # the failed tail of a pass: small
+                if not retry:
+                    break
+                self._resubmitted.update(
+                    r.custom_id if isinstance(r, Request) else str(r.get("custom_id"))
+                    for r in retry)
+                spool, plans = self.plan(retry)
+                self.pass_number += 1
+        if self.pass_number > 1 or resumed:
+            collector.keep_last_attempts(self._resubmitted)  # and recount the output
+        report = JobReport(
+            name=self.name, output=self.output, total_requests=self.total_requests,
+            counts=dict(collector.counts), batches=[b.summary for b in self.batches],
+            missing=self.missing, passes=self.pass_number,
+            elapsed_seconds=self.clock.monotonic() - started, job=self)
+        for section in self.hook.job_summary(report=report, context=self.context):
+            report.plugins.update(section or {})
+        self.hook.on_job_end(report=report, context=self.context)
+        return report
+
+    def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch,
+                state: Optional[ResumeState]) -> SubmittedBatch:
+        known = state.submitted.get((self.pass_number, plan.index)) if state else None
+        if known:
+            batch = self.client.retrieve(known)
+            if state is not None and known in state.adopted:
+                self.client.adopt(known, state.adopted[known], plan.count)
+            logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
+                        self.pass_number, plan.index)
+        else:
+            batch = self.client.create(pending, context=self.context)
+            logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
+                        batch.id, plan.count, plan.body_bytes)
+        summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
+        item = SubmittedBatch(plan, spool, summary, batch,
+                              done=bool(state and batch.id in state.finished))
+        self.batches.append(item)
+        return item
+
+    def _wait_and_collect(self, submitted: List[SubmittedBatch], collector: Collector, *,
+                          resuming: bool) -> None:
+        """The one poll loop over the pass's unfinished batches; each collected as it ends."""
+        pairs = [(Watch(item.summary.id, item.batch), item)
+                 for item in submitted if not item.done]
+        item_of = {id(watch): item for watch, item in pairs}
+
+        def ended(watch: Watch) -> bool:
+            item = item_of[id(watch)]
+            item.batch = watch.batch
+            if self.client.is_adopted(item.summary.id) and not collector.proves_ours(item):
+                self._replace_adoption(item)
+                watch.id = item.summary.id
+                return False  # wait for the real batch
+            collector.collect(item, collector.out, resuming=resuming)
+            return True
+
+        poll_until_ended(self.client, [watch for watch, _ in pairs], context=self.context,
+                         first_interval=self.poll_interval, on_ended=ended,
+                         label=f"job {self.name}: ")
+
+    def _replace_adoption(self, item: SubmittedBatch) -> None:
+        """Drop a wrong adoption: take the real batch if the service made one, else send it."""
+        wrong = item.summary.id
+        found: Optional[MessageBatch] = self.client.reject_adoption(wrong)
+        pending = self._pending(item.spool, item.plan)
+        if found is not None:
+            logger.warning("job %s: batch %s was not ours; found %s for the lost create",
+                           self.name, wrong, found.id)
+            self.hook.after_submit(batch=found, requests=pending, context=self.context)
+        else:
+            logger.warning("job %s: batch %s was not ours and the lost create made none; "
+                           "sending pass %d batch %d now", self.name, wrong, self.pass_number,
+                           item.plan.index)
+            found = self.client.create(pending, context=self.context)
+        item.batch = found
+        item.summary.id = found.id
+
+    # --- reading back -------------------------------------------------------
+
+    def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
+        """The job's requests with these custom_ids (from the latest pass that sent them)."""
+        wanted = set(custom_ids)
+        for spool in reversed(self._spools):
+            for custom_id, _, line in spool.custom_ids(0, spool.tell()):
+                if custom_id in wanted:
+                    wanted.discard(custom_id)
+                    yield request_of(line)
+            if not wanted:
+                return
+
+    def results(self) -> Iterator[Tuple[Request, BatchResult]]:
+        """``(request, result)`` pairs from the output, joined by custom_id."""
+        where: Dict[str, Tuple[Spool, int]] = {}
+        for spool in self._spools:  # later passes override earlier ones
+            for custom_id, offset, _ in spool.custom_ids(0, spool.tell()):
+                where[custom_id] = (spool, offset)
+        with open(self.output, "rb") as handle:
+            for line in handle:
+                value = json.loads(line)
+                spool, offset = where[value["custom_id"]]
+                yield spool.request_at(offset), to_result(value, source=self.output)
+
+    def close(self) -> None:
+        """Drop the spool files (``results()`` needs them; call when done)."""
+        for spool in self._spools:
+            spool.close()
+        self._spools.clear()

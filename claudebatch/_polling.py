@@ -1,0 +1,82 @@
+"""The one poll loop: ``client.wait`` and jobs both wait through it.
+
+Each round retrieves every batch still waited for (``on_poll`` after each), hands
+the ended ones to the caller, then sleeps the ``poll_delay`` policy's answer,
+never past a deadline: the caller's timeout, or a batch's ``expires_at`` plus
+the grace (the service ends every batch by then; waiting longer is a bug there).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+
+import attrs
+
+from .errors import WaitTimeoutError
+from .limits import EXPIRY_GRACE_SECONDS
+from .models import MessageBatch
+
+if TYPE_CHECKING:
+    from ._client import BatchClient
+    from .context import CallContext
+
+
+@attrs.define(eq=False)
+class Watch:
+    """One batch being waited for; ``batch`` is its latest state."""
+
+    id: str
+    batch: Optional[MessageBatch] = None
+
+
+#: Called with a watch whose batch has ended; True when it is done with (a job may
+#: swap in another batch, such as the real one for a wrong adoption, and say False).
+OnEnded = Callable[[Watch], bool]
+
+
+def poll_until_ended(client: BatchClient, watches: Sequence[Watch], *, context: CallContext,
+                     first_interval: float, on_ended: OnEnded,
+                     timeout: Optional[float] = None, label: str = "") -> None:
+    """Poll until every watched batch has ended and been handed to ``on_ended``.
+
+    Raises :class:`WaitTimeoutError` (with the last state) past ``timeout`` seconds,
+    or when a batch is still running an hour past its ``expires_at``.
+    """
+    clock = client.clock
+    started = clock.monotonic()
+    waiting: List[Watch] = list(watches)
+    attempt = 0
+    while waiting:
+        remaining = math.inf
+        for watch in list(waiting):
+            batch = watch.batch = client.retrieve(watch.id)
+            client.hook.on_poll(batch=batch, context=context)
+            if batch.ended:
+                if on_ended(watch):
+                    waiting.remove(watch)
+                continue
+            left = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - clock.time()
+            if left <= 0:
+                raise _gave_up(batch, "its expiry (expires_at plus an hour)", label)
+            remaining = min(remaining, left)
+        if not waiting:
+            return
+        first = waiting[0].batch
+        assert first is not None
+        if timeout is not None:
+            left = started + timeout - clock.monotonic()
+            if left <= 0:
+                raise _gave_up(first, f"the timeout of {timeout} s", label)
+            remaining = min(remaining, left)
+        delay = client.hook.poll_delay(batch=first, attempt=attempt,
+                                       first_interval=first_interval, context=context)
+        clock.sleep(min(float(delay), remaining))
+        attempt += 1
+
+
+def _gave_up(batch: MessageBatch, why: str, label: str) -> WaitTimeoutError:
+    counts = batch.request_counts
+    return WaitTimeoutError(
+        f"{label}batch {batch.id} is still {batch.processing_status} after {why} "
+        f"({counts.processing} of {counts.total} requests processing)", batch=batch)
