@@ -63,9 +63,9 @@ class Killer:
 
 client = BatchClient(api_key="k", base_url=url, poll_interval=0.01, load_entry_points=False,
                      plugins=[JsonlStore(store), Killer()])
-client.run(source, name="nightly", output=output, max_batch_requests=%d)
+client.run(source, name="nightly", output=output, max_batch_requests=PER_BATCH)
 sys.exit(3)  # not killed: the test's kill point was never reached
-""" % PER_BATCH
+""".replace("PER_BATCH", str(PER_BATCH))
 
 
 @pytest.fixture

@@ -63,7 +63,8 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[Any]]:
 
 
 @hookimpl
-def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
     text = ("Price a job kept by the claudebatch-sqlite store, from its stored results "
             "(every attempt of every pass): batch cost, standard-API cost, per model.")
     p = subparsers.add_parser("cost", parents=[common], help=text, description=text)

@@ -56,7 +56,8 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
 
 
 @hookimpl
-def register_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
+def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
     store_help = f"the store (default: ${STORE_ENV}, else ./{DEFAULT_STORE})"
 
     def add(name: str, func: Any, text: str) -> argparse.ArgumentParser:
