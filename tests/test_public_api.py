@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: The core modules a plugin may import (besides the package itself).
 PUBLIC_MODULES = {"claudebatch", "claudebatch.hookspecs", "claudebatch.models",
                   "claudebatch.errors", "claudebatch.limits", "claudebatch.policies",
-                  "claudebatch.tokens", "claudebatch.argtypes", "claudebatch.emulator"}
+                  "claudebatch.tokens", "claudebatch.argtypes", "claudebatch.emulator",
+                  "claudebatch.catalog", "claudebatch.context"}
 
 
 def plugin_sources() -> List[Path]:

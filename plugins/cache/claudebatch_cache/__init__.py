@@ -12,7 +12,7 @@ batch, and reports the cache reads, writes, hit rate and saving after the job::
     print(cache.hit_rate, report.plugins["cache"])
 """
 
-from .minimums import DEFAULT_MIN_TOKENS, MIN_CACHEABLE_TOKENS, min_cacheable_tokens
+from .minimums import DEFAULT_MIN_TOKENS, min_cacheable_tokens
 from .plugin import PromptCache
 
-__all__ = ["DEFAULT_MIN_TOKENS", "MIN_CACHEABLE_TOKENS", "PromptCache", "min_cacheable_tokens"]
+__all__ = ["DEFAULT_MIN_TOKENS", "PromptCache", "min_cacheable_tokens"]

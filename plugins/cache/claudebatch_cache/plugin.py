@@ -41,6 +41,7 @@ from claudebatch import (
     SucceededResult,
     hookimpl,
 )
+from claudebatch.catalog import packaged_table
 from claudebatch.limits import MAX_BATCH_BYTES
 from claudebatch.limits import json_bytes as dumps
 
@@ -259,7 +260,7 @@ class PromptCache:
                     ) -> Optional[Dict[str, Any]]:
         if isinstance(report, JobPlan):
             return {"cache": summary(self.predicted, None, None, None)}
-        self.saved_usd = cache_saving(context.client, self.observed.by_model,
+        self.saved_usd = cache_saving(packaged_table(), self.observed.by_model,
                                       self.primer_usage.all_by_model)
         return {"cache": self.summary()}
 
