@@ -181,17 +181,19 @@ class BatchClient:
         ctx = context if context is not None else self.context
         self.hook.before_submit(requests=pending, context=ctx)
         try:
-            with pending.write_body() as body:
-                size = body.seek(0, os.SEEK_END)
-                if size > MAX_BATCH_BYTES:
-                    raise ValidationError(
-                        f"the batch was not sent: its body is {size:,} bytes, over the "
-                        f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
-                batch = self._post_batch(body, len(pending))
+            body = pending.write_body()
+            size = body.seek(0, os.SEEK_END)
+            if size > MAX_BATCH_BYTES:
+                raise ValidationError(
+                    f"the batch was not sent: its body is {size:,} bytes, over the "
+                    f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
+            batch = self._post_batch(body, len(pending))
         except Exception as exc:
             self.hook.on_submit_error(requests=pending, error=exc,
                                       made_nothing=made_nothing(exc), context=ctx)
             raise
+        finally:
+            pending.discard_body()
         self._created_ids.add(batch.id)
         self.hook.after_submit(batch=batch, requests=pending, context=ctx)
         return batch

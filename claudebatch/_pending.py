@@ -1,21 +1,24 @@
-"""The requests of one batch on their way out: what ``before_submit`` sees.
+"""The requests of one batch on their way out: what ``before_pass`` and ``before_submit`` see.
 
-A PendingBatch never needs all its requests in memory: it re-reads them from
-its source each time it is iterated, applying the rewrites plugins registered
-with :meth:`PendingBatch.transform`. The request body is written once to a
-spooled temporary file (disk past a few MB), so an HTTP retry re-sends the same
-bytes and a 250 MB batch costs little memory.
+A PendingBatch never needs all its requests in memory. Its body is written once:
+each request is read from the spool, rewritten by the plugins' transforms
+(:meth:`PendingBatch.transform`), shown to their observers
+(:meth:`PendingBatch.observe`) and serialized, in one pass; the body is then kept
+in a temporary file (on disk past a few MB), so an HTTP retry re-sends the same
+bytes and a 250 MB batch costs little memory. Iterating the batch reads its
+source again (a plugin that must see every request observes instead).
 """
 
 from __future__ import annotations
 
 import tempfile
-from typing import IO, Callable, Iterable, Iterator, List, Optional, Sequence
+from typing import IO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .limits import json_bytes
 from .models import Request
 
 Transform = Callable[[Request], Request]
+Observer = Callable[[Request], None]
 
 #: Bodies up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
@@ -34,7 +37,10 @@ class PendingBatch:
         self._serialized = serialized
         self._count = count
         self._transforms: List[Transform] = []
-        #: Position of this batch within its job (0 for a single ``create``).
+        self._observers: List[Observer] = []
+        self._body: Optional[IO[bytes]] = None
+        self._body_made_with: Tuple[int, int] = (-1, -1)
+        #: Position of this batch within its pass (0 for a single ``create``).
         self.index = index
 
     @classmethod
@@ -57,18 +63,51 @@ class PendingBatch:
         """Rewrite every request on the way out; ``fn`` must return a Request, not mutate."""
         self._transforms.append(fn)
 
-    def write_body(self) -> IO[bytes]:
-        """The whole ``{"requests": [...]}`` body in a rewound, seekable file."""
-        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
+    def observe(self, fn: Observer) -> None:
+        """Show ``fn`` every request as it goes into the body, after every transform.
+
+        The body is written once, reading each request once: a plugin that must see
+        every request (an estimate, a record of what was sent) observes, rather than
+        iterating the batch again.
+        """
+        self._observers.append(fn)
+
+    def write_body(self, *, on_disk: bool = False) -> IO[bytes]:
+        """The whole ``{"requests": [...]}`` body in a rewound, seekable file.
+
+        Written once; written again only if a transform or an observer was added since.
+        ``on_disk``: never hold it in memory (a job writes a whole pass's bodies first).
+        """
+        made_with = (len(self._transforms), len(self._observers))
+        if self._body is not None and self._body_made_with == made_with:
+            self._body.seek(0)
+            return self._body
+        self.discard_body()
+        spool: IO[bytes] = (tempfile.TemporaryFile() if on_disk else
+                            tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES))
         spool.write(b'{"requests":[')
-        if self._serialized is not None and not self._transforms:
+        if self._serialized is not None and not self._transforms and not self._observers:
             pieces: Iterable[bytes] = self._serialized()  # already JSON: copy, don't re-encode
         else:
-            pieces = (dumps(request.to_dict()) for request in self)
+            pieces = self._final_pieces()
         for i, piece in enumerate(pieces):
             if i:
                 spool.write(b",")
             spool.write(piece)
         spool.write(b"]}")
         spool.seek(0)
+        self._body, self._body_made_with = spool, made_with
         return spool
+
+    def _final_pieces(self) -> Iterator[bytes]:
+        observers = self._observers
+        for request in self:
+            for fn in observers:
+                fn(request)
+            yield dumps(request.to_dict())
+
+    def discard_body(self) -> None:
+        """Drop the written body (once the batch is created, or vetoed)."""
+        if self._body is not None:
+            self._body.close()
+            self._body = None

@@ -17,6 +17,7 @@ from typing import (
     Generic,
     Iterable,
     Iterator,
+    List,
     Sequence,
     TypeVar,
     Union,
@@ -107,6 +108,7 @@ class JobContext(CallContext):
         self._job = job
         #: True while the core replays results stored by an earlier run (see ``on_result``).
         self.replaying = False
+        self._watchers: List[Callable[[Request], None]] = []
 
     def __repr__(self) -> str:
         return f"<JobContext {self.name!r} pass={self.pass_number} dry_run={self.dry_run}>"
@@ -178,6 +180,19 @@ class JobContext(CallContext):
         """The options that decide how the input is cut (a store fingerprints them)."""
         return {"max_batch_requests": self._job.max_batch_requests,
                 "max_batch_bytes": self._job.max_batch_bytes}
+
+    def on_planned(self, fn: Callable[[Request], None]) -> None:
+        """Show ``fn`` every valid request of every pass as the job plans it.
+
+        Register it in ``on_job_start``. For a plugin that weighs a whole pass before
+        its ``before_pass`` (prefixes shared across batches) without reading the pass
+        again: the job reads each request once to plan it, and once to write it.
+        """
+        self._watchers.append(fn)
+
+    @property
+    def planning_watchers(self) -> Sequence[Callable[[Request], None]]:
+        return tuple(self._watchers)
 
     def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
         """The job's requests with these custom_ids, as the latest pass that sent them."""

@@ -7,13 +7,14 @@ serialized once, and each planned batch is a slice of it.
 from __future__ import annotations
 
 import os
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import attrs
 
 from .._inputs import RequestValidator, iter_source
 from .._pending import dumps
 from .._spool import Spool
+from ..models import Request
 
 #: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
 BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
@@ -30,9 +31,13 @@ class PlannedBatch:
     body_bytes: int
 
 
-def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str
+def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str,
+                  watchers: Sequence[Callable[[Request], None]] = ()
                   ) -> Tuple[Spool, List[PlannedBatch]]:
-    """Validate every request and cut the batches; raise before anything is sent."""
+    """Validate every request and cut the batches; raise before anything is sent.
+
+    ``watchers`` see each valid request as it is spooled (``JobContext.on_planned``).
+    """
     validator = RequestValidator()
     spool = Spool()
     plans: List[PlannedBatch] = []
@@ -53,6 +58,8 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
             continue
         if validator.problem_count:
             continue  # keep checking, stop writing: nothing will be sent
+        for watch in watchers:
+            watch(request)
         if count and (count >= max_requests or body + 1 + len(data) > limit):
             plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
             start, count, body = spool.tell(), 0, BODY_OVERHEAD

@@ -117,7 +117,8 @@ class Job:
     def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
         """Validate every request and cut the batches; raise before anything is sent."""
         spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
-                                     max_bytes=self.max_batch_bytes, job_name=self.name)
+                                     max_bytes=self.max_batch_bytes, job_name=self.name,
+                                     watchers=self.context.planning_watchers)
         self._spools.append(spool)
         return spool, plans
 
@@ -125,12 +126,15 @@ class Job:
         """Validate and split, let plugins weigh the pass (``before_pass`` with
         ``context.dry_run``); send nothing."""
         self.dry_running = True
-        spool, plans = self.plan(self.source)
-        self.total_requests = sum(p.count for p in plans)
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
-        self.hook.before_pass(batches=[self._pending(spool, plan) for plan in plans],
-                              context=self.context)
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
+        pending = [self._pending(spool, plan) for plan in plans]
+        self.hook.before_pass(batches=pending, context=self.context)
+        for batch in pending:  # as a run would write them: plugins observe, nothing is sent
+            batch.write_body(on_disk=True)
+            batch.discard_body()
         result = JobPlan(self.name, self.total_requests,
                          [(p.count, p.body_bytes) for p in plans])
         for section in self.hook.job_summary(report=result, context=self.context):
@@ -147,10 +151,10 @@ class Job:
     def run(self) -> JobReport:
         self.started_at = started = self.clock.monotonic()
         check_output(self.output, self.source)
-        spool, plans = self.plan(self.source)
-        self.total_requests = sum(p.count for p in plans)
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
+        spool, plans = self.plan(self.source)
+        self.total_requests = sum(p.count for p in plans)
         state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
         self.resumed = resumed = state is not None
         if state is not None:  # ours already: never adopt them as a lost create's batch
@@ -161,8 +165,7 @@ class Job:
             while True:
                 pending = [self._pending(spool, plan) for plan in plans]
                 self.hook.before_pass(batches=pending, context=self.context)
-                submitted = [self._submit(spool, plan, batch, state)
-                             for plan, batch in zip(plans, pending)]
+                submitted = self._submit_pass(spool, plans, pending, state)
                 if rebuild:
                     assert state is not None
                     collector.replay(submitted, state, out)
@@ -194,6 +197,20 @@ class Job:
             report.plugins.update(section or {})
         self.hook.on_job_end(report=report, context=self.context)
         return report
+
+    def _submit_pass(self, spool: Spool, plans: List[PlannedBatch], pending: List[PendingBatch],
+                     state: Optional[ResumeState]) -> List[SubmittedBatch]:
+        """Write every body of the pass first (each request read, rewritten and observed
+        once: a budget sees the whole pass before anything is sent), then create them."""
+        try:
+            for plan, batch in zip(plans, pending):
+                if not (state and (self.pass_number, plan.index) in state.submitted):
+                    batch.write_body(on_disk=True)
+            return [self._submit(spool, plan, batch, state)
+                    for plan, batch in zip(plans, pending)]
+        finally:
+            for batch in pending:
+                batch.discard_body()
 
     def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch,
                 state: Optional[ResumeState]) -> SubmittedBatch:
