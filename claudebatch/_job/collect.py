@@ -132,7 +132,8 @@ class Collector:
         Only results for requests sent in this batch are written, each once; a
         broken download is tried again with backoff, skipping what is written.
         """
-        expected = set(item.custom_ids())
+        ids = list(item.custom_ids())  # in the batch's order: the missing are listed so
+        expected = set(ids)
         seen: Set[str] = self.ids_in_output(expected) if resuming else set(item.written)
         counts: Counter[str] = Counter()  # of what this download writes
         foreign = 0
@@ -173,7 +174,7 @@ class Collector:
             logger.warning("job %s: batch %s answered %d custom_id(s) it was never sent; "
                            "not written", self.name, item.summary.id, foreign)
         missing = 0
-        for custom_id in item.custom_ids():
+        for custom_id in ids:
             if custom_id in seen:
                 self.missing.pop(custom_id, None)
             else:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 import logging
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional, Set, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Union
 
 from claudebatch import (
     BatchResult,
@@ -87,6 +87,10 @@ class _BatchPlan:
             return request
         return Request(request.custom_id, apply(request.params, prompt, choice.marks))
 
+    def marked_requests(self) -> Iterator[Request]:
+        """The batch's requests as marked (read again: a plain create's plan)."""
+        return iter(self.pending)
+
     def read_tokens(self) -> int:
         """Tokens that can be read: all but each group's first request, unless the
         prefix was written before the batch (a primer, or an earlier batch)."""
@@ -95,6 +99,63 @@ class _BatchPlan:
             written_before = key in self.warm or key in self.primed
             total += tokens * (size if written_before else size - 1)
         return total
+
+
+class _PassPlan(_BatchPlan):
+    """One batch of a job's pass, decided request by request as its body is written.
+
+    The job writes the pass's bodies in order, reading each request once: this plan
+    decides each request's marks then and counts the figures as it goes. When its
+    last request is written, its groups count as cached for the batches after it.
+    """
+
+    def __init__(self, pending: PendingBatch, counts: PrefixCounts, warm: Dict[int, float],
+                 rules: Rules, *, grow_budget: int, now: float) -> None:
+        super().__init__(pending, counts, warm, rules)
+        self.shared_warm = warm  # the pass's: this batch's groups go in once it is written
+        self.grow_budget = grow_budget
+        self.now = now
+        self.size = len(pending)
+        self.seen = 0
+        self.grown = 0
+        self.first_marked: Dict[int, Request] = {}  # a marked request per group: primers
+        self._snapshot: Optional[Dict[int, float]] = None
+
+    def transform(self, request: Request) -> Request:
+        if self._snapshot is None:  # decided as the pass stood when this batch began
+            self._snapshot = dict(self.shared_warm)
+        if self.seen == self.size:  # written again: count afresh
+            self.seen, self.grown, self.groups, self.first_marked = 0, 0, {}, {}
+            self.predicted = Predicted()
+        self.warm = self._snapshot
+        self.seen += 1
+        predicted = self.predicted
+        predicted.requests += 1
+        prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
+        out = request
+        if not choice.marks:
+            predicted.unmarked[choice.reason] += 1
+        elif self.grown + added_bytes(prompt, choice, request.params) > self.grow_budget:
+            predicted.unmarked["batch-too-large"] += 1  # the body would pass the limit
+            predicted.batches_too_large = 1
+        else:
+            self.grown += added_bytes(prompt, choice, request.params)
+            deepest = prompt.boundaries[choice.marks[0].at]
+            predicted.requests_marked += 1
+            predicted.breakpoints_added += len(choice.marks)
+            predicted.cacheable_tokens += deepest.tokens
+            group = self.groups.setdefault(deepest.key, [0, deepest.tokens])
+            group[0] += 1
+            out = Request(request.custom_id, apply(request.params, prompt, choice.marks))
+            self.first_marked.setdefault(deepest.key, out)
+        if self.seen == self.size:
+            predicted.groups = len(self.groups)
+            for key in self.groups:  # the batches after it find these cached
+                self.shared_warm[key] = self.now
+        return out
+
+    def marked_requests(self) -> Iterator[Request]:
+        return iter(self.first_marked.values())
 
 
 class PromptCache:
@@ -144,6 +205,8 @@ class PromptCache:
         self._warm: Dict[int, float] = {}  # prefix key -> when a batch marking it was sent
         self._plan: Optional[_BatchPlan] = None  # the batch being submitted
         self._planned: Dict[PendingBatch, _BatchPlan] = {}  # by before_pass, not yet sent
+        self._dry_plans: List[_PassPlan] = []
+        self._pass_counts = PrefixCounts()
         self._priming = False
 
     def __repr__(self) -> str:
@@ -185,33 +248,37 @@ class PromptCache:
 
     @hookimpl
     def on_job_start(self, context: JobContext) -> None:
-        """A new job starts with fresh figures (what is warm in the cache stays)."""
+        """A new job starts with fresh figures (what is warm in the cache stays); its
+        prefixes are counted as the job plans each pass (no second read of it)."""
         self._planned = {}
+        self._pass_counts = PrefixCounts()
         self.reset()
+        context.on_planned(self._count_request)
+
+    def _count_request(self, request: Request) -> None:
+        prompt = analyse(request.params)
+        self._pass_counts.add(prompt, self._min_tokens(prompt.model))
 
     @hookimpl(tryfirst=True)
     def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
-        """Mark every batch of a job's pass, counting shared prefixes across all of them.
+        """Mark every batch of a job's pass, from prefixes counted across all of them.
 
-        In a dry run the same placement is only counted: nothing is sent or warmed."""
-        counts = PrefixCounts()
-        for pending in batches:
-            self._count(pending, counts)
+        Each request is decided as its body is written (the job reads it once). In a
+        dry run the same placement is only counted: nothing is sent or warmed."""
+        counts, self._pass_counts = self._pass_counts, PrefixCounts()
         now = self._now(context)
         warm = self._live_warm(now)
+        rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
+        grow_budget = max(0, MAX_BATCH_BYTES - context.limits.max_bytes)
         self._planned = {}
+        self._dry_plans = []
         for pending in batches:
-            plan = self._decide(pending, counts, dict(warm), context)
-            for key in plan.groups:  # the batches after it find these cached
-                warm[key] = now
-            if not context.dry_run:
+            plan = _PassPlan(pending, counts, warm, rules, grow_budget=grow_budget, now=now)
+            pending.transform(plan.transform)
+            if context.dry_run:
+                self._dry_plans.append(plan)
+            else:
                 self._planned[pending] = plan
-                continue
-            if self.prime:
-                primed = self._primer_keys(plan)
-                plan.primed.update(primed)
-                self.predicted.primers += len(primed)
-            self._add_figures(plan)
 
     @hookimpl(tryfirst=True)
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
@@ -258,7 +325,14 @@ class PromptCache:
     @hookimpl
     def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
                     ) -> Optional[Dict[str, Any]]:
-        if isinstance(report, JobPlan):
+        if isinstance(report, JobPlan):  # the bodies are written: every plan has its figures
+            for plan in self._dry_plans:
+                if self.prime:
+                    primed = self._primer_keys(plan)
+                    plan.primed.update(primed)
+                    self.predicted.primers += len(primed)
+                self._add_figures(plan)
+            self._dry_plans = []
             return {"cache": summary(self.predicted, None, None, None)}
         self.saved_usd = cache_saving(packaged_table(), self.observed.by_model,
                                       self.primer_usage.all_by_model)
@@ -368,7 +442,7 @@ class PromptCache:
             return
         primers: List[Request] = []
         writes: Dict[str, List[int]] = {}  # primer custom_id -> prefix keys it writes
-        for request in plan.pending:  # already marked by our transform
+        for request in plan.marked_requests():  # already marked by our transform
             marked = [b.key for b in analyse(request.params).boundaries if b.ttl is not None]
             if wanted.isdisjoint(marked):
                 continue

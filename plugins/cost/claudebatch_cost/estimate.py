@@ -78,6 +78,37 @@ class _ModelTally:
     expected_read: int = 0
 
 
+class Estimation:
+    """One estimate in progress: ``add`` each request, then ``result``."""
+
+    def __init__(self, estimator: Estimator, counter: Optional[TokenCountingEndpoint],
+                 prefixes: Set[bytes]) -> None:
+        self.estimator = estimator
+        self.counter = counter
+        self.prefixes = prefixes
+        self.exact: Dict[str, _ModelTally] = {}
+        self.approx: Dict[str, _ModelTally] = {}
+
+    def add(self, item: Any) -> None:
+        params = request_params(item)
+        model = str(params.get("model") or "")
+        estimator = self.estimator
+        worst, expected = estimator.approximator.splits(params, self.prefixes)
+        estimator._tally(self.approx, model, params, worst, expected)
+        if self.counter is not None:
+            total = self.counter.count(params)
+            if total is not None:
+                worst, expected = worst.scaled_to(total), expected.scaled_to(total)
+            estimator._tally(self.exact, model, params, worst, expected)
+
+    def result(self) -> Tuple[EstimateCost, EstimateCost]:
+        """``(estimate, approximate)``, as :meth:`Estimator.estimate` answers."""
+        approximate = self.estimator._price(self.approx, counted=False)
+        exact = (self.estimator._price(self.exact, counted=True) if self.counter is not None
+                 else approximate)
+        return exact, approximate
+
+
 class Estimator:
     """Estimates requests against a pricing table."""
 
@@ -101,22 +132,16 @@ class Estimator:
         ``seen`` holds the cache prefixes of earlier estimates of the same job, so a
         prefix written by an earlier batch is expected to be read in a later one.
         """
-        exact: Dict[str, _ModelTally] = {}
-        approx: Dict[str, _ModelTally] = {}
-        prefixes: Set[bytes] = set() if seen is None else seen
+        estimation = self.start(counter, seen)
         for item in requests:
-            params = request_params(item)
-            model = str(params.get("model") or "")
-            worst, expected = self.approximator.splits(params, prefixes)
-            self._tally(approx, model, params, worst, expected)
-            if counter is not None:
-                total = counter.count(params)
-                if total is not None:
-                    worst, expected = worst.scaled_to(total), expected.scaled_to(total)
-                self._tally(exact, model, params, worst, expected)
-        approximate = self._price(approx, counted=False)
-        return (self._price(exact, counted=True) if counter is not None else approximate,
-                approximate)
+            estimation.add(item)
+        return estimation.result()
+
+    def start(self, counter: Optional[TokenCountingEndpoint] = None,
+              seen: Optional[Set[bytes]] = None) -> Estimation:
+        """An estimate built one request at a time (``add``), for a plugin that observes
+        the requests as they are written instead of reading them again."""
+        return Estimation(self, counter, set() if seen is None else seen)
 
     def _tally(self, tallies: Dict[str, _ModelTally], model: str, params: Dict[str, Any],
                worst: InputSplit, expected: InputSplit) -> None:

@@ -32,7 +32,7 @@ from claudebatch import (
 
 from .costing import ResultCost, price_result
 from .errors import BudgetExceededError
-from .estimate import EstimateCost, Estimator
+from .estimate import EstimateCost, Estimation, Estimator
 from .pricing import PricingSource, PricingTable, load_pricing, to_decimal
 from .summary import job_section, plan_section, usd
 from .tokens import TokenCountingEndpoint
@@ -87,7 +87,8 @@ class CostTracker:
         self._batch = Totals()
         self._prefixes: Set[bytes] = set()  # cache prefixes estimated in this job
         #: Estimates of the pass's batches (before_pass), until each is submitted.
-        self._planned: Dict[PendingBatch, EstimateCost] = {}
+        self._planned: Dict[PendingBatch, Estimation] = {}
+        self._weighed = False
         self._pending: Optional[Tuple[PendingBatch, EstimateCost]] = None
         self._in_flight: Dict[str, Decimal] = {}
         self._counter: Optional[TokenCountingEndpoint] = None
@@ -147,39 +148,48 @@ class CostTracker:
 
     @hookimpl
     def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
-        """Estimate every batch of the pass as it will be sent; veto the pass over budget.
-
-        In a dry run, only estimate (``job_summary`` shows it)."""
+        """Estimate every batch of the pass as it is written (observing, not reading it
+        again); the whole pass is weighed before its first batch is created."""
         counter = self._token_counter(context)
         self._planned = {}
-        whole: Optional[EstimateCost] = None
+        self._weighed = False
         for pending in batches:
-            found, _ = self.estimator.estimate(pending, counter, self._prefixes)
-            self._planned[pending] = found
-            whole = found if whole is None else whole + found
-        if whole is None:
+            estimation = self.estimator.start(counter, self._prefixes)
+            pending.observe(estimation.add)
+            self._planned[pending] = estimation
+
+    def _weigh_pass(self, context: JobContext) -> None:
+        """The whole pass, once its bodies are written: the job's estimate, the budget."""
+        if self._weighed or not self._planned:
             return
+        self._weighed = True
+        found = [estimation.result()[0] for estimation in self._planned.values()]
+        whole = found[0]
+        for more in found[1:]:
+            whole += more
         self._warn_unknown(whole.unknown_models)
         what = _describe_pass(whole, context)
         logger.info("%s: worst case %s, expected %s", what, usd(whole.worst_batch_usd),
                     usd(whole.expected_batch_usd))
         if context.pass_number == 1:
             self.job_estimate = whole
-        if context.dry_run:
-            self._planned = {}
-        elif self.budget_usd is not None:
+        if not context.dry_run and self.budget_usd is not None:
             self._check(whole, what)
 
     @hookimpl
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         """Check the batch against what is left of the budget as it is sent.
 
-        A job's batch was estimated in ``before_pass``; only something sent since
-        (a cache primer batch) can make it refuse one. A plain ``client.create``
-        has no pass: the batch is estimated here.
+        Inside a job, the first batch of a pass weighs the whole pass first (every
+        body of the pass is written by then), so an over-budget pass sends nothing;
+        each batch is then checked against what is left (a cache primer batch may
+        have been sent since). A plain ``client.create`` has no pass: the batch is
+        estimated here.
         """
-        found = self._planned.pop(requests, None)
-        if found is None:
+        if requests in self._planned and isinstance(context, JobContext):
+            self._weigh_pass(context)
+            found = self._planned.pop(requests).result()[0]
+        else:
             found, _ = self.estimator.estimate(requests, self._token_counter(context),
                                                self._prefixes)
             self._warn_unknown(found.unknown_models)
@@ -255,8 +265,10 @@ class CostTracker:
         return retry
 
     @hookimpl
-    def job_summary(self, report: Union[JobReport, JobPlan]) -> Dict[str, Any]:
+    def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
+                    ) -> Dict[str, Any]:
         if isinstance(report, JobPlan):
+            self._weigh_pass(context)
             return {"cost": plan_section(
                 self.job_estimate or EstimateCost(),
                 expected_fraction=self.estimator.expected_output_fraction,

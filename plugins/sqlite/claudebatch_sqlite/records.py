@@ -147,20 +147,40 @@ class Records:
     # --- batches --------------------------------------------------------------------
 
     def record_intent(self, job_id: int, pass_number: int, index: int, count: int,
-                      intent_at: float, requests: Iterable[Request]) -> None:
-        """Before a create is sent: what is about to be sent, durably."""
+                      intent_at: float, requests: Optional[Iterable[Request]] = None) -> None:
+        """Before a create is sent: what is about to be sent, durably.
+
+        ``requests`` None: the batch's rows were added already (``add_requests``)."""
         with self.transaction(durable=True) as conn:
-            conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
-                         (job_id, pass_number, index))
+            if requests is not None:
+                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                             (job_id, pass_number, index))
+                self._insert_requests(conn, job_id, pass_number, index,
+                                      ((pos, r.custom_id, dumps(r.params))
+                                       for pos, r in enumerate(requests)))
             conn.execute(
                 "INSERT OR REPLACE INTO batches (job_id, pass, idx, batch_id, request_count, "
                 "intent_at) VALUES (?, ?, ?, NULL, ?, ?)",
                 (job_id, pass_number, index, count, intent_at))
-            conn.executemany(
-                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                ((job_id, pass_number, index, pos, r.custom_id, dumps(r.params))
-                 for pos, r in enumerate(requests)))
+
+    def add_requests(self, job_id: int, pass_number: int, index: int,
+                     rows: Sequence[Tuple[int, str, str]], *, first: bool) -> None:
+        """Rows ``(position, custom_id, params JSON)`` of a batch being written; ``first``
+        drops what an earlier attempt at the batch recorded."""
+        with self.transaction() as conn:
+            if first:
+                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                             (job_id, pass_number, index))
+            self._insert_requests(conn, job_id, pass_number, index, rows)
+
+    @staticmethod
+    def _insert_requests(conn: sqlite3.Connection, job_id: int, pass_number: int, index: int,
+                         rows: Iterable[Tuple[int, str, str]]) -> None:
+        conn.executemany(
+            "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ((job_id, pass_number, index, pos, custom_id, params)
+             for pos, custom_id, params in rows))
 
     def drop_intent(self, job_id: int, pass_number: int, index: int) -> None:
         """The create of an intent certainly made nothing: forget it (never adopted)."""

@@ -54,6 +54,7 @@ from .info import (
 from .lock import DEFAULT_STALE_AFTER, JobLock
 from .output import write_lines
 from .records import BatchRow, Records
+from .records import dumps as records_dumps
 from .recovery import find_created_batch
 
 logger = logging.getLogger("claudebatch.sqlite")
@@ -62,6 +63,8 @@ logger = logging.getLogger("claudebatch.sqlite")
 #: service may still be making the batch a killed process asked for.
 UNCONFIRMED_GRACE_SECONDS = 30.0
 UNCONFIRMED_RECHECK_SECONDS = 2.0
+#: Requests recorded per write as a batch's body is written.
+REQUEST_ROWS_PER_WRITE = 1000
 #: Results are committed to the store at least this often (and at each batch's end).
 DEFAULT_COMMIT_EVERY = 1000
 #: ... and at least every this many seconds while results stream.
@@ -81,6 +84,36 @@ def _as_request(item: Any) -> Request:
     return Request(str(item["custom_id"]), dict(item["params"]))
 
 
+class _RequestRows:
+    """One batch's requests as the job writes them, recorded a thousand at a time."""
+
+    def __init__(self, store: SQLiteStore, run: _Run, pending: PendingBatch) -> None:
+        self.store = store
+        self.run = run
+        self.pass_number = run.job.pass_number
+        self.index = pending.index
+        self.size = len(pending)
+        self.count = 0
+        self.first = True
+        self.buffer: List[Tuple[int, str, str]] = []
+
+    def add(self, request: Request) -> None:
+        if self.count == self.size:  # the body is written again: start over
+            self.count, self.first, self.buffer = 0, True, []
+        self.buffer.append((self.count, request.custom_id, records_dumps(request.params)))
+        self.count += 1
+        if len(self.buffer) >= REQUEST_ROWS_PER_WRITE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer and not self.first:
+            return
+        with guard(self.store.path):
+            self.store.records.add_requests(self.run.job_id, self.pass_number, self.index,
+                                            self.buffer, first=self.first)
+        self.first, self.buffer = False, []
+
+
 @dataclass
 class _Run:
     """One run of one job through this store."""
@@ -88,7 +121,8 @@ class _Run:
     job: JobContext
     job_id: int
     lock: JobLock
-    rows: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
+    results: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
+    rows: Dict[PendingBatch, _RequestRows] = field(default_factory=dict)  # of this pass
     drained_at: float = 0.0
     adopted: int = 0
 
@@ -297,13 +331,31 @@ class SQLiteStore:
             self.records.drop_intent(run.job_id, run.job.pass_number, requests.index)
 
     @hookimpl(trylast=True)
+    def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
+        """Record each request as the job writes it into its batch's body (no second read)."""
+        run = self._current(context)
+        if run is None or context.dry_run:
+            return
+        run.rows = {}
+        for pending in batches:
+            rows = _RequestRows(self, run, pending)
+            run.rows[pending] = rows
+            pending.observe(rows.add)
+
+    @hookimpl(trylast=True)
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         run = self._current(context)
         if run is None:
             return
+        rows = run.rows.pop(requests, None)
         with guard(self.path):
-            self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
-                                       len(requests), context.clock.time(), requests)
+            if rows is not None and rows.count == len(requests):
+                rows.flush()
+                self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
+                                           len(requests), context.clock.time())
+            else:  # not observed as written (a plugin wrote it another way): read it
+                self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
+                                           len(requests), context.clock.time(), requests)
             run.lock.heartbeat()
 
     @hookimpl(trylast=True)
@@ -329,8 +381,8 @@ class SQLiteStore:
         run = self._current(context)
         if run is None or run.job.replaying:
             return  # stored already
-        run.rows.append((result.custom_id, result.result.type, line))
-        count = len(run.rows)
+        run.results.append((result.custom_id, result.result.type, line))
+        count = len(run.results)
         if count >= self.commit_every or (
                 count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):
             with guard(self.path):
@@ -399,7 +451,7 @@ class SQLiteStore:
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
         """The result rows gathered since the last commit (and forget them)."""
-        rows, run.rows = run.rows, []
+        rows, run.results = run.results, []
         run.drained_at = time.monotonic()
         return rows
 
