@@ -11,10 +11,11 @@ too): ``isinstance(context, JobContext)`` tells them apart. Per-job state goes i
 
 The call sequence of a job::
 
-    on_job_start
+    on_job_start                      (then the input is read and planned: on_planned)
     resume_state                      (firstresult; a store answers on a rerun)
     per pass (1, then one more each time resubmit_requests answers):
-        before_pass                   (also in a dry run, context.dry_run: then stop)
+        before_pass                   (also in a dry run, context.dry_run)
+        every body of the pass written: transforms, observers   (a dry run stops here)
         per batch:  before_submit -> POST -> after_submit   (or on_submit_error)
         [replay: on_result for each result stored by an earlier run, context.replaying]
         until every batch ended:  on_poll ... (poll_delay between rounds)
@@ -63,10 +64,12 @@ GIVE_UP: float = -1.0
 
 @hookspec
 def on_job_start(context: JobContext) -> None:
-    """A job starts: its input is validated and split, nothing is sent yet.
+    """A job starts, before its input is read: nothing is validated or sent yet.
 
     :param context: the job; ``context.stash`` is new for it, so per-job state
-        set up here cannot leak from an earlier job on the same client.
+        set up here cannot leak from an earlier job on the same client. A plugin
+        that weighs whole passes registers ``context.on_planned(fn)`` here: ``fn``
+        sees each valid request as the job plans it, so the pass is not read again.
     """
 
 
@@ -74,9 +77,11 @@ def on_job_start(context: JobContext) -> None:
 def before_pass(batches: List[PendingBatch], context: JobContext) -> None:
     """A pass is planned: every batch it is about to send, before the first.
 
-    :param batches: the pass's batches, each re-iterable with a known ``len()``.
-        Rewrite requests with ``batch.transform(fn)`` (applied as the body is
-        written); do not collect them.
+    :param batches: the pass's batches, each with a known ``len()``. Rewrite
+        requests with ``batch.transform(fn)`` and see each final request with
+        ``batch.observe(fn)``: the job then writes every body of the pass, reading,
+        rewriting and showing each request once, before the first batch is created.
+        Iterating a batch reads it again: observe instead.
     :param context: the job; ``context.pass_number`` says which pass, and
         ``context.dry_run`` is True in a dry run (estimate and report through
         ``job_summary``; nothing will be sent, so do not veto).
