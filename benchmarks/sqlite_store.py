@@ -68,11 +68,11 @@ def stream(job: Any, lines: List[bytes], results: List[Any], store: Any) -> floa
         for line, result in zip(lines, results):
             out.write(line)
             if store is not None:
-                store.on_result(result=result, context=job)
+                store.on_result(result=result, line=line[:-1], context=job.context)
         out.flush()
         if store is not None:
             store.on_batch_end(batch=batch("msgbatch_bench", len(lines), "ended"),
-                               context=job)
+                               context=job.context, complete=True)
     return time.perf_counter() - started
 
 
@@ -91,14 +91,21 @@ def store_rate(count: int, text_bytes: int, commit_every: int, repeat: int
                              max_batch_requests=min(count, 100_000))
             job.total_requests = count
             store = SQLiteStore(f"{tmp}/store.db", commit_every=commit_every)
-            store.resume_state(context=job)
+            store.resume_state(context=job.context)
             job.pass_number = 1
+            plain = PendingBatch.from_requests(reqs)
+            started = time.perf_counter()
+            plain.write_body(on_disk=True)  # the job's own writing of the body
+            baseline_body = time.perf_counter() - started
             pending = PendingBatch.from_requests(reqs)
             started = time.perf_counter()
-            store.before_submit(requests=pending, context=job)
-            best_intent = min(best_intent, time.perf_counter() - started)
+            store.before_pass(batches=[pending], context=job.context)  # rows as written
+            pending.write_body(on_disk=True)
+            store.before_submit(requests=pending, context=job.context)  # the intent
+            best_intent = min(best_intent,
+                              max(time.perf_counter() - started - baseline_body, 1e-9))
             store.after_submit(batch=batch("msgbatch_bench", count, "in_progress"),
-                               requests=pending, context=job)
+                               requests=pending, context=job.context)
             baseline = stream(job, lines, results, None)  # the job's own writing
             with_store = stream(job, lines, results, store)
             stored = store.conn.execute("SELECT count(*) FROM results").fetchone()[0]
