@@ -9,7 +9,7 @@ the grace (the service ends every batch by then; waiting longer is a bug there).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Protocol, Sequence, TypeVar
 
 import attrs
 
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
     from .context import CallContext
 
 
+class Watched(Protocol):
+    """What the loop polls: a batch id, and where it keeps the batch's latest state."""
+
+    @property
+    def id(self) -> str: ...
+
+    batch: Optional[MessageBatch]
+
+
 @attrs.define(eq=False)
 class Watch:
     """One batch being waited for; ``batch`` is its latest state."""
@@ -30,22 +39,23 @@ class Watch:
     batch: Optional[MessageBatch] = None
 
 
-#: Called with a watch whose batch has ended; True when it is done with (a job may
-#: swap in another batch, such as the real one for a wrong adoption, and say False).
-OnEnded = Callable[[Watch], bool]
+W = TypeVar("W", bound=Watched)
 
 
-def poll_until_ended(client: BatchClient, watches: Sequence[Watch], *, context: CallContext,
-                     first_interval: float, on_ended: OnEnded,
+def poll_until_ended(client: BatchClient, watches: Sequence[W], *, context: CallContext,
+                     first_interval: float, on_ended: Callable[[W], bool],
                      timeout: Optional[float] = None, label: str = "") -> None:
-    """Poll until every watched batch has ended and been handed to ``on_ended``.
+    """Poll until every watched batch has ended and ``on_ended`` said it is done with it.
+
+    ``on_ended`` may answer False to keep waiting (a job swaps in another batch, such
+    as the real one for a wrong adoption, under the same watch).
 
     Raises :class:`WaitTimeoutError` (with the last state) past ``timeout`` seconds,
     or when a batch is still running an hour past its ``expires_at``.
     """
     clock = client.clock
     started = clock.monotonic()
-    waiting: List[Watch] = list(watches)
+    waiting: List[W] = list(watches)
     attempt = 0
     while waiting:
         remaining = math.inf

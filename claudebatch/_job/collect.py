@@ -38,6 +38,11 @@ class SubmittedBatch:
     #: custom_ids whose result line is in the output already (replayed from a store).
     written: Set[str] = attrs.field(factory=set)
 
+    @property
+    def id(self) -> str:
+        """The batch's id (a wrong adoption's replacement changes it)."""
+        return self.summary.id
+
     def custom_ids(self) -> Iterator[str]:
         return (custom_id for custom_id, _, _ in
                 self.spool.custom_ids(self.plan.start, self.plan.end))

@@ -23,7 +23,7 @@ import attrs
 from .._client import BatchClient, check_interval
 from .._output import OutputFile, check_output
 from .._pending import PendingBatch
-from .._polling import Watch, poll_until_ended
+from .._polling import poll_until_ended
 from .._report import BatchSummary, JobPlan, JobReport
 from .._results import to_result
 from .._spool import Spool, request_of
@@ -234,21 +234,15 @@ class Job:
     def _wait_and_collect(self, submitted: List[SubmittedBatch], collector: Collector, *,
                           resuming: bool) -> None:
         """The one poll loop over the pass's unfinished batches; each collected as it ends."""
-        pairs = [(Watch(item.summary.id, item.batch), item)
-                 for item in submitted if not item.done]
-        item_of = {id(watch): item for watch, item in pairs}
-
-        def ended(watch: Watch) -> bool:
-            item = item_of[id(watch)]
-            item.batch = watch.batch
-            if self.client.is_adopted(item.summary.id) and not collector.proves_ours(item):
+        def ended(item: SubmittedBatch) -> bool:
+            if self.client.is_adopted(item.id) and not collector.proves_ours(item):
                 self._replace_adoption(item)
-                watch.id = item.summary.id
                 return False  # wait for the real batch
             collector.collect(item, collector.out, resuming=resuming)
             return True
 
-        poll_until_ended(self.client, [watch for watch, _ in pairs], context=self.context,
+        poll_until_ended(self.client, [item for item in submitted if not item.done],
+                         context=self.context,
                          first_interval=self.poll_interval, on_ended=ended,
                          label=f"job {self.name}: ")
 
