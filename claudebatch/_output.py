@@ -14,7 +14,7 @@ import json
 import os
 import stat
 import tempfile
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Tuple, Union
 
 from ._pending import dumps
 from .errors import OutputError, OutputPathError
@@ -73,22 +73,36 @@ def _same_file(a: str, b: str) -> bool:
 
 
 class OutputFile:
-    """Appends result lines; on a write error, cuts the file back to its last whole line."""
+    """Appends result lines; on a write error, cuts the file back to its last whole line.
+
+    The file is opened (and, unless appending, emptied) only when the first line is
+    written or the job ends normally: a job that fails before it has anything to write
+    (the service down, a budget veto) leaves the output as it was.
+    """
 
     def __init__(self, path: str, *, append: bool) -> None:
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        try:
-            self._fd = os.open(path, flags, NEW_FILE_MODE)
-        except OSError as exc:
-            raise OutputError(f"cannot open the output {path}: {exc.strerror}") from None
-        opened = os.fstat(self._fd)
-        self._identity = (opened.st_dev, opened.st_ino)
-        self._durable = opened.st_size  # bytes of whole lines on disk
+        self.append = append
+        self._fd = -1
+        self._identity: Tuple[int, int] = (-1, -1)
+        self._durable = 0  # bytes of whole lines on disk
         self._buffer = bytearray()
+        self._closed = False
         self.lines_written = 0
 
+    def _open(self) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC)
+        try:
+            self._fd = os.open(self.path, flags, NEW_FILE_MODE)
+        except OSError as exc:
+            raise OutputError(f"cannot open the output {self.path}: {exc.strerror}") from None
+        opened = os.fstat(self._fd)
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._durable = opened.st_size
+
     def write_line(self, line: bytes) -> None:
+        if self._fd < 0:
+            self._open()
         self._buffer += line
         self._buffer += b"\n"
         self.lines_written += 1
@@ -97,6 +111,8 @@ class OutputFile:
 
     def flush(self) -> None:
         """Put every whole line written so far in the file, or raise OutputError."""
+        if self._fd < 0:
+            return  # nothing written yet: the file is left as it was
         view = memoryview(self._buffer)
         done = 0
         try:
@@ -134,18 +150,21 @@ class OutputFile:
             pass
 
     def close(self) -> None:
-        if self._fd < 0:
+        """The job ended: the output is what it wrote (an empty file if nothing)."""
+        if self._closed:
             return
+        if self._fd < 0:
+            self._open()
         try:
             self.flush()
         finally:
             os.close(self._fd)
-            self._fd = -1
+            self._fd, self._closed = -1, True
 
     def abandon(self) -> None:
         """Close after a failure elsewhere: keep the whole lines, drop the rest."""
-        if self._fd < 0:
-            return
+        if self._closed or self._fd < 0:
+            return  # never opened: the output is untouched
         try:
             self.flush()
         except OutputError:
@@ -153,7 +172,7 @@ class OutputFile:
         finally:
             if self._fd >= 0:
                 os.close(self._fd)
-                self._fd = -1
+            self._fd, self._closed = -1, True
 
     def __enter__(self) -> OutputFile:
         return self

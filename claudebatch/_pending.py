@@ -19,6 +19,7 @@ from .models import Request
 
 Transform = Callable[[Request], Request]
 Observer = Callable[[Request], None]
+Restart = Callable[[], None]
 
 #: Bodies up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
@@ -37,9 +38,9 @@ class PendingBatch:
         self._serialized = serialized
         self._count = count
         self._transforms: List[Transform] = []
-        self._observers: List[Observer] = []
+        self._observers: List[Tuple[Observer, Optional[Restart]]] = []
         self._body: Optional[IO[bytes]] = None
-        self._body_made_with: Tuple[int, int] = (-1, -1)
+        self._on_disk = False
         #: Position of this batch within its pass (0 for a single ``create``).
         self.index = index
 
@@ -60,29 +61,43 @@ class PendingBatch:
         return f"<PendingBatch index={self.index} requests={self._count}>"
 
     def transform(self, fn: Transform) -> None:
-        """Rewrite every request on the way out; ``fn`` must return a Request, not mutate."""
-        self._transforms.append(fn)
+        """Rewrite every request on the way out; ``fn`` must return a Request, not mutate.
 
-    def observe(self, fn: Observer) -> None:
+        Registered after the body was written (a ``before_submit`` inside a job), the
+        body is written again at once, so the hooks after it see the final requests.
+        """
+        self._transforms.append(fn)
+        self._rewrite_if_written()
+
+    def observe(self, fn: Observer, *, restart: Optional[Restart] = None) -> None:
         """Show ``fn`` every request as it goes into the body, after every transform.
 
         The body is written once, reading each request once: a plugin that must see
         every request (an estimate, a record of what was sent) observes, rather than
-        iterating the batch again.
+        iterating the batch again. If the body is written again (a transform added
+        late), ``restart()`` is called first and ``fn`` sees every request anew.
         """
-        self._observers.append(fn)
+        self._observers.append((fn, restart))
+        self._rewrite_if_written()
+
+    def _rewrite_if_written(self) -> None:
+        if self._body is None:
+            return
+        self.discard_body()
+        for _, restart in self._observers:
+            if restart is not None:
+                restart()
+        self.write_body(on_disk=self._on_disk)
 
     def write_body(self, *, on_disk: bool = False) -> IO[bytes]:
         """The whole ``{"requests": [...]}`` body in a rewound, seekable file.
 
-        Written once; written again only if a transform or an observer was added since.
+        Written once (again only when a transform or an observer is added after).
         ``on_disk``: never hold it in memory (a job writes a whole pass's bodies first).
         """
-        made_with = (len(self._transforms), len(self._observers))
-        if self._body is not None and self._body_made_with == made_with:
+        if self._body is not None:
             self._body.seek(0)
             return self._body
-        self.discard_body()
         spool: IO[bytes] = (tempfile.TemporaryFile() if on_disk else
                             tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES))
         spool.write(b'{"requests":[')
@@ -96,11 +111,11 @@ class PendingBatch:
             spool.write(piece)
         spool.write(b"]}")
         spool.seek(0)
-        self._body, self._body_made_with = spool, made_with
+        self._body, self._on_disk = spool, on_disk
         return spool
 
     def _final_pieces(self) -> Iterator[bytes]:
-        observers = self._observers
+        observers = [fn for fn, _ in self._observers]
         for request in self:
             for fn in observers:
                 fn(request)

@@ -356,3 +356,40 @@ def test_an_output_that_is_not_a_regular_file_is_refused(
     with pytest.raises(OutputPathError):
         client_for(emulator, clock).run([request(0)], output=output)
     assert emulator.batches_created == 0
+
+
+def test_a_run_that_fails_before_writing_leaves_the_output_as_it_was(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"custom_id": "r-0", "result": {"type": "succeeded"}}\n')
+    before = out.read_bytes()
+
+    class Veto:
+        @hookimpl
+        def before_submit(self) -> None:
+            raise RuntimeError("over budget")
+
+    with pytest.raises(RuntimeError):
+        client_for(emulator, clock, plugins=[Veto()]).run([request(i) for i in range(5)],
+                                                          output=str(out))
+    assert out.read_bytes() == before and emulator.batches_created == 0
+
+
+def test_a_resume_with_the_service_down_leaves_the_output_as_it_was(tmp_path: Path) -> None:
+    from claudebatch import APIConnectionError
+    from claudebatch_sqlite import SQLiteStore
+
+    out, db = tmp_path / "o.jsonl", tmp_path / "s.db"
+    rows = [request(i) for i in range(20)]
+    with Emulator(rate=float("inf"), seed=3) as emu:
+        with SQLiteStore(db) as store:
+            BatchClient(api_key="k", base_url=emu.url, poll_interval=0.01, max_retries=0,
+                        load_entry_points=False, plugins=[store]).run(rows, name="j",
+                                                                      output=str(out))
+        url = emu.url
+    before = out.read_bytes()
+    with SQLiteStore(db) as store, pytest.raises(APIConnectionError):
+        BatchClient(api_key="k", base_url=url, poll_interval=0.01, max_retries=0,
+                    load_entry_points=False, plugins=[store]).run(rows, name="j",
+                                                                  output=str(out))
+    assert out.read_bytes() == before and len(before.splitlines()) == 20

@@ -184,8 +184,8 @@ class Job:
                 self._resubmitted.update(
                     r.custom_id if isinstance(r, Request) else str(r.get("custom_id"))
                     for r in retry)
-                spool, plans = self.plan(retry)
                 self.pass_number += 1
+                spool, plans = self.plan(retry)
         if self.pass_number > 1 or resumed:
             collector.keep_last_attempts(self._resubmitted)  # and recount the output
         report = JobReport(

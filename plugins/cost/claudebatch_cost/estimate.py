@@ -89,6 +89,10 @@ class Estimation:
         self.exact: Dict[str, _ModelTally] = {}
         self.approx: Dict[str, _ModelTally] = {}
 
+    def reset(self) -> None:
+        """Forget what was added (the batch's body is being written again)."""
+        self.exact, self.approx = {}, {}
+
     def add(self, item: Any) -> None:
         params = request_params(item)
         model = str(params.get("model") or "")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Union
 
 from claudebatch import (
     BatchResult,
@@ -89,7 +89,7 @@ class CostTracker:
         #: Estimates of the pass's batches (before_pass), until each is submitted.
         self._planned: Dict[PendingBatch, Estimation] = {}
         self._weighed = False
-        self._pending: Optional[Tuple[PendingBatch, EstimateCost]] = None
+        self._pending: Dict[PendingBatch, EstimateCost] = {}  # checked, not yet created
         self._in_flight: Dict[str, Decimal] = {}
         self._counter: Optional[TokenCountingEndpoint] = None
 
@@ -155,7 +155,7 @@ class CostTracker:
         self._weighed = False
         for pending in batches:
             estimation = self.estimator.start(counter, self._prefixes)
-            pending.observe(estimation.add)
+            pending.observe(estimation.add, restart=estimation.reset)
             self._planned[pending] = estimation
 
     def _weigh_pass(self, context: JobContext) -> None:
@@ -197,13 +197,13 @@ class CostTracker:
                         usd(found.worst_batch_usd), usd(found.expected_batch_usd))
         if self.budget_usd is not None:
             self._check(found, _describe(requests, context))
-        self._pending = (requests, found)
+        self._pending[requests] = found  # a primer batch may be created in between
 
     @hookimpl
     def after_submit(self, batch: MessageBatch, requests: PendingBatch) -> None:
-        if self._pending is not None and self._pending[0] is requests:
-            self._in_flight[batch.id] = self._pending[1].worst_batch_usd
-            self._pending = None
+        found = self._pending.pop(requests, None)
+        if found is not None:
+            self._in_flight[batch.id] = found.worst_batch_usd
 
     @hookimpl
     def on_result(self, result: BatchResult) -> None:

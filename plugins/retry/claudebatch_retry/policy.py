@@ -130,6 +130,14 @@ class RetryPolicy:
     def on_job_start(self, context: JobContext) -> None:
         self._job = context
         self._reset()
+        # What is sent again is what the job plans in a later pass, whoever decided it
+        # (this policy, or a store answering as an earlier run decided).
+        context.on_planned(lambda request: self._planned(request, context))
+
+    def _planned(self, request: Request, context: JobContext) -> None:
+        if context.pass_number > 1:
+            self._sent_again[request.custom_id] += 1
+            self.extra_passes = max(self.extra_passes, context.pass_number - 1)
 
     @hookimpl
     def on_result(self, result: BatchResult, context: CallContext) -> None:
@@ -170,9 +178,6 @@ class RetryPolicy:
                     self.pause)
         if self.pause > 0:
             context.clock.sleep(self.pause)
-        for request in requests_again:
-            self._sent_again[request.custom_id] += 1
-        self.extra_passes += 1
         return requests_again
 
     @hookimpl

@@ -97,9 +97,11 @@ class _RequestRows:
         self.first = True
         self.buffer: List[Tuple[int, str, str]] = []
 
+    def restart(self) -> None:
+        """The body is written again: what was recorded of it is replaced."""
+        self.count, self.first, self.buffer = 0, True, []
+
     def add(self, request: Request) -> None:
-        if self.count == self.size:  # the body is written again: start over
-            self.count, self.first, self.buffer = 0, True, []
         self.buffer.append((self.count, request.custom_id, records_dumps(request.params)))
         self.count += 1
         if len(self.buffer) >= REQUEST_ROWS_PER_WRITE:
@@ -340,7 +342,7 @@ class SQLiteStore:
         for pending in batches:
             rows = _RequestRows(self, run, pending)
             run.rows[pending] = rows
-            pending.observe(rows.add)
+            pending.observe(rows.add, restart=rows.restart)
 
     @hookimpl(trylast=True)
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:

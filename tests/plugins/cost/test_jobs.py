@@ -321,3 +321,24 @@ def test_a_resubmission_pass_is_checked_again_as_it_will_be_sent(tmp_path: Path)
                 work, output=str(tmp_path / "out.jsonl"))
         assert emu.batches_created == 1  # pass 2 was never sent
     assert tracker.total_usd == spent and not tracker.notes
+
+
+def test_a_transform_added_in_before_submit_is_what_the_budget_weighs(tmp_path: Path) -> None:
+    """A plugin that raises max_tokens as the batch goes out cannot slip past the budget."""
+    import attrs
+
+    class Bigger:
+        @hookimpl(tryfirst=True)
+        def before_submit(self, requests: Any) -> None:
+            requests.transform(lambda r: attrs.evolve(
+                r, params={**r.params, "max_tokens": 4000}))
+
+    plain = CostTracker()
+    with Emulator(rate=float("inf"), seed=2) as emu:
+        plan = client_for(emu, plain).job(rows(20)).dry_run()
+        worst = plain.job_estimate.worst_batch_usd if plain.job_estimate else Decimal(0)
+        assert worst > 0 and "cost" in plan.plugins
+        tracker = CostTracker(budget_usd=worst * 2)  # enough for the batch as planned
+        with pytest.raises(BudgetExceededError):
+            client_for(emu, tracker, Bigger()).run(rows(20), output=str(tmp_path / "o.jsonl"))
+        assert emu.batches_created == 0

@@ -67,7 +67,10 @@ def run_pass(policy: RetryPolicy, job: StandInJob, outcomes: Dict[str, Any]) -> 
     again = policy.resubmit_requests(pass_number=job.pass_number, context=job)
     if again is None:
         return None
-    job.pass_number += 1
+    job.pass_number += 1  # the job plans the next pass: its watchers see each request
+    for request in again:
+        for watch in job.planning_watchers:
+            watch(request)
     return [r.custom_id for r in again]
 
 

@@ -390,9 +390,12 @@ def test_the_store_keeps_no_line_the_job_did_not_send(emulator: Emulator,
     out = tmp_path / "out.jsonl"
 
     class ReplaceTheOutput:  # someone puts another file in its place mid-run
+        seen = 0
+
         @hookimpl(tryfirst=True)
         def on_result(self) -> None:
-            if not (tmp_path / "moved").exists():
+            self.seen += 1  # the job opens the output with its first line
+            if self.seen == 2 and not (tmp_path / "moved").exists():
                 (tmp_path / "moved").write_text("")
                 other = tmp_path / "other.jsonl"
                 other.write_text('{"custom_id":"zzz","result":{"type":"succeeded"}}\n')
@@ -403,3 +406,38 @@ def test_the_store_keeps_no_line_the_job_did_not_send(emulator: Emulator,
             client_for(emulator, store, ReplaceTheOutput()).run(
                 dataset(), name="r", output=str(out), poll_interval=0.01)
         assert "zzz" not in {c for _, c, _ in store.results("r")}
+
+
+def test_a_resumed_job_counts_the_passes_an_earlier_run_decided(tmp_path: Path) -> None:
+    """The store answers a recorded decision: the retry figures still count that pass."""
+    retry = pytest.importorskip("claudebatch_retry")
+    with Emulator(rate=math.inf, seed=9, faults=Faults(errored=0.25)) as emu:
+        with pytest.raises(Interrupted):  # the second pass decided and created, then a stop
+            run(emu, SQLiteStore(tmp_path / "s.db"), tmp_path,
+                retry.RetryPolicy(passes=1, pause=0), StopAt("after_submit", 4))
+        emu.faults = Faults()
+        policy = retry.RetryPolicy(passes=1, pause=0)
+        report = run(emu, SQLiteStore(tmp_path / "s.db"), tmp_path, policy)
+    assert report.passes == 2 and report.all_succeeded
+    assert policy.extra_passes == 1 and policy.resubmitted > 0
+    assert policy.recovered == policy.resubmitted
+
+
+def test_a_late_transform_is_recorded_priced_and_sent_as_final(emulator: Emulator,
+                                                              tmp_path: Path) -> None:
+    """A transform added in before_submit (the docs' example): the body is written again,
+    and every observer sees the final requests once."""
+    import attrs
+
+    class Tag:
+        @hookimpl(tryfirst=True)
+        def before_submit(self, requests: Any) -> None:
+            requests.transform(lambda r: attrs.evolve(
+                r, params={**r.params, "metadata": {"user_id": "batch-42"}}))
+
+    store = SQLiteStore(tmp_path / "s.db")
+    report = run(emulator, store, tmp_path, Tag(), source=dataset(30), max_batch=20)
+    assert report.complete
+    assert len(list(store.results("job"))) == 30  # every request recorded, every result kept
+    params = [json.loads(p) for (p,) in store.conn.execute("SELECT params FROM requests")]
+    assert len(params) == 30 and all(p["metadata"] == {"user_id": "batch-42"} for p in params)
