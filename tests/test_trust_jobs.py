@@ -376,8 +376,9 @@ def test_a_run_that_fails_before_writing_leaves_the_output_as_it_was(
 
 
 def test_a_resume_with_the_service_down_leaves_the_output_as_it_was(tmp_path: Path) -> None:
-    from claudebatch import APIConnectionError
     from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch import APIConnectionError
 
     out, db = tmp_path / "o.jsonl", tmp_path / "s.db"
     rows = [request(i) for i in range(20)]
