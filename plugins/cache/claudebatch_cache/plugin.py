@@ -49,6 +49,7 @@ from .figures import Observed, Predicted, summary
 from .minimums import min_cacheable_tokens
 from .placement import (
     TTLS,
+    Choice,
     PrefixCounts,
     Rules,
     added_bytes,
@@ -56,7 +57,7 @@ from .placement import (
     break_even_group,
     plan_request,
 )
-from .prompt import analyse
+from .prompt import Boundary, Prompt, analyse
 from .savings import cache_saving
 
 logger = logging.getLogger("claudebatch.cache")
@@ -90,6 +91,17 @@ class _BatchPlan:
     def marked_requests(self) -> Iterator[Request]:
         """The batch's requests as marked (read again: a plain create's plan)."""
         return iter(self.pending)
+
+    def count_marked(self, prompt: Prompt, choice: Choice) -> Boundary:
+        """Add a marked request to the figures; the deepest boundary it marks."""
+        deepest = prompt.boundaries[choice.marks[0].at]
+        predicted = self.predicted
+        predicted.requests_marked += 1
+        predicted.breakpoints_added += len(choice.marks)
+        predicted.cacheable_tokens += deepest.tokens
+        group = self.groups.setdefault(deepest.key, [0, deepest.tokens])
+        group[0] += 1
+        return deepest
 
     def read_tokens(self) -> int:
         """Tokens that can be read: all but each group's first request, unless the
@@ -133,19 +145,15 @@ class _PassPlan(_BatchPlan):
         predicted.requests += 1
         prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
         out = request
+        grows = added_bytes(prompt, choice, request.params) if choice.marks else 0
         if not choice.marks:
             predicted.unmarked[choice.reason] += 1
-        elif self.grown + added_bytes(prompt, choice, request.params) > self.grow_budget:
+        elif self.grown + grows > self.grow_budget:
             predicted.unmarked["batch-too-large"] += 1  # the body would pass the limit
             predicted.batches_too_large = 1
         else:
-            self.grown += added_bytes(prompt, choice, request.params)
-            deepest = prompt.boundaries[choice.marks[0].at]
-            predicted.requests_marked += 1
-            predicted.breakpoints_added += len(choice.marks)
-            predicted.cacheable_tokens += deepest.tokens
-            group = self.groups.setdefault(deepest.key, [0, deepest.tokens])
-            group[0] += 1
+            self.grown += grows
+            deepest = self.count_marked(prompt, choice)
             out = Request(request.custom_id, apply(request.params, prompt, choice.marks))
             self.first_marked.setdefault(deepest.key, out)
         if self.seen == self.size:
@@ -375,12 +383,7 @@ class PromptCache:
             if not choice.marks:
                 predicted.unmarked[choice.reason] += 1
                 continue
-            deepest = prompt.boundaries[choice.marks[0].at]
-            predicted.requests_marked += 1
-            predicted.breakpoints_added += len(choice.marks)
-            predicted.cacheable_tokens += deepest.tokens
-            group = plan.groups.setdefault(deepest.key, [0, deepest.tokens])
-            group[0] += 1
+            plan.count_marked(prompt, choice)
             grows += added_bytes(prompt, choice, request.params)
         if plan.groups and self._too_large(requests, context, grows):
             logger.warning(
