@@ -20,7 +20,13 @@ import re
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from .errors import ValidationError
-from .limits import CUSTOM_ID_PATTERN, MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
+from .limits import (
+    BATCH_REFUSED_PARAMS,
+    CUSTOM_ID_PATTERN,
+    MAX_BATCH_BYTES,
+    MAX_REQUESTS_PER_BATCH,
+    MIN_MAX_TOKENS,
+)
 from .models import Request
 
 #: The service's limits for one batch.
@@ -73,14 +79,20 @@ def describe_params_problems(params: Any) -> List[str]:
     if not isinstance(model, str) or not model:
         problems.append("params.model is missing (a model id such as 'claude-sonnet-4-5')")
     max_tokens = params.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
-        # 0 is allowed: it pre-warms the prompt cache without generating (the API's spec)
-        problems.append(f"params.max_tokens must be an integer >= 0, got {max_tokens!r}")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) \
+            or max_tokens < MIN_MAX_TOKENS:
+        # the spec allows 0 (a cache pre-warm), but a batch refuses it
+        problems.append(f"params.max_tokens must be an integer >= {MIN_MAX_TOKENS} in a "
+                        f"batch, got {max_tokens!r}")
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         problems.append("params.messages must be a non-empty list")
     if params.get("stream") is True:
         problems.append("params.stream must not be true: batch requests cannot stream")
+    for name in BATCH_REFUSED_PARAMS:
+        if name in params:
+            problems.append(f"params.{name} is refused inside a batch (the service answers "
+                            "a validation error); drop it")
     return problems
 
 

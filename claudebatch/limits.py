@@ -10,9 +10,16 @@ import json
 import re
 from typing import Any
 
-#: The service's limits for one batch: requests, and bytes of request body.
+#: The service's limits for one batch: requests, and bytes of request body. "256 MB" is
+#: taken as 256,000,000 bytes: no source settles MB against MiB, and a body over the real
+#: limit is refused whole (413), so the smaller reading is the safe one.
 MAX_REQUESTS_PER_BATCH = 100_000
-MAX_BATCH_BYTES = 256 * 1024 * 1024
+MAX_BATCH_BYTES = 256_000_000
+#: Every batched request must generate: ``max_tokens`` of at least this (0 is refused).
+MIN_MAX_TOKENS = 1
+#: Parameters the service refuses inside a batch (``stream`` when true); late 2026.
+BATCH_REFUSED_PARAMS = ("speed", "store", "previous_thread_event_id", "cache_hint",
+                        "context_hint", "research_preview_2026_02")
 #: Fraction of the byte limit a job keeps free by default (plugins may grow requests).
 DEFAULT_SAFETY_MARGIN = 0.02
 #: The service's rule for a custom_id (use ``fullmatch``), unique within its batch.

@@ -71,7 +71,7 @@ def test_the_default_limit_is_the_batch_size(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\n".join(LINES))
     assert [item for _, item in iter_source(str(path))][:2] == [{"a": 1}, {"b": "123"}]
-    assert MAX_BATCH_BYTES == 256 * 1024 * 1024
+    assert MAX_BATCH_BYTES == 256_000_000  # "256 MB", the smaller reading
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")

@@ -177,10 +177,17 @@ def test_create_from_a_jsonl_path_names_bad_lines_by_file_and_line(
     assert "line 3" not in message  # a blank line is skipped, not an error
 
 
-def test_max_tokens_zero_is_accepted_to_prewarm_the_cache() -> None:
+@pytest.mark.parametrize("extra", [{"max_tokens": 0}, {"speed": "fast"}, {"store": True},
+                                   {"previous_thread_event_id": "evt_1"},
+                                   {"cache_hint": "x"}, {"context_hint": "x"},
+                                   {"research_preview_2026_02": "active"}])
+def test_what_a_batch_refuses_is_refused_before_sending(extra: Dict[str, Any]) -> None:
     from claudebatch._inputs import describe_params_problems
 
-    assert describe_params_problems(params(max_tokens=0)) == []
+    base = params()
+    problems = describe_params_problems({**base, **extra})
+    assert len(problems) == 1 and next(iter(extra)) in problems[0]
+    assert describe_params_problems(base) == []
 
 
 # --- JSON the API can read: what Python's json lets through ------------------------

@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import Any, List, Optional, Tuple
 
+from ..limits import MAX_BATCH_BYTES
 from .emulator import Emulator
 from .faults import ENDPOINTS, Faults
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="LOW-HIGH", help="range of answer lengths in tokens (default 16-400)")
     p.add_argument("--model", action="append", dest="models", metavar="ID",
                    help="accept only these model ids (repeatable; default: any claude-*)")
-    p.add_argument("--max-body-bytes", type=int, default=256 * 1024 * 1024,
+    p.add_argument("--max-body-bytes", type=int, default=MAX_BATCH_BYTES,
                    help="largest create body accepted (default 256 MiB)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     f = p.add_argument_group("faults (seeded; rates are shares of requests, 0-1)")

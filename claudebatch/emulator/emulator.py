@@ -10,6 +10,7 @@ import tempfile
 import threading
 from typing import Any, Callable, Collection, Deque, Dict, List, NamedTuple, Optional, Tuple
 
+from ..limits import MAX_BATCH_BYTES
 from .clock import as_now
 from .faults import FaultPlan, Faults
 from .server import EmulatorHTTPServer
@@ -52,7 +53,7 @@ class Emulator:
         answer_tokens: Tuple[int, int] = (16, 400),
         models: Optional[Collection[str]] = None,
         faults: Optional[Faults] = None,
-        max_body_bytes: int = 256 * 1024 * 1024,
+        max_body_bytes: int = MAX_BATCH_BYTES,
         max_requests: int = 100_000,
         spool_dir: Optional[str] = None,
         drain_seconds: float = 30.0,

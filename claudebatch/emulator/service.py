@@ -16,6 +16,7 @@ from typing import (
     Tuple,
 )
 
+from ..limits import MAX_BATCH_BYTES
 from .cache import PromptCache
 from .catalog import Catalog
 from .clock import Now
@@ -41,7 +42,7 @@ class Settings:
     cache_min_tokens: Optional[int] = None
     answer_tokens: Tuple[int, int] = (16, 400)
     models: Optional[Collection[str]] = None
-    max_body_bytes: int = 256 * 1024 * 1024
+    max_body_bytes: int = MAX_BATCH_BYTES
     max_requests: int = 100_000
 
     def __post_init__(self) -> None:

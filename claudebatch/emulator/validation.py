@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, NamedTuple, Optional
 
+from ..limits import BATCH_REFUSED_PARAMS, MIN_MAX_TOKENS
 from .catalog import Catalog
 from .prompt import TTL_SECONDS, cache_markers
 
@@ -56,6 +57,8 @@ def validate(
     when the key appears nowhere."""
     allowed = BETA_PARAMS if beta else PARAMS
     for key in params:
+        if key in BATCH_REFUSED_PARAMS:
+            return _invalid(f"{key}: not supported for Message Batches requests")
         if key not in allowed:
             return _invalid(f"{key}: Extra inputs are not permitted")
 
@@ -70,8 +73,9 @@ def validate(
     if not _is_int(params["max_tokens"]):
         return _invalid("max_tokens: Input should be a valid integer")
     max_tokens: int = params["max_tokens"]
-    if max_tokens < 0:
-        return _invalid("max_tokens: Input should be greater than or equal to 0")
+    if max_tokens < MIN_MAX_TOKENS:  # the spec allows 0; a batch does not
+        return _invalid(f"max_tokens: Input should be greater than or equal to "
+                        f"{MIN_MAX_TOKENS} for Message Batches requests")
 
     error = _check_messages(params)
     if error is not None:

@@ -74,7 +74,7 @@ def test_exactly_100000_requests_are_accepted(api: Api, clock: ManualClock) -> N
      "invalid_request_error", "max_tokens: Field required"),
     ({"model": "claude-sonnet-4-5", "max_tokens": -1,
       "messages": [{"role": "user", "content": "hi"}]},
-     "invalid_request_error", "max_tokens: Input should be greater than or equal to 0"),
+     "invalid_request_error", "max_tokens: Input should be greater than or equal to 1"),
     ({"model": "claude-sonnet-4-5", "max_tokens": "10",
       "messages": [{"role": "user", "content": "hi"}]},
      "invalid_request_error", "max_tokens: Input should be a valid integer"),
@@ -153,14 +153,20 @@ def test_any_claude_model_is_known_unless_a_list_is_given(
     assert results["no"]["error"]["error"]["type"] == "not_found_error"
 
 
-def test_max_tokens_zero_prewarms_without_output(api: Api, clock: ManualClock, req: Req) -> None:
-    # the spec allows max_tokens 0 ("populate the prompt cache without generating")
-    batch = api.create([req("warm", max_tokens=0)])
+@pytest.mark.parametrize("extra", [{"max_tokens": 0}, {"speed": "fast"}, {"store": True},
+                                   {"previous_thread_event_id": "evt_1"},
+                                   {"cache_hint": "x"}, {"context_hint": "x"},
+                                   {"research_preview_2026_02": "active"}])
+def test_what_a_batch_refuses_comes_back_errored(api: Api, clock: ManualClock, req: Req,
+                                                 extra: Dict[str, Any]) -> None:
+    # the spec allows max_tokens 0 (a cache pre-warm) and these parameters outside a batch;
+    # inside one, the service answers a validation error for the request
+    batch = api.create([req("r", **extra)])
     clock.advance(60)
     (line,) = api.results(batch["id"])
-    message = line["result"]["message"]
-    assert message["content"] == [] and message["usage"]["output_tokens"] == 0
-    assert message["stop_reason"] == "max_tokens"
+    assert line["result"]["type"] == "errored"
+    error = line["result"]["error"]["error"]
+    assert error["type"] == "invalid_request_error" and next(iter(extra)) in error["message"]
 
 
 # --- 413: a body over the limit, never read into memory --------------------------------

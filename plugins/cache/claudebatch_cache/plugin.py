@@ -42,7 +42,7 @@ from claudebatch import (
     hookimpl,
 )
 from claudebatch.catalog import packaged_table
-from claudebatch.limits import MAX_BATCH_BYTES
+from claudebatch.limits import MAX_BATCH_BYTES, MIN_MAX_TOKENS
 from claudebatch.limits import json_bytes as dumps
 
 from .figures import Observed, Predicted, summary
@@ -488,11 +488,12 @@ class PromptCache:
 
 
 def _primer_params(request: Request) -> Dict[str, Any]:
-    """The request's params with ``max_tokens: 0``, the API's way to pre-warm the cache
-    without generating: the prompt (and its cache key) is unchanged. With extended
-    thinking max_tokens must exceed the budget: left as is."""
+    """The request's params with ``max_tokens: 1``: one token of answer, the least a batch
+    accepts (it refuses the spec's ``max_tokens: 0`` pre-warm); the prompt (and its cache
+    key) is unchanged. With extended thinking max_tokens must exceed the budget: left as
+    is."""
     params = dict(request.params)
     if "thinking" not in params:
-        params["max_tokens"] = 0
+        params["max_tokens"] = MIN_MAX_TOKENS
     return params
 
