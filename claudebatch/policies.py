@@ -12,6 +12,7 @@ from typing import Any, Optional
 import requests
 
 from ._plugins import hookimpl
+from .context import CallContext
 from .hookspecs import GIVE_UP
 from .models import MessageBatch
 
@@ -54,13 +55,11 @@ class DefaultPolicies:
 
     @hookimpl(trylast=True)
     def retry_delay(self, attempt: int, response: Optional[requests.Response],
-                    context: Any) -> Optional[float]:
+                    context: CallContext) -> Optional[float]:
         if not is_retryable(response):
             return GIVE_UP
         if response is not None:
-            clock = getattr(context, "clock", None)
-            now = clock.time() if clock is not None else 0.0
-            server = retry_after_seconds(response, now)
+            server = retry_after_seconds(response, context.clock.time())
             if server is not None and 0 <= server <= MAX_RETRY_AFTER:
                 return server
         return backoff_delay(attempt)

@@ -123,7 +123,8 @@ def test_priming_writes_once_then_every_request_reads(
     primer_writes = sum(line["result"]["message"]["usage"]["cache_creation_input_tokens"]
                         for line in primer_lines)
     assert cache.primer_usage.cache_write_tokens == primer_writes > 0
-    assert primer_lines[0]["result"]["message"]["usage"]["output_tokens"] == 1  # one token: a batch refuses 0
+    # one token of answer: a batch refuses max_tokens 0
+    assert primer_lines[0]["result"]["message"]["usage"]["output_tokens"] == 1
     assert cache.hit_rate == 1.0
 
 
