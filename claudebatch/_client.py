@@ -97,17 +97,15 @@ class BatchClient:
                  clock: Optional[Clock] = None,
                  load_entry_points: bool = True,
                  allowed_origins: Sequence[str] = (),
-                 allow_http: bool = False):
-        key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
-        key = key.strip() if isinstance(key, str) else key
-        if key and not _HEADER_SAFE.match(key):
+                 allow_http: bool = False,
+                 auth_token: Optional[str] = None):
+        key = _credential(api_key, "ANTHROPIC_API_KEY", "API key", "api_key")
+        token = _credential(auth_token, "ANTHROPIC_AUTH_TOKEN", "auth token", "auth_token")
+        if not key and not token:
             raise ConfigurationError(
-                "the API key holds whitespace or control characters inside it; check "
-                "ANTHROPIC_API_KEY or the api_key argument (the key is not shown)")
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass BatchClient(api_key=...) or set ANTHROPIC_API_KEY "
-                "(set ANTHROPIC_BASE_URL too to use another server, such as the emulator)")
+                "no API key: pass BatchClient(api_key=...) or set ANTHROPIC_API_KEY (or a "
+                "bearer token: auth_token=... / ANTHROPIC_AUTH_TOKEN); set ANTHROPIC_BASE_URL "
+                "too to use another server, such as the emulator")
         base = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
         if not base.lower().startswith(("http://", "https://")) or "?" in base or "#" in base:
             raise ConfigurationError(
@@ -126,7 +124,7 @@ class BatchClient:
             plugins, load_entry_points=load_entry_points)
         self.hook = self.plugin_manager.hook
         self.transport = Transport(
-            api_key=key, base_url=base, session=session, timeout=timeout,
+            api_key=key, auth_token=token, base_url=base, session=session, timeout=timeout,
             max_retries=max_retries, clock=self.clock, delay_policy=self._retry_delay,
             betas=betas, origins=origins)
         self._created_ids: set[str] = set()
@@ -462,6 +460,17 @@ def _id(batch_id: str) -> str:
             f"not a batch id: {batch_id!r} (expected letters, digits, '_' or '-', such as "
             "'msgbatch_013Zva2CMHLNnXjNJJKqJ2EF')")
     return batch_id
+
+
+def _credential(given: Optional[str], env: str, what: str, argument: str) -> Optional[str]:
+    """A credential from its argument, else its environment variable; checked, never shown."""
+    value = given if given is not None else os.environ.get(env)
+    value = value.strip() if isinstance(value, str) else value
+    if value and not _HEADER_SAFE.match(value):
+        raise ConfigurationError(
+            f"the {what} holds whitespace or control characters inside it; check {env} or "
+            f"the {argument} argument (it is not shown)")
+    return value or None
 
 
 def made_nothing(error: BaseException) -> bool:

@@ -53,10 +53,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 class Transport:
     """Sends requests to the API with auth, retries and error mapping."""
 
-    def __init__(self, *, api_key: str, base_url: str, session: Optional[requests.Session],
-                 timeout: Timeout, max_retries: int, clock: Clock, delay_policy: DelayPolicy,
-                 betas: Sequence[str] = (), origins: Optional[OriginPolicy] = None):
-        self._api_key = api_key
+    def __init__(self, *, api_key: Optional[str], base_url: str,
+                 session: Optional[requests.Session], timeout: Timeout, max_retries: int,
+                 clock: Clock, delay_policy: DelayPolicy, betas: Sequence[str] = (),
+                 origins: Optional[OriginPolicy] = None, auth_token: Optional[str] = None):
+        # Credentials live only here and in each outgoing request's headers.
+        self._credentials: Dict[str, str] = {}
+        if api_key:
+            self._credentials["x-api-key"] = api_key
+        if auth_token:
+            self._credentials["authorization"] = f"Bearer {auth_token}"
         self.base_url = base_url.rstrip("/")
         self.origins = origins if origins is not None else OriginPolicy(self.base_url)
         self.session = session if session is not None else requests.Session()
@@ -71,7 +77,7 @@ class Transport:
 
     def headers(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         headers = {
-            "x-api-key": self._api_key,
+            **self._credentials,
             "anthropic-version": ANTHROPIC_VERSION,
             "content-type": "application/json",
             "accept": "application/json",

@@ -27,6 +27,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No entry-point plugins and no credentials from the developer's environment."""
     monkeypatch.setenv("CLAUDEBATCH_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
 
 

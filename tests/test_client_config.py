@@ -162,3 +162,42 @@ def test_adapters_mounted_on_the_callers_session_carry_the_calls(batch_json: Any
     assert batch.id == "b1"
     assert [r.url for r in adapter.sent] == ["https://gateway.corp/v1/messages/batches/b1"]
     assert adapter.sent[0].headers["x-api-key"] == KEY
+
+
+@responses.activate
+@pytest.mark.parametrize("from_env", [False, True], ids=["argument", "ANTHROPIC_AUTH_TOKEN"])
+def test_a_bearer_token_authenticates_instead_of_a_key(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        from_env: bool) -> None:
+    token = "oauth-token-SECRET-42"
+    if from_env:
+        monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", token)
+    client = BatchClient(auth_token=None if from_env else token, load_entry_points=False,
+                         max_retries=0)
+    responses.get("https://api.anthropic.com/v1/messages/batches/msgbatch_1", status=401,
+                  json={"type": "error", "error": {"type": "authentication_error",
+                                                   "message": "invalid token"}})
+    with caplog.at_level("DEBUG", logger="claudebatch"), pytest.raises(Exception) as info:
+        client.retrieve("msgbatch_1")
+    sent = responses.calls[0].request.headers
+    assert sent["authorization"] == f"Bearer {token}" and "x-api-key" not in sent
+    shown = str(info.value) + repr(client) + repr(client.transport) + caplog.text
+    assert token not in shown
+
+
+def test_a_bearer_token_with_whitespace_inside_is_refused_unshown() -> None:
+    with pytest.raises(ConfigurationError, match="auth token") as info:
+        BatchClient(auth_token="abc def-SECRET", load_entry_points=False)
+    assert "SECRET" not in str(info.value)
+
+
+def test_the_emulator_accepts_a_bearer_token() -> None:
+    from claudebatch.emulator import Emulator
+
+    with Emulator(api_key="right", rate=float("inf")) as emu:
+        good = BatchClient(auth_token="right", base_url=emu.url, load_entry_points=False)
+        assert list(good.list()) == []
+        bad = BatchClient(auth_token="wrong", base_url=emu.url, load_entry_points=False,
+                          max_retries=0)
+        with pytest.raises(Exception, match="authentication_error"):
+            list(bad.list())

@@ -206,3 +206,14 @@ def test_the_debug_log_names_the_url_the_body_came_from(
     with caplog.at_level("DEBUG", logger="claudebatch"):
         client_for(api).retrieve("msgbatch_loopback")
     assert any("/v1/messages/batches/moved -> 200" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bearer_token_never_follows_a_hop_off_the_origin(api: Api, attacker: Server) -> None:
+    token = "bearer-SECRET-token"
+    api.redirect["/v1/messages/batches/msgbatch_loopback/results"] = (
+        302, f"{attacker.url}/elsewhere")
+    client = BatchClient(auth_token=token, base_url=api.url, max_retries=0,
+                         load_entry_points=False)
+    list(client.results("msgbatch_loopback"))
+    assert attacker.seen and not any(token in json.dumps(h) for _, _, h, _ in attacker.seen)
+    assert any(token in json.dumps(h) for _, _, h, _ in api.server.seen)
