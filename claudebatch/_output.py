@@ -88,7 +88,6 @@ class OutputFile:
         self._durable = 0  # bytes of whole lines on disk
         self._buffer = bytearray()
         self._closed = False
-        self.lines_written = 0
 
     def _open(self) -> None:
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if self.append else os.O_TRUNC)
@@ -105,7 +104,6 @@ class OutputFile:
             self._open()
         self._buffer += line
         self._buffer += b"\n"
-        self.lines_written += 1
         if len(self._buffer) >= BUFFER_BYTES:
             self.flush()
 

@@ -70,8 +70,7 @@ class Collector:
     def pass_number(self) -> int:
         return self.job.pass_number
 
-    def replay(self, submitted: List[SubmittedBatch], state: ResumeState,
-                out: OutputFile) -> None:
+    def replay(self, submitted: List[SubmittedBatch], state: ResumeState) -> None:
         """Write what an earlier run stored for these batches, showing it to every plugin.
 
         A batch whose results were all stored is done; one partly stored is still
@@ -93,7 +92,7 @@ class Collector:
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source="the store"),
                                             line=line, context=self.context)
-                    out.write_line(line)
+                    self.out.write_line(line)
                     counts[value["result"].get("type", "unknown")] += 1
                 item.summary.counts = dict(counts)
                 self.counts.update(counts)
@@ -131,7 +130,7 @@ class Collector:
                     self.name, item.summary.id)
         return True
 
-    def collect(self, item: SubmittedBatch, out: OutputFile, *, resuming: bool) -> None:
+    def collect(self, item: SubmittedBatch, *, resuming: bool) -> None:
         """Stream one ended batch's results into the output; note any that never came.
 
         Only results for requests sent in this batch are written, each once; a
@@ -158,7 +157,7 @@ class Collector:
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source=item.summary.id),
                                             line=line, context=self.context)
-                    out.write_line(line)
+                    self.out.write_line(line)
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1
                 break
@@ -174,7 +173,7 @@ class Collector:
             except BatchNotEndedError as exc:  # archived: the results are gone
                 logger.error("job %s: %s", self.name, exc)
                 break
-        out.flush()
+        self.out.flush()
         if foreign:
             logger.warning("job %s: batch %s answered %d custom_id(s) it was never sent; "
                            "not written", self.name, item.summary.id, foreign)

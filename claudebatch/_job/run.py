@@ -168,7 +168,7 @@ class Job:
                 submitted = self._submit_pass(spool, plans, pending, state)
                 if rebuild:
                     assert state is not None
-                    collector.replay(submitted, state, out)
+                    collector.replay(submitted, state)
                 # Only pass 1 can have lines of its own batches in the output already;
                 # a later pass resends custom_ids whose earlier lines are there.
                 self._wait_and_collect(submitted, collector,
@@ -238,7 +238,7 @@ class Job:
             if self.client.is_adopted(item.id) and not collector.proves_ours(item):
                 self._replace_adoption(item)
                 return False  # wait for the real batch
-            collector.collect(item, collector.out, resuming=resuming)
+            collector.collect(item, resuming=resuming)
             return True
 
         poll_until_ended(self.client, [item for item in submitted if not item.done],

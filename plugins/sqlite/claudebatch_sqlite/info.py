@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-#: The service deletes a batch's results this long after the batch was created.
-RESULTS_KEPT_SECONDS = 29 * 86400.0
+from claudebatch.limits import RESULTS_KEPT_SECONDS
+
 #: Warn this long before then.
 WARN_BEFORE_SECONDS = 3 * 86400.0
 

@@ -18,18 +18,13 @@ import datetime as dt
 from typing import Any, Collection, Optional
 
 from claudebatch import MessageBatch
-from claudebatch.limits import AMBIGUOUS_CREATE_SKEW_SECONDS
-
-#: A batch created this long after its intent is not taken for it: the create
-#: call (its upload included) does not run that long, and a wider window would
-#: take in unrelated batches of the same size when a job is resumed days later.
-CREATE_WINDOW_SECONDS = 3600.0
+from claudebatch.limits import ADOPTION_WINDOW_SECONDS, AMBIGUOUS_CREATE_SKEW_SECONDS
 
 
 def find_created_batch(client: Any, intent_at: float, request_count: int,
                        exclude: Collection[str], *,
                        skew: float = AMBIGUOUS_CREATE_SKEW_SECONDS,
-                       window: float = CREATE_WINDOW_SECONDS) -> Optional[MessageBatch]:
+                       window: float = ADOPTION_WINDOW_SECONDS) -> Optional[MessageBatch]:
     """The batch made for an intent with no recorded id, or None if none was made.
 
     Among batches created between ``intent_at - skew`` and ``intent_at + window``

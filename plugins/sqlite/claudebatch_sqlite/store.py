@@ -39,12 +39,12 @@ from claudebatch import (
     ResumeState,
     hookimpl,
 )
+from claudebatch.limits import RESULTS_KEPT_SECONDS
 
 from . import fingerprint as fp
 from .database import connect, guard
 from .errors import InputChangedError, StoreError, UnknownJobError
 from .info import (
-    RESULTS_KEPT_SECONDS,
     WARN_BEFORE_SECONDS,
     BatchInfo,
     ExpiryWarning,
