@@ -7,6 +7,7 @@ Blocking calls on a ``requests`` session; plugins act through the hooks in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
 import re
@@ -15,6 +16,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Dict,
+    FrozenSet,
     Iterable,
     Iterator,
     List,
@@ -30,7 +32,7 @@ import pluggy
 import requests
 
 from ._clock import Clock, SystemClock
-from ._inputs import validate_batch
+from ._inputs import RequestValidator, validate_batch
 from ._origin import OriginPolicy, describe
 from ._output import result_line
 from ._pending import PendingBatch
@@ -39,6 +41,7 @@ from ._polling import Watch, poll_until_ended
 from ._results import iter_raw, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
+from .apirules import DEFAULT_API_VERSION, beta_header, check_api_version, check_betas
 from .argtypes import BATCH_ID
 from .context import CallContext
 from .errors import (
@@ -60,6 +63,8 @@ from .limits import (
 )
 from .models import DeletedMessageBatch, MessageBatch, Request
 from .policies import DEFAULT_POLL_INTERVAL
+
+logger = logging.getLogger("claudebatch")
 
 BATCHES = "/v1/messages/batches"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -98,7 +103,8 @@ class BatchClient:
                  load_entry_points: bool = True,
                  allowed_origins: Sequence[str] = (),
                  allow_http: bool = False,
-                 auth_token: Optional[str] = None):
+                 auth_token: Optional[str] = None,
+                 api_version: str = DEFAULT_API_VERSION):
         key = _credential(api_key, "ANTHROPIC_API_KEY", "API key", "api_key")
         token = _credential(auth_token, "ANTHROPIC_AUTH_TOKEN", "auth token", "auth_token")
         if not key and not token:
@@ -118,6 +124,9 @@ class BatchClient:
         except UnsafeURLError as exc:
             raise ConfigurationError(f"base_url or allowed_origins refused: {exc}") from None
         check_interval(poll_interval, "poll_interval")
+        #: The ``anthropic-version`` sent, and checked against before sending.
+        self.api_version = check_api_version(api_version)
+        self.betas: Tuple[str, ...] = check_betas(betas)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.poll_interval = poll_interval
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
@@ -126,7 +135,7 @@ class BatchClient:
         self.transport = Transport(
             api_key=key, auth_token=token, base_url=base, session=session, timeout=timeout,
             max_retries=max_retries, clock=self.clock, delay_policy=self._retry_delay,
-            betas=betas, origins=origins)
+            betas=self.betas, origins=origins, api_version=self.api_version)
         self._created_ids: set[str] = set()
         #: Batches taken for a create whose answer was lost: (since, count) of that create.
         self._adopted: Dict[str, Tuple[float, int]] = {}
@@ -175,7 +184,9 @@ class BatchClient:
         if isinstance(requests, PendingBatch):
             pending = requests
         else:
-            pending = PendingBatch.from_requests(validate_batch(requests))
+            validator = self.validator()
+            pending = PendingBatch.from_requests(validate_batch(requests, validator))
+            pending.betas = self.note_added_betas(validator.added_betas)
         ctx = context if context is not None else self.context
         self.hook.before_submit(requests=pending, context=ctx)
         try:
@@ -185,7 +196,7 @@ class BatchClient:
                 raise ValidationError(
                     f"the batch was not sent: its body is {size:,} bytes, over the "
                     f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
-            batch = self._post_batch(body, len(pending))
+            batch = self._post_batch(body, len(pending), pending.betas)
         except Exception as exc:
             self.hook.on_submit_error(requests=pending, error=exc,
                                       made_nothing=made_nothing(exc), context=ctx)
@@ -196,7 +207,21 @@ class BatchClient:
         self.hook.after_submit(batch=batch, requests=pending, context=ctx)
         return batch
 
-    def _post_batch(self, body: IO[bytes], count: int) -> MessageBatch:
+    def validator(self) -> RequestValidator:
+        """A validator of requests for this client's API version and betas."""
+        return RequestValidator(api_version=self.api_version, betas=self.betas)
+
+    def note_added_betas(self, added: Iterable[str]) -> FrozenSet[str]:
+        """Say which betas the requests needed that ``betas=`` lacked; return them."""
+        names = frozenset(added)
+        if names:
+            logger.warning("claudebatch: adding the anthropic-beta header %s, which the "
+                           "requests need (pass betas= to name it yourself)",
+                           ", ".join(sorted(names)))
+        return names
+
+    def _post_batch(self, body: IO[bytes], count: int,
+                    betas: FrozenSet[str] = frozenset()) -> MessageBatch:
         started = self.clock.time()
 
         def rewound() -> IO[bytes]:
@@ -211,7 +236,8 @@ class BatchClient:
             return self.transport.request("GET", f"{BATCHES}/{made.id}")
 
         call = f"POST {BATCHES}"
-        response = self.transport.request("POST", BATCHES, body=rewound,
+        extra = beta_header((*self.betas, *betas)) if betas else None
+        response = self.transport.request("POST", BATCHES, body=rewound, headers=extra,
                                           recover=find_made_batch)
         try:
             return _answer(response.json(), MessageBatch, call)

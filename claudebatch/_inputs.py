@@ -19,6 +19,7 @@ import os
 import re
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
+from .apirules import DEFAULT_API_VERSION, beta_needs, version_problems
 from .errors import ValidationError
 from .limits import (
     BATCH_REFUSED_PARAMS,
@@ -313,8 +314,13 @@ class RequestValidator:
     ``check`` returns the normalized :class:`Request`, or None and records why.
     """
 
-    def __init__(self, max_listed: int = MAX_LISTED_PROBLEMS):
+    def __init__(self, max_listed: int = MAX_LISTED_PROBLEMS, *,
+                 api_version: str = DEFAULT_API_VERSION, betas: Iterable[str] = ()):
         self.max_listed = max_listed
+        self.api_version = api_version
+        self.betas = frozenset(betas)
+        #: Betas the requests need that ``betas`` lacks, where the mapping is known.
+        self.added_betas: set[str] = set()
         self.problems: List[str] = []
         self.problem_count = 0
         self._seen: Dict[str, str] = {}
@@ -362,10 +368,20 @@ class RequestValidator:
             self.add_problem(label, problem)
             ok = False
         if type(params) is dict or isinstance(params, Mapping):
+            for field, why in version_problems(params, self.api_version):
+                self.add_problem(label, f"params.{field}: {why}")
+                ok = False
             json_problem = describe_json_problem(params)
             if json_problem:
                 self.add_problem(label, json_problem)
                 ok = False
+            if ok:  # the limits that depend on the model and the betas
+                needs = beta_needs(params, self.betas)
+                for field, why in needs.problems:
+                    self.add_problem(label, f"params.{field}: {why}")
+                    ok = False
+                if ok:
+                    self.added_betas.update(needs.add)
         if not ok:
             return None
         if isinstance(item, Request):
@@ -379,12 +395,14 @@ class RequestValidator:
                                   self.problems, total=self.problem_count)
 
 
-def validate_batch(source: Any) -> List[Request]:
+def validate_batch(source: Any, validator: Optional[RequestValidator] = None
+                   ) -> List[Request]:
     """Validate the requests of one ``create`` call; raise one error naming every problem.
 
-    ``source`` is an iterable of Requests or dicts, or the path of a JSONL file.
+    ``source`` is an iterable of Requests or dicts, or the path of a JSONL file;
+    ``validator`` carries the API version and betas to check against.
     """
-    validator = RequestValidator()
+    validator = validator if validator is not None else RequestValidator()
     requests = []
     count = 0
     for where, item in iter_source(source):

@@ -12,7 +12,7 @@ source again (a plugin that must see every request observes instead).
 from __future__ import annotations
 
 import tempfile
-from typing import IO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Callable, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .limits import json_bytes
 from .models import Request
@@ -43,6 +43,9 @@ class PendingBatch:
         self._on_disk = False
         #: Position of this batch within its pass (0 for a single ``create``).
         self.index = index
+        #: Betas its requests need beyond the client's own (the extended-output beta for a
+        #: ``max_tokens`` over the model's standard limit...): sent with this batch's create.
+        self.betas: FrozenSet[str] = frozenset()
 
     @classmethod
     def from_requests(cls, requests: Sequence[Request], *, index: int = 0) -> PendingBatch:

@@ -15,6 +15,7 @@ import requests
 from ._clock import Clock
 from ._origin import OriginPolicy, describe
 from ._version import __version__
+from .apirules import DEFAULT_API_VERSION
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -28,7 +29,6 @@ from .hookspecs import GIVE_UP
 
 logger = logging.getLogger("claudebatch")
 
-ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 USER_AGENT = f"claudebatch/{__version__} (python-requests/{requests.__version__})"
 
@@ -56,7 +56,8 @@ class Transport:
     def __init__(self, *, api_key: Optional[str], base_url: str,
                  session: Optional[requests.Session], timeout: Timeout, max_retries: int,
                  clock: Clock, delay_policy: DelayPolicy, betas: Sequence[str] = (),
-                 origins: Optional[OriginPolicy] = None, auth_token: Optional[str] = None):
+                 origins: Optional[OriginPolicy] = None, auth_token: Optional[str] = None,
+                 api_version: str = DEFAULT_API_VERSION):
         # Credentials live only here and in each outgoing request's headers.
         self._credentials: Dict[str, str] = {}
         if api_key:
@@ -71,6 +72,7 @@ class Transport:
         self.clock = clock
         self.delay_policy = delay_policy
         self.betas = tuple(betas)
+        self.api_version = api_version
 
     def __repr__(self) -> str:
         return f"<Transport base_url={self.base_url!r}>"
@@ -78,7 +80,7 @@ class Transport:
     def headers(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         headers = {
             **self._credentials,
-            "anthropic-version": ANTHROPIC_VERSION,
+            "anthropic-version": self.api_version,
             "content-type": "application/json",
             "accept": "application/json",
             "user-agent": USER_AGENT,

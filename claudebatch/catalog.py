@@ -47,20 +47,26 @@ __all__ = [
 
 @attrs.frozen
 class Family:
-    """Models whose id starts with ``prefix``: their largest ``max_tokens`` and the
-    shortest prompt prefix they cache (shorter breakpoints cache nothing)."""
+    """Models whose id starts with ``prefix``: their largest ``max_tokens``, the
+    shortest prompt prefix they cache (shorter breakpoints cache nothing), and
+    whether a batch may ask for up to 300,000 tokens with the extended-output beta."""
 
     prefix: str
     max_output: int
     min_cache_tokens: int
+    extended_output: bool = False
 
 
 #: Longest matching prefix wins. Where sources disagree on a minimum, the larger
 #: figure is kept: marking too little costs a missed saving, too much a write never read.
 FAMILIES: Tuple[Family, ...] = (
-    Family("claude-opus-5", 128_000, 512),
+    Family("claude-opus-5-5", 128_000, 512, extended_output=True),
+    Family("claude-opus-5", 128_000, 512, extended_output=True),
+    Family("claude-fable-5-1", 128_000, 512, extended_output=True),
     Family("claude-fable-5", 128_000, 512),
-    Family("claude-sonnet-5", 64_000, 1024),
+    Family("claude-sonnet-5-5", 128_000, 1024, extended_output=True),
+    Family("claude-sonnet-5", 128_000, 1024, extended_output=True),
+    Family("claude-haiku-5-5", 128_000, 2048),
     Family("claude-mythos", 128_000, 4096),
     Family("claude-opus-4-8", 128_000, 1024),
     Family("claude-opus-4-7", 128_000, 4096),

@@ -21,6 +21,7 @@ from . import __version__
 from ._client import BatchClient
 from ._output import OutputFile, check_output, result_line
 from ._serde import unstructure
+from .apirules import API_VERSION_2023_06_01, API_VERSIONS, DEFAULT_API_VERSION
 from .argtypes import batch_id, bounded, seconds
 from .errors import (
     BatchNotEndedError,
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                         help="another origin (such as a gateway serving results) the API key "
                              "may be sent to; repeatable")
+    common.add_argument("--api-version", choices=API_VERSIONS, default=DEFAULT_API_VERSION,
+                        help=f"anthropic-version to send (default {DEFAULT_API_VERSION}, the "
+                             f"latest; {API_VERSION_2023_06_01} still takes temperature, top_p "
+                             "and top_k)")
+    common.add_argument("--beta", action="append", default=[], metavar="NAME",
+                        help="a beta to enable (sent in the anthropic-beta header); repeatable")
     common.add_argument("--allow-http", action="store_true",
                         help="allow plain http:// to a host other than this machine (the key "
                              "and prompts cross the network unencrypted)")
@@ -184,7 +191,8 @@ def plugins_from_args(args: argparse.Namespace) -> List[Any]:
 
 def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
     kwargs: Dict[str, Any] = {"base_url": args.base_url, "allow_http": args.allow_http,
-                              "allowed_origins": args.allow_origin, **extra}
+                              "allowed_origins": args.allow_origin,
+                              "api_version": args.api_version, "betas": args.beta, **extra}
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
     return BatchClient(**kwargs)

@@ -81,7 +81,7 @@ def test_every_request_carries_the_api_headers(batch_json: Any) -> None:
         client.retrieve("b1")
         headers = mock.calls[0].request.headers
     assert headers["x-api-key"] == KEY
-    assert headers["anthropic-version"] == "2023-06-01"
+    assert headers["anthropic-version"] == "2026-10-21"  # the latest, as the official SDK
     assert headers["content-type"] == "application/json"
     assert headers["user-agent"].startswith(f"claudebatch/{claudebatch.__version__}")
     assert "anthropic-beta" not in headers

@@ -24,6 +24,13 @@ def params(**overrides: Any) -> Dict[str, Any]:
     return {k: v for k, v in p.items() if v is not None}
 
 
+@pytest.fixture
+def legacy_client(clock: Any) -> BatchClient:
+    """A client on API version 2023-06-01, which still takes temperature, top_p and top_k."""
+    return BatchClient(api_key="sk-ant-test", base_url="https://api.anthropic.com", clock=clock,
+                       api_version="2023-06-01")
+
+
 def refused(client: BatchClient, mock: responses.RequestsMock, items: Any) -> ValidationError:
     """Assert ``create(items)`` raises ValidationError and sends nothing; return the error."""
     with pytest.raises(ValidationError) as info:
@@ -222,7 +229,7 @@ def test_a_custom_id_with_a_trailing_newline_is_refused_and_shown_readably(
 
 
 def test_nan_and_infinity_in_jsonl_are_refused_naming_line_and_field(
-        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+        legacy_client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "in.jsonl", [
         line("ok-1"),
         line("nan", temperature="NaN"),
@@ -231,7 +238,7 @@ def test_nan_and_infinity_in_jsonl_are_refused_naming_line_and_field(
         line("overflow", temperature="1e400"),  # float() makes it infinite
         line("ok-2", temperature="0.5"),
     ])
-    error = refused(client, mock, path)
+    error = refused(legacy_client, mock, path)
     assert error.total == 4
     assert "params.temperature is NaN" in problem_for(error, f"{path} line 2")
     assert "params.metadata.weights[1] is Infinity" in problem_for(error, f"{path} line 3")
@@ -243,10 +250,10 @@ def test_nan_and_infinity_in_jsonl_are_refused_naming_line_and_field(
 @pytest.mark.parametrize("value, text", [
     (float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity")])
 def test_nan_and_infinity_in_python_input_are_refused(
-        client: BatchClient, mock: responses.RequestsMock, value: float, text: str) -> None:
+        legacy_client: BatchClient, mock: responses.RequestsMock, value: float, text: str) -> None:
     items = [{"custom_id": "ok", "params": params()},
              Request("bad", params(temperature=0.5, metadata={"scores": [0.1, value]}))]
-    error = refused(client, mock, items)
+    error = refused(legacy_client, mock, items)
     assert f"params.metadata.scores[1] is {text}" in problem_for(error, "request 1")
     assert "'bad'" in error.problems[0]
 
@@ -254,7 +261,7 @@ def test_nan_and_infinity_in_python_input_are_refused(
 def test_integers_outside_64_bits_are_refused(
         client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "in.jsonl", [
-        line("max", max_tokens=str(2**63 - 1), metadata=str(-(2**63))),  # the edges pass
+        line("max", metadata=f'[{2**63 - 1}, {-(2**63)}]'),  # the edges pass
         line("big").replace('"max_tokens": 16', '"max_tokens": ' + str(10**30)),
         line("over", metadata=f'{{"n": [{2**63}]}}'),
         line("under", metadata=str(-(2**63) - 1)),
@@ -383,12 +390,12 @@ def test_values_json_cannot_write_are_refused(
 
 
 def test_a_job_refuses_them_too_before_sending(
-        client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
+        legacy_client: BatchClient, mock: responses.RequestsMock, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "in.jsonl", [
         line("ok"), line("nan", temperature="NaN"), nested(100_000),
         line("lone", system='"\\ud800"')])
     with pytest.raises(ValidationError) as info:
-        client.job(path, output=str(tmp_path / "out.jsonl")).dry_run()
+        legacy_client.job(path, output=str(tmp_path / "out.jsonl")).dry_run()
     assert [p.split(":")[0].split(" (")[0] for p in info.value.problems] == [
         f"{path} line {n}" for n in (2, 3, 4)]
     assert len(mock.calls) == 0

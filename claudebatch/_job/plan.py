@@ -7,7 +7,7 @@ serialized once, and each planned batch is a slice of it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import attrs
 
@@ -32,13 +32,15 @@ class PlannedBatch:
 
 
 def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str,
-                  watchers: Sequence[Callable[[Request], None]] = ()
+                  watchers: Sequence[Callable[[Request], None]] = (),
+                  validator: Optional[RequestValidator] = None,
                   ) -> Tuple[Spool, List[PlannedBatch]]:
     """Validate every request and cut the batches; raise before anything is sent.
 
-    ``watchers`` see each valid request as it is spooled (``JobContext.on_planned``).
+    ``watchers`` see each valid request as it is spooled (``JobContext.on_planned``);
+    ``validator`` checks against the client's API version and betas.
     """
-    validator = RequestValidator()
+    validator = validator if validator is not None else RequestValidator()
     spool = Spool()
     plans: List[PlannedBatch] = []
     start = spool.tell()

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import secrets
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
@@ -93,6 +93,7 @@ class Job:
         self.dry_running = False
         self.context = JobContext(self)
         self._spools: List[Spool] = []
+        self._betas: FrozenSet[str] = frozenset()  # betas the planned requests need
         self._resubmitted: Set[str] = set()
         self._collector: Optional[Collector] = None
 
@@ -116,10 +117,13 @@ class Job:
 
     def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
         """Validate every request and cut the batches; raise before anything is sent."""
+        validator = self.client.validator()
         spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
                                      max_bytes=self.max_batch_bytes, job_name=self.name,
-                                     watchers=self.context.planning_watchers)
+                                     watchers=self.context.planning_watchers,
+                                     validator=validator)
         self._spools.append(spool)
+        self._betas = self.client.note_added_betas(validator.added_betas)
         return spool, plans
 
     def dry_run(self) -> JobPlan:
@@ -142,9 +146,11 @@ class Job:
         return result
 
     def _pending(self, spool: Spool, plan: PlannedBatch) -> PendingBatch:
-        return PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
-                            index=plan.index,
-                            serialized=lambda: spool.lines(plan.start, plan.end))
+        pending = PendingBatch(lambda: spool.requests(plan.start, plan.end), plan.count,
+                               index=plan.index,
+                               serialized=lambda: spool.lines(plan.start, plan.end))
+        pending.betas = self._betas  # the pass's: its requests were checked together
+        return pending
 
     # --- running ------------------------------------------------------------
 

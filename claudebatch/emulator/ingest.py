@@ -27,7 +27,7 @@ from .errors import ApiError, invalid
 from .ids import unit
 from .prompt import analyse
 from .store import FAULT_API_ERROR, FAULT_OVERLOADED, INVALID, BatchRecord
-from .validation import validate
+from .validation import Dialect, validate
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -133,7 +133,7 @@ def ingest(
     batch_id: str,
     seq: int,
     created_at: float,
-    beta: bool,
+    dialect: Dialect,
     errored_rate: float,
     settings: IngestSettings,
 ) -> BatchRecord:
@@ -165,7 +165,7 @@ def ingest(
                     offsets.append(offset)
                     offset += len(line)
                     spool.write(line)
-                    code = _outcome(i, params, params_json, beta, errored_rate, batch_id,
+                    code = _outcome(i, params, params_json, dialect, errored_rate, batch_id,
                                     settings)
                     codes[i] = code
                     if code == 0 and '"cache_control"' in params_json:
@@ -200,7 +200,7 @@ def ingest(
         cancel_delay=settings.cancel_delay,
         retention=settings.retention,
         progressive=settings.progressive,
-        beta=beta,
+        dialect=dialect,
         spool_path=spool_path,
         offsets=offsets,
         order=order,
@@ -214,12 +214,12 @@ def _outcome(
     i: int,
     params: Any,
     params_json: str,
-    beta: bool,
+    dialect: Dialect,
     errored_rate: float,
     batch_id: str,
     settings: IngestSettings,
 ) -> int:
-    if validate(params, settings.catalog, beta=beta, params_json=params_json) is not None:
+    if validate(params, settings.catalog, dialect=dialect, params_json=params_json) is not None:
         return INVALID
     if errored_rate and unit(settings.seed, batch_id, i, "fault") < errored_rate:
         overloaded = unit(settings.seed, batch_id, i, "kind") < 0.5

@@ -81,7 +81,7 @@ def iter_lines(
                 continue
             params = _decode(raw_params.decode())
             if code == INVALID:
-                error = validate(params, catalog, beta=record.beta)
+                error = validate(params, catalog, dialect=record.dialect)
                 assert error is not None
                 yield _dump(custom_id, _errored(error.type, error.message))
                 continue

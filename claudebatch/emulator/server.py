@@ -22,8 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from ..apirules import API_VERSIONS, DEFAULT_API_VERSION, KNOWN_BETAS
 from .errors import ApiError, invalid, not_found
 from .faults import Decision
+from .validation import Dialect
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -226,10 +228,9 @@ class Handler(BaseHTTPRequestHandler):
                     ra = decision.retry_after
                     headers["retry-after"] = str(int(ra)) if ra == int(ra) else f"{ra:g}"
                 raise ApiError(error_type, message, status=status, headers=headers)
-            beta = query.get("beta", [""])[-1] == "true"
             base = self._base_url()
             if endpoint == "create":
-                self._create(beta, base, decision)
+                self._create(self._dialect(), base, decision)
             elif endpoint == "list":
                 self._send_json(200, emu.service.list(query, base))
             elif endpoint == "retrieve":
@@ -276,8 +277,26 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError("authentication_error", "x-api-key header is required")
             if key != emu.api_key:
                 raise ApiError("authentication_error", "invalid x-api-key")
-        if not self.headers.get("anthropic-version"):
+        version = self.headers.get("anthropic-version")
+        if not version:
             raise invalid("anthropic-version: header is required")
+        if version not in API_VERSIONS:
+            raise invalid(f"anthropic-version: {version!r} is not a valid version")
+        self._dialect()  # an unknown beta name refuses the request, whatever it asks
+
+    def _dialect(self) -> Dialect:
+        """The create's version and betas; the service refuses a beta name it does not know."""
+        betas: Set[str] = set()
+        for header in self.headers.get_all("anthropic-beta") or ():
+            betas.update(name.strip() for name in header.split(",") if name.strip())
+        unknown = sorted(betas - KNOWN_BETAS)
+        if unknown:
+            shown = ", ".join(f"`{name}`" for name in unknown)
+            raise invalid(f"Unexpected value(s) {shown} for the `anthropic-beta` header. "
+                          "Please consult our documentation at docs.claude.com or try "
+                          "again without the header.")
+        return Dialect(self.headers.get("anthropic-version") or DEFAULT_API_VERSION,
+                       frozenset(betas))
 
     def _base_url(self) -> str:
         host = self.headers.get("Host")
@@ -294,11 +313,11 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     # --- endpoints ------------------------------------------------------------------
-    def _create(self, beta: bool, base: str, decision: Decision) -> None:
+    def _create(self, dialect: Dialect, base: str, decision: Decision) -> None:
         emu = self.server.emulator
         path = self._spool_body()
         try:
-            body = emu.service.create(path, beta=beta, errored_rate=emu.faults.errored,
+            body = emu.service.create(path, dialect=dialect, errored_rate=emu.faults.errored,
                                       base_url=base)
         finally:
             os.unlink(path)

@@ -26,6 +26,7 @@ from .ingest import IngestSettings, ingest
 from .responder import Responder
 from .results import iter_lines
 from .store import Store
+from .validation import Dialect
 
 COUNTS_MODES = ("progressive", "at_end")
 
@@ -89,13 +90,13 @@ class BatchService:
     def batches_created(self) -> int:
         return len(self.batch_ids)
 
-    def create(self, body_path: str, *, beta: bool, errored_rate: float,
+    def create(self, body_path: str, *, dialect: Dialect, errored_rate: float,
                base_url: str) -> Dict[str, Any]:
         batch_id = self.ids.batch_id()
         seq = self.store.next_seq()
         created = self.now()
         record = ingest(body_path, batch_id=batch_id, seq=seq, created_at=created,
-                        beta=beta, errored_rate=errored_rate, settings=self._ingest)
+                        dialect=dialect, errored_rate=errored_rate, settings=self._ingest)
         self.store.add(record)
         with self._lock:
             self.batch_ids.append(batch_id)

@@ -21,6 +21,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from .cache import CacheArrays
 from .errors import ApiError, invalid, not_found
 from .ids import rfc3339
+from .validation import Dialect
 
 # outcome codes of a processed request, one byte per request
 SUCCEEDED, INVALID, FAULT_API_ERROR, FAULT_OVERLOADED = 0, 1, 2, 3
@@ -52,7 +53,7 @@ class BatchRecord:
     cancel_delay: float
     retention: float
     progressive: bool
-    beta: bool
+    dialect: Dialect  # the headers of its create: what its requests are checked against
     spool_path: str
     offsets: array[int]  # byte offset of each request's line in the spool, by input index
     order: array[int]  # input indices in processing (= results) order

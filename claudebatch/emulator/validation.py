@@ -8,23 +8,32 @@ the Messages API would have answered (``invalid_request_error``, or
 
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, FrozenSet, NamedTuple, Optional
 
+from ..apirules import (
+    BETA_ONLY_PARAMS,
+    DEFAULT_API_VERSION,
+    EXTENDED_OUTPUT_BETA,
+    EXTENDED_OUTPUT_TOKENS,
+    SAMPLING_PARAMS,
+    version_problems,
+)
+from ..catalog import family
 from ..limits import BATCH_REFUSED_PARAMS, MIN_MAX_TOKENS
 from .catalog import Catalog
 from .prompt import TTL_SECONDS, cache_markers
+from .schema import params_error
 
-PARAMS = frozenset(
-    {
-        "model", "messages", "max_tokens", "cache_control", "container", "inference_geo",
-        "metadata", "output_config", "service_tier", "stop_sequences", "stream", "system",
-        "temperature", "thinking", "tool_choice", "tools", "top_k", "top_p",
-    }
-)
-# the ?beta=true endpoints take the beta Messages parameters as well
-BETA_PARAMS = PARAMS | {
-    "context_management", "mcp_servers", "output_format", "speed", "user_profile_id",
-}
+
+class Dialect(NamedTuple):
+    """What a create's headers asked for: its ``anthropic-version`` and ``anthropic-beta``."""
+
+    version: str = DEFAULT_API_VERSION
+    betas: FrozenSet[str] = frozenset()
+
+
+PLAIN = Dialect()
+
 MAX_CACHE_BREAKPOINTS = 4
 _CHOICES = ("auto", "any", "tool", "none")
 _THINKING = ("enabled", "disabled", "adaptive")
@@ -48,19 +57,35 @@ def _is_number(value: Any) -> bool:
 
 
 def validate(
-    params: Dict[str, Any], catalog: Catalog, *, beta: bool = False,
+    params: Dict[str, Any], catalog: Catalog, *, dialect: Dialect = PLAIN,
     params_json: Optional[str] = None,
 ) -> Optional[ParamError]:
     """The error the service would answer for these params, or None if they are fine.
 
-    ``params_json``, the params serialised, lets the cache_control checks be skipped
-    when the key appears nowhere."""
-    allowed = BETA_PARAMS if beta else PARAMS
+    Checked in turn: what a batch refuses, what the API version refuses, the
+    spec's schema (the beta one when the create named any beta), the betas that
+    beta parameters need, then the rules no schema says. ``params_json``, the
+    params serialised, lets the cache_control checks be skipped when the key
+    appears nowhere."""
     for key in params:
         if key in BATCH_REFUSED_PARAMS:
             return _invalid(f"{key}: not supported for Message Batches requests")
-        if key not in allowed:
-            return _invalid(f"{key}: Extra inputs are not permitted")
+    for field, why in version_problems(params, dialect.version):
+        if field in SAMPLING_PARAMS:
+            return _invalid(f"{field}: Extra inputs are not permitted")
+        return _invalid(f"{field}: {why}")
+    if "max_tokens" in params and _is_int(params["max_tokens"]) \
+            and params["max_tokens"] < MIN_MAX_TOKENS:  # the spec allows 0; a batch does not
+        return _invalid(f"max_tokens: Input should be greater than or equal to "
+                        f"{MIN_MAX_TOKENS} for Message Batches requests")
+    problem = params_error(params, beta=bool(dialect.betas))
+    if problem is not None:
+        return _invalid(problem)
+    for key, enabling in BETA_ONLY_PARAMS.items():
+        if key in params and not dialect.betas.intersection(b for b in enabling if b):
+            names = ", ".join(b for b in enabling if b)
+            return _invalid(f"{key}: this parameter requires the anthropic-beta header "
+                            f"to include one of: {names}")
 
     model = params.get("model")
     if "model" not in params:
@@ -73,9 +98,6 @@ def validate(
     if not _is_int(params["max_tokens"]):
         return _invalid("max_tokens: Input should be a valid integer")
     max_tokens: int = params["max_tokens"]
-    if max_tokens < MIN_MAX_TOKENS:  # the spec allows 0; a batch does not
-        return _invalid(f"max_tokens: Input should be greater than or equal to "
-                        f"{MIN_MAX_TOKENS} for Message Batches requests")
 
     error = _check_messages(params)
     if error is not None:
@@ -129,9 +151,13 @@ def validate(
     info = catalog.lookup(model)
     if info is None:
         return ParamError("not_found_error", f"model: {model}")
-    if max_tokens > info.max_output:
+    most = info.max_output
+    found = family(model)
+    if EXTENDED_OUTPUT_BETA in dialect.betas and found is not None and found.extended_output:
+        most = max(most, EXTENDED_OUTPUT_TOKENS)
+    if max_tokens > most:
         return _invalid(
-            f"max_tokens: {max_tokens} > {info.max_output}, which is the maximum allowed "
+            f"max_tokens: {max_tokens} > {most}, which is the maximum allowed "
             f"number of output tokens for {info.resolved}"
         )
     return None

@@ -39,7 +39,7 @@ def dataset() -> List[Dict[str, Any]]:
                                   "messages": [{"role": "user", "content": f"question {i}"}]}
         if custom_id in INVALID:  # accepted by the client, refused by the service
             params = ({**params, "model": "not-a-model"} if i % 8 == 0
-                      else {**params, "temperature": 5})
+                      else {**params, "metadata": {"user_id": "u", "team": "x"}})
         rows.append({"custom_id": custom_id, "params": params})
     return rows
 
