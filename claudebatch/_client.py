@@ -398,15 +398,15 @@ class BatchClient:
                 "there. If your results are served by a gateway you trust, allow its origin "
                 "explicitly: BatchClient(allowed_origins=['https://gateway.example']) or "
                 "--allow-origin https://gateway.example")
-        return self._stream_results(batch.id, url, raw=raw, call_hooks=call_hooks,
+        return self._stream_results(batch, url, raw=raw, call_hooks=call_hooks,
                                     context=context if context is not None else self.context)
 
-    def _stream_results(self, batch_id: str, url: str, *, raw: bool, call_hooks: bool,
+    def _stream_results(self, batch: MessageBatch, url: str, *, raw: bool, call_hooks: bool,
                         context: CallContext) -> Iterator[Any]:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
-        source = f"results of {batch_id}"
+        source = f"results of {batch.id}"
         try:
             response.raw.decode_content = True
             for value in iter_raw(response.raw, source=source):
@@ -416,7 +416,7 @@ class BatchClient:
                 result = to_result(value, source=source)
                 if has_hooks:
                     self.hook.on_result(result=result, line=result_line(value),
-                                        context=context)
+                                        context=context, batch=batch)
                 yield value if raw else result
         finally:
             response.close()

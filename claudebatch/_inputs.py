@@ -19,7 +19,7 @@ import os
 import re
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from .apirules import DEFAULT_API_VERSION, beta_needs, version_problems
+from .apirules import DEFAULT_API_VERSION, request_needs, version_problems
 from .errors import ValidationError
 from .limits import (
     BATCH_REFUSED_PARAMS,
@@ -376,7 +376,7 @@ class RequestValidator:
                 self.add_problem(label, json_problem)
                 ok = False
             if ok:  # the limits that depend on the model and the betas
-                needs = beta_needs(params, self.betas)
+                needs = request_needs(params, self.betas)
                 for field, why in needs.problems:
                     self.add_problem(label, f"params.{field}: {why}")
                     ok = False

@@ -11,6 +11,7 @@ old one.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -65,8 +66,34 @@ class CacheMultipliers:
 
 
 @attrs.frozen
+class LongPrompt:
+    """A higher price for every token of a request whose prompt (input plus cache reads
+    and writes) is longer than ``above`` tokens (Claude Haiku 5.5: 100,000)."""
+
+    above: int
+    input: Decimal
+    output: Decimal
+
+
+@attrs.frozen
+class EarlierPrice:
+    """A price that was in force up to and including ``until`` (an ISO date, UTC)."""
+
+    until: str
+    input: Decimal
+    output: Decimal
+    cache: Optional[CacheMultipliers] = None
+    source: str = ""
+
+
+@attrs.frozen
 class ModelPrice:
-    """One model's list prices (USD per million tokens) and its cache multipliers."""
+    """One model's list prices (USD per million tokens) and its cache multipliers.
+
+    ``earlier`` holds the prices in force before the current one, oldest first;
+    :meth:`at` gives the price of a given day. ``source``, ``released`` and
+    ``retires`` say where the figures come from and when the model lives.
+    """
 
     model: str
     input: Decimal
@@ -75,6 +102,11 @@ class ModelPrice:
     aliases: Tuple[str, ...] = ()
     name: str = ""
     retired: bool = False
+    long_prompt: Optional[LongPrompt] = None
+    earlier: Tuple[EarlierPrice, ...] = ()
+    source: str = ""
+    released: str = ""
+    retires: str = ""
 
     @property
     def names(self) -> Tuple[str, ...]:
@@ -83,14 +115,7 @@ class ModelPrice:
     _rates: Dict[str, Decimal] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        base = self.input / MILLION
-        object.__setattr__(self, "_rates", {
-            "input": base,
-            "cache_write_5m": base * self.cache.write_5m,
-            "cache_write_1h": base * self.cache.write_1h,
-            "cache_read": base * self.cache.read,
-            "output": self.output / MILLION,
-        })
+        object.__setattr__(self, "_rates", _rates(self.input, self.output, self.cache))
 
     @property
     def rates(self) -> Dict[str, Decimal]:
@@ -100,6 +125,39 @@ class ModelPrice:
     def per_token(self) -> Dict[str, Decimal]:
         """A copy of :attr:`rates`."""
         return dict(self._rates)
+
+    def rates_for_prompt(self, prompt_tokens: int) -> Dict[str, Decimal]:
+        """:attr:`rates`, or the long-prompt rates when ``prompt_tokens`` is over the tier."""
+        tier = self.long_prompt
+        if tier is None or prompt_tokens <= tier.above:
+            return self._rates
+        return _rates(tier.input, tier.output, self.cache)
+
+    def at(self, day: Union[str, dt.date, dt.datetime, None]) -> ModelPrice:
+        """The price in force on ``day`` (a date, a datetime or an ISO date; None: today's)."""
+        if day is None or not self.earlier:
+            return self
+        if isinstance(day, dt.datetime):
+            day = day.astimezone(dt.timezone.utc).date() if day.tzinfo else day.date()
+        text = day.isoformat() if isinstance(day, dt.date) else str(day)[:10]
+        for old in self.earlier:
+            if text <= old.until:
+                return attrs.evolve(self, input=old.input, output=old.output,
+                                    cache=old.cache or self.cache, earlier=(),
+                                    source=old.source or self.source)
+        return self
+
+
+def _rates(input_price: Decimal, output_price: Decimal, cache: CacheMultipliers
+           ) -> Dict[str, Decimal]:
+    base = input_price / MILLION
+    return {
+        "input": base,
+        "cache_write_5m": base * cache.write_5m,
+        "cache_write_1h": base * cache.write_1h,
+        "cache_read": base * cache.read,
+        "output": output_price / MILLION,
+    }
 
 
 @attrs.frozen
@@ -118,6 +176,9 @@ class PricingTable:
     web_search_per_1000: Decimal = Decimal(10)
     web_search_batch_discount: bool = False
     sources: Tuple[str, ...] = ()
+    #: Multipliers on every token price by where inference ran (``usage.inference_geo``).
+    geo_multipliers: Mapping[str, Decimal] = attrs.field(
+        factory=lambda: {"global": Decimal(1), "us": Decimal("1.1")})
     _by_name: Dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
     _by_base: Dict[str, ModelPrice] = attrs.field(init=False, repr=False, eq=False)
     _resolved: Dict[str, Optional[ModelPrice]] = attrs.field(init=False, repr=False, eq=False)
@@ -144,14 +205,21 @@ class PricingTable:
     def web_search_per_request(self) -> Decimal:
         return self.web_search_per_1000 / 1000
 
-    def lookup(self, model: str) -> Optional[ModelPrice]:
-        """The price of ``model``: exact id or alias, else the longest known dated prefix."""
+    def lookup(self, model: str, at: Union[str, dt.date, dt.datetime, None] = None
+               ) -> Optional[ModelPrice]:
+        """The price of ``model``: exact id or alias, else the longest known dated prefix;
+        with ``at``, the price in force then (a batch is priced as of its ``created_at``)."""
         if model in self._resolved:
-            return self._resolved[model]
-        found = self._resolve(model)
-        if len(self._resolved) < 10_000:
-            self._resolved[model] = found
-        return found
+            found = self._resolved[model]
+        else:
+            found = self._resolve(model)
+            if len(self._resolved) < 10_000:
+                self._resolved[model] = found
+        return found.at(at) if found is not None and at is not None else found
+
+    def geo_multiplier(self, geo: Optional[str]) -> Decimal:
+        """The price multiplier where inference ran (1 when unsaid or unknown)."""
+        return self.geo_multipliers.get(geo, Decimal(1)) if geo else Decimal(1)
 
     def _resolve(self, model: str) -> Optional[ModelPrice]:
         exact = self._by_name.get(model)
@@ -285,6 +353,15 @@ def _settings(data: Any, where: str) -> Dict[str, Any]:
                                                      f"{where} web_search_per_1000")
     if "web_search_batch_discount" in data:
         settings["web_search_batch_discount"] = bool(data["web_search_batch_discount"])
+    geo = data.get("inference_geo")
+    if geo is not None:
+        multipliers = geo.get("multipliers") if isinstance(geo, Mapping) else None
+        if not isinstance(multipliers, Mapping):
+            raise ConfigurationError(f"pricing: {where} inference_geo needs 'multipliers', "
+                                     "e.g. {\"multipliers\": {\"global\": 1, \"us\": 1.1}}")
+        settings["geo_multipliers"] = {
+            str(k): to_decimal(v, f"{where} inference_geo.multipliers.{k}")
+            for k, v in multipliers.items()}
     return settings
 
 
@@ -304,12 +381,64 @@ def _parse_models(models: Mapping[str, Any], where: str,
         aliases = entry.get("aliases", ())
         if isinstance(aliases, str) or not isinstance(aliases, Iterable):
             raise ConfigurationError(f"pricing: {here} aliases must be a list of ids")
+        cache = base.updated(entry.get("cache_multipliers"), here)
         parsed.append(ModelPrice(
             model=model,
             input=to_decimal(entry["input"], f"{here} input"),
             output=to_decimal(entry["output"], f"{here} output"),
-            cache=base.updated(entry.get("cache_multipliers"), here),
+            cache=cache,
             aliases=tuple(str(a) for a in aliases),
             name=str(entry.get("name", "")),
-            retired=bool(entry.get("retired", False))))
+            retired=bool(entry.get("retired", False)),
+            long_prompt=_long_prompt(entry.get("long_prompt"), here),
+            earlier=_earlier(entry.get("earlier"), here, cache),
+            source=str(entry.get("source", "")),
+            released=_date(entry.get("released"), f"{here} released"),
+            retires=_date(entry.get("retires"), f"{here} retires")))
     return parsed
+
+
+def _date(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ConfigurationError(
+            f"pricing: {what} must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _long_prompt(value: Any, here: str) -> Optional[LongPrompt]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not {"above", "input", "output"} <= set(value):
+        raise ConfigurationError(f"pricing: {here} long_prompt needs above, input and output, "
+                                 "e.g. {\"above\": 100000, \"input\": 0.5, \"output\": 2.5}")
+    above = value["above"]
+    if isinstance(above, bool) or not isinstance(above, int) or above < 0:
+        raise ConfigurationError(f"pricing: {here} long_prompt.above must be a whole number "
+                                 f"of tokens, got {above!r}")
+    return LongPrompt(above, to_decimal(value["input"], f"{here} long_prompt.input"),
+                      to_decimal(value["output"], f"{here} long_prompt.output"))
+
+
+def _earlier(value: Any, here: str, cache: CacheMultipliers) -> Tuple[EarlierPrice, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"pricing: {here} earlier must be a list of "
+                                 "{\"until\": date, \"input\": ..., \"output\": ...}")
+    prices: List[EarlierPrice] = []
+    for number, old in enumerate(value):
+        where = f"{here} earlier[{number}]"
+        if not isinstance(old, Mapping) or not {"until", "input", "output"} <= set(old):
+            raise ConfigurationError(f"pricing: {where} needs until, input and output")
+        prices.append(EarlierPrice(
+            _date(old["until"], f"{where} until"),
+            to_decimal(old["input"], f"{where} input"),
+            to_decimal(old["output"], f"{where} output"),
+            cache.updated(old.get("cache_multipliers"), where)
+            if old.get("cache_multipliers") else None,
+            str(old.get("source", ""))))
+    prices.sort(key=lambda p: p.until)
+    return tuple(prices)

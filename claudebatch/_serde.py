@@ -142,6 +142,7 @@ def _structure_usage(d: Dict[str, Any], _: Any) -> Usage:
             creation.get("ephemeral_1h_input_tokens") or 0),
         server_tool_use=None if tools is None else converter.structure(tools, ServerToolUsage),
         service_tier=d.get("service_tier"),
+        inference_geo=d.get("inference_geo"),
     )
 
 

@@ -134,8 +134,9 @@ def version_problems(params: Mapping[str, Any], api_version: str) -> List[Tuple[
 
 
 @attrs.frozen
-class BetaNeeds:
-    """What one request's params need of the ``anthropic-beta`` header."""
+class RequestNeeds:
+    """What one request's params need of the ``anthropic-beta`` header, and what its
+    model cannot take."""
 
     #: Betas to add (the mapping is known and the user named none that would do).
     add: FrozenSet[str] = frozenset()
@@ -143,8 +144,10 @@ class BetaNeeds:
     problems: Tuple[Tuple[str, str], ...] = ()
 
 
-def beta_needs(params: Mapping[str, Any], betas: Iterable[str]) -> BetaNeeds:
-    """The betas these params need beyond ``betas``, and what cannot be sent at all."""
+def request_needs(params: Mapping[str, Any], betas: Iterable[str]) -> RequestNeeds:
+    """The betas these params need beyond ``betas``, and what cannot be sent at all: a
+    ``max_tokens`` over what the model can write, ``inference_geo`` on a model before
+    Opus 4.6 / Sonnet 4.6 (the service answers both with an error)."""
     have = set(betas)
     add: Set[str] = set()
     problems: List[Tuple[str, str]] = []
@@ -171,7 +174,10 @@ def beta_needs(params: Mapping[str, Any], betas: Iterable[str]) -> BetaNeeds:
                      if found.extended_output else "")
             problems.append(("max_tokens", f"{max_tokens:,} is over the {found.max_output:,} "
                                            f"that {model} can write{extra}; at most {most:,}"))
-    return BetaNeeds(frozenset(add), tuple(problems))
+    if found is not None and "inference_geo" in params and not found.inference_geo:
+        problems.append(("inference_geo", f"{model} does not take it (only Claude Opus 4.6, "
+                                          "Sonnet 4.6 and later models do): drop it"))
+    return RequestNeeds(frozenset(add), tuple(problems))
 
 
 def beta_header(betas: Iterable[str]) -> Dict[str, str]:

@@ -16,6 +16,8 @@ import attrs
 from ._pricing import (
     MILLION,
     CacheMultipliers,
+    EarlierPrice,
+    LongPrompt,
     ModelPrice,
     PricingSource,
     PricingTable,
@@ -31,7 +33,9 @@ __all__ = [
     "FAMILIES",
     "MILLION",
     "CacheMultipliers",
+    "EarlierPrice",
     "Family",
+    "LongPrompt",
     "ModelPrice",
     "PricingSource",
     "PricingTable",
@@ -48,42 +52,47 @@ __all__ = [
 @attrs.frozen
 class Family:
     """Models whose id starts with ``prefix``: their largest ``max_tokens``, the
-    shortest prompt prefix they cache (shorter breakpoints cache nothing), and
-    whether a batch may ask for up to 300,000 tokens with the extended-output beta."""
+    shortest prompt prefix they cache (shorter breakpoints cache nothing), whether
+    a batch may ask for up to 300,000 tokens with the extended-output beta, and
+    whether they take ``inference_geo`` (older models answer it with an error)."""
 
     prefix: str
     max_output: int
     min_cache_tokens: int
     extended_output: bool = False
+    inference_geo: bool = True
 
 
-#: Longest matching prefix wins. Where sources disagree on a minimum, the larger
-#: figure is kept: marking too little costs a missed saving, too much a write never read.
+#: Longest matching prefix wins. Sources, read 2026-12-01: each model's overview page (max
+#: output; "Max output (Batch API, beta) 300K" for extended output), the prompt-caching
+#: page (minimums), the data-residency page (inference_geo from Opus 4.6 / Sonnet 4.6 on).
+#: Where a minimum is unknown (Haiku 5.5) or sources disagree, the larger figure is kept:
+#: marking too little costs a missed saving, too much a write never read.
 FAMILIES: Tuple[Family, ...] = (
     Family("claude-opus-5-5", 128_000, 512, extended_output=True),
     Family("claude-opus-5", 128_000, 512, extended_output=True),
-    Family("claude-fable-5-1", 128_000, 512, extended_output=True),
     Family("claude-fable-5", 128_000, 512),
-    Family("claude-sonnet-5-5", 128_000, 1024, extended_output=True),
+    Family("claude-mythos-5", 128_000, 512),
+    Family("claude-mythos", 128_000, 2048),
+    Family("claude-sonnet-5-5", 128_000, 512, extended_output=True),
     Family("claude-sonnet-5", 128_000, 1024, extended_output=True),
-    Family("claude-haiku-5-5", 128_000, 2048),
-    Family("claude-mythos", 128_000, 4096),
+    Family("claude-haiku-5-5", 128_000, 4096),
     Family("claude-opus-4-8", 128_000, 1024),
     Family("claude-opus-4-7", 128_000, 4096),
     Family("claude-opus-4-6", 128_000, 4096),
-    Family("claude-opus-4-5", 64_000, 4096),
-    Family("claude-opus-4-1", 32_000, 1024),
-    Family("claude-opus-4", 32_000, 1024),
-    Family("claude-sonnet-4-6", 64_000, 2048),
-    Family("claude-sonnet-4-5", 64_000, 1024),
-    Family("claude-sonnet-4", 64_000, 1024),
-    Family("claude-haiku-4-5", 64_000, 4096),
-    Family("claude-3-7-sonnet", 64_000, 1024),
-    Family("claude-3-5-sonnet", 8192, 1024),
-    Family("claude-3-5-haiku", 8192, 2048),
-    Family("claude-3-opus", 4096, 1024),
-    Family("claude-3-sonnet", 4096, 1024),
-    Family("claude-3-haiku", 4096, 2048),
+    Family("claude-opus-4-5", 64_000, 4096, inference_geo=False),
+    Family("claude-opus-4-1", 32_000, 1024, inference_geo=False),
+    Family("claude-opus-4", 32_000, 1024, inference_geo=False),
+    Family("claude-sonnet-4-6", 128_000, 2048),
+    Family("claude-sonnet-4-5", 64_000, 1024, inference_geo=False),
+    Family("claude-sonnet-4", 64_000, 1024, inference_geo=False),
+    Family("claude-haiku-4-5", 64_000, 4096, inference_geo=False),
+    Family("claude-3-7-sonnet", 64_000, 1024, inference_geo=False),
+    Family("claude-3-5-sonnet", 8192, 1024, inference_geo=False),
+    Family("claude-3-5-haiku", 8192, 2048, inference_geo=False),
+    Family("claude-3-opus", 4096, 1024, inference_geo=False),
+    Family("claude-3-sonnet", 4096, 1024, inference_geo=False),
+    Family("claude-3-haiku", 4096, 2048, inference_geo=False),
 )
 #: For an id no family matches: the largest output and the largest minimum in use.
 DEFAULT_MAX_OUTPUT = 128_000

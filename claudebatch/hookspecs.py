@@ -141,12 +141,15 @@ def on_poll(batch: MessageBatch, context: CallContext) -> None:
 
 
 @hookspec
-def on_result(result: BatchResult, line: bytes, context: CallContext) -> None:
+def on_result(result: BatchResult, line: bytes, context: CallContext,
+              batch: MessageBatch) -> None:
     """One result, as it streams in (or, inside a job, as it is written to the output).
 
     :param result: the parsed result (``result.result.type``, the message, usage).
     :param line: the same result as one line of JSON, as written to the output
         (no newline): what a store keeps, with fields this version does not model.
+    :param batch: the batch the result comes from (its ``created_at`` dates the
+        price in force), also for a result replayed from a store.
     :param context: the job or the client's context. Inside a job it is called
         once per result the job keeps (a download resumed after a broken stream
         does not call it again), and ``context.replaying`` is True while the core

@@ -139,6 +139,7 @@ class Usage:
     cache_creation: Optional[CacheCreation] = None
     server_tool_use: Optional[ServerToolUsage] = None
     service_tier: Optional[str] = None
+    inference_geo: Optional[str] = None  # where it ran: "us" costs 1.1x
 
 
 @attrs.frozen

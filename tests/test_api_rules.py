@@ -21,7 +21,7 @@ from claudebatch.apirules import (
     DEFAULT_API_VERSION,
     EXTENDED_OUTPUT_BETA,
     KNOWN_BETAS,
-    beta_needs,
+    request_needs,
     version_problems,
 )
 from claudebatch.cli import main
@@ -65,21 +65,21 @@ def test_version_rules_name_each_field() -> None:
     assert version_problems(p, "2023-06-01") == []
 
 
-def test_beta_needs() -> None:
-    assert beta_needs(params(max_tokens=200_000, model="claude-opus-5-5"), ()).add == {
+def test_request_needs() -> None:
+    assert request_needs(params(max_tokens=200_000, model="claude-opus-5-5"), ()).add == {
         EXTENDED_OUTPUT_BETA}
-    assert beta_needs(params(max_tokens=200_000, model="claude-opus-5-5"),
+    assert request_needs(params(max_tokens=200_000, model="claude-opus-5-5"),
                       [EXTENDED_OUTPUT_BETA]).add == frozenset()
-    over = beta_needs(params(max_tokens=300_001, model="claude-opus-5-5"), ())
+    over = request_needs(params(max_tokens=300_001, model="claude-opus-5-5"), ())
     assert over.problems and "at most 300,000" in over.problems[0][1]
-    haiku = beta_needs(params(max_tokens=100_000, model="claude-haiku-4-5"), ())
+    haiku = request_needs(params(max_tokens=100_000, model="claude-haiku-4-5"), ())
     assert haiku.problems[0][0] == "max_tokens" and "64,000" in haiku.problems[0][1]
-    assert beta_needs(params(max_tokens=10**6, model="claude-future-9"), ()).problems == ()
-    assert beta_needs(params(context_management={}), ()).add == {
+    assert request_needs(params(max_tokens=10**6, model="claude-future-9"), ()).problems == ()
+    assert request_needs(params(context_management={}), ()).add == {
         "context-management-2025-06-27"}
-    mcp = beta_needs(params(mcp_servers=[]), ())
+    mcp = request_needs(params(mcp_servers=[]), ())
     assert mcp.add == frozenset() and "mcp-client-2025-11-20" in mcp.problems[0][1]
-    assert beta_needs(params(mcp_servers=[]), ["mcp-client-2025-11-20"]).problems == ()
+    assert request_needs(params(mcp_servers=[]), ["mcp-client-2025-11-20"]).problems == ()
 
 
 def test_sampling_parameters_are_refused_before_sending_naming_file_line_and_way_out(
@@ -185,3 +185,12 @@ def test_cli_refuses_with_the_way_out_and_takes_api_version(
         assert main(["submit", str(path), "--api-version", "2023-06-01"]) == 0
     assert main(["submit", str(path), "--beta", "bogus-2099-01-01"]) == 2
     assert "unknown beta" in capsys.readouterr().err
+
+
+def test_inference_geo_on_an_older_model_is_refused_before_sending() -> None:
+    with responses.RequestsMock(), pytest.raises(ValidationError) as info:
+        make_client().create([
+            {"custom_id": "old", "params": params(model="claude-sonnet-4-5", inference_geo="us")},
+            {"custom_id": "new", "params": params(model="claude-sonnet-5-5", inference_geo="us")}])
+    assert info.value.total == 1
+    assert "params.inference_geo: claude-sonnet-4-5 does not take it" in info.value.problems[0]

@@ -91,7 +91,8 @@ class Collector:
                     item.written.add(custom_id)
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source="the store"),
-                                            line=line, context=self.context)
+                                            line=line, context=self.context,
+                                            batch=item.batch)
                     self.out.write_line(line)
                     counts[value["result"].get("type", "unknown")] += 1
                 item.summary.counts = dict(counts)
@@ -156,7 +157,8 @@ class Collector:
                     line = result_line(value)
                     if wants_results:
                         self.hook.on_result(result=to_result(value, source=item.summary.id),
-                                            line=line, context=self.context)
+                                            line=line, context=self.context,
+                                            batch=item.batch)
                     self.out.write_line(line)
                     counts[value["result"].get("type", "unknown")] += 1
                     self.results_written += 1

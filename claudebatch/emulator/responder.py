@@ -244,7 +244,7 @@ class Responder:
                 },
                 "server_tool_use": None,
                 "service_tier": "batch",
-                "inference_geo": None,
+                "inference_geo": params.get("inference_geo") or "global",
             },
             "container": None,
         }

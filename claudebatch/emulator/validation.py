@@ -151,8 +151,11 @@ def validate(
     info = catalog.lookup(model)
     if info is None:
         return ParamError("not_found_error", f"model: {model}")
-    most = info.max_output
     found = family(model)
+    if "inference_geo" in params and params["inference_geo"] is not None \
+            and found is not None and not found.inference_geo:
+        return _invalid(f"inference_geo: is not supported for model {info.resolved}")
+    most = info.max_output
     if EXTENDED_OUTPUT_BETA in dialect.betas and found is not None and found.extended_output:
         most = max(most, EXTENDED_OUTPUT_TOKENS)
     if max_tokens > most:

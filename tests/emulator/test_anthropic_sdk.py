@@ -106,11 +106,46 @@ def test_cancel(client: Any, clock: ManualClock, req: Req) -> None:
 
 
 def test_beta_resource(client: Any, clock: ManualClock, req: Req) -> None:
-    batch = client.beta.messages.batches.create(requests=[req("a")])
+    """Every endpoint of the beta namespace, which names its betas in ``anthropic-beta``."""
+    batches = client.beta.messages.batches
+    batch = batches.create(requests=[req("a")])
     clock.advance(1)
-    assert client.beta.messages.batches.retrieve(batch.id).processing_status == "ended"
-    (result,) = list(client.beta.messages.batches.results(batch.id))
+    assert batches.retrieve(batch.id).processing_status == "ended"
+    (result,) = list(batches.results(batch.id))
     assert result.result.type == "succeeded"
+    assert batch.id in [b.id for b in batches.list(limit=5)]
+    long = batches.create(requests=[req(f"r{i}") for i in range(100)])
+    assert batches.cancel(long.id).processing_status == "canceling"
+    assert batches.delete(batch.id).id == batch.id
+
+    extended = batches.create(
+        requests=[req("long", model="claude-opus-5-5", max_tokens=250_000)],
+        betas=["output-300k-2026-03-24"])
+    plain = batches.create(requests=[req("long", model="claude-opus-5-5", max_tokens=250_000)])
+    clock.advance(5)
+    (ok,) = list(batches.results(extended.id))
+    (refused,) = list(batches.results(plain.id))
+    assert ok.result.type == "succeeded"
+    assert refused.result.type == "errored"
+    assert "maximum allowed number of output tokens" in refused.result.error.error.message
+    with pytest.raises(anthropic.BadRequestError, match="Unexpected value"):
+        batches.create(requests=[req("a")], betas=["no-such-beta-2099-01-01"])
+
+
+def test_the_sdks_default_version_refuses_sampling_parameters(
+        client: Any, clock: ManualClock, req: Req) -> None:
+    """The official SDK 2.x sends anthropic-version 2026-10-21: temperature is errored."""
+    batch = client.messages.batches.create(requests=[req("warm", temperature=0.5), req("ok")])
+    clock.advance(1)
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["ok"].type == "succeeded"
+    assert results["warm"].error.error.message == "temperature: Extra inputs are not permitted"
+    legacy = anthropic.Anthropic(api_key="sk-ant-test", base_url=client.base_url, max_retries=0,
+                                 default_headers={"anthropic-version": "2023-06-01"})
+    batch = legacy.messages.batches.create(requests=[req("warm", temperature=0.5)])
+    clock.advance(1)
+    (line,) = list(legacy.messages.batches.results(batch.id))
+    assert line.result.type == "succeeded"
 
 
 def test_sdk_errors_map_to_its_exceptions(sdk_emu: Emulator, client: Any, req: Req) -> None:

@@ -160,3 +160,13 @@ def test_what_the_spec_allows_succeeds(api: Api, clock: ManualClock, req: Req) -
                                                 "data": "AA=="}}]}])
     results = outcome(api, clock, [rich], version="2026-10-21")
     assert results["rich"]["type"] == "succeeded", results
+
+
+def test_inference_geo_is_refused_on_older_models_and_reported_in_usage(
+        api: Api, clock: ManualClock, req: Req) -> None:
+    results = outcome(api, clock, [req("old", model="claude-haiku-4-5", inference_geo="us"),
+                                   req("new", model="claude-opus-5-5", inference_geo="us"),
+                                   req("default", model="claude-opus-5-5")])
+    assert "inference_geo" in error_of(results["old"])
+    assert results["new"]["message"]["usage"]["inference_geo"] == "us"
+    assert results["default"]["message"]["usage"]["inference_geo"] == "global"

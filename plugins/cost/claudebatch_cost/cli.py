@@ -9,6 +9,7 @@ claudebatch-sqlite store kept (every attempt of every pass), without the service
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional
@@ -87,8 +88,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     job = Totals()
     by_model: Dict[str, Totals] = {}
     with open_existing(args) as store:
-        for _pass, _custom_id, line in store.results(args.name):
-            cost = price_result(json.loads(line), table)
+        for _pass, _custom_id, line, created in store.dated_results(args.name):
+            when = None if created is None else dt.datetime.fromtimestamp(created, dt.timezone.utc)
+            cost = price_result(json.loads(line), table, when)
             job.add(cost)
             if cost.model is not None:
                 by_model.setdefault(cost.model, Totals()).add(cost)

@@ -9,6 +9,7 @@ cost nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Dict, Optional, Union
@@ -24,6 +25,8 @@ TOKEN_COMPONENTS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "
 COMPONENTS = (*TOKEN_COMPONENTS, "web_search")
 
 ZERO = Decimal(0)
+#: A moment a price is asked for: a datetime, a date or an ISO date.
+When = Union[str, dt.date, dt.datetime]
 
 
 @attrs.frozen
@@ -137,21 +140,26 @@ _NOTHING = UsageCounts()
 _FREE = Charges()
 
 
-def charges(usage: UsageCounts, model: str, table: PricingTable
+def charges(usage: UsageCounts, model: str, table: PricingTable, *,
+            at: Optional[When] = None, geo: Optional[str] = None
             ) -> Optional[tuple[Charges, Charges]]:
-    """``(batch, standard)`` charges for ``usage`` of ``model``, or None if it is unknown."""
-    price = table.lookup(model)
-    return None if price is None else _charges(usage, price, table)
+    """``(batch, standard)`` charges for ``usage`` of ``model``, or None if it is unknown:
+    at the price in force at ``at`` (a batch's ``created_at``), where ``geo`` says
+    inference ran (``usage.inference_geo``: ``"us"`` costs more)."""
+    price = table.lookup(model, at=at)
+    return None if price is None else _charges(usage, price, table, geo)
 
 
-def _charges(usage: UsageCounts, price: ModelPrice, table: PricingTable
-             ) -> tuple[Charges, Charges]:
-    rates = price.rates
-    standard = Charges(rates["input"] * usage.input,
-                       rates["cache_write_5m"] * usage.cache_write_5m,
-                       rates["cache_write_1h"] * usage.cache_write_1h,
-                       rates["cache_read"] * usage.cache_read,
-                       rates["output"] * usage.output,
+def _charges(usage: UsageCounts, price: ModelPrice, table: PricingTable,
+             geo: Optional[str] = None) -> tuple[Charges, Charges]:
+    prompt = usage.input + usage.cache_write_5m + usage.cache_write_1h + usage.cache_read
+    rates = price.rates_for_prompt(prompt)
+    scale = table.geo_multiplier(geo)
+    standard = Charges(rates["input"] * usage.input * scale,
+                       rates["cache_write_5m"] * usage.cache_write_5m * scale,
+                       rates["cache_write_1h"] * usage.cache_write_1h * scale,
+                       rates["cache_read"] * usage.cache_read * scale,
+                       rates["output"] * usage.output * scale,
                        table.web_search_per_request * usage.web_search)
     half = table.batch_multiplier
     batch = Charges(standard.input * half, standard.cache_write_5m * half,
@@ -162,17 +170,19 @@ def _charges(usage: UsageCounts, price: ModelPrice, table: PricingTable
     return batch, standard
 
 
-def price_result(result: Union[BatchResult, Mapping[str, Any]], table: PricingTable
-                 ) -> ResultCost:
-    """The cost of one result: a ``BatchResult`` or a raw results-file line (dict)."""
+def price_result(result: Union[BatchResult, Mapping[str, Any]], table: PricingTable,
+                 at: Optional[When] = None) -> ResultCost:
+    """The cost of one result: a ``BatchResult`` or a raw results-file line (dict), at the
+    price in force at ``at`` (its batch's ``created_at``; None: today's price)."""
     custom_id, kind, model, usage = _unpack(result)
     if kind != "succeeded":
         return ResultCost(custom_id, kind, model, _NOTHING, _FREE, _FREE)
     counts = UsageCounts.from_usage(usage)
-    price = table.lookup(model or "")
+    price = table.lookup(model or "", at=at)
     if price is None:
         return ResultCost(custom_id, kind, model, counts, None, None)
-    batch, standard = _charges(counts, price, table)
+    geo = _get(usage, "inference_geo") if usage is not None else None
+    batch, standard = _charges(counts, price, table, geo if isinstance(geo, str) else None)
     return ResultCost(custom_id, kind, model, counts, batch, standard, priced_as=price.model)
 
 

@@ -78,6 +78,11 @@ class _ModelTally:
     expected_read: int = 0
 
 
+#: Requests are tallied by model, by ``inference_geo`` (its price multiplier) and by
+#: whether their prompt is over the model's long-prompt tier (Haiku 5.5), if it has one.
+_Key = Tuple[str, str, bool]
+
+
 class Estimation:
     """One estimate in progress: ``add`` each request, then ``result``."""
 
@@ -86,8 +91,8 @@ class Estimation:
         self.estimator = estimator
         self.counter = counter
         self.prefixes = prefixes
-        self.exact: Dict[str, _ModelTally] = {}
-        self.approx: Dict[str, _ModelTally] = {}
+        self.exact: Dict[_Key, _ModelTally] = {}
+        self.approx: Dict[_Key, _ModelTally] = {}
 
     def reset(self) -> None:
         """Forget what was added (the batch's body is being written again)."""
@@ -147,11 +152,16 @@ class Estimator:
         the requests as they are written instead of reading them again."""
         return Estimation(self, counter, set() if seen is None else seen)
 
-    def _tally(self, tallies: Dict[str, _ModelTally], model: str, params: Dict[str, Any],
+    def _tally(self, tallies: Dict[_Key, _ModelTally], model: str, params: Dict[str, Any],
                worst: InputSplit, expected: InputSplit) -> None:
-        tally = tallies.get(model)
+        geo = params.get("inference_geo")
+        price = self.table.lookup(model)
+        tier = price.long_prompt if price is not None else None
+        prompt = worst.uncached + worst.write_5m + worst.write_1h
+        key = (model, geo if isinstance(geo, str) else "", bool(tier and prompt > tier.above))
+        tally = tallies.get(key)
         if tally is None:
-            tally = tallies[model] = _ModelTally()
+            tally = tallies[key] = _ModelTally()
         tally.requests += 1
         tally.uncached += worst.uncached
         tally.write_5m += worst.write_5m
@@ -164,10 +174,10 @@ class Estimator:
         tally.max_output += max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
         tally.web_searches += web_search_uses(params, self.default_web_searches)
 
-    def _price(self, tallies: Dict[str, _ModelTally], *, counted: bool) -> EstimateCost:
+    def _price(self, tallies: Dict[_Key, _ModelTally], *, counted: bool) -> EstimateCost:
         table = self.table
         total = EstimateCost(counted=counted)
-        for model, t in tallies.items():
+        for (model, geo, long_prompt), t in tallies.items():
             counts = EstimateCost(
                 requests=t.requests, input_tokens=t.uncached + t.write_5m + t.write_1h,
                 cache_write_tokens=t.write_5m + t.write_1h, max_output_tokens=t.max_output,
@@ -177,7 +187,11 @@ class Estimator:
                 total += attrs.evolve(counts, unknown_requests=t.requests,
                                       unknown_models=frozenset({model or "(no model)"}))
                 continue
-            rates = price.rates
+            tier = price.long_prompt
+            rates = price.rates_for_prompt(tier.above + 1 if tier and long_prompt else 0)
+            scale = table.geo_multiplier(geo)
+            if scale != 1:
+                rates = {name: rate * scale for name, rate in rates.items()}
             worst_input = (rates["input"] * t.uncached + rates["cache_write_5m"] * t.write_5m
                            + rates["cache_write_1h"] * t.write_1h)
             expected_input = (rates["input"] * t.expected_uncached

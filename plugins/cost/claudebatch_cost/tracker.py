@@ -30,7 +30,7 @@ from claudebatch import (
     hookimpl,
 )
 
-from .costing import ResultCost, price_result
+from .costing import ResultCost, When, price_result
 from .errors import BudgetExceededError
 from .estimate import EstimateCost, Estimation, Estimator
 from .pricing import PricingSource, PricingTable, load_pricing, to_decimal
@@ -129,9 +129,11 @@ class CostTracker:
         """Spent plus in flight (worst case): what the budget is checked against."""
         return self.total_usd + self.in_flight_usd
 
-    def price(self, result: Union[BatchResult, Mapping[str, Any]]) -> ResultCost:
-        """The cost of one result (a BatchResult or a raw results-file line)."""
-        return price_result(result, self.table)
+    def price(self, result: Union[BatchResult, Mapping[str, Any]],
+              at: Optional[When] = None) -> ResultCost:
+        """The cost of one result (a BatchResult or a raw results-file line), at the price
+        in force at ``at`` (its batch's ``created_at``; None: today's)."""
+        return price_result(result, self.table, at)
 
     # --- job hooks ----------------------------------------------------------------------
 
@@ -206,8 +208,8 @@ class CostTracker:
             self._in_flight[batch.id] = found.worst_batch_usd
 
     @hookimpl
-    def on_result(self, result: BatchResult) -> None:
-        cost = self.price(result)
+    def on_result(self, result: BatchResult, batch: MessageBatch) -> None:
+        cost = self.price(result, at=batch.created_at)
         groups = [self.totals, self.job, self._batch]
         if cost.model is not None:  # errored, canceled and expired results name no model
             for by_model in (self.by_model, self.job_by_model):

@@ -326,6 +326,18 @@ class Records:
                 "ORDER BY pass, rowid", (job_id,)):
             yield pass_number, custom_id, bytes(line)
 
+    def dated_results(self, job_id: int
+                      ) -> Iterator[Tuple[int, str, bytes, Optional[float]]]:
+        """``(pass, custom_id, line, created_at)``: each stored result with the creation
+        time of the batch that served it (None if unrecorded)."""
+        for pass_number, custom_id, line, created in self.conn.execute(
+                "SELECT r.pass, r.custom_id, r.line, b.created_at FROM results r "
+                "LEFT JOIN requests q ON q.job_id = r.job_id AND q.pass = r.pass "
+                "AND q.custom_id = r.custom_id "
+                "LEFT JOIN batches b ON b.job_id = q.job_id AND b.pass = q.pass "
+                "AND b.idx = q.idx WHERE r.job_id = ? ORDER BY r.pass, r.rowid", (job_id,)):
+            yield pass_number, custom_id, bytes(line), created
+
     def latest_counts(self, job_id: int) -> Dict[str, int]:
         """Result types of each custom_id's latest stored attempt."""
         return dict(self.conn.execute(

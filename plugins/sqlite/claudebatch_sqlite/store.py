@@ -522,6 +522,13 @@ class SQLiteStore:
         with guard(self.path):
             yield from self.records.stored_results(job_id)
 
+    def dated_results(self, name: str) -> Iterator[Tuple[int, str, bytes, Optional[float]]]:
+        """:meth:`results` with the ``created_at`` (epoch seconds, or None if unrecorded)
+        of the batch each came from: what prices a result as of its batch."""
+        job_id = self._job_id(name)
+        with guard(self.path):
+            yield from self.records.dated_results(job_id)
+
     def export(self, name: str, output: str) -> Tuple[int, int]:
         """Write job ``name``'s results (each request's latest attempt) to ``output``.
 

@@ -157,3 +157,42 @@ def test_money_is_decimal_never_float() -> None:
     assert cost.batch is not None
     assert all(type(v) is Decimal for v in cost.batch.as_dict().values())
     assert cost.batch_usd == D("0.0000152")  # (3 x 0.80 + 7 x 4) / 1M / 2, exactly
+
+
+def test_us_only_inference_costs_1_1x_on_every_token_component() -> None:
+    table = packaged_table()
+    body = usage(1_000_000, 1_000_000, created=1_000_000, five=1_000_000, read=1_000_000)
+    plain = price_result(line("claude-opus-5-5", body), table)
+    us = price_result(line("claude-opus-5-5", {**body, "inference_geo": "us"}), table)
+    # batch: input 2 + 5m write 2.5 + read 0.1 + output 10 = 14.60
+    assert plain.batch_usd == D("14.60")
+    assert us.batch_usd == D("14.60") * D("1.1")
+    assert to_result(line("claude-opus-5-5", {**body, "inference_geo": "us"})
+                     ).result.message.usage.inference_geo == "us"  # type: ignore[union-attr]
+
+
+def test_haiku_5_5_prices_every_token_of_a_long_prompt_at_the_higher_tier() -> None:
+    table = packaged_table()
+    short = price_result(line("claude-haiku-5-5", usage(100_000, 1_000)), table)
+    long = price_result(line("claude-haiku-5-5", usage(100_001, 1_000)), table)
+    # standard: 100,000 x $0.10 + 1,000 x $0.50 per million; over the tier $0.50 / $2.50
+    assert short.standard_usd == D("0.0105")
+    assert long.standard_usd == D("0.0500005") + D("0.0025")
+    cached = price_result(line("claude-haiku-5-5", usage(1_000, 0, read=99_001)), table)
+    assert cached.standard.cache_read == 99_001 * D("0.05") / 1_000_000  # type: ignore[union-attr]
+
+
+def test_a_result_is_priced_as_of_its_batchs_creation(tmp_path: Any) -> None:
+    import datetime as dt
+    import json
+
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"claude-sonnet-5-5": {
+        "input": 2, "output": 10, "earlier": [{"until": "2026-10-06", "input": 4,
+                                               "output": 20}]}}}))
+    table = load_pricing(str(path))
+    result = line("claude-sonnet-5-5", usage(1_000_000, 0))
+    before = dt.datetime(2026, 10, 6, 12, tzinfo=dt.timezone.utc)
+    assert price_result(result, table, before).batch_usd == D(2)
+    assert price_result(result, table, "2026-10-07").batch_usd == D(1)
+    assert price_result(result, table).batch_usd == D(1)

@@ -342,3 +342,32 @@ def test_a_transform_added_in_before_submit_is_what_the_budget_weighs(tmp_path: 
         with pytest.raises(BudgetExceededError):
             client_for(emu, tracker, Bigger()).run(rows(20), output=str(tmp_path / "o.jsonl"))
         assert emu.batches_created == 0
+
+
+@pytest.mark.parametrize("created, price", [("2026-09-30T12:00:00+00:00", 6),
+                                            ("2026-10-01T00:00:01+00:00", 3)])
+def test_results_are_priced_as_of_their_batchs_created_at(
+        tmp_path: Path, created: str, price: int) -> None:
+    """A price cut on 2026-10-01: a batch created the day before pays the old price."""
+    import datetime as dt
+
+    from claudebatch.emulator import ManualClock
+
+    start = dt.datetime.fromisoformat(created).timestamp()
+    clock = ManualClock(start)
+    pricing = {"models": {"claude-sonnet-4-5-20250929": {
+        "input": 3, "output": 15, "aliases": ["claude-sonnet-4-5"],
+        "earlier": [{"until": "2026-09-30", "input": 6, "output": 30}]}}}
+    tracker = CostTracker(pricing=pricing)
+    with Emulator(rate=float("inf"), seed=3, clock=clock) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, poll_interval=0.01, clock=clock,
+                             load_entry_points=False, plugins=[tracker])
+        report = client.run(rows(6, model="claude-sonnet-4-5", cached=False),
+                            output=str(tmp_path / "out.jsonl"))
+    assert report.counts["succeeded"] == 6
+    tokens = Fraction(0)
+    with open(report.output) as handle:
+        for text in handle:
+            u = json.loads(text)["result"]["message"]["usage"]
+            tokens += u["input_tokens"] * price + u["output_tokens"] * 5 * price
+    assert Fraction(tracker.total_usd) == tokens / 1_000_000 / 2

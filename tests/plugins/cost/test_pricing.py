@@ -11,8 +11,14 @@ from claudebatch_cost import CacheMultipliers, load_pricing, packaged_table
 
 from claudebatch import ConfigurationError
 
-# (model id, input $/MTok, output $/MTok): the list prices of issue 6.
+# (model id, input $/MTok, output $/MTok): the list prices read 2026-12-01 (catalog.json).
 LIST_PRICES = [
+    ("claude-opus-5-5", "4", "20"),
+    ("claude-sonnet-5-5", "2", "10"),
+    ("claude-fable-5-1", "10", "50"),
+    ("claude-mythos-5-1", "10", "50"),
+    ("claude-fable-5-2", "8", "40"),
+    ("claude-haiku-5-5", "0.10", "0.50"),
     ("claude-opus-5", "5", "25"),
     ("claude-opus-4-8", "5", "25"),
     ("claude-opus-4-7", "5", "25"),
@@ -54,7 +60,7 @@ def test_every_model_and_alias_has_its_list_price(model: str, input_price: str,
 
 def test_the_table_is_dated_package_data_with_the_batch_rules() -> None:
     table = packaged_table()
-    assert table.as_of == "2026-11-21"
+    assert table.as_of == "2026-12-01"
     assert table.batch_multiplier == Decimal("0.5")
     assert table.web_search_per_1000 == Decimal(10)
     assert table.web_search_batch_discount is False
@@ -165,3 +171,68 @@ def test_missing_and_malformed_files_are_configuration_errors(tmp_path: Path) ->
     (tmp_path / "bad.csv").write_text("name,price\nx,1\n")
     with pytest.raises(ConfigurationError, match="model, input, output"):
         load_pricing(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize(("model", "read"), [
+    ("claude-opus-5-5", "0.20"), ("claude-fable-5-1", "0.25"), ("claude-sonnet-5-5", "0.20"),
+    ("claude-opus-5", "0.50"), ("claude-haiku-5-5", "0.01")])
+def test_cache_reads_carry_each_models_own_multiplier(model: str, read: str) -> None:
+    price = packaged_table().lookup(model)
+    assert price is not None
+    assert price.rates["cache_read"] * 1_000_000 == Decimal(read)
+
+
+def test_every_current_model_names_its_source_and_the_table_its_date() -> None:
+    table = packaged_table()
+    for model in ("claude-opus-5-5", "claude-fable-5-1", "claude-sonnet-5",
+                  "claude-haiku-5-5", "claude-fable-5-2"):
+        price = table.lookup(model)
+        assert price is not None and price.source, model
+    assert table.lookup("claude-opus-5-5").released == "2026-09-22"  # type: ignore[union-attr]
+    assert table.lookup("claude-opus-4-5").retires == "2027-01-22"  # type: ignore[union-attr]
+
+
+def test_a_price_is_the_one_in_force_on_the_day_asked(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"claude-new-1": {
+        "input": 3, "output": 15, "source": "cut on 2026-10-01",
+        "earlier": [{"until": "2026-09-30", "input": 4, "output": 20,
+                     "cache_multipliers": {"read": 0.2}},
+                    {"until": "2026-06-30", "input": 6, "output": 30}]}}}))
+    table = load_pricing(str(path))
+    import datetime as dt
+
+    def price_on(day: object) -> tuple[Decimal, Decimal, Decimal]:
+        found = table.lookup("claude-new-1", at=day)  # type: ignore[arg-type]
+        assert found is not None
+        return found.input, found.output, found.cache.read
+
+    assert price_on("2026-06-30") == (6, 30, Decimal("0.1"))
+    assert price_on("2026-07-01") == (4, 20, Decimal("0.2"))
+    assert price_on(dt.datetime(2026, 9, 30, 23, 59, tzinfo=dt.timezone.utc)) == (
+        4, 20, Decimal("0.2"))
+    # a UTC day: 20:00 in New York on 30 Sep is already 1 Oct in UTC
+    new_york = dt.timezone(dt.timedelta(hours=-4))
+    assert price_on(dt.datetime(2026, 9, 30, 20, 0, tzinfo=new_york)) == (3, 15, Decimal("0.1"))
+    assert price_on(None) == price_on("2027-01-01") == (3, 15, Decimal("0.1"))
+
+
+def test_inference_geo_multipliers_are_dated_package_data() -> None:
+    table = packaged_table()
+    assert table.geo_multiplier("us") == Decimal("1.1")
+    assert table.geo_multiplier("global") == table.geo_multiplier(None) == 1
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"input": 1, "output": 2, "earlier": [{"until": "soon", "input": 1, "output": 2}]},
+     "until must be a date"),
+    ({"input": 1, "output": 2, "earlier": [{"input": 1}]}, "needs until, input and output"),
+    ({"input": 1, "output": 2, "long_prompt": {"above": "x", "input": 1, "output": 2}},
+     "long_prompt.above must be a whole number"),
+    ({"input": 1, "output": 2, "released": "2026-13-01"}, "released must be a date"),
+])
+def test_bad_dated_entries_are_named(tmp_path: Path, entry: object, words: str) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"m": entry}}))
+    with pytest.raises(ConfigurationError, match=words):
+        load_pricing(str(path))
