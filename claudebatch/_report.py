@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from ._job import Job
 
 RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
+#: Stop reasons of succeeded results that did not finish the answer, and what to do.
+UNFINISHED_STOPS = {
+    "max_tokens": "hit max_tokens (the answer is cut short: raise max_tokens)",
+    "refusal": "refused (the model declined: read them before using the output)",
+    "pause_turn": "paused (a server tool's turn to continue: the retry plugin's "
+                  "--continue-paused sends them again with the paused content)",
+    "model_context_window_exceeded": "ran out of context window",
+}
 
 
 @attrs.define
@@ -50,7 +58,9 @@ class JobReport:
     """The outcome of ``client.run()``.
 
     ``counts`` are per result type over the final output (one line per
-    custom_id, the last attempt's); ``missing`` lists custom_ids that got no
+    custom_id, the last attempt's), ``stop_reasons`` per stop reason of its
+    succeeded results (``max_tokens``, ``refusal`` and ``pause_turn`` are
+    successes that did not finish); ``missing`` lists custom_ids that got no
     result at all; ``plugins`` holds each plugin's summary.
     """
 
@@ -63,6 +73,7 @@ class JobReport:
     passes: int
     elapsed_seconds: float
     plugins: Dict[str, Any] = attrs.field(factory=dict)
+    stop_reasons: Dict[str, int] = attrs.field(factory=dict)
     _job: Optional[Job] = attrs.field(default=None, repr=False, eq=False)
 
     @property
@@ -78,6 +89,12 @@ class JobReport:
     def all_succeeded(self) -> bool:
         return self.complete and self.counts.get("succeeded", 0) == self.total_requests
 
+    @property
+    def unfinished(self) -> Dict[str, int]:
+        """Succeeded results that stopped before the answer was done, by stop reason."""
+        return {reason: count for reason, count in self.stop_reasons.items()
+                if reason in UNFINISHED_STOPS and count}
+
     def results(self) -> Iterator[Tuple[Request, BatchResult]]:
         """``(request, result)`` pairs joined by custom_id, read back from the output."""
         if self._job is None:
@@ -92,6 +109,12 @@ class JobReport:
             f"batch(es), {self.passes} pass(es), {self.elapsed_seconds:.1f} s",
             "  " + "  ".join(f"{t} {counts[t]:,}" for t in RESULT_TYPES),
         ]
+        if self.stop_reasons:
+            lines.append("  stop reasons: " + "  ".join(
+                f"{reason} {count:,}" for reason, count in sorted(
+                    self.stop_reasons.items(), key=lambda item: (-item[1], item[0]))))
+        for reason, count in self.unfinished.items():
+            lines.append(f"  NOT FINISHED: {count:,} {UNFINISHED_STOPS[reason]}")
         if self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             lines.append(f"  NO RESULT for {len(self.missing):,} request(s): {shown}")

@@ -62,6 +62,8 @@ class Collector:
         self.clock = job.clock
 
         self.counts: Counter[str] = Counter()
+        #: Why each succeeded result stopped (``end_turn``, ``max_tokens``, ``refusal``...).
+        self.stop_reasons: Counter[str] = Counter()
         #: custom_ids whose latest attempt got no result (insertion-ordered).
         self.missing: Dict[str, None] = {}
         self.results_written = 0
@@ -94,7 +96,7 @@ class Collector:
                                             line=line, context=self.context,
                                             batch=item.batch)
                     self.out.write_line(line)
-                    counts[value["result"].get("type", "unknown")] += 1
+                    tally(value, counts, self.stop_reasons)
                 item.summary.counts = dict(counts)
                 self.counts.update(counts)
                 if item.done and item.written != expected:
@@ -160,7 +162,7 @@ class Collector:
                                             line=line, context=self.context,
                                             batch=item.batch)
                     self.out.write_line(line)
-                    counts[value["result"].get("type", "unknown")] += 1
+                    tally(value, counts, self.stop_reasons)
                     self.results_written += 1
                 break
             except APIConnectionError as exc:
@@ -229,6 +231,7 @@ class Collector:
                 if custom_id in resubmitted:
                     lines_left[custom_id] += 1
         counts: Counter[str] = Counter()
+        stops: Counter[str] = Counter()
         still_missing = set(self.missing)
 
         def kept() -> Iterator[bytes]:
@@ -241,12 +244,24 @@ class Collector:
                         if lines_left[custom_id] > 0 or custom_id in self.missing:
                             continue
                     still_missing.discard(custom_id)
-                    counts[value["result"].get("type", "unknown")] += 1
+                    tally(value, counts, stops)
                     yield line.rstrip(b"\n")
 
         replace_lines(self.output, kept())
         self.counts = counts
+        self.stop_reasons = stops
         self.missing = {m: None for m in self.missing if m in still_missing}
+
+
+def tally(value: Dict[str, Any], counts: Counter[str], stops: Counter[str]) -> None:
+    """Count one result line: its type, and why a succeeded one stopped."""
+    result = value["result"]
+    kind = result.get("type", "unknown")
+    counts[kind] += 1
+    if kind == "succeeded":
+        message = result.get("message")
+        reason = message.get("stop_reason") if isinstance(message, dict) else None
+        stops[reason if isinstance(reason, str) else "unknown"] += 1
 
 
 def misfit(value: Dict[str, Any], models: Dict[str, str]) -> Optional[str]:

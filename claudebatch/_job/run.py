@@ -197,6 +197,7 @@ class Job:
         report = JobReport(
             name=self.name, output=self.output, total_requests=self.total_requests,
             counts=dict(collector.counts), batches=[b.summary for b in self.batches],
+            stop_reasons=dict(collector.stop_reasons),
             missing=self.missing, passes=self.pass_number,
             elapsed_seconds=self.clock.monotonic() - started, job=self)
         for section in self.hook.job_summary(report=report, context=self.context):

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minimum cacheable prefix for every model (default: per model)")
     p.add_argument("--answer-tokens", type=_answer_tokens, default=(16, 400),
                    metavar="LOW-HIGH", help="range of answer lengths in tokens (default 16-400)")
+    p.add_argument("--pause-rate", type=_share, default=0.0,
+                   help="share of requests with a server tool whose first turn stops with "
+                        "pause_turn (continued when sent again with the paused content)")
+    p.add_argument("--refusal-rate", type=_share, default=0.0,
+                   help="share of requests answered with stop_reason refusal")
     p.add_argument("--model", action="append", dest="models", metavar="ID",
                    help="accept only these model ids (repeatable; default: any claude-*)")
     p.add_argument("--max-body-bytes", type=int, default=MAX_BATCH_BYTES,
@@ -102,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             expiry=args.expiry, retention=args.retention, cancel_delay=args.cancel_delay,
             counts=args.counts.replace("-", "_"), cache_hit_rate=args.cache_hit_rate,
             cache_min_tokens=args.cache_min_tokens, answer_tokens=args.answer_tokens,
+            pause_rate=args.pause_rate, refusal_rate=args.refusal_rate,
             models=args.models, faults=faults, max_body_bytes=args.max_body_bytes,
             log=None if args.quiet else _log,
         )

@@ -4,7 +4,11 @@ The answer to a request depends only on the emulator's seed and the request itse
 so the same prompt gets the same text in every batch and run. Its length is drawn
 from ``answer_tokens`` and cut at ``max_tokens`` (``stop_reason: "max_tokens"``);
 a stop sequence that occurs in it cuts it there. A forced ``tool_choice`` yields a
-``tool_use`` block, enabled thinking a ``thinking`` block. Text is sliced from a
+``tool_use`` block, enabled thinking a ``thinking`` block. With ``refusal_rate``
+a share of requests is refused (``stop_reason: "refusal"``); with ``pause_rate`` a
+share of first turns that have a server tool (web search or fetch) stop at a
+``server_tool_use`` with ``stop_reason: "pause_turn"``, and the same request sent
+again with that content as the last assistant message gets its answer. Text is sliced from a
 seeded corpus, exactly four characters per output token, so counting the text with
 the emulator's tokenizer gives back ``output_tokens``.
 """
@@ -19,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .cache import CacheUsage
 from .catalog import ModelInfo
-from .ids import derived_token, tool_use_id
+from .ids import derived_token, tool_use_id, unit
 from .prompt import CHARS_PER_TOKEN, analyse, canonical, count_tokens
 
 _VOCABULARY = (
@@ -99,6 +103,22 @@ def _text(seed_value: int, chars: int, lead: str) -> str:
     return SafeText.of(head, (body[:_CORPUS_CHARS] * reps)[start : start + need])
 
 
+def _last_role(params: Dict[str, Any]) -> Optional[str]:
+    messages = params.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    role = last.get("role") if isinstance(last, dict) else None
+    return role if isinstance(role, str) else None
+
+
+def _server_tool(params: Dict[str, Any]) -> Optional[str]:
+    """The name of the request's web search or fetch tool, if it has one."""
+    for tool in params.get("tools") or ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if isinstance(kind, str) and kind.startswith(("web_search_", "web_fetch_")):
+            return str(tool.get("name") or kind.split("_2")[0])
+    return None
+
+
 def _last_user_text(messages: Any) -> str:
     if not isinstance(messages, list):
         return ""
@@ -141,12 +161,15 @@ def _sample_input(schema: Any) -> Dict[str, Any]:
 
 
 class Responder:
-    def __init__(self, seed: object, answer_tokens: Tuple[int, int] = (16, 400)) -> None:
+    def __init__(self, seed: object, answer_tokens: Tuple[int, int] = (16, 400), *,
+                 pause_rate: float = 0.0, refusal_rate: float = 0.0) -> None:
         low, high = answer_tokens
         if low < 1 or high < low:
             raise ValueError("answer_tokens must be (low, high) with 1 <= low <= high")
         self.seed = seed
         self.answer_tokens = (int(low), int(high))
+        self.pause_rate = pause_rate
+        self.refusal_rate = refusal_rate
 
     def _hash(self, params: Dict[str, Any], model: str) -> int:
         # repr of JSON values is stable and much cheaper than serialising them again
@@ -184,7 +207,22 @@ class Responder:
                 budget -= think
 
         tool = self._forced_tool(params)
-        if tool is not None:
+        server_tool = _server_tool(params) if self.pause_rate else None
+        if self.refusal_rate and unit(self.seed, h, "refusal") < self.refusal_rate:
+            text = "I can't help with that request."
+            content.append({"type": "text", "text": text, "citations": None})
+            output_tokens += count_tokens(text)
+            stop_reason = "refusal"
+        elif server_tool is not None and _last_role(params) == "user" \
+                and unit(self.seed, h, "pause") < self.pause_rate:
+            query = _last_user_text(params.get("messages"))[:80] or "emulated"
+            content.append({"type": "server_tool_use",
+                            "id": "srvtoolu_01" + derived_token(22, "srvtoolu", message_id),
+                            "name": server_tool, "input": {"query": query},
+                            "caller": {"type": "direct"}})
+            output_tokens += 8 + count_tokens(query)
+            stop_reason = "pause_turn"
+        elif tool is not None:
             tool_input = _sample_input(tool.get("input_schema"))
             cost = 8 + count_tokens(str(tool["name"])) + count_tokens(canonical(tool_input))
             if cost <= budget:

@@ -42,6 +42,8 @@ class Settings:
     cache_hit_rate: float = 1.0
     cache_min_tokens: Optional[int] = None
     answer_tokens: Tuple[int, int] = (16, 400)
+    pause_rate: float = 0.0
+    refusal_rate: float = 0.0
     models: Optional[Collection[str]] = None
     max_body_bytes: int = MAX_BATCH_BYTES
     max_requests: int = 100_000
@@ -53,8 +55,9 @@ class Settings:
             raise ValueError("expiry and retention must be positive, cancel_delay >= 0")
         if self.counts not in COUNTS_MODES:
             raise ValueError(f"counts must be one of {COUNTS_MODES}")
-        if not 0.0 <= self.cache_hit_rate <= 1.0:
-            raise ValueError("cache_hit_rate must be between 0 and 1")
+        for name in ("cache_hit_rate", "pause_rate", "refusal_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
         low, high = self.answer_tokens
         if low < 1 or high < low:
             raise ValueError("answer_tokens must be (low, high) with 1 <= low <= high")
@@ -68,7 +71,9 @@ class BatchService:
         self.now = now
         self.catalog = Catalog(settings.models, settings.cache_min_tokens)
         self.cache = PromptCache(settings.cache_hit_rate)
-        self.responder = Responder(settings.seed, settings.answer_tokens)
+        self.responder = Responder(settings.seed, settings.answer_tokens,
+                                   pause_rate=settings.pause_rate,
+                                   refusal_rate=settings.refusal_rate)
         self.store = Store()
         self.ids = IdFactory(settings.seed)
         self._ingest = IngestSettings(

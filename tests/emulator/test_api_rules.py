@@ -170,3 +170,21 @@ def test_inference_geo_is_refused_on_older_models_and_reported_in_usage(
     assert "inference_geo" in error_of(results["old"])
     assert results["new"]["message"]["usage"]["inference_geo"] == "us"
     assert results["default"]["message"]["usage"]["inference_geo"] == "global"
+
+
+def test_paused_and_refused_answers_match_the_spec_and_a_pause_continues(
+        make_emulator: Callable[..., Any], make_api: Callable[..., Api],
+        clock: ManualClock, req: Req) -> None:
+    api = make_api(make_emulator(rate=100.0, pause_rate=1.0, refusal_rate=0.0))
+    search = [{"type": "web_search_20250305", "name": "web_search"}]
+    first = outcome(api, clock, [req("s", tools=search)])["s"]["message"]
+    assert first["stop_reason"] == "pause_turn"
+    assert [block["type"] for block in first["content"]] == ["server_tool_use"]
+    messages = [{"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": first["content"]}]
+    again = outcome(api, clock, [req("s", tools=search, messages=messages)])["s"]
+    assert again["type"] == "succeeded" and again["message"]["stop_reason"] == "end_turn"
+
+    refusing = make_api(make_emulator(rate=100.0, refusal_rate=1.0))
+    refused = outcome(refusing, clock, [req("r")])["r"]["message"]
+    assert refused["stop_reason"] == "refusal"

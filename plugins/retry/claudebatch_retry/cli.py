@@ -55,6 +55,9 @@ def add_cli_options(parser: argparse.ArgumentParser) -> None:
                             "0: only report them)")
     group.add_argument("--retry-canceled", action="store_true", default=False,
                        help="resubmit canceled requests too")
+    group.add_argument("--continue-paused", action="store_true", default=False,
+                       help="send results that stopped with pause_turn (a server tool's long "
+                            "turn) again with the paused content, so the turn goes on")
     group.add_argument("--retry-pause", type=_seconds, metavar="S", default=None,
                        help=f"seconds to wait before each extra pass (default {DEFAULT_PAUSE:g})")
     group.add_argument("--http-attempts", type=_attempts, metavar="N", default=None,
@@ -102,10 +105,11 @@ def http_from_args(args: argparse.Namespace) -> Optional[HttpRetry]:
 def plugins_from_cli(args: argparse.Namespace) -> Optional[List[RetryPolicy]]:
     resubmit = getattr(args, "resubmit", None)
     retry_canceled = bool(getattr(args, "retry_canceled", False))
+    continue_paused = bool(getattr(args, "continue_paused", False))
     pause = getattr(args, "retry_pause", None)
     http = http_from_args(args)
-    wanted = (resubmit is not None or retry_canceled or pause is not None or http is not None
-              or bool(getattr(args, "demo", False)))
+    wanted = (resubmit is not None or retry_canceled or continue_paused or pause is not None
+              or http is not None or bool(getattr(args, "demo", False)))
     if not wanted:
         return None
     if http is not None and getattr(args, "max_retries", 0) is None:
@@ -116,4 +120,4 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[RetryPolicy]]:
         passes=DEFAULT_PASSES if resubmit is None else resubmit,
         retry_canceled=retry_canceled,
         pause=DEFAULT_PAUSE if pause is None else pause,
-        http=http)]
+        http=http, continue_paused=continue_paused)]

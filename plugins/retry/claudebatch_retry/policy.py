@@ -7,6 +7,10 @@ How it rides the job (see ``claudebatch/job.py``):
 * ``resubmit_requests`` (after every pass) hands back, from the job's own
   requests (``context.find_requests``), those whose failure in that pass is
   retryable, after a pause, while extra passes are left;
+* with ``continue_paused``, a success that stopped with ``pause_turn`` (a server
+  tool's long turn, paused by the service) is sent again in the next pass with the
+  paused assistant content appended, as the server-tools guide shows, so the
+  model continues its turn;
 * ``on_job_end`` / ``job_summary`` turn what is left into the list of requests
   that failed for good, each with its last error (the output file holds the
   same last attempt: the job keeps one line per custom_id).
@@ -16,10 +20,11 @@ It can also answer ``retry_delay`` (HTTP retries), when given ``http=HttpRetry(.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import requests
 
@@ -61,12 +66,32 @@ def original_requests(context: JobContext, pass_number: int, custom_ids: List[st
     return list(context.find_requests(custom_ids))
 
 
+def continued(request: Request, content: List[Any]) -> Request:
+    """``request`` again, its paused assistant content appended so the turn goes on (to
+    the last message when that is the assistant's, as a paused turn continued once is)."""
+    params = dict(request.params)
+    messages = list(params.get("messages") or [])
+    last = messages[-1] if messages else None
+    if isinstance(last, dict) and last.get("role") == "assistant":
+        before = last.get("content")
+        blocks = [{"type": "text", "text": before}] if isinstance(before, str) and before \
+            else list(before) if isinstance(before, list) else []
+        messages[-1] = {**last, "content": blocks + list(content)}
+    else:
+        messages.append({"role": "assistant", "content": list(content)})
+    params["messages"] = messages
+    return Request(request.custom_id, params)
+
+
 class RetryPolicy:
     """Resubmits retryable failures for up to ``passes`` extra passes of a job.
 
     ``passes``: extra passes after the first (0: never resubmit; at most 9).
     ``retry_canceled``: resubmit ``canceled`` requests too (off: a batch is
     canceled on purpose). ``pause``: seconds to wait before each extra pass.
+    ``continue_paused``: continue ``pause_turn`` results in the next pass (they
+    share the ``passes``); the output then holds the continuation's response, and
+    the request sent (a store keeps it) holds the paused content it continued.
     ``http``: an :class:`HttpRetry` to replace the client's HTTP retry schedule;
     None leaves the built-in one in place.
 
@@ -77,7 +102,8 @@ class RetryPolicy:
     """
 
     def __init__(self, passes: int = DEFAULT_PASSES, *, retry_canceled: bool = False,
-                 pause: float = DEFAULT_PAUSE, http: Optional[HttpRetry] = None) -> None:
+                 pause: float = DEFAULT_PAUSE, http: Optional[HttpRetry] = None,
+                 continue_paused: bool = False) -> None:
         if isinstance(passes, bool) or not isinstance(passes, int) \
                 or not 0 <= passes <= MAX_EXTRA_PASSES:
             raise ValueError(f"passes must be an integer from 0 to {MAX_EXTRA_PASSES} (extra "
@@ -88,6 +114,7 @@ class RetryPolicy:
             raise TypeError(f"http must be an HttpRetry, got {type(http).__name__}")
         self.passes = passes
         self.retry_canceled = bool(retry_canceled)
+        self.continue_paused = bool(continue_paused)
         self.pause = float(pause)
         self.http = http
         self._schedule = HttpRetrySchedule(http) if http is not None else None
@@ -96,12 +123,16 @@ class RetryPolicy:
 
     def __repr__(self) -> str:
         return (f"RetryPolicy(passes={self.passes}, retry_canceled={self.retry_canceled}, "
-                f"pause={self.pause}, http={self.http!r})")
+                f"pause={self.pause}, http={self.http!r}, "
+                f"continue_paused={self.continue_paused})")
 
     def _reset(self) -> None:
         self._latest: Dict[str, _Seen] = {}  # custom_id -> latest failure (none once succeeded)
         self._sent_again: Counter[str] = Counter()
         self._recovered: Set[str] = set()
+        #: custom_id -> (pass, the paused response's content, raw) to continue
+        self._paused: Dict[str, Tuple[int, List[Any]]] = {}
+        self.continued: Set[str] = set()
         self.extra_passes = 0
         self.failed_for_good: Dict[str, Failure] = {}
 
@@ -140,14 +171,20 @@ class RetryPolicy:
             self.extra_passes = max(self.extra_passes, context.pass_number - 1)
 
     @hookimpl
-    def on_result(self, result: BatchResult, context: CallContext) -> None:
+    def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
         if not self._follow(context):
             return
         custom_id = result.custom_id
         if result.result.type == "succeeded":  # the common case: no object made
             self._latest.pop(custom_id, None)
+            self._paused.pop(custom_id, None)
             if custom_id in self._sent_again:
                 self._recovered.add(custom_id)
+            if self.continue_paused and result.result.message.stop_reason == "pause_turn":
+                assert isinstance(context, JobContext)
+                # the raw line: content blocks this version does not model go back as sent
+                content = json.loads(line)["result"]["message"]["content"]
+                self._paused[custom_id] = (context.pass_number, content)
             return
         verdict = classify(result, retry_canceled=self.retry_canceled)
         self._recovered.discard(custom_id)
@@ -161,14 +198,26 @@ class RetryPolicy:
             return None
         retry = [custom_id for custom_id, seen in self._latest.items()
                  if seen.pass_number == pass_number and seen.classification.retryable]
-        if not retry:
+        paused = {custom_id: content for custom_id, (seen, content) in self._paused.items()
+                  if seen == pass_number}
+        if not retry and not paused:
             return None
         if pass_number > self.passes:
-            logger.info("job %s: %d retryable request(s) failed in pass %d; no extra passes "
-                        "left (passes=%d)", getattr(context, "name", "?"), len(retry),
-                        pass_number, self.passes)
+            logger.info("job %s: %d retryable request(s) failed and %d paused in pass %d; no "
+                        "extra passes left (passes=%d)", getattr(context, "name", "?"),
+                        len(retry), len(paused), pass_number, self.passes)
             return None
         requests_again = original_requests(context, pass_number, retry)
+        if paused:
+            for request in original_requests(context, pass_number, list(paused)):
+                requests_again.append(continued(request, paused[request.custom_id]))
+                self.continued.add(request.custom_id)
+            logger.info("job %s: continuing %d paused turn(s) (pause_turn) in the next pass",
+                        context.name, len(paused))
+            if not retry:
+                if self.pause > 0:
+                    context.clock.sleep(self.pause)
+                return requests_again
         kinds = Counter(self._latest[r.custom_id].classification.error_type
                         or self._latest[r.custom_id].classification.result_type
                         for r in requests_again)
@@ -197,6 +246,7 @@ class RetryPolicy:
             "extra_passes": self.extra_passes,
             "resubmitted": self.resubmitted,
             "recovered": self.recovered,
+            **({"continued_paused": len(self.continued)} if self.continue_paused else {}),
             "failed_for_good": failed,
         }}
 

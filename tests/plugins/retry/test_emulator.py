@@ -234,3 +234,57 @@ def test_the_http_schedule_rides_out_overload(
     emulator.inject("overloaded", times=3, endpoint="retrieve")
     with pytest.raises(OverloadedError):  # three attempts, all overloaded: give up
         client_for(emulator, clock, policy).run(rows, output=str(tmp_path / "again.jsonl"))
+
+
+def searching(count: int) -> List[Dict[str, Any]]:
+    return [{"custom_id": f"s-{i}", "params": {
+        "model": "claude-sonnet-5-5", "max_tokens": 400,
+        "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}],
+        "messages": [{"role": "user", "content": f"news about topic {i}"}]}}
+        for i in range(count)]
+
+
+def test_paused_turns_are_continued_with_their_content_when_asked(
+        make_emulator: Any, clock: ManualClock, tmp_path: Path) -> None:
+    emulator = make_emulator(rate=float("inf"), seed=5, pause_rate=0.5)
+    policy = RetryPolicy(passes=2, pause=0, continue_paused=True)
+    sent: Dict[str, List[Any]] = {}
+
+    class Recorder:
+        @hookimpl
+        def before_submit(self, requests: Any) -> None:
+            requests.observe(lambda r: sent.setdefault(r.custom_id, []).append(r.params))
+
+    client = client_for(emulator, clock, policy, Recorder())
+    report = client.run(searching(40), output=str(tmp_path / "out.jsonl"))
+
+    first, second = list(sent_batches(emulator, clock).values())
+    paused = {c for c, r in first.items() if r.result.message.stop_reason == "pause_turn"}
+    assert 5 < len(paused) < 35 and set(second) == paused  # only the paused go again
+    assert report.all_succeeded and report.stop_reasons == {"end_turn": 40}
+    assert report.plugins["retry"]["continued_paused"] == len(paused)
+    lines = output_lines(tmp_path / "out.jsonl")
+    for custom_id in paused:
+        original, again = sent[custom_id]
+        content = [b.type for b in first[custom_id].result.message.content]
+        assert content == ["server_tool_use"]
+        # the same turn, the paused content appended as the assistant's, as it came back
+        assert again["messages"][:-1] == original["messages"]
+        assert again["messages"][-1]["role"] == "assistant"
+        assert again["messages"][-1]["content"][0]["id"] == \
+            first[custom_id].result.message.content[0].id
+        assert lines[custom_id]["message"]["stop_reason"] == "end_turn"
+
+
+def test_without_the_option_paused_turns_are_reported_not_finished(
+        make_emulator: Any, clock: ManualClock, tmp_path: Path) -> None:
+    emulator = make_emulator(rate=float("inf"), seed=5, pause_rate=0.5, refusal_rate=0.1)
+    client = client_for(emulator, clock, RetryPolicy(passes=2, pause=0))
+    report = client.run(searching(40), output=str(tmp_path / "out.jsonl"))
+    assert emulator.batches_created == 1
+    paused, refused = report.stop_reasons["pause_turn"], report.stop_reasons["refusal"]
+    assert paused > 0 and refused > 0
+    assert report.unfinished == {"pause_turn": paused, "refusal": refused}
+    summary = report.summary()
+    assert f"NOT FINISHED: {paused} paused" in summary and "--continue-paused" in summary
+    assert f"NOT FINISHED: {refused} refused" in summary

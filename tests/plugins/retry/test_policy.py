@@ -63,7 +63,8 @@ def run_pass(policy: RetryPolicy, job: StandInJob, outcomes: Dict[str, Any]) -> 
     """Stream one pass's results through the policy; return the ids it resubmits."""
     for custom_id, outcome in outcomes.items():
         kind, _, error_type = outcome.partition(":")
-        policy.on_result(result=result(custom_id, kind, error_type or None), context=job)
+        policy.on_result(result=result(custom_id, kind, error_type or None), line=b"{}",
+                         context=job)
     again = policy.resubmit_requests(pass_number=job.pass_number, context=job)
     if again is None:
         return None
@@ -101,7 +102,7 @@ def test_only_retryable_failures_go_to_the_next_pass_as_the_original_requests() 
 def test_the_requests_handed_back_are_the_jobs_own() -> None:
     job = StandInJob(2)
     policy = RetryPolicy(pause=0)
-    policy.on_result(result=result("r1", "expired"), context=job)
+    policy.on_result(result=result("r1", "expired"), line=b"{}", context=job)
     again = policy.resubmit_requests(pass_number=1, context=job)
     assert again == [job.requests[1]]
     assert job.fake_clock.sleeps == []  # pause=0: no sleep at all
@@ -153,7 +154,7 @@ def test_a_result_seen_twice_in_a_pass_counts_once() -> None:
     job = StandInJob(2)
     policy = RetryPolicy(pause=0)
     for _ in range(2):
-        policy.on_result(result=result("r0", "expired"), context=job)
+        policy.on_result(result=result("r0", "expired"), line=b"{}", context=job)
     assert [r.custom_id for r in policy.resubmit_requests(pass_number=1, context=job) or []] \
         == ["r0"]
 
@@ -172,7 +173,8 @@ def test_a_new_job_starts_afresh() -> None:
 
 def test_results_outside_a_job_are_ignored() -> None:
     policy = RetryPolicy()
-    policy.on_result(result=result("r0", "expired"), context=BatchClient(api_key="k", base_url="http://127.0.0.1:9").context)
+    outside = BatchClient(api_key="k", base_url="http://127.0.0.1:9").context
+    policy.on_result(result=result("r0", "expired"), line=b"{}", context=outside)
     assert policy.resubmit_requests(pass_number=1, context=StandInJob(1)) is None
 
 
