@@ -4,6 +4,11 @@ The service caches a prompt prefix at each ``cache_control`` breakpoint long eno
 for the model (its minimum cacheable length); a later request with the same prefix,
 within the TTL (which each hit refreshes), reads it instead. In batches hits are
 best effort: ``hit_rate`` is the chance that an available entry is actually used.
+The service works on many requests of a batch at once: with ``latency``, each
+request starts that many seconds before it is done (never before its batch was
+created) and reads only what was written by then, so the requests of a group
+in flight together each write the prefix, as they do on the service unless a
+primer wrote it first.
 
 Outcomes are settled once, when a batch is accepted, in the order its requests will
 be processed (their virtual processing times), so downloading results twice gives
@@ -27,10 +32,11 @@ class CacheUsage(NamedTuple):
 
 
 class Candidate(NamedTuple):
-    time: float  # when the request is processed
+    time: float  # when the request is done: what it writes is there from then
     request: int  # its position in the batch's input
     breakpoints: Tuple[Breakpoint, ...]
     min_tokens: int
+    start: float  # when it began: it reads what was written by then
 
 
 class _Entry:
@@ -95,7 +101,7 @@ class PromptCache:
         hit: Optional[int] = None
         for i in range(len(eligible) - 1, -1, -1):
             entry = self._entries.get(eligible[i].key)
-            if entry is not None and entry.live(t):
+            if entry is not None and entry.live(cand.start):
                 hit = i
                 break
         if hit is not None and coin(cand.request) >= self.hit_rate:

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="request_counts move as requests finish (default) or only at the end")
     p.add_argument("--cache-hit-rate", type=_share, default=1.0,
                    help="chance an available cache entry is used (default 1)")
+    p.add_argument("--cache-latency", type=float, default=0.0, metavar="S",
+                   help="seconds each request is in flight: it reads only what was cached "
+                        "before it began, as requests processed together do (default 0)")
     p.add_argument("--cache-min-tokens", type=int,
                    help="minimum cacheable prefix for every model (default: per model)")
     p.add_argument("--answer-tokens", type=_answer_tokens, default=(16, 400),
@@ -106,6 +109,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.host, args.port, api_key=args.api_key, seed=args.seed, rate=args.rate,
             expiry=args.expiry, retention=args.retention, cancel_delay=args.cancel_delay,
             counts=args.counts.replace("-", "_"), cache_hit_rate=args.cache_hit_rate,
+            cache_latency=args.cache_latency,
             cache_min_tokens=args.cache_min_tokens, answer_tokens=args.answer_tokens,
             pause_rate=args.pause_rate, refusal_rate=args.refusal_rate,
             models=args.models, faults=faults, max_body_bytes=args.max_body_bytes,

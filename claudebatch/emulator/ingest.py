@@ -45,6 +45,7 @@ class IngestSettings(NamedTuple):
     retention: float
     progressive: bool
     spool_dir: str
+    cache_latency: float = 0.0
 
 
 def _scan(path: str, max_requests: int) -> int:
@@ -174,9 +175,9 @@ def ingest(
                         prompt = analyse(params, info.resolved, keys=True)
                         if prompt.breakpoints:
                             t = created_at + (position[i] + 1) * step
-                            candidates.append(
-                                Candidate(t, i, prompt.breakpoints, info.min_cache_tokens)
-                            )
+                            start = max(created_at, t - settings.cache_latency)
+                            candidates.append(Candidate(t, i, prompt.breakpoints,
+                                                        info.min_cache_tokens, start))
             except ijson.JSONError as exc:
                 raise _not_json(exc) from None
     except BaseException:

@@ -40,6 +40,7 @@ class Settings:
     retention: float = 29 * 24 * 3600.0
     counts: str = "progressive"
     cache_hit_rate: float = 1.0
+    cache_latency: float = 0.0
     cache_min_tokens: Optional[int] = None
     answer_tokens: Tuple[int, int] = (16, 400)
     pause_rate: float = 0.0
@@ -61,6 +62,8 @@ class Settings:
         low, high = self.answer_tokens
         if low < 1 or high < low:
             raise ValueError("answer_tokens must be (low, high) with 1 <= low <= high")
+        if not self.cache_latency >= 0:
+            raise ValueError("cache_latency must be >= 0 seconds")
         if self.max_requests < 1 or self.max_body_bytes < 1:
             raise ValueError("max_requests and max_body_bytes must be positive")
 
@@ -87,6 +90,7 @@ class BatchService:
             retention=settings.retention,
             progressive=settings.counts == "progressive",
             spool_dir=spool_dir,
+            cache_latency=settings.cache_latency,
         )
         self._lock = threading.Lock()
         self.batch_ids: List[str] = []

@@ -172,6 +172,26 @@ def test_cache_is_read_across_batches_within_the_ttl_and_written_again_after(
     assert api.results(batch["id"])  # the first batch still reads back the same
 
 
+def test_requests_in_flight_together_each_write_unless_a_primer_wrote_first(
+    make_emulator: Callable[..., Emulator], make_api: Callable[..., Api], clock: ManualClock
+) -> None:
+    """``cache_latency``: 10 requests/s, each in flight 0.5 s, so the first five of a
+    group start before any write is done and each write; a prefix written by an
+    earlier, ended batch is read by all of them."""
+    api = make_api(make_emulator(rate=10.0, cache_latency=0.5))
+    out = run(api, clock, [cached_request(f"r{i}", f"Question {i}") for i in range(12)])
+    writes = [m for m in out.values() if usage(m)["cache_creation_input_tokens"]]
+    reads = [m for m in out.values() if usage(m)["cache_read_input_tokens"] == SYSTEM_TOKENS]
+    assert len(writes) == 5 and len(reads) == 7  # processed in a shuffled order
+
+    primed = make_api(make_emulator(rate=10.0, cache_latency=0.5))
+    primer = primed.create([cached_request("primer", "Q", max_tokens=1)])
+    clock.advance(10)  # the primer batch ends; its write is there for the next batch
+    assert primed.retrieve(primer["id"])["processing_status"] == "ended"
+    after = run(primed, clock, [cached_request(f"r{i}", f"Question {i}") for i in range(12)])
+    assert all(usage(m)["cache_read_input_tokens"] == SYSTEM_TOKENS for m in after.values())
+
+
 def test_prefix_below_the_model_minimum_is_not_cached(api: Api, clock: ManualClock) -> None:
     # claude-opus-4-5 caches from 4,096 tokens; this prefix has 1,353
     out = run(api, clock, [cached_request(f"r{i}", "Q", model="claude-opus-4-5") for i in range(3)])
