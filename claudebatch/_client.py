@@ -215,9 +215,9 @@ class BatchClient:
         """Say which betas the requests needed that ``betas=`` lacked; return them."""
         names = frozenset(added)
         if names:
-            logger.warning("claudebatch: adding the anthropic-beta header %s, which the "
-                           "requests need (pass betas= to name it yourself)",
-                           ", ".join(sorted(names)))
+            logger.warning("claudebatch: sending the anthropic-beta header %s, which these "
+                           "requests need (name it yourself with betas=[...] or --beta to "
+                           "silence this note)", ", ".join(sorted(names)))
         return names
 
     def _post_batch(self, body: IO[bytes], count: int,

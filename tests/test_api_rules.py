@@ -133,7 +133,7 @@ def test_the_extended_output_beta_is_added_and_said(
         create, retrieve = (call.request.headers for call in mock.calls)
     assert create["anthropic-beta"] == EXTENDED_OUTPUT_BETA
     assert "anthropic-beta" not in retrieve  # only the batch that needs it
-    assert EXTENDED_OUTPUT_BETA in caplog.text and "adding the anthropic-beta header" in caplog.text
+    assert EXTENDED_OUTPUT_BETA in caplog.text and "sending the anthropic-beta header" in caplog.text
 
 
 def test_betas_given_are_sent_with_those_added(batch_json: Any) -> None:
