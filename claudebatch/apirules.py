@@ -9,6 +9,7 @@ SDK's ``AnthropicBetaParam`` (anthropic 2.15.0) for the beta names.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
@@ -16,6 +17,8 @@ import attrs
 
 from .catalog import family
 from .errors import ConfigurationError
+
+logger = logging.getLogger("claudebatch")
 
 #: The version every request carried until 2026-10-21; it still accepts sampling params.
 API_VERSION_2023_06_01 = "2023-06-01"
@@ -87,8 +90,12 @@ def check_api_version(version: str, where: str = "api_version") -> str:
 
 
 def check_betas(betas: Iterable[str], where: str = "betas") -> Tuple[str, ...]:
-    """Beta names as given, refusing a malformed or unknown one (the service refuses the
-    whole request for a name it does not know)."""
+    """Beta names as given, without repeats, refusing a malformed one.
+
+    A well-formed name this version does not know is let through with a warning: the
+    service may know a newer beta than :data:`KNOWN_BETAS`, and it refuses a name it
+    does not know at once, at the first create, before anything is made or paid.
+    """
     if isinstance(betas, str):
         betas = [part.strip() for part in betas.split(",") if part.strip()]
     names: List[str] = []
@@ -96,10 +103,10 @@ def check_betas(betas: Iterable[str], where: str = "betas") -> Tuple[str, ...]:
         if not isinstance(name, str) or not _BETA_NAME.fullmatch(name):
             raise ConfigurationError(f"{where}: {name!r} is not a beta name "
                                      "(such as 'output-300k-2026-03-24')")
-        if name not in KNOWN_BETAS:
-            raise ConfigurationError(
-                f"{where}: unknown beta {name!r}; the service refuses a request naming a "
-                "beta it does not know (see docs/compatibility.md for the known names)")
+        if name not in KNOWN_BETAS and name not in names:
+            logger.warning("claudebatch: %s: %r is not a beta this version knows; the "
+                           "service refuses the whole request if it does not know it either "
+                           "(see docs/compatibility.md for the known names)", where, name)
         if name not in names:
             names.append(name)
     return tuple(names)
