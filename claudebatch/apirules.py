@@ -78,6 +78,9 @@ BETA_ONLY_PARAMS: Mapping[str, Tuple[Optional[str], ...]] = {
                     "mcp-client-2026-09-15"),
     "user_profile_id": (None, "user-profiles-2026-03-24", "user-profiles-2026-08-18",
                         "user-profiles-2026-09-04"),
+    "diagnostics": ("cache-diagnosis-2026-04-07",),
+    "fallbacks": (None, "server-side-fallback-2026-06-01", "server-side-fallback-2026-07-01"),
+    "fallback_credit_token": (None, "fallback-credit-2026-06-01", "fallback-credit-2026-07-01"),
 }
 
 

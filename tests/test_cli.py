@@ -292,3 +292,12 @@ def test_bounded_option_types_name_the_bad_value() -> None:
     passes = bounded(int, what="a whole number", low=0)
     with pytest.raises(argparse.ArgumentTypeError, match="expected a whole number >= 0"):
         passes("2.5")
+
+
+def test_python_dash_m_claudebatch_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "claudebatch", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("claudebatch ")

@@ -26,6 +26,12 @@ SPEC_FILE = "anthropic-openapi.batches.json"
 #: The schemas of one batch request's ``params``: without and with an ``anthropic-beta`` header.
 PARAMS_SCHEMA = "CreateMessageParams"
 BETA_PARAMS_SCHEMA = "BetaCreateMessageParams"
+#: Beta parameters the official SDK (0.121 to 2.15) types but the vendored spec of May 2026
+#: predates: taken as they come (their betas are still required, see ``apirules``).
+SPEC_ADDITIONS: Dict[str, Dict[str, Any]] = {
+    BETA_PARAMS_SCHEMA: {"diagnostics": {}, "fallbacks": {},
+                         "fallback_credit_token": {"type": "string"}},
+}
 
 _TYPES: Dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
@@ -288,6 +294,9 @@ def _spec_schemas() -> Dict[str, Any]:
     folder = resources.files("claudebatch.emulator").joinpath("spec")
     text = folder.joinpath(SPEC_FILE).read_text("utf-8")
     schemas: Dict[str, Any] = json.loads(text)["components"]["schemas"]
+    for name, properties in SPEC_ADDITIONS.items():
+        schema = schemas[name]
+        schemas[name] = {**schema, "properties": {**schema.get("properties", {}), **properties}}
     return schemas
 
 

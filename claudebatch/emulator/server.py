@@ -230,7 +230,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(error_type, message, status=status, headers=headers)
             base = self._base_url()
             if endpoint == "create":
-                self._create(self._dialect(), base, decision)
+                beta_path = query.get("beta", [""])[-1] == "true"
+                self._create(self._dialect(beta_path), base, decision)
             elif endpoint == "list":
                 self._send_json(200, emu.service.list(query, base))
             elif endpoint == "retrieve":
@@ -284,8 +285,9 @@ class Handler(BaseHTTPRequestHandler):
             raise invalid(f"anthropic-version: {version!r} is not a valid version")
         self._dialect()  # an unknown beta name refuses the request, whatever it asks
 
-    def _dialect(self) -> Dialect:
-        """The create's version and betas; the service refuses a beta name it does not know."""
+    def _dialect(self, beta_path: bool = False) -> Dialect:
+        """The create's version and betas; the service refuses a beta name it does not know.
+        ``beta_path``: the ``?beta=true`` endpoint, whose params follow the beta schema."""
         betas: Set[str] = set()
         for header in self.headers.get_all("anthropic-beta") or ():
             betas.update(name.strip() for name in header.split(",") if name.strip())
@@ -296,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
                           "Please consult our documentation at docs.claude.com or try "
                           "again without the header.")
         return Dialect(self.headers.get("anthropic-version") or DEFAULT_API_VERSION,
-                       frozenset(betas))
+                       frozenset(betas), beta_path)
 
     def _base_url(self) -> str:
         host = self.headers.get("Host")

@@ -30,6 +30,11 @@ class Dialect(NamedTuple):
 
     version: str = DEFAULT_API_VERSION
     betas: FrozenSet[str] = frozenset()
+    beta_path: bool = False  # the ?beta=true endpoint: the beta schema, features still gated
+
+    @property
+    def beta_schema(self) -> bool:
+        return self.beta_path or bool(self.betas)
 
 
 PLAIN = Dialect()
@@ -78,7 +83,7 @@ def validate(
             and params["max_tokens"] < MIN_MAX_TOKENS:  # the spec allows 0; a batch does not
         return _invalid(f"max_tokens: Input should be greater than or equal to "
                         f"{MIN_MAX_TOKENS} for Message Batches requests")
-    problem = params_error(params, beta=bool(dialect.betas))
+    problem = params_error(params, beta=dialect.beta_schema)
     if problem is not None:
         return _invalid(problem)
     for key, enabling in BETA_ONLY_PARAMS.items():

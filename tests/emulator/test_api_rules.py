@@ -188,3 +188,29 @@ def test_paused_and_refused_answers_match_the_spec_and_a_pause_continues(
     refusing = make_api(make_emulator(rate=100.0, refusal_rate=1.0))
     refused = outcome(refusing, clock, [req("r")])["r"]["message"]
     assert refused["stop_reason"] == "refusal"
+
+
+@pytest.mark.parametrize("name, value, beta", [
+    ("diagnostics", {"previous_response_id": "msg_1"}, "cache-diagnosis-2026-04-07"),
+    ("fallbacks", "default", "server-side-fallback-2026-07-01"),
+    ("fallback_credit_token", "tok", "fallback-credit-2026-07-01")])
+def test_beta_parameters_newer_than_the_vendored_spec_are_taken_with_their_beta(
+        api: Api, clock: ManualClock, req: Req, name: str, value: Any, beta: str) -> None:
+    request = req("r", **{name: value})
+    assert "requires the anthropic-beta header" in error_of(
+        outcome(api, clock, [request], betas="message-batches-2024-09-24")["r"])
+    assert outcome(api, clock, [request], betas=beta)["r"]["type"] == "succeeded"
+
+
+def test_the_beta_path_takes_the_beta_schema_and_still_gates_beta_features(
+        api: Api, clock: ManualClock, req: Req) -> None:
+    """The official SDK 2.x's beta namespace sends ``?beta=true`` with no beta header."""
+    container = req("c", container={"id": None, "skills": []})
+    managed = req("m", context_management={"edits": []})
+    response = api.call("POST", "", json={"requests": [container, managed]},
+                        params={"beta": "true"})
+    assert response.status_code == 200, response.text
+    clock.advance(3600)
+    results = {line["custom_id"]: line["result"] for line in api.results(response.json()["id"])}
+    assert results["c"]["type"] == "succeeded"
+    assert "requires the anthropic-beta header" in error_of(results["m"])
