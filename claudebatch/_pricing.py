@@ -134,12 +134,23 @@ class ModelPrice:
         return _rates(tier.input, tier.output, self.cache)
 
     def at(self, day: Union[str, dt.date, dt.datetime, None]) -> ModelPrice:
-        """The price in force on ``day`` (a date, a datetime or an ISO date; None: today's)."""
+        """The price in force on ``day``: a date, a datetime (its UTC date; a naive one is
+        taken as UTC, as the API's times are) or an ISO date or datetime string; None:
+        today's price. A string that is neither is a ValueError."""
         if day is None or not self.earlier:
             return self
+        if isinstance(day, str):
+            try:
+                day = dt.datetime.fromisoformat(day.replace("Z", "+00:00")) if len(day) > 10 \
+                    else dt.date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"a price's day must be an ISO date or datetime, got "
+                                 f"{day!r}") from None
         if isinstance(day, dt.datetime):
             day = day.astimezone(dt.timezone.utc).date() if day.tzinfo else day.date()
-        text = day.isoformat() if isinstance(day, dt.date) else str(day)[:10]
+        if not isinstance(day, dt.date):
+            raise ValueError(f"a price's day must be a date, got {day!r}")
+        text = day.isoformat()
         for old in self.earlier:
             if text <= old.until:
                 return attrs.evolve(self, input=old.input, output=old.output,
@@ -398,8 +409,8 @@ def _parse_models(models: Mapping[str, Any], where: str,
     return parsed
 
 
-def _date(value: Any, what: str) -> str:
-    if value is None:
+def _date(value: Any, what: str, required: bool = False) -> str:
+    if value is None and not required:
         return ""
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
@@ -434,7 +445,7 @@ def _earlier(value: Any, here: str, cache: CacheMultipliers) -> Tuple[EarlierPri
         if not isinstance(old, Mapping) or not {"until", "input", "output"} <= set(old):
             raise ConfigurationError(f"pricing: {where} needs until, input and output")
         prices.append(EarlierPrice(
-            _date(old["until"], f"{where} until"),
+            _date(old["until"], f"{where} until", required=True),
             to_decimal(old["input"], f"{where} input"),
             to_decimal(old["output"], f"{where} output"),
             cache.updated(old.get("cache_multipliers"), where)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
 import attrs
 
-from .catalog import family
+from .catalog import PricingTable, family, packaged_table
 from .errors import ConfigurationError
 
 logger = logging.getLogger("claudebatch")
@@ -76,9 +77,6 @@ BETA_ONLY_PARAMS: Mapping[str, Tuple[Optional[str], ...]] = {
     "output_format": ("structured-outputs-2025-11-13",),
     "mcp_servers": (None, "mcp-client-2025-04-04", "mcp-client-2025-11-20",
                     "mcp-client-2026-09-15"),
-    "user_profile_id": (None, "user-profiles-2026-03-24", "user-profiles-2026-08-18",
-                        "user-profiles-2026-09-04"),
-    "diagnostics": ("cache-diagnosis-2026-04-07",),
     "fallbacks": (None, "server-side-fallback-2026-06-01", "server-side-fallback-2026-07-01"),
     "fallback_credit_token": (None, "fallback-credit-2026-06-01", "fallback-credit-2026-07-01"),
 }
@@ -92,17 +90,34 @@ def check_api_version(version: str, where: str = "api_version") -> str:
     return version
 
 
-def check_betas(betas: Iterable[str], where: str = "betas") -> Tuple[str, ...]:
+@lru_cache(maxsize=1)
+def _catalog_prices() -> PricingTable:
+    return packaged_table()
+
+
+def is_known_model(model: str) -> bool:
+    """True for a model id the catalog prices (an id, an alias or a dated snapshot)."""
+    return model in _catalog_prices()
+
+
+def check_betas(betas: Optional[Iterable[str]], where: str = "betas") -> Tuple[str, ...]:
     """Beta names as given, without repeats, refusing a malformed one.
 
     A well-formed name this version does not know is let through with a warning: the
     service may know a newer beta than :data:`KNOWN_BETAS`, and it refuses a name it
     does not know at once, at the first create, before anything is made or paid.
     """
-    if isinstance(betas, str):
-        betas = [part.strip() for part in betas.split(",") if part.strip()]
+    if betas is None:
+        return ()
+    items: Iterable[Any] = [betas] if isinstance(betas, (str, bytes)) else betas
+    given: List[Any] = []
+    for item in items:  # "a,b" as the header writes it: one or several names per item
+        if isinstance(item, str):
+            given.extend(part.strip() for part in item.split(","))
+        else:
+            given.append(item)
     names: List[str] = []
-    for name in betas:
+    for name in given:
         if not isinstance(name, str) or not _BETA_NAME.fullmatch(name):
             raise ConfigurationError(f"{where}: {name!r} is not a beta name "
                                      "(such as 'output-300k-2026-03-24')")
@@ -162,8 +177,8 @@ def request_needs(params: Mapping[str, Any], betas: Iterable[str]) -> RequestNee
     add: Set[str] = set()
     problems: List[Tuple[str, str]] = []
     for name, enabling in BETA_ONLY_PARAMS.items():
-        if name not in params or have.intersection(b for b in enabling if b):
-            continue
+        if params.get(name) is None or have.intersection(b for b in enabling if b):
+            continue  # null: not given (as the SDKs send an unset optional)
         if enabling[0] is None:
             choices = ", ".join(b for b in enabling if b)
             problems.append((name, f"needs a beta: pass one of {choices} in betas= "
@@ -172,7 +187,9 @@ def request_needs(params: Mapping[str, Any], betas: Iterable[str]) -> RequestNee
             add.add(enabling[0])
     max_tokens = params.get("max_tokens")
     model = params.get("model")
-    found = family(model) if isinstance(model, str) else None
+    # limits only for models the catalog knows: a new id (claude-opus-4-9) is not held to
+    # an older family's limits that merely share its prefix
+    found = family(model) if isinstance(model, str) and is_known_model(model) else None
     if found is not None and isinstance(max_tokens, int) and not isinstance(max_tokens, bool) \
             and max_tokens > found.max_output:
         if found.extended_output and max_tokens <= EXTENDED_OUTPUT_TOKENS:
@@ -184,7 +201,8 @@ def request_needs(params: Mapping[str, Any], betas: Iterable[str]) -> RequestNee
                      if found.extended_output else "")
             problems.append(("max_tokens", f"{max_tokens:,} is over the {found.max_output:,} "
                                            f"that {model} can write{extra}; at most {most:,}"))
-    if found is not None and "inference_geo" in params and not found.inference_geo:
+    if found is not None and params.get("inference_geo") is not None \
+            and not found.inference_geo:
         problems.append(("inference_geo", f"{model} does not take it (only Claude Opus 4.6, "
                                           "Sonnet 4.6 and later models do): drop it"))
     return RequestNeeds(frozenset(add), tuple(problems))

@@ -149,7 +149,8 @@ def test_betas_given_are_sent_with_those_added(batch_json: Any) -> None:
 
 @pytest.mark.parametrize("betas, words", [
     (["Output 300k"], "is not a beta name"),
-    (["a,b"], "is not a beta name"),
+    (["a;b"], "is not a beta name"),
+    (["output-300k-2026-03-24,"], "is not a beta name"),
     ([""], "is not a beta name"),
     ([7], "is not a beta name"),
 ])
@@ -210,3 +211,25 @@ def test_inference_geo_on_an_older_model_is_refused_before_sending() -> None:
             {"custom_id": "new", "params": params(model="claude-sonnet-5-5", inference_geo="us")}])
     assert info.value.total == 1
     assert "params.inference_geo: claude-sonnet-4-5 does not take it" in info.value.problems[0]
+
+
+def test_a_model_the_catalog_does_not_know_is_not_held_to_a_prefix_familys_limits() -> None:
+    future = request_needs(params(model="claude-opus-4-9", max_tokens=100_000,
+                                  inference_geo="us"), ())
+    assert future.problems == () and future.add == frozenset()
+    dated = request_needs(params(model="claude-sonnet-4-5-20250929", max_tokens=100_000), ())
+    assert dated.problems  # a dated snapshot of a known model is known
+
+
+def test_null_optional_fields_count_as_not_given() -> None:
+    needs = request_needs(params(model="claude-haiku-4-5", inference_geo=None,
+                                 mcp_servers=None, context_management=None), ())
+    assert needs == request_needs(params(model="claude-haiku-4-5"), ())
+
+
+def test_betas_may_be_given_as_the_header_writes_them() -> None:
+    assert make_client(betas="output-300k-2026-03-24, context-1m-2025-08-07").betas == (
+        "output-300k-2026-03-24", "context-1m-2025-08-07")
+    assert make_client(betas=["output-300k-2026-03-24,context-1m-2025-08-07"]).betas == (
+        "output-300k-2026-03-24", "context-1m-2025-08-07")
+    assert make_client(betas=None).betas == ()  # type: ignore[arg-type]

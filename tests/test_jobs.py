@@ -350,3 +350,17 @@ def test_a_batch_known_to_a_resumed_job_is_never_adopted_as_a_lost_create(
     assert fresh.find_batch_created_since(since, 10, exclude=[made.id]) is None
     fresh.remember_batches([made.id])
     assert fresh.find_batch_created_since(since, 10) is None
+
+
+def test_stop_reasons_are_counted_as_names_only() -> None:
+    from collections import Counter
+
+    from claudebatch._job.collect import tally
+
+    counts: Counter[str] = Counter()
+    stops: Counter[str] = Counter()
+    for reason in ("end_turn", "max_tokens", "\x1b[2Jend_turn\n", None, 7):
+        tally({"result": {"type": "succeeded", "message": {"stop_reason": reason}}},
+              counts, stops)
+    assert stops == {"end_turn": 1, "max_tokens": 1, "unknown": 3}
+    assert counts == {"succeeded": 5}

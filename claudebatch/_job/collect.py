@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
@@ -253,6 +254,9 @@ class Collector:
         self.missing = {m: None for m in self.missing if m in still_missing}
 
 
+_STOP_REASON = re.compile(r"[a-z_]{1,64}")
+
+
 def tally(value: Dict[str, Any], counts: Counter[str], stops: Counter[str]) -> None:
     """Count one result line: its type, and why a succeeded one stopped."""
     result = value["result"]
@@ -261,7 +265,9 @@ def tally(value: Dict[str, Any], counts: Counter[str], stops: Counter[str]) -> N
     if kind == "succeeded":
         message = result.get("message")
         reason = message.get("stop_reason") if isinstance(message, dict) else None
-        stops[reason if isinstance(reason, str) else "unknown"] += 1
+        # a name, as the API's are: anything else (a hostile gateway) is not shown as given
+        stops[reason if isinstance(reason, str) and _STOP_REASON.fullmatch(reason)
+              else "unknown"] += 1
 
 
 def misfit(value: Dict[str, Any], models: Dict[str, str]) -> Optional[str]:

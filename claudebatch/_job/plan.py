@@ -73,6 +73,6 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         validator.add_problem(str(name), "there are no requests")
     if validator.problem_count:
         spool.close()
-        validator.raise_if_problems(f"job {job_name}: nothing was submitted")
+        validator.raise_if_problems(f"job {job_name}: refused before sending")
     plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
     return spool, plans

@@ -26,11 +26,24 @@ SPEC_FILE = "anthropic-openapi.batches.json"
 #: The schemas of one batch request's ``params``: without and with an ``anthropic-beta`` header.
 PARAMS_SCHEMA = "CreateMessageParams"
 BETA_PARAMS_SCHEMA = "BetaCreateMessageParams"
-#: Beta parameters the official SDK (0.121 to 2.15) types but the vendored spec of May 2026
-#: predates: taken as they come (their betas are still required, see ``apirules``).
+#: Parameters the official SDK 2.15.0 types but the vendored spec of May 2026 predates:
+#: taken as they come (beta ones still need their betas, see ``apirules``).
+_NEWER: Dict[str, Any] = {"diagnostics": {}, "user_profile_id": {"type": ["string", "null"]},
+                          "container": {}}
 SPEC_ADDITIONS: Dict[str, Dict[str, Any]] = {
-    BETA_PARAMS_SCHEMA: {"diagnostics": {}, "fallbacks": {},
-                         "fallback_credit_token": {"type": "string"}},
+    PARAMS_SCHEMA: _NEWER,
+    BETA_PARAMS_SCHEMA: {**_NEWER, "fallbacks": {}, "fallback_credit_token": {"type": "string"}},
+}
+#: Tags of union members newer than the vendored spec (SDK 2.15.0: newer tool versions,
+#: ``thinking: between_tools``): each is taken, as an object, in a union that holds the
+#: sibling named beside it, so only where such a member belongs.
+NEWER_TAGS: Dict[str, str] = {
+    "web_search_20260318": "web_search_20260209",
+    "web_fetch_20260318": "web_fetch_20260309",
+    "code_execution_20260521": "code_execution_20260120",
+    "browser_toolset_20260801": "web_fetch_20260309",
+    "computer_toolset_20260801": "web_fetch_20260309",
+    "between_tools": "adaptive",
 }
 
 _TYPES: Dict[str, Callable[[Any], bool]] = {
@@ -161,11 +174,16 @@ class _Compiler:
                     return None
                 checks.append(sized)
         if "pattern" in node:
-            pattern = re.compile(node["pattern"])
+            # the service's regexes end at ``$`` only at the very end; Python's ``$`` also
+            # matches before a final newline ("name\n" would pass), so ``\Z`` is meant
+            text = node["pattern"]
+            if text.endswith("$") and not text.endswith("\\$"):
+                text = text[:-1] + "\\Z"
+            pattern, shown = re.compile(text), node["pattern"]
 
             def matches(value: Any) -> Optional[Failure]:
                 if isinstance(value, str) and not pattern.search(value):
-                    return _fail(f"String should match pattern '{pattern.pattern}'")
+                    return _fail(f"String should match pattern '{shown}'")
                 return None
             checks.append(matches)
         return checks
@@ -236,6 +254,7 @@ class _Compiler:
         discriminator = node.get("discriminator", {})
         name = discriminator.get("propertyName", "type")
         by_tag: Dict[Any, Check] = {}
+        newer: Dict[Any, Check] = {}
         for option in options:
             target = self.resolve(option)
             prop = target.get("properties", {}).get(name)
@@ -247,8 +266,13 @@ class _Compiler:
             check = self.node(option)
             for value in values:
                 by_tag.setdefault(value, check)
+                for tag, sibling in NEWER_TAGS.items():
+                    if sibling == value:
+                        newer[tag] = self.type_check("object")
             if name not in target.get("required", ()):
                 by_tag.setdefault(_ABSENT, check)
+        for tag, check in newer.items():
+            by_tag.setdefault(tag, check)
         return name, by_tag
 
     def constants(self, prop: Dict[str, Any]) -> List[Any]:

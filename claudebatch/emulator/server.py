@@ -278,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError("authentication_error", "x-api-key header is required")
             if key != emu.api_key:
                 raise ApiError("authentication_error", "invalid x-api-key")
-        version = self.headers.get("anthropic-version")
+        version = (self.headers.get("anthropic-version") or "").strip()
         if not version:
             raise invalid("anthropic-version: header is required")
         if version not in API_VERSIONS:
@@ -297,7 +297,8 @@ class Handler(BaseHTTPRequestHandler):
             raise invalid(f"Unexpected value(s) {shown} for the `anthropic-beta` header. "
                           "Please consult our documentation at docs.claude.com or try "
                           "again without the header.")
-        return Dialect(self.headers.get("anthropic-version") or DEFAULT_API_VERSION,
+        return Dialect((self.headers.get("anthropic-version") or "").strip()
+                       or DEFAULT_API_VERSION,
                        frozenset(betas), beta_path)
 
     def _base_url(self) -> str:

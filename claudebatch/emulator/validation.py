@@ -41,7 +41,7 @@ PLAIN = Dialect()
 
 MAX_CACHE_BREAKPOINTS = 4
 _CHOICES = ("auto", "any", "tool", "none")
-_THINKING = ("enabled", "disabled", "adaptive")
+_THINKING = ("enabled", "disabled", "adaptive", "between_tools")
 
 
 class ParamError(NamedTuple):
@@ -87,7 +87,8 @@ def validate(
     if problem is not None:
         return _invalid(problem)
     for key, enabling in BETA_ONLY_PARAMS.items():
-        if key in params and not dialect.betas.intersection(b for b in enabling if b):
+        if params.get(key) is not None \
+                and not dialect.betas.intersection(b for b in enabling if b):
             names = ", ".join(b for b in enabling if b)
             return _invalid(f"{key}: this parameter requires the anthropic-beta header "
                             f"to include one of: {names}")
@@ -225,8 +226,8 @@ def _check_tools(params: Dict[str, Any]) -> Optional[ParamError]:
             if not isinstance(tool, dict):
                 return _invalid(f"tools.{i}: Input should be a valid dictionary")
             name = tool.get("name")
-            if not isinstance(name, str) or not name:
-                return _invalid(f"tools.{i}.name: Field required")
+            if not isinstance(name, str):
+                continue  # a tool without a name (mcp_toolset): the schema said what it needs
             if name in names:
                 return _invalid(f"tools: Tool names must be unique ({name!r} appears twice)")
             names.add(name)
@@ -248,7 +249,7 @@ def _check_thinking(params: Dict[str, Any], max_tokens: int) -> Optional[ParamEr
     if thinking is None:
         return None
     if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING:
-        return _invalid("thinking: Input should be enabled, disabled or adaptive")
+        return _invalid("thinking: Input should be enabled, disabled, adaptive or between_tools")
     if thinking["type"] == "enabled":
         if not _is_int(thinking.get("budget_tokens")):
             return _invalid("thinking.enabled.budget_tokens: Field required")

@@ -191,7 +191,6 @@ def test_paused_and_refused_answers_match_the_spec_and_a_pause_continues(
 
 
 @pytest.mark.parametrize("name, value, beta", [
-    ("diagnostics", {"previous_response_id": "msg_1"}, "cache-diagnosis-2026-04-07"),
     ("fallbacks", "default", "server-side-fallback-2026-07-01"),
     ("fallback_credit_token", "tok", "fallback-credit-2026-07-01")])
 def test_beta_parameters_newer_than_the_vendored_spec_are_taken_with_their_beta(
@@ -214,3 +213,40 @@ def test_the_beta_path_takes_the_beta_schema_and_still_gates_beta_features(
     results = {line["custom_id"]: line["result"] for line in api.results(response.json()["id"])}
     assert results["c"]["type"] == "succeeded"
     assert "requires the anthropic-beta header" in error_of(results["m"])
+
+
+def test_shapes_the_official_sdk_2_15_builds_beyond_the_vendored_spec_are_taken(
+        api: Api, clock: ManualClock, req: Req) -> None:
+    newer = [
+        req("search", tools=[{"type": "web_search_20260318", "name": "web_search"}]),
+        req("between", thinking={"type": "between_tools"}, max_tokens=4000),
+        req("container", container={"skills": []}),
+        req("profile", user_profile_id="up_1"),
+        req("diagnostics", diagnostics={"previous_message_id": "msg_1"}),
+        req("geo_null", model="claude-haiku-4-5", inference_geo=None),
+    ]
+    results = outcome(api, clock, newer, version="2026-10-21")
+    assert {k: r["type"] for k, r in results.items()} == {r["custom_id"]: "succeeded"
+                                                          for r in newer}
+
+
+def test_an_mcp_toolset_without_a_name_is_taken_with_its_beta(
+        api: Api, clock: ManualClock, req: Req) -> None:
+    request = req("r", mcp_servers=[{"type": "url", "url": "https://mcp.example/sse",
+                                     "name": "ex"}],
+                  tools=[{"type": "mcp_toolset", "mcp_server_name": "ex"}])
+    results = outcome(api, clock, [request], betas="mcp-client-2025-11-20")
+    assert results["r"]["type"] == "succeeded", results
+
+
+def test_a_pattern_is_matched_to_the_very_end(api: Api, clock: ManualClock, req: Req) -> None:
+    """Python's ``$`` matches before a final newline; the service's does not."""
+    bad = req("bad", tools=[{"name": "get_weather\n", "input_schema": {"type": "object"}}])
+    assert "tools.0.name: String should match pattern" in error_of(
+        outcome(api, clock, [bad])["bad"])
+
+
+def test_an_api_version_header_with_spaces_around_it_is_read(api: Api, req: Req) -> None:
+    response = api.call("POST", "", json={"requests": [req("a")]},
+                        headers={"anthropic-version": "2026-10-21 "})
+    assert response.status_code == 200, response.text

@@ -133,6 +133,7 @@ class RetryPolicy:
         #: custom_id -> (pass, the paused response's content, raw) to continue
         self._paused: Dict[str, Tuple[int, List[Any]]] = {}
         self.continued: Set[str] = set()
+        self._continuing: Set[str] = set()  # paused turns of the next pass
         self.extra_passes = 0
         self.failed_for_good: Dict[str, Failure] = {}
 
@@ -167,6 +168,10 @@ class RetryPolicy:
 
     def _planned(self, request: Request, context: JobContext) -> None:
         if context.pass_number > 1:
+            if request.custom_id in self._continuing:
+                self._continuing.discard(request.custom_id)  # a paused turn going on
+                self.extra_passes = max(self.extra_passes, context.pass_number - 1)
+                return
             self._sent_again[request.custom_id] += 1
             self.extra_passes = max(self.extra_passes, context.pass_number - 1)
 
@@ -208,23 +213,20 @@ class RetryPolicy:
                         len(retry), len(paused), pass_number, self.passes)
             return None
         requests_again = original_requests(context, pass_number, retry)
+        if retry:
+            kinds = Counter(self._latest[r.custom_id].classification.error_type
+                            or self._latest[r.custom_id].classification.result_type
+                            for r in requests_again)
+            logger.info("job %s: pass %d left %d retryable failure(s) (%s); resubmitting them "
+                        "in %.3g s", context.name, pass_number, len(requests_again),
+                        ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())), self.pause)
         if paused:
+            self._continuing = set(paused)
             for request in original_requests(context, pass_number, list(paused)):
                 requests_again.append(continued(request, paused[request.custom_id]))
                 self.continued.add(request.custom_id)
             logger.info("job %s: continuing %d paused turn(s) (pause_turn) in the next pass",
                         context.name, len(paused))
-            if not retry:
-                if self.pause > 0:
-                    context.clock.sleep(self.pause)
-                return requests_again
-        kinds = Counter(self._latest[r.custom_id].classification.error_type
-                        or self._latest[r.custom_id].classification.result_type
-                        for r in requests_again)
-        logger.info("job %s: pass %d left %d retryable failure(s) (%s); resubmitting them "
-                    "in %.3g s", context.name, pass_number,
-                    len(requests_again), ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
-                    self.pause)
         if self.pause > 0:
             context.clock.sleep(self.pause)
         return requests_again

@@ -236,3 +236,20 @@ def test_bad_dated_entries_are_named(tmp_path: Path, entry: object, words: str) 
     path.write_text(json.dumps({"models": {"m": entry}}))
     with pytest.raises(ConfigurationError, match=words):
         load_pricing(str(path))
+
+
+def test_a_days_price_reads_iso_strings_in_utc_and_refuses_anything_else(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"m": {
+        "input": 3, "output": 15,
+        "earlier": [{"until": "2026-08-31", "input": 4, "output": 20}]}}}))
+    price = load_pricing(str(path)).lookup("m")
+    assert price is not None
+    assert price.at("2026-08-31T22:00:00-05:00").input == 3  # 03:00 UTC on 1 September
+    assert price.at("2026-08-31T23:59:59Z").input == 4
+    with pytest.raises(ValueError, match="ISO date"):
+        price.at("yesterday")
+    path.write_text(json.dumps({"models": {"m": {
+        "input": 3, "output": 15, "earlier": [{"until": None, "input": 4, "output": 20}]}}}))
+    with pytest.raises(ConfigurationError, match="until must be a date"):
+        load_pricing(str(path))

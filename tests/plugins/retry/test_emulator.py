@@ -288,3 +288,23 @@ def test_without_the_option_paused_turns_are_reported_not_finished(
     summary = report.summary()
     assert f"NOT FINISHED: {paused} paused" in summary and "--continue-paused" in summary
     assert f"NOT FINISHED: {refused} refused" in summary
+
+
+def test_paused_turns_and_retryable_failures_of_one_pass_go_out_together(
+        make_emulator: Any, clock: ManualClock, tmp_path: Path) -> None:
+    emulator = make_emulator(rate=float("inf"), seed=7, pause_rate=0.3,
+                             faults=Faults(errored=0.1))
+    emulator_faults_off = FaultsOnFirstPassOnly(emulator)
+    policy = RetryPolicy(passes=2, pause=0, continue_paused=True)
+    client = client_for(emulator, clock, policy, emulator_faults_off)
+    report = client.run(searching(50), output=str(tmp_path / "out.jsonl"))
+    first = next(iter(sent_batches(emulator, clock).values()))
+    paused = {c for c, r in first.items()
+              if r.type == "succeeded" and r.result.message.stop_reason == "pause_turn"}
+    failed = {c for c, r in first.items() if r.type == "errored"}
+    assert paused and failed
+    assert report.all_succeeded and report.stop_reasons == {"end_turn": 50}
+    summary = report.plugins["retry"]
+    # a failure sent again may pause in its turn, and be continued in the pass after
+    assert summary["continued_paused"] >= len(paused)
+    assert summary["resubmitted"] == summary["recovered"] == len(failed)  # not the paused
