@@ -46,7 +46,8 @@ Command = Callable[[argparse.Namespace], int]
 DEBUG_ENV = "CLAUDEBATCH_DEBUG"
 
 #: The emulator as the demo runs it: a few seconds of visible processing.
-DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0}  # a fresh seed: fresh batch ids
+#: Its answers are a triage's short JSON, within the tickets' max_tokens of 128.
+DEMO_EMULATOR: Dict[str, Any] = {"rate": 1000.0, "answer_tokens": (16, 110)}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
