@@ -78,6 +78,14 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.set_defaults(command=cmd_cost)
 
 
+def _moment(created: Optional[float]) -> Optional[dt.datetime]:
+    """A stored batch time as a datetime; None (today's price) if unrecorded or unreadable."""
+    try:
+        return None if created is None else dt.datetime.fromtimestamp(created, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def cmd_cost(args: argparse.Namespace) -> int:
     try:
         from claudebatch_sqlite.cli import open_existing  # type: ignore[import-not-found,unused-ignore]
@@ -89,8 +97,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     by_model: Dict[str, Totals] = {}
     with open_existing(args) as store:
         for _pass, _custom_id, line, created in store.dated_results(args.name):
-            when = None if created is None else dt.datetime.fromtimestamp(created, dt.timezone.utc)
-            cost = price_result(json.loads(line), table, when)
+            cost = price_result(json.loads(line), table, _moment(created))
             job.add(cost)
             if cost.model is not None:
                 by_model.setdefault(cost.model, Totals()).add(cost)
