@@ -38,6 +38,7 @@ from .errors import (
 )
 from .hookspecs import GIVE_UP
 from .models import (
+    Annotation,
     BatchResult,
     CanceledResult,
     DeletedMessageBatch,
@@ -56,6 +57,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Annotation",
     "AuthenticationError",
     "BadRequestError",
     "BatchClient",

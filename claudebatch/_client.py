@@ -38,7 +38,7 @@ from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
 from ._polling import Watch, poll_until_ended
-from ._results import iter_raw, to_result
+from ._results import annotate, iter_raw, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .apirules import DEFAULT_API_VERSION, beta_header, check_api_version, check_betas
@@ -406,14 +406,17 @@ class BatchClient:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
+        has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         source = f"results of {batch.id}"
         try:
             response.raw.decode_content = True
             for value in iter_raw(response.raw, source=source):
-                if raw and not has_hooks:
+                if raw and not has_hooks and not has_notes:
                     yield value
                     continue
                 result = to_result(value, source=source)
+                if has_notes:
+                    value, result = annotate(self.hook, value, result, context)
                 if has_hooks:
                     self.hook.on_result(result=result, line=result_line(value),
                                         context=context, batch=batch)

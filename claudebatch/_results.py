@@ -8,15 +8,16 @@ line costs time linear in its length.
 from __future__ import annotations
 
 import http.client
-from typing import Any, Dict, Iterator, Optional, Protocol
+from typing import Any, Dict, Iterator, Optional, Protocol, Tuple
 
+import attrs
 import ijson
 import requests
 import urllib3
 
 from ._serde import structure_result
 from .errors import APIConnectionError, ResultsParseError
-from .models import BatchResult
+from .models import Annotation, BatchResult
 
 READ_SIZE = 64 * 1024
 
@@ -89,3 +90,28 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
             f"{source}: the result for custom_id {custom_id!r} does not parse: {exc}",
             custom_id=custom_id if isinstance(custom_id, str) else None) from None
 
+
+
+def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
+             ) -> Tuple[Dict[str, Any], BatchResult]:
+    """The result line and result with what the ``annotate_result`` plugins add."""
+    fields: Dict[str, Any] = {}
+    parsed: Any = None
+    for note in hook.annotate_result(result=result, context=context):
+        if not isinstance(note, Annotation):
+            raise TypeError(f"annotate_result must return an Annotation or None, got "
+                            f"{type(note).__name__}")
+        for name, field in note.fields.items():
+            if name not in _CORE_FIELDS and name not in fields:
+                fields[name] = field
+        if parsed is None:
+            parsed = note.parsed
+    if not fields and parsed is None:
+        return value, result
+    if parsed is None:
+        parsed = fields.get("parsed")
+    return {**value, **fields}, attrs.evolve(result, parsed=parsed)
+
+
+#: Fields of a result line no plugin may replace.
+_CORE_FIELDS = frozenset({"custom_id", "result"})

@@ -184,5 +184,7 @@ def structure_result(value: Dict[str, Any]) -> BatchResult:
     result = value["result"]
     if result.get("type") == "succeeded":
         return BatchResult(value["custom_id"],
-                           SucceededResult(_structure_message(result["message"], Message)))
-    return BatchResult(value["custom_id"], _structure_result_type(result, ResultType))
+                           SucceededResult(_structure_message(result["message"], Message)),
+                           value.get("parsed"))
+    return BatchResult(value["custom_id"], _structure_result_type(result, ResultType),
+                       value.get("parsed"))

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._pending import PendingBatch
     from ._report import JobPlan, JobReport
     from .context import CallContext, JobContext
-    from .models import BatchResult, MessageBatch, Request
+    from .models import Annotation, BatchResult, MessageBatch, Request
 
 hookspec = pluggy.HookspecMarker("claudebatch")
 
@@ -137,6 +137,23 @@ def on_poll(batch: MessageBatch, context: CallContext) -> None:
 
     :param batch: its fresh state (``processing_status``, ``request_counts``).
     :param context: the job, or the client's context.
+    """
+
+
+@hookspec
+def annotate_result(result: BatchResult, context: CallContext) -> Optional[Annotation]:
+    """What this plugin adds to one result, before ``on_result`` sees it and before it is
+    written: an :class:`~claudebatch.Annotation`, or None.
+
+    :param result: the parsed result, as served.
+    :param context: the job or the client's context (a job also calls it for results
+        replayed from a store, and ``report.results()`` when reading the output back,
+        so it must be a function of the result: keep counts in ``on_result``).
+
+    Its ``fields`` are added to the output line (``"parsed"``, ``"structured_error"``);
+    ``custom_id`` and ``result`` cannot be replaced, and where two plugins give the same
+    field, the first to answer wins. Its ``parsed`` becomes ``result.parsed`` for the
+    hooks after it and for the caller of ``client.results()``.
     """
 
 

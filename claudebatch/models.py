@@ -202,11 +202,27 @@ ResultType = Union[SucceededResult, ErroredResult, CanceledResult, ExpiredResult
 
 
 @attrs.frozen
+class Annotation:
+    """What a plugin adds to one result (``annotate_result``): ``fields`` go into its
+    output line beside ``custom_id`` and ``result`` (JSON values), and ``parsed``, when
+    given, becomes ``result.parsed`` (any object: a typed instance)."""
+
+    fields: Dict[str, Any] = attrs.field(factory=dict)
+    parsed: Any = None
+
+
+@attrs.frozen
 class BatchResult:
-    """One line of a results file: which request (``custom_id``) and what came of it."""
+    """One line of a results file: which request (``custom_id``) and what came of it.
+
+    ``parsed``: the answer as a plugin read it (the structured-output plugin's typed
+    value, see the ``annotate_result`` hook); read back from an output file, the
+    line's ``"parsed"`` field; None when nothing parsed it.
+    """
 
     custom_id: str
     result: ResultType
+    parsed: Any = attrs.field(default=None, eq=False)
 
     @property
     def type(self) -> str:

@@ -16,7 +16,7 @@ import attrs
 
 from .._output import OutputFile, replace_lines, result_line
 from .._report import BatchSummary
-from .._results import to_result
+from .._results import annotate, to_result
 from .._spool import Spool
 from ..errors import APIConnectionError, BatchNotEndedError
 from ..limits import RESULT_STREAM_ATTEMPTS
@@ -81,6 +81,7 @@ class Collector:
         """
         assert state.stored is not None
         wants_results = bool(self.hook.on_result.get_hookimpls())
+        wants_notes = bool(self.hook.annotate_result.get_hookimpls())
         self.context.replaying = True
         try:
             for item in submitted:
@@ -92,10 +93,16 @@ class Collector:
                     if custom_id not in expected or custom_id in item.written:
                         continue
                     item.written.add(custom_id)
+                    result = None
+                    if wants_notes:
+                        value, result = annotate(self.hook, value,
+                                                 to_result(value, source="the store"),
+                                                 self.context)
+                        line = result_line(value)
                     if wants_results:
-                        self.hook.on_result(result=to_result(value, source="the store"),
-                                            line=line, context=self.context,
-                                            batch=item.batch)
+                        self.hook.on_result(
+                            result=result or to_result(value, source="the store"),
+                            line=line, context=self.context, batch=item.batch)
                     self.out.write_line(line)
                     tally(value, counts, self.stop_reasons)
                 item.summary.counts = dict(counts)
@@ -146,6 +153,7 @@ class Collector:
         counts: Counter[str] = Counter()  # of what this download writes
         foreign = 0
         wants_results = bool(self.hook.on_result.get_hookimpls())
+        wants_notes = bool(self.hook.annotate_result.get_hookimpls())
         attempt = 1
         while seen != expected:
             try:
@@ -157,11 +165,16 @@ class Collector:
                         foreign += 1
                         continue
                     seen.add(custom_id)
+                    result = None
+                    if wants_notes:
+                        value, result = annotate(self.hook, value,
+                                                 to_result(value, source=item.summary.id),
+                                                 self.context)
                     line = result_line(value)
                     if wants_results:
-                        self.hook.on_result(result=to_result(value, source=item.summary.id),
-                                            line=line, context=self.context,
-                                            batch=item.batch)
+                        self.hook.on_result(
+                            result=result or to_result(value, source=item.summary.id),
+                            line=line, context=self.context, batch=item.batch)
                     self.out.write_line(line)
                     tally(value, counts, self.stop_reasons)
                     self.results_written += 1

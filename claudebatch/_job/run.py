@@ -25,7 +25,7 @@ from .._output import OutputFile, check_output
 from .._pending import PendingBatch
 from .._polling import poll_until_ended
 from .._report import BatchSummary, JobPlan, JobReport
-from .._results import to_result
+from .._results import annotate, to_result
 from .._spool import Spool, request_of
 from ..context import JobContext
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
@@ -289,11 +289,15 @@ class Job:
         for spool in self._spools:  # later passes override earlier ones
             for custom_id, offset, _ in spool.custom_ids(0, spool.tell()):
                 where[custom_id] = (spool, offset)
+        notes = bool(self.hook.annotate_result.get_hookimpls())
         with open(self.output, "rb") as handle:
             for line in handle:
                 value = json.loads(line)
                 spool, offset = where[value["custom_id"]]
-                yield spool.request_at(offset), to_result(value, source=self.output)
+                result = to_result(value, source=self.output)
+                if notes:  # a plugin's typed value (the line holds its JSON)
+                    result = annotate(self.hook, value, result, self.context)[1]
+                yield spool.request_at(offset), result
 
     def close(self) -> None:
         """Drop the spool files (``results()`` needs them; call when done)."""
