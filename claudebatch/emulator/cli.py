@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of results sent before the cut (default 0.5)")
     f.add_argument("--fault-drop-create", type=_share, default=0.0,
                    help="make the batch, then close the connection without answering")
+    for name, what in (("invalid-json", "text that is not JSON"),
+                       ("schema-violation", "JSON that breaks the schema"),
+                       ("truncated", "cut at max_tokens"), ("refused", "stop_reason refusal")):
+        f.add_argument(f"--fault-{name}", type=_share, default=0.0,
+                       help=f"share of answers to requests asking for JSON "
+                            f"(output_config.format) that come back {what}")
     f.add_argument("--fault-errored", type=_share, default=0.0,
                    help="share of requests that come back errored (api_error/overloaded_error)")
     f.add_argument("--fault-endpoints", metavar="NAMES",
@@ -103,6 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             slow=args.fault_slow, slow_seconds=args.fault_slow_seconds,
             drop_results=args.fault_drop_results, drop_after=args.fault_drop_after,
             drop_create=args.fault_drop_create, errored=args.fault_errored,
+            invalid_json=args.fault_invalid_json, schema_violation=args.fault_schema_violation,
+            truncated=args.fault_truncated, refused=args.fault_refused,
             endpoints=endpoints,
         )
         emulator = Emulator(

@@ -5,7 +5,11 @@ HTTP faults hit a request before it is handled (``rate_limit`` 429, ``server_err
 (``slow``: a delay first; ``drop_results``: the results stream is cut part-way;
 ``drop_create``: the batch is made, then the connection is closed with no answer).
 ``errored`` is a per-request rate: that share of a new batch's requests come back
-``errored`` with a retryable ``api_error`` or ``overloaded_error``.
+``errored`` with a retryable ``api_error`` or ``overloaded_error``. The answer faults
+are per-request rates too, for requests that ask for JSON (``output_config.format``):
+``invalid_json`` (text that does not parse), ``schema_violation`` (JSON that breaks the
+schema), ``truncated`` (cut at ``max_tokens``) and ``refused`` (``stop_reason:
+"refusal"``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import collections
 import dataclasses
 import random
 import threading
-from typing import Any, Dict, FrozenSet, List, Optional
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 ENDPOINTS = frozenset({"create", "list", "retrieve", "cancel", "delete", "results"})
 STATUS_FAULTS = ("rate_limit", "server_error", "overloaded")
 KINDS = frozenset({*STATUS_FAULTS, "slow", "drop_results", "drop_create"})
 _ONLY_ON = {"drop_results": "results", "drop_create": "create"}
+#: Per-request faults of the answers to requests asking for JSON, in the order drawn.
+ANSWER_FAULTS = ("invalid_json", "schema_violation", "truncated", "refused")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +42,22 @@ class Faults:
     drop_after: float = 0.5  # share of the results sent before the cut
     drop_create: float = 0.0
     errored: float = 0.0
+    invalid_json: float = 0.0
+    schema_violation: float = 0.0
+    truncated: float = 0.0
+    refused: float = 0.0
     endpoints: Optional[FrozenSet[str]] = None  # endpoints the HTTP faults may hit; None: all
 
     def __post_init__(self) -> None:
         for name in ("rate_limit", "server_error", "overloaded", "slow", "drop_results",
-                     "drop_create", "errored", "drop_after"):
+                     "drop_create", "errored", "drop_after", *ANSWER_FAULTS):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Faults.{name} must be between 0 and 1, not {value!r}")
         if self.rate_limit + self.server_error + self.overloaded > 1.0:
             raise ValueError("rate_limit + server_error + overloaded must not exceed 1")
+        if sum(getattr(self, name) for name in ANSWER_FAULTS) > 1.0:
+            raise ValueError(f"{' + '.join(ANSWER_FAULTS)} must not exceed 1")
         if self.retry_after < 0 or self.slow_seconds < 0:
             raise ValueError("retry_after and slow_seconds must not be negative")
         if self.endpoints is not None:
@@ -53,6 +65,11 @@ class Faults:
             if unknown:
                 raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {sorted(ENDPOINTS)}")
             object.__setattr__(self, "endpoints", frozenset(self.endpoints))
+
+
+    def answer_rates(self) -> Tuple[float, ...]:
+        """The answer faults' rates, in :data:`ANSWER_FAULTS` order (kept by each batch)."""
+        return tuple(getattr(self, name) for name in ANSWER_FAULTS)
 
 
 @dataclasses.dataclass

@@ -23,7 +23,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .cache import CacheUsage
 from .catalog import ModelInfo
+from .faults import ANSWER_FAULTS
 from .ids import derived_token, tool_use_id, unit
+from .jsonanswer import broken, not_json, requested_schema, sample
+from .jsonanswer import dumps as jsonanswer_dumps
 from .prompt import CHARS_PER_TOKEN, analyse, canonical, count_tokens
 
 _VOCABULARY = (
@@ -101,6 +104,16 @@ def _text(seed_value: int, chars: int, lead: str) -> str:
         return SafeText.of(head, body[start : start + need])
     reps = need // _CORPUS_CHARS + 2
     return SafeText.of(head, (body[:_CORPUS_CHARS] * reps)[start : start + need])
+
+
+def _draw(rates: Tuple[float, ...], coin: float) -> Optional[str]:
+    """Which answer fault (if any) a coin in [0, 1) falls on."""
+    edge = 0.0
+    for name, rate in zip(ANSWER_FAULTS, rates):
+        edge += rate
+        if coin < edge:
+            return name
+    return None
 
 
 def _last_role(params: Dict[str, Any]) -> Optional[str]:
@@ -182,8 +195,10 @@ class Responder:
         model: ModelInfo,
         message_id: str,
         cache: Optional[CacheUsage] = None,
+        faults: Tuple[float, ...] = (),
     ) -> Dict[str, Any]:
-        """The Message this model answers to ``params`` (which passed validation)."""
+        """The Message this model answers to ``params`` (which passed validation);
+        ``faults``: the answer faults' rates (``faults.ANSWER_FAULTS``) of its batch."""
         prompt_tokens = analyse(params, model.resolved).tokens
         h = self._hash(params, model.resolved)
         low, high = self.answer_tokens
@@ -208,7 +223,24 @@ class Responder:
 
         tool = self._forced_tool(params)
         server_tool = _server_tool(params) if self.pause_rate else None
-        if self.refusal_rate and unit(self.seed, h, "refusal") < self.refusal_rate:
+        schema = requested_schema(params) if tool is None else None
+        fault = _draw(faults, unit(self.seed, message_id, "answer")) if schema else None
+        if schema is not None and fault != "refused":
+            value = sample(schema, h)
+            if fault == "schema_violation":
+                value = broken(schema, value)
+            text = jsonanswer_dumps(value)
+            if fault == "invalid_json":
+                text = not_json(text)
+            n = count_tokens(text)
+            if fault == "truncated":
+                budget = min(budget, max(1, n // 2))
+            if n > budget:  # cut at max_tokens, as the service does, mid-JSON
+                text, n, stop_reason = text[:budget * CHARS_PER_TOKEN], budget, "max_tokens"
+            content.append({"type": "text", "text": text, "citations": None})
+            output_tokens += n
+        elif (self.refusal_rate and unit(self.seed, h, "refusal") < self.refusal_rate) \
+                or fault == "refused":
             text = "I can't help with that request."
             content.append({"type": "text", "text": text, "citations": None})
             output_tokens += count_tokens(text)

@@ -88,5 +88,6 @@ def iter_lines(
             info = catalog.lookup(params["model"])
             assert info is not None
             cache = record.cache.get(index) if record.cache is not None else None
-            message = responder.respond(params, info, message_id(record.id, index), cache)
+            message = responder.respond(params, info, message_id(record.id, index), cache,
+                                        faults=record.answer_faults)
             yield _dump_message(custom_id, message)

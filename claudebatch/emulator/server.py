@@ -321,6 +321,7 @@ class Handler(BaseHTTPRequestHandler):
         path = self._spool_body()
         try:
             body = emu.service.create(path, dialect=dialect, errored_rate=emu.faults.errored,
+                                      answer_faults=emu.faults.answer_rates(),
                                       base_url=base)
         finally:
             os.unlink(path)

@@ -100,12 +100,14 @@ class BatchService:
         return len(self.batch_ids)
 
     def create(self, body_path: str, *, dialect: Dialect, errored_rate: float,
+               answer_faults: Tuple[float, ...] = (),
                base_url: str) -> Dict[str, Any]:
         batch_id = self.ids.batch_id()
         seq = self.store.next_seq()
         created = self.now()
         record = ingest(body_path, batch_id=batch_id, seq=seq, created_at=created,
                         dialect=dialect, errored_rate=errored_rate, settings=self._ingest)
+        record.answer_faults = answer_faults
         self.store.add(record)
         with self._lock:
             self.batch_ids.append(batch_id)

@@ -62,6 +62,7 @@ class BatchRecord:
     cache: Optional[CacheArrays]
     cancel_initiated_at: Optional[float] = None
     deleted: bool = field(default=False)
+    answer_faults: Tuple[float, ...] = ()  # the Faults' answer rates when it was created
 
     def processed_by(self, t: float) -> int:
         if t <= self.created_at:
