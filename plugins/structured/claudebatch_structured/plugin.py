@@ -1,0 +1,265 @@
+"""StructuredOutput: every answer of a job checked against a schema, typed, repaired.
+
+How it rides the job, on the public hooks only:
+
+* ``before_pass`` (``before_submit`` for a single ``create``): every request without an
+  output format gets ``output_config.format`` (the API's structured outputs, a JSON
+  schema: no beta needed);
+* ``annotate_result``: each success is checked (:mod:`.check`); its output line gets
+  ``"parsed"`` (the JSON value) or ``"structured_error"`` (class, message, path), and
+  ``result.parsed`` is the typed value (an attrs instance, a pydantic model, or JSON);
+* ``on_result``: counts, and remembers each request's latest failure and its pass;
+* ``resubmit_requests`` (a wrapper, inside the job store's record of the decision): the
+  repairable failures of a pass join what other plugins send again, truncated ones with
+  a larger ``max_tokens`` within the model's limit, for up to ``repair_passes`` passes;
+* ``job_summary``: parsed, invalid by class, repaired; what still fails is in
+  :attr:`StructuredOutput.failures`, never silently dropped or kept as parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any, Dict, Generator, Iterable, List, Optional, Set, Union
+
+import attrs
+
+from claudebatch import (
+    Annotation,
+    BatchResult,
+    CallContext,
+    JobContext,
+    JobPlan,
+    JobReport,
+    PendingBatch,
+    Request,
+    hookimpl,
+)
+from claudebatch.catalog import max_output_tokens
+from claudebatch.limits import MAX_PASSES
+
+from .check import REPAIRABLE, TRUNCATED, Checked, Problem, check
+from .schemas import Shape, shape_of
+
+logger = logging.getLogger("claudebatch.structured")
+
+#: The most repair passes a job runs (the core stops asking after MAX_PASSES in all).
+MAX_REPAIR_PASSES = MAX_PASSES - 1
+
+
+@attrs.frozen
+class Failure:
+    """A request whose last answer is not a value of the schema."""
+
+    custom_id: str
+    problem: Problem
+    attempts: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {**self.problem.to_dict(), "attempts": self.attempts}
+
+
+class StructuredOutput:
+    """Asks every request of a job for JSON of ``schema`` and checks every answer.
+
+    ``schema``: a JSON Schema dict, an attrs class or a pydantic model.
+    ``repair_passes``: extra passes for answers that are not JSON, break the schema or
+    were cut at ``max_tokens`` (0: only report them; at most 9).
+
+    After a job: ``parsed`` (answers that are values of the schema), ``invalid``
+    (latest failures by class), ``repaired`` (requests that failed, then parsed), and
+    ``failures`` (custom_id -> :class:`Failure`) for every request whose last answer
+    failed. ``value(result)`` gives the typed value of a result read back later.
+    """
+
+    def __init__(self, schema: Any, *, repair_passes: int = 1) -> None:
+        if isinstance(repair_passes, bool) or not isinstance(repair_passes, int) \
+                or not 0 <= repair_passes <= MAX_REPAIR_PASSES:
+            raise ValueError(f"repair_passes must be an integer from 0 to "
+                             f"{MAX_REPAIR_PASSES}, got {repair_passes!r}")
+        self.shape: Shape = shape_of(schema)
+        self.repair_passes = repair_passes
+        self._format = {"type": "json_schema", "schema": self.shape.json_schema}
+        self._job: Optional[JobContext] = None
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"StructuredOutput({self.shape.kind} schema, repair_passes={self.repair_passes})"
+
+    def _reset(self) -> None:
+        self._latest: Dict[str, tuple[int, Problem]] = {}  # custom_id -> (pass, failure)
+        self._attempts: Counter[str] = Counter()
+        self._failed_once: Set[str] = set()
+        self._good: Set[str] = set()
+        self.repair_passes_run = 0
+
+    # --- figures ------------------------------------------------------------------
+
+    @property
+    def parsed(self) -> int:
+        return len(self._good)
+
+    @property
+    def repaired(self) -> int:
+        return len(self._good & self._failed_once)
+
+    @property
+    def invalid(self) -> Dict[str, int]:
+        return dict(Counter(problem.kind for _, problem in self._latest.values()))
+
+    @property
+    def failures(self) -> Dict[str, Failure]:
+        return {custom_id: Failure(custom_id, problem, self._attempts[custom_id])
+                for custom_id, (_, problem) in self._latest.items()}
+
+    def value(self, result: BatchResult) -> Any:
+        """The typed value of a result (one read back from an output file too), or None."""
+        checked = check(result, self.shape)
+        return checked.typed if checked is not None and checked.problem is None else None
+
+    # --- the requests -------------------------------------------------------------
+
+    def with_format(self, request: Request) -> Request:
+        """``request`` asking for this schema, unless it asks for an output format already."""
+        params = request.params
+        config = params.get("output_config")
+        if (isinstance(config, dict) and config.get("format") is not None) \
+                or params.get("output_format") is not None:
+            return request
+        base = dict(config) if isinstance(config, dict) else {}
+        return Request(request.custom_id,
+                       {**params, "output_config": {**base, "format": self._format}})
+
+    @hookimpl
+    def on_job_start(self, context: JobContext) -> None:
+        self._job = context
+        self._reset()
+        context.on_planned(self._planned)
+
+    def _planned(self, request: Request) -> None:
+        self._attempts[request.custom_id] += 1
+
+    @hookimpl
+    def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
+        for pending in batches:
+            pending.transform(self.with_format)
+
+    @hookimpl
+    def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
+        if not isinstance(context, JobContext):  # a single create: no before_pass
+            requests.transform(self.with_format)
+
+    # --- the answers --------------------------------------------------------------
+
+    @hookimpl
+    def annotate_result(self, result: BatchResult) -> Optional[Annotation]:
+        checked = check(result, self.shape)
+        if checked is None:
+            return None
+        if checked.problem is not None:
+            return Annotation({"structured_error": checked.problem.to_dict()})
+        return Annotation({"parsed": checked.value}, checked.typed)
+
+    @hookimpl
+    def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
+        if not isinstance(context, JobContext) or context is not self._job:
+            return
+        custom_id = result.custom_id
+        if result.type != "succeeded":
+            return  # errored, expired, canceled: the retry plugin's to judge
+        if result.parsed is not None:
+            self._good.add(custom_id)
+            self._latest.pop(custom_id, None)
+            return
+        problem = _problem_of(line, result, self.shape)
+        self._good.discard(custom_id)
+        self._failed_once.add(custom_id)
+        self._latest[custom_id] = (context.pass_number, problem)
+
+    # --- repair -------------------------------------------------------------------
+
+    @hookimpl(wrapper=True, trylast=True, specname="resubmit_requests")
+    def add_repairs(self, pass_number: int, context: JobContext
+                    ) -> Generator[None, Optional[Iterable[Any]], Optional[Iterable[Any]]]:
+        """The repairs of this pass, added to what the other plugins send again."""
+        chosen = yield
+        if context is not self._job:
+            return chosen
+        repairs = self._repairs(pass_number, context)
+        if not repairs:
+            return chosen
+        others = list(chosen or ())
+        taken = {_custom_id(item) for item in others}
+        added = [r for r in repairs if r.custom_id not in taken]
+        return others + added if added else chosen
+
+    def _repairs(self, pass_number: int, context: JobContext) -> List[Request]:
+        broken = {custom_id: problem for custom_id, (seen, problem) in self._latest.items()
+                  if seen == pass_number and problem.kind in REPAIRABLE}
+        if not broken:
+            return []
+        if pass_number > self.repair_passes:
+            logger.info("job %s: %d answer(s) of pass %d still fail the schema; no repair "
+                        "passes left (repair_passes=%d)", context.name, len(broken),
+                        pass_number, self.repair_passes)
+            return []
+        repairs = []
+        for request in context.find_requests(list(broken)):
+            if broken[request.custom_id].kind == TRUNCATED:
+                grown = _more_tokens(request)
+                if grown is None:
+                    continue  # at the model's limit already: more of the same would not fit
+                request = grown
+            repairs.append(request)
+        kinds = Counter(broken[r.custom_id].kind for r in repairs)
+        logger.info("job %s: repairing %d answer(s) of pass %d (%s)", context.name,
+                    len(repairs), pass_number,
+                    ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        self.repair_passes_run = max(self.repair_passes_run, pass_number)
+        return repairs
+
+    # --- the report ---------------------------------------------------------------
+
+    @hookimpl
+    def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
+                    ) -> Optional[Dict[str, Any]]:
+        if not isinstance(report, JobReport) or context is not self._job:
+            return None
+        invalid = self.invalid
+        shown = ", ".join(f"{kind} {n}" for kind, n in sorted(invalid.items())) or "0"
+        return {"structured": {"parsed": self.parsed, "invalid": shown,
+                               "repaired": self.repaired,
+                               "repair_passes": self.repair_passes_run}}
+
+
+def _problem_of(line: bytes, result: BatchResult, shape: Shape) -> Problem:
+    """The failure a line was annotated with (checked again if it was not)."""
+    try:
+        field = json.loads(line).get("structured_error")
+    except ValueError:
+        field = None
+    if field is not None:
+        return Problem.from_dict(field)
+    checked: Optional[Checked] = check(result, shape)
+    if checked is not None and checked.problem is not None:
+        return checked.problem
+    return Problem("schema_violation", "no parsed value")
+
+
+def _more_tokens(request: Request) -> Optional[Request]:
+    """``request`` with twice its ``max_tokens``, within the model's limit; None at it."""
+    params = request.params
+    current = params.get("max_tokens")
+    model = params.get("model")
+    if not isinstance(current, int) or not isinstance(model, str):
+        return None
+    most = max_output_tokens(model)
+    if current >= most:
+        return None
+    return Request(request.custom_id, {**params, "max_tokens": min(most, current * 2)})
+
+
+def _custom_id(item: Any) -> Any:
+    return item.custom_id if isinstance(item, Request) else \
+        item.get("custom_id") if isinstance(item, dict) else None

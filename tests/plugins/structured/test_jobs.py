@@ -1,0 +1,171 @@
+"""StructuredOutput in whole jobs against the emulator, over real loopback HTTP: each
+failure class, the repair pass, typed values, and the plugins beside it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Literal
+
+import attrs
+import pytest
+from claudebatch_cost import CostTracker
+from claudebatch_retry import RetryPolicy
+from claudebatch_structured import StructuredOutput
+
+from claudebatch import BatchClient, hookimpl
+from claudebatch.emulator import Emulator, Faults, ManualClock
+
+
+@attrs.define
+class Triage:
+    sentiment: Literal["negative", "neutral", "positive"]
+    urgency: int
+    summary: str
+
+
+SCHEMA = {"type": "object", "additionalProperties": False,
+          "properties": {"sentiment": {"enum": ["negative", "neutral", "positive"]},
+                         "urgency": {"type": "integer", "minimum": 1, "maximum": 5},
+                         "summary": {"type": "string"}},
+          "required": ["sentiment", "urgency", "summary"]}
+
+
+def rows(count: int, max_tokens: int = 300) -> List[Dict[str, Any]]:
+    return [{"custom_id": f"t-{i:03d}", "params": {
+        "model": "claude-sonnet-5-5", "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": f"Triage ticket {i}: the app crashes"}]}}
+        for i in range(count)]
+
+
+class FaultsFirstPassOnly:
+    """The emulator's faults for the first pass only: what a repair pass expects is exact."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    @hookimpl
+    def before_submit(self, context: Any) -> None:
+        if getattr(context, "pass_number", 1) > 1:
+            self.emulator.faults = Faults()
+
+
+class Sent:
+    """Every request as it went out, by custom_id."""
+
+    def __init__(self) -> None:
+        self.requests: Dict[str, List[Dict[str, Any]]] = {}
+
+    @hookimpl
+    def before_submit(self, requests: Any) -> None:
+        requests.observe(lambda r: self.requests.setdefault(r.custom_id, []).append(r.params))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def emulator(clock: ManualClock) -> Iterator[Emulator]:
+    with Emulator(rate=100.0, seed=9, clock=clock,
+                  faults=Faults(invalid_json=0.1, schema_violation=0.1, truncated=0.1,
+                                refused=0.05)) as emu:
+        yield emu
+
+
+def client_for(emulator: Emulator, clock: ManualClock, *plugins: Any) -> BatchClient:
+    return BatchClient(api_key="k", base_url=emulator.url, clock=clock, poll_interval=1.0,
+                       load_entry_points=False, plugins=plugins)
+
+
+def lines(path: Path) -> Dict[str, Dict[str, Any]]:
+    return {value["custom_id"]: value for value in map(json.loads, path.read_text().splitlines())}
+
+
+def test_every_answer_is_parsed_or_classed_and_the_repair_pass_fixes_the_repairable(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+    structured = StructuredOutput(Triage, repair_passes=1)
+    sent = Sent()
+    client = client_for(emulator, clock, structured, sent, FaultsFirstPassOnly(emulator))
+    report = client.run(rows(200), output=str(tmp_path / "out.jsonl"))
+
+    first = {c: p[0] for c, p in sent.requests.items()}
+    assert all(p["output_config"]["format"]["schema"]["required"] ==
+               ["sentiment", "urgency", "summary"] for p in first.values())
+    again = {c: p[1] for c, p in sent.requests.items() if len(p) > 1}
+    out = lines(tmp_path / "out.jsonl")
+    refused = {c for c, v in out.items() if v.get("structured_error", {}).get("class") ==
+               "refusal"}
+    assert refused and not refused & set(again)  # a refusal is not sent again
+    assert 30 < len(again) < 100 and report.passes == 2
+    grown = [c for c in again if again[c]["max_tokens"] > first[c]["max_tokens"]]
+    assert grown and all(again[c]["max_tokens"] == 600 for c in grown)  # truncated: twice
+
+    assert structured.parsed + len(refused) == 200 and structured.repaired == len(again)
+    assert structured.invalid == {"refusal": len(refused)}
+    assert set(structured.failures) == refused
+    assert report.plugins["structured"] == {"parsed": structured.parsed,
+                                            "invalid": f"refusal {len(refused)}",
+                                            "repaired": len(again), "repair_passes": 1}
+    for custom_id, value in out.items():
+        if custom_id in refused:
+            assert "parsed" not in value
+        else:
+            assert set(value["parsed"]) >= {"sentiment", "urgency", "summary"}
+    typed = [result.parsed for _, result in report.results() if result.parsed is not None]
+    assert len(typed) == structured.parsed and all(isinstance(t, Triage) for t in typed)
+
+
+def test_without_repair_each_failure_is_reported_with_its_class_and_path(
+        emulator: Emulator, clock: ManualClock, tmp_path: Path) -> None:
+    structured = StructuredOutput(SCHEMA, repair_passes=0)
+    report = client_for(emulator, clock, structured).run(
+        rows(200), output=str(tmp_path / "out.jsonl"))
+    assert report.passes == 1 and emulator.batches_created == 1
+    invalid = structured.invalid
+    assert set(invalid) == {"invalid_json", "schema_violation", "truncated", "refusal"}
+    assert structured.parsed + sum(invalid.values()) == 200
+    out = lines(tmp_path / "out.jsonl")
+    violation = next(f for f in structured.failures.values()
+                     if f.problem.kind == "schema_violation")
+    assert violation.problem.path == "$" and "required property" in violation.problem.message
+    assert out[violation.custom_id]["structured_error"]["class"] == "schema_violation"
+    assert all(isinstance(r.parsed, dict) for _, r in report.results() if r.parsed is not None)
+    assert "structured: parsed" in report.summary()
+
+
+def test_repairs_join_the_retry_plugins_resubmissions_and_cost_counts_both(
+        clock: ManualClock, tmp_path: Path) -> None:
+    with Emulator(rate=100.0, seed=4, clock=clock,
+                  faults=Faults(errored=0.1, invalid_json=0.1)) as emu:
+        structured = StructuredOutput(SCHEMA)
+        retry = RetryPolicy(passes=1, pause=0)
+        tracker = CostTracker()
+        client = client_for(emu, clock, retry, structured, tracker, FaultsFirstPassOnly(emu))
+        report = client.run(rows(100), output=str(tmp_path / "out.jsonl"))
+    assert report.all_succeeded and report.passes == 2
+    assert retry.resubmitted > 0 and structured.repaired > 0
+    assert structured.parsed == 100
+    # the cost plugin priced every attempt: each request once, the repairs once more
+    # (errored results cost nothing, and every retried one succeeded)
+    assert tracker.job.results == 100 + retry.resubmitted
+    assert tracker.job.succeeded == 100 + structured.repaired
+
+
+def test_the_budget_covers_the_repair_pass(clock: ManualClock, tmp_path: Path) -> None:
+    from claudebatch_cost import BudgetExceededError
+
+    with Emulator(rate=100.0, seed=4, clock=clock, faults=Faults(invalid_json=0.9)) as emu:
+        dry = CostTracker()
+        BatchClient(api_key="k", load_entry_points=False, plugins=[
+            StructuredOutput(SCHEMA), dry]).job(rows(100)).dry_run()
+        assert dry.job_estimate is not None
+        budget = dry.job_estimate.worst_batch_usd * Decimal("1.05")  # one pass, not two
+        structured = StructuredOutput(SCHEMA)
+        client = client_for(emu, clock, structured, CostTracker(budget_usd=budget))
+        with pytest.raises(BudgetExceededError, match="over the budget"):
+            client.run(rows(100), output=str(tmp_path / "out.jsonl"))
+        assert emu.batches_created == 1  # the repair pass was weighed and not sent
+    assert len(lines(tmp_path / "out.jsonl")) == 100  # the first pass's answers are kept

@@ -1,0 +1,99 @@
+"""The three kinds of schema: a JSON Schema dict, an attrs class, a pydantic model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Dict, List, Literal, Optional
+
+import attrs
+import pytest
+from claudebatch_structured import attrs_schema, shape_of
+from jsonschema import Draft202012Validator
+
+from claudebatch import ConfigurationError
+
+
+class Priority(enum.Enum):
+    LOW = "low"
+    HIGH = "high"
+
+
+@attrs.define
+class Customer:
+    name: str
+    plan: Literal["free", "pro"] = "free"
+
+
+@attrs.define
+class Ticket:
+    sentiment: Literal["negative", "neutral", "positive"]
+    urgency: int
+    customer: Customer
+    priority: Priority
+    tags: List[str]
+    scores: Dict[str, float]
+    due: Optional[dt.date] = None
+    note: Optional[str] = None
+
+
+def test_an_attrs_class_becomes_a_closed_schema_with_its_required_fields() -> None:
+    schema = attrs_schema(Ticket)
+    Draft202012Validator.check_schema(schema)
+    assert schema["required"] == ["sentiment", "urgency", "customer", "priority", "tags",
+                                  "scores"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["customer"] == {"$ref": "#/$defs/Customer"}
+    assert schema["$defs"]["Customer"]["required"] == ["name"]
+    assert schema["properties"]["priority"] == {"enum": ["low", "high"]}
+    assert schema["properties"]["due"] == {"anyOf": [{"type": "string", "format": "date"},
+                                                     {"type": "null"}]}
+
+
+def test_an_attrs_answer_becomes_an_instance() -> None:
+    shape = shape_of(Ticket)
+    value = {"sentiment": "positive", "urgency": 2, "customer": {"name": "Ada"},
+             "priority": "high", "tags": ["billing"], "scores": {"a": 0.5},
+             "due": "2026-12-24"}
+    assert not list(shape.validator.iter_errors(value))
+    ticket = shape.to_value(value)
+    assert ticket == Ticket("positive", 2, Customer("Ada"), Priority.HIGH, ["billing"],
+                            {"a": 0.5}, dt.date(2026, 12, 24))
+
+
+def test_a_pydantic_model_is_a_schema_too() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Label(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+        label: str
+        confidence: float
+
+    shape = shape_of(Label)
+    assert shape.kind == "pydantic" and shape.json_schema["additionalProperties"] is False
+    assert shape.to_value({"label": "spam", "confidence": 0.9}).label == "spam"
+
+
+@pytest.mark.parametrize("schema, words", [
+    ({"type": "object", "properties": {"a": {"type": "strang"}}},
+     "the schema is not a valid JSON Schema at properties/a/type"),
+    ("not a schema", "must be a JSON Schema"),
+])
+def test_a_bad_schema_is_named(schema: object, words: str) -> None:
+    with pytest.raises(ConfigurationError, match=words):
+        shape_of(schema)
+
+
+@attrs.define
+class Node:
+    children: List["Node"]
+
+
+def test_a_recursive_or_untyped_attrs_class_is_refused_by_name() -> None:
+    @attrs.define
+    class Odd:
+        when: complex
+
+    with pytest.raises(ConfigurationError, match="Node refers to itself"):
+        shape_of(Node)
+    with pytest.raises(ConfigurationError, match=r"Odd.when: the type <class 'complex'>"):
+        shape_of(Odd)
