@@ -85,7 +85,7 @@ def test_a_bad_schema_is_named(schema: object, words: str) -> None:
 
 @attrs.define
 class Node:
-    children: List["Node"]
+    children: List[Node]
 
 
 def test_a_recursive_or_untyped_attrs_class_is_refused_by_name() -> None:
