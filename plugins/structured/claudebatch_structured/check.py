@@ -15,7 +15,7 @@ import attrs
 
 from claudebatch import BatchResult
 
-from .schemas import Shape, first_error
+from .schemas import Shape
 
 REFUSAL = "refusal"
 TRUNCATED = "truncated"
@@ -74,7 +74,7 @@ def check(result: BatchResult, shape: Shape) -> Optional[Checked]:
             return Checked(problem=Problem(TRUNCATED, f"cut at max_tokens after "
                                                       f"{len(text):,} characters"))
         return Checked(problem=Problem(INVALID_JSON, f"not JSON: {exc}"))
-    error = first_error(shape.validator, value)
+    error = shape.error(value)
     if error is not None:
         if cut:
             return Checked(problem=Problem(TRUNCATED, "cut at max_tokens: " + error[1],
