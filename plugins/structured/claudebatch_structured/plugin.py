@@ -227,7 +227,8 @@ class StructuredOutput:
         if not isinstance(report, JobReport) or context is not self._job:
             return None
         invalid = self.invalid
-        shown = ", ".join(f"{kind} {n}" for kind, n in sorted(invalid.items())) or "0"
+        shown = f"{sum(invalid.values())} (" + ", ".join(
+            f"{kind} {n}" for kind, n in sorted(invalid.items())) + ")" if invalid else "0"
         return {"structured": {"parsed": self.parsed, "invalid": shown,
                                "repaired": self.repaired,
                                "repair_passes": self.repair_passes_run}}

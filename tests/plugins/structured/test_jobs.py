@@ -107,7 +107,8 @@ def test_every_answer_is_parsed_or_classed_and_the_repair_pass_fixes_the_repaira
     assert structured.invalid == {"refusal": len(refused)}
     assert set(structured.failures) == refused
     assert report.plugins["structured"] == {"parsed": structured.parsed,
-                                            "invalid": f"refusal {len(refused)}",
+                                            "invalid": f"{len(refused)} (refusal "
+                                                       f"{len(refused)})",
                                             "repaired": len(again), "repair_passes": 1}
     for custom_id, value in out.items():
         if custom_id in refused:
