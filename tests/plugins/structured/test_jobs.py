@@ -170,3 +170,44 @@ def test_the_budget_covers_the_repair_pass(clock: ManualClock, tmp_path: Path) -
     assert "would pass the budget" in report.plugins["cost"]["note 1"]
     assert len(lines(tmp_path / "out.jsonl")) == 100  # the first pass's answers are kept
     assert structured.invalid["invalid_json"] == 100 - structured.parsed  # and reported
+
+
+def test_a_resumed_job_sends_the_repairs_the_stopped_run_decided(
+        clock: ManualClock, tmp_path: Path) -> None:
+    from claudebatch_sqlite import SQLiteStore
+
+    from ..sqlite.helpers import Interrupted, StopAt
+
+    with Emulator(rate=100.0, seed=9, clock=clock,
+                  faults=Faults(invalid_json=0.1, truncated=0.1)) as emu:
+        sent = Sent()
+        first = StructuredOutput(SCHEMA)
+        with pytest.raises(Interrupted):  # stopped once the repair batch exists
+            client_for(emu, clock, SQLiteStore(tmp_path / "s.db"), first, sent,
+                       FaultsFirstPassOnly(emu), StopAt("after_submit", 2)).run(
+                rows(100), output=str(tmp_path / "out.jsonl"), name="labels")
+        decided = {c: p[1] for c, p in sent.requests.items() if len(p) > 1}
+        assert decided and emu.batches_created == 2
+
+        again = StructuredOutput(SCHEMA)
+        report = client_for(emu, clock, SQLiteStore(tmp_path / "s.db"), again).run(
+            rows(100), output=str(tmp_path / "out.jsonl"), name="labels")
+        assert emu.batches_created == 2  # the repair batch was made already: collected
+    assert report.passes == 2 and again.parsed == 100 and again.invalid == {}
+    assert again.repaired == len(decided)
+    assert all("parsed" in line for line in lines(tmp_path / "out.jsonl").values())
+
+
+def test_a_pydantic_model_gives_model_instances(clock: ManualClock, tmp_path: Path) -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Label(pydantic.BaseModel):  # type: ignore[misc,name-defined]
+        sentiment: Literal["negative", "neutral", "positive"]
+        urgency: int
+
+    with Emulator(rate=100.0, seed=3, clock=clock) as emu:
+        structured = StructuredOutput(Label)
+        report = client_for(emu, clock, structured).run(
+            rows(20), output=str(tmp_path / "out.jsonl"))
+    assert structured.parsed == 20
+    assert all(isinstance(result.parsed, Label) for _, result in report.results())
