@@ -96,21 +96,24 @@ def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
              ) -> Tuple[Dict[str, Any], BatchResult]:
     """The result line and result with what the ``annotate_result`` plugins add."""
     fields: Dict[str, Any] = {}
+    owned: set[str] = set()
     parsed: Any = None
     for note in hook.annotate_result(result=result, context=context):
         if not isinstance(note, Annotation):
             raise TypeError(f"annotate_result must return an Annotation or None, got "
                             f"{type(note).__name__}")
+        owned.update(note.owns)
         for name, field in note.fields.items():
             if name not in _CORE_FIELDS and name not in fields:
                 fields[name] = field
         if parsed is None:
             parsed = note.parsed
-    if not fields and parsed is None:
+    if not fields and parsed is None and not owned.intersection(value):
         return value, result
     if parsed is None:
         parsed = fields.get("parsed")
-    return {**value, **fields}, attrs.evolve(result, parsed=parsed)
+    kept = {k: v for k, v in value.items() if k not in owned or k in _CORE_FIELDS}
+    return {**kept, **fields}, attrs.evolve(result, parsed=parsed)
 
 
 #: Fields of a result line no plugin may replace.

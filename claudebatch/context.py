@@ -181,6 +181,17 @@ class JobContext(CallContext):
         return {"max_batch_requests": self._job.max_batch_requests,
                 "max_batch_bytes": self._job.max_batch_bytes}
 
+    def reserve_bytes(self, per_request: int) -> None:
+        """Say that this plugin grows every request by up to ``per_request`` bytes once it
+        is planned (a parameter added to each, in ``before_pass``): the job cuts its
+        batches with that room, so no body passes the service's limit. Call it in
+        ``on_job_start``; the reservations of several plugins add up."""
+        if isinstance(per_request, bool) or not isinstance(per_request, int) \
+                or per_request < 0:
+            raise ValueError(f"per_request must be a whole number of bytes >= 0, "
+                             f"got {per_request!r}")
+        self._job.grow_each += per_request
+
     def on_planned(self, fn: Callable[[Request], None]) -> None:
         """Show ``fn`` every valid request of every pass as the job plans it.
 

@@ -9,7 +9,7 @@ in :mod:`claudebatch._serde`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 
 import attrs
 
@@ -205,10 +205,13 @@ ResultType = Union[SucceededResult, ErroredResult, CanceledResult, ExpiredResult
 class Annotation:
     """What a plugin adds to one result (``annotate_result``): ``fields`` go into its
     output line beside ``custom_id`` and ``result`` (JSON values), and ``parsed``, when
-    given, becomes ``result.parsed`` (any object: a typed instance)."""
+    given, becomes ``result.parsed`` (any object: a typed instance). ``owns`` names the
+    fields the plugin writes, whichever it gives this time: a line read back from a store
+    loses them first, so an earlier run's verdict never stands beside this one's."""
 
     fields: Dict[str, Any] = attrs.field(factory=dict)
     parsed: Any = None
+    owns: Tuple[str, ...] = ()
 
 
 @attrs.frozen

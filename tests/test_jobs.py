@@ -364,3 +364,36 @@ def test_stop_reasons_are_counted_as_names_only() -> None:
               counts, stops)
     assert stops == {"end_turn": 1, "max_tokens": 1, "unknown": 3}
     assert counts == {"succeeded": 5}
+
+
+class Padding:
+    """Grows every request after planning, saying so (``reserve_bytes``) or not."""
+
+    def __init__(self, pad: int, reserve: bool) -> None:
+        self.pad, self.reserve = pad, reserve
+
+    @hookimpl
+    def on_job_start(self, context: Any) -> None:
+        if self.reserve:
+            context.reserve_bytes(self.pad + len(',"metadata":{"user_id":""}'))
+
+    @hookimpl
+    def before_pass(self, batches: Any) -> None:
+        for batch in batches:
+            batch.transform(lambda r: Request(r.custom_id, {
+                **r.params, "metadata": {"user_id": "x" * self.pad}}))
+
+
+def test_a_pass_whose_bodies_grew_past_the_limit_sends_nothing(
+        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("claudebatch._job.run.MAX_BATCH_BYTES", 3000)  # the service's, small
+    rows = [{"custom_id": f"r{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 8,
+             "messages": [{"role": "user", "content": "hi"}]}} for i in range(30)]
+    limit = 3000
+    with pytest.raises(ValidationError, match=r"grew to .* once the plugins rewrote"):
+        client_for(emulator, plugins=[Padding(200, reserve=False)]).run(
+            rows, output=str(tmp_path / "a.jsonl"), max_batch_bytes=limit)
+    assert emulator.batches_created == 0  # not one of the pass's batches
+    report = client_for(emulator, plugins=[Padding(200, reserve=True)]).run(
+        rows, output=str(tmp_path / "b.jsonl"), max_batch_bytes=limit)
+    assert report.all_succeeded and len(report.batches) >= 3

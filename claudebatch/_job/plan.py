@@ -33,12 +33,13 @@ class PlannedBatch:
 
 def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str,
                   watchers: Sequence[Callable[[Request], None]] = (),
-                  validator: Optional[RequestValidator] = None,
+                  validator: Optional[RequestValidator] = None, grow_each: int = 0,
                   ) -> Tuple[Spool, List[PlannedBatch]]:
     """Validate every request and cut the batches; raise before anything is sent.
 
     ``watchers`` see each valid request as it is spooled (``JobContext.on_planned``);
-    ``validator`` checks against the client's API version and betas.
+    ``validator`` checks against the client's API version and betas; ``grow_each``:
+    bytes each request may gain from plugins' rewrites, counted when cutting.
     """
     validator = validator if validator is not None else RequestValidator()
     spool = Spool()
@@ -52,20 +53,21 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         if request is None:
             continue
         data = dumps(request.to_dict())
-        if BODY_OVERHEAD + len(data) > limit:
+        size = len(data) + grow_each
+        if BODY_OVERHEAD + size > limit:
             validator.add_problem(
                 f"{where} (custom_id {request.custom_id!r})",
-                f"the request alone is {len(data):,} bytes; a batch body holds at most "
+                f"the request alone is {size:,} bytes; a batch body holds at most "
                 f"{limit:,}")
             continue
         if validator.problem_count:
             continue  # keep checking, stop writing: nothing will be sent
         for watch in watchers:
             watch(request)
-        if count and (count >= max_requests or body + 1 + len(data) > limit):
+        if count and (count >= max_requests or body + 1 + size > limit):
             plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
             start, count, body = spool.tell(), 0, BODY_OVERHEAD
-        body += len(data) + (1 if count else 0)
+        body += size + (1 if count else 0)
         count += 1
         spool.append(data)
     if validator.problem_count == 0 and count == 0:

@@ -28,6 +28,7 @@ from .._report import BatchSummary, JobPlan, JobReport
 from .._results import annotate, to_result
 from .._spool import Spool, request_of
 from ..context import JobContext
+from ..errors import ValidationError
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
 from ..models import BatchResult, MessageBatch, Request
 from .collect import Collector, SubmittedBatch
@@ -94,6 +95,8 @@ class Job:
         self.context = JobContext(self)
         self._spools: List[Spool] = []
         self._betas: FrozenSet[str] = frozenset()  # betas the planned requests need
+        #: Bytes plugins said each request may grow by once planned (context.reserve_bytes).
+        self.grow_each = 0
         self._resubmitted: Set[str] = set()
         self._collector: Optional[Collector] = None
 
@@ -121,7 +124,7 @@ class Job:
         spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
                                      max_bytes=self.max_batch_bytes, job_name=self.name,
                                      watchers=self.context.planning_watchers,
-                                     validator=validator)
+                                     validator=validator, grow_each=self.grow_each)
         self._spools.append(spool)
         self._betas = self.client.note_added_betas(validator.added_betas)
         return spool, plans
@@ -212,7 +215,14 @@ class Job:
         try:
             for plan, batch in zip(plans, pending):
                 if not (state and (self.pass_number, plan.index) in state.submitted):
-                    batch.write_body(on_disk=True)
+                    size = batch.write_body(on_disk=True).seek(0, os.SEEK_END)
+                    if size > MAX_BATCH_BYTES:  # grown by a plugin past what it reserved
+                        raise ValidationError(
+                            f"job {self.name}: nothing of pass {self.pass_number} was sent: "
+                            f"batch {plan.index} grew to {size:,} bytes once the plugins "
+                            f"rewrote its requests, over the {MAX_BATCH_BYTES:,}-byte limit (a "
+                            "plugin that grows every request reserves the bytes with "
+                            "context.reserve_bytes(n); or pass a smaller max_batch_bytes)")
             return [self._submit(spool, plan, batch, state)
                     for plan, batch in zip(plans, pending)]
         finally:

@@ -10,8 +10,10 @@ real job meets: text that is not JSON, JSON that breaks the schema, an answer cu
 from __future__ import annotations
 
 import json
+import math
 import random
-from typing import Any, Dict, Optional
+import re
+from typing import Any, Dict, Optional, Tuple
 
 _WORDS = ("alpha", "beta", "gamma", "delta", "amber", "river", "stone", "cedar", "quartz",
           "harbor", "meadow", "signal", "ledger", "north", "copper", "willow")
@@ -19,6 +21,7 @@ _FORMATS = {"date": "2026-12-01", "date-time": "2026-12-01T09:30:00Z", "time": "
             "email": "someone@example.com", "uri": "https://example.com/item",
             "uuid": "3f1c2a54-8b0e-4f6a-9d2c-1e7b5a9c0d11"}
 _MAX_DEPTH = 12
+_MAX_NODES = 2000
 
 
 def requested_schema(params: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -59,10 +62,45 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+#: Constraints the API refuses in a schema, which clients move into the description as
+#: "(minimum: 1; maximum: 5)" (the official SDK, claudebatch-structured): the stand-in
+#: model reads them there, as the real one reads the description.
+_DESCRIBED = re.compile(r"\b(minimum|maximum|exclusiveMinimum|exclusiveMaximum|minLength|"
+                        r"maxLength|minItems|maxItems): (-?[0-9.]+(?:[eE][-+]?[0-9]+)?)")
+
+
+def _with_described(node: Dict[str, Any]) -> Dict[str, Any]:
+    text = node.get("description")
+    if not isinstance(text, str) or ":" not in text:
+        return node
+    found = {key: float(number) if "." in number or "e" in number.lower() else int(number)
+             for key, number in _DESCRIBED.findall(text)}
+    return {**found, **node} if found else node
+
+
+def _bounds(node: Dict[str, Any]) -> Tuple[float, float]:
+    """The closed range a number may take (an exclusive bound moved a little inside)."""
+    def number(key: str) -> Optional[float]:
+        value = node.get(key)
+        return float(value) if isinstance(value, (int, float)) and \
+            not isinstance(value, bool) else None
+    low, high = number("minimum"), number("maximum")
+    above, below = number("exclusiveMinimum"), number("exclusiveMaximum")
+    step = 1.0 if node.get("type") == "integer" else 0.001
+    if above is not None:
+        low = max(low if low is not None else above + step, above + step)
+    if below is not None:
+        high = min(high if high is not None else below - step, below - step)
+    low = low if low is not None else (high - 100 if high is not None else 0.0)
+    high = high if high is not None else low + 100
+    return low, max(low, high)
+
+
 class _Sampler:
     def __init__(self, root: Dict[str, Any], rng: random.Random) -> None:
         self.root = root
         self.rng = rng
+        self.nodes = 0  # a recursive schema's answer stops growing at _MAX_NODES
 
     def resolve(self, node: Dict[str, Any]) -> Dict[str, Any]:
         seen = 0
@@ -81,7 +119,7 @@ class _Sampler:
         return node if isinstance(node, dict) else {}
 
     def value(self, node: Any, depth: int) -> Any:
-        node = self.resolve(node) if isinstance(node, dict) else {}
+        node = _with_described(self.resolve(node) if isinstance(node, dict) else {})
         rng = self.rng
         if "const" in node:
             return node["const"]
@@ -94,18 +132,25 @@ class _Sampler:
                           if not (isinstance(o, dict) and o.get("type") == "null")] or options
                 return self.value(rng.choice(usable), depth)
         if isinstance(node.get("allOf"), list) and node["allOf"]:
-            merged: Dict[str, Any] = {}
+            merged: Dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
             for part in node["allOf"]:
                 part = self.resolve(part)
+                props = {**merged.get("properties", {}), **part.get("properties", {})}
+                required = [*merged.get("required", []), *part.get("required", [])]
                 merged.update(part)
+                if props:
+                    merged["properties"] = props
+                if required:
+                    merged["required"] = list(dict.fromkeys(required))
             return self.value(merged, depth)
+        self.nodes += 1
         kind = node.get("type")
         if isinstance(kind, list):
             kinds = [k for k in kind if k != "null"] or kind
             kind = kinds[0] if kinds else None
         if kind is None:
             kind = "object" if "properties" in node else "string"
-        if depth >= _MAX_DEPTH:
+        if depth >= _MAX_DEPTH or self.nodes > _MAX_NODES:
             return None if kind not in ("string", "integer", "number", "boolean") else \
                 {"string": "", "integer": 0, "number": 0.0, "boolean": False}[kind]
         if kind == "object":
@@ -114,19 +159,14 @@ class _Sampler:
             low = node.get("minItems", 1) if isinstance(node.get("minItems"), int) else 1
             high = node.get("maxItems", low + 2) if isinstance(node.get("maxItems"), int) \
                 else low + 2
+            low = min(low, high)
             count = rng.randint(low, max(low, min(high, low + 3)))
             return [self.value(node.get("items", {}), depth + 1) for _ in range(count)]
-        if kind == "integer":
-            low = int(node.get("minimum", 0)) if isinstance(node.get("minimum"), (int, float)) \
-                else 0
-            high = int(node.get("maximum", low + 100)) \
-                if isinstance(node.get("maximum"), (int, float)) else low + 100
-            return rng.randint(low, max(low, high))
-        if kind == "number":
-            low = float(node.get("minimum", 0)) \
-                if isinstance(node.get("minimum"), (int, float)) else 0.0
-            high = float(node.get("maximum", low + 100)) \
-                if isinstance(node.get("maximum"), (int, float)) else low + 100.0
+        if kind in ("integer", "number"):
+            low, high = _bounds(node)
+            if kind == "integer":
+                first, last = math.ceil(low), math.floor(high)
+                return rng.randint(first, max(first, last))
             return round(rng.uniform(low, max(low, high)), 3)
         if kind == "boolean":
             return rng.random() < 0.5

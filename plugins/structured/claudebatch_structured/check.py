@@ -21,9 +21,15 @@ REFUSAL = "refusal"
 TRUNCATED = "truncated"
 INVALID_JSON = "invalid_json"
 SCHEMA_VIOLATION = "schema_violation"
-CLASSES = (INVALID_JSON, SCHEMA_VIOLATION, TRUNCATED, REFUSAL)
+#: The answer is no text to check: a tool call (``tool_use``) or a paused turn.
+NO_TEXT = "no_text"
+CLASSES = (INVALID_JSON, SCHEMA_VIOLATION, TRUNCATED, REFUSAL, NO_TEXT)
 #: What a repair pass sends again: not a refusal.
 REPAIRABLE = frozenset({INVALID_JSON, SCHEMA_VIOLATION, TRUNCATED})
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 @attrs.frozen
@@ -65,16 +71,24 @@ def check(result: BatchResult, shape: Shape) -> Optional[Checked]:
     message = result.result.message  # type: ignore[union-attr]
     if message.stop_reason == "refusal":
         return Checked(problem=Problem(REFUSAL, "the model declined to answer"))
+    if message.stop_reason in ("tool_use", "pause_turn"):
+        return Checked(problem=Problem(NO_TEXT, f"stopped with {message.stop_reason}: no "
+                                                "text answer to check"))
     text = message.text
     cut = message.stop_reason == "max_tokens"
     try:
-        value = json.loads(text)
-    except ValueError as exc:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         if cut:
             return Checked(problem=Problem(TRUNCATED, f"cut at max_tokens after "
                                                       f"{len(text):,} characters"))
-        return Checked(problem=Problem(INVALID_JSON, f"not JSON: {exc}"))
-    error = shape.error(value)
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        return Checked(problem=Problem(INVALID_JSON, f"not JSON: {why}"))
+    try:
+        error = shape.error(value)
+    except Exception as exc:  # one answer never stops a job
+        return Checked(problem=Problem(SCHEMA_VIOLATION,
+                                       f"could not be checked: {type(exc).__name__}", "$"))
     if error is not None:
         if cut:
             return Checked(problem=Problem(TRUNCATED, "cut at max_tokens: " + error[1],

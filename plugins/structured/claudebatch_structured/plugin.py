@@ -37,7 +37,7 @@ from claudebatch import (
     hookimpl,
 )
 from claudebatch.catalog import max_output_tokens
-from claudebatch.limits import MAX_PASSES
+from claudebatch.limits import MAX_PASSES, json_bytes
 
 from .check import REPAIRABLE, TRUNCATED, Checked, Problem, check
 from .schemas import Shape, shape_of
@@ -80,7 +80,7 @@ class StructuredOutput:
                              f"{MAX_REPAIR_PASSES}, got {repair_passes!r}")
         self.shape: Shape = shape_of(schema)
         self.repair_passes = repair_passes
-        self._format = {"type": "json_schema", "schema": self.shape.json_schema}
+        self._format = {"type": "json_schema", "schema": self.shape.sent}
         self._job: Optional[JobContext] = None
         self._reset()
 
@@ -92,6 +92,7 @@ class StructuredOutput:
         self._attempts: Counter[str] = Counter()
         self._failed_once: Set[str] = set()
         self._good: Set[str] = set()
+        self._own_format: Set[str] = set()  # requests asking for their own output format
         self.repair_passes_run = 0
 
     # --- figures ------------------------------------------------------------------
@@ -126,6 +127,7 @@ class StructuredOutput:
         config = params.get("output_config")
         if (isinstance(config, dict) and config.get("format") is not None) \
                 or params.get("output_format") is not None:
+            self._own_format.add(request.custom_id)
             return request
         base = dict(config) if isinstance(config, dict) else {}
         return Request(request.custom_id,
@@ -136,6 +138,8 @@ class StructuredOutput:
         self._job = context
         self._reset()
         context.on_planned(self._planned)
+        # every request gains its output format: the job cuts its batches with that room
+        context.reserve_bytes(len(json_bytes({"output_config": {"format": self._format}})))
 
     def _planned(self, request: Request) -> None:
         self._attempts[request.custom_id] += 1
@@ -154,21 +158,23 @@ class StructuredOutput:
 
     @hookimpl
     def annotate_result(self, result: BatchResult) -> Optional[Annotation]:
+        if result.custom_id in self._own_format:
+            return None  # it asked for a format of its own: not this schema's to judge
         checked = check(result, self.shape)
         if checked is None:
             return None
         if checked.problem is not None:
-            return Annotation({"structured_error": checked.problem.to_dict()})
-        return Annotation({"parsed": checked.value}, checked.typed)
+            return Annotation({"structured_error": checked.problem.to_dict()}, owns=_OWNED)
+        return Annotation({"parsed": checked.value}, checked.typed, owns=_OWNED)
 
     @hookimpl
     def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
         if not isinstance(context, JobContext) or context is not self._job:
             return
         custom_id = result.custom_id
-        if result.type != "succeeded":
+        if result.type != "succeeded" or custom_id in self._own_format:
             return  # errored, expired, canceled: the retry plugin's to judge
-        if result.parsed is not None:
+        if _ERROR_FIELD not in line:  # parsed (its value may be null)
             self._good.add(custom_id)
             self._latest.pop(custom_id, None)
             return
@@ -232,6 +238,13 @@ class StructuredOutput:
         return {"structured": {"parsed": self.parsed, "invalid": shown,
                                "repaired": self.repaired,
                                "repair_passes": self.repair_passes_run}}
+
+
+#: The fields this plugin writes into a line; a line read back loses them first.
+_OWNED = ("parsed", "structured_error")
+#: The error field as it stands at a line's top level (inside a JSON string, its quotes
+#: would be escaped, so an answer's text cannot hold these bytes).
+_ERROR_FIELD = b'"structured_error":'
 
 
 def _problem_of(line: bytes, result: BatchResult, shape: Shape) -> Problem:

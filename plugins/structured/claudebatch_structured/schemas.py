@@ -23,6 +23,8 @@ from jsonschema.exceptions import SchemaError
 
 from claudebatch import ConfigurationError
 
+from .apischema import api_schema, check_schema
+
 if sys.version_info >= (3, 10):
     from types import UnionType
 else:  # pragma: no cover - Python 3.9
@@ -46,11 +48,13 @@ class Shape:
     the first error, or finds none: then it is valid).
     """
 
-    json_schema: Dict[str, Any]
+    json_schema: Dict[str, Any]  # the whole schema: every answer is checked against it
     validator: Draft202012Validator = attrs.field(eq=False, repr=False)
     to_value: Callable[[Any], Any] = attrs.field(eq=False, repr=False)
     kind: str = "json"  # "json", "attrs" or "pydantic"
     fast: Optional[Callable[[Any], Any]] = attrs.field(default=None, eq=False, repr=False)
+    #: What the API is sent (``apischema.api_schema``): closed, constraints described.
+    sent: Dict[str, Any] = attrs.field(factory=dict, eq=False)
 
     def error(self, value: Any) -> Optional[Tuple[str, str]]:
         """``(JSON path, message)`` of the first place ``value`` breaks the schema, or None."""
@@ -58,26 +62,24 @@ class Shape:
             try:
                 self.fast(value)
                 return None
-            except fastjsonschema.JsonSchemaException:
-                pass  # the reference says where, or that it is valid after all
+            except Exception:  # refused, or it failed: the reference judges
+                pass
         return first_error(self.validator, value)
 
 
 def shape_of(schema: Any) -> Shape:
     """The :class:`Shape` of a JSON Schema dict, an attrs class or a pydantic model."""
     if isinstance(schema, dict):
-        return Shape(dict(schema), _validator(schema, "the schema"), _same, "json",
-                     _fast(schema))
+        return _shape(dict(schema), "the schema", _same, "json")
     if isinstance(schema, type) and attrs.has(schema):
         built = attrs_schema(schema)
         converter = _converter()
-        return Shape(built, _validator(built, schema.__name__),
-                     lambda value: converter.structure(value, schema), "attrs", _fast(built))
+        return _shape(built, schema.__name__,
+                      lambda value: converter.structure(value, schema), "attrs")
     if isinstance(schema, type) and hasattr(schema, "model_json_schema") \
             and hasattr(schema, "model_validate"):
-        built = _closed(schema.model_json_schema())
-        return Shape(built, _validator(built, schema.__name__), schema.model_validate,
-                     "pydantic", _fast(built))
+        return _shape(_closed(schema.model_json_schema()), schema.__name__,
+                      schema.model_validate, "pydantic")
     raise ConfigurationError(
         f"schema must be a JSON Schema (a dict), an attrs class or a pydantic model, got "
         f"{schema!r}")
@@ -85,6 +87,13 @@ def shape_of(schema: Any) -> Shape:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _shape(schema: Dict[str, Any], what: str, to_value: Callable[[Any], Any],
+           kind: str) -> Shape:
+    validator = _validator(schema, what)
+    check_schema(schema, what)
+    return Shape(schema, validator, to_value, kind, _fast(schema), api_schema(schema, what))
 
 
 #: Keywords jsonschema (2020-12) and fastjsonschema (draft-07) read alike; ``format`` is
@@ -115,11 +124,16 @@ def _shared_only(node: Any, parent: Optional[str]) -> bool:
         return all(_shared_only(item, parent) for item in node)
     if not isinstance(node, dict):
         return True
+    if "$ref" in node and parent not in ("properties", "$defs", "definitions") and \
+            set(node) - {"$ref", "description", "title", "$comment"}:
+        return False  # draft-07 ignores what stands beside a $ref; 2020-12 applies it
     for key, value in node.items():
         if parent in ("properties", "$defs", "definitions"):
             ok = _shared_only(value, None)  # the names of properties and definitions
         elif key not in _SHARED_KEYWORDS:
             return False
+        elif key == "multipleOf":
+            ok = isinstance(value, int)  # float quotients: the two disagree
         elif key == "$ref":
             ok = isinstance(value, str) and value.startswith("#/")
         elif key in ("enum", "const", "default", "examples", "required"):

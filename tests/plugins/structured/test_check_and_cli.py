@@ -64,7 +64,11 @@ def test_an_answer_is_sent_asking_for_the_schema_unless_it_asks_for_its_own() ->
     asked = structured.with_format(Request("a", {"model": "m", "max_tokens": 5,
                                                  "output_config": {"effort": "low"}}))
     assert asked.params["output_config"] == {
-        "effort": "low", "format": {"type": "json_schema", "schema": SCHEMA}}
+        "effort": "low", "format": {"type": "json_schema", "schema": structured.shape.sent}}
+    # what the API refuses in a schema goes into the description; the check keeps it
+    assert structured.shape.sent["properties"]["score"] == {
+        "type": "number", "description": "(minimum: 0; maximum: 1)"}
+    assert structured.shape.json_schema["properties"]["score"]["maximum"] == 1
     own = Request("b", {"output_config": {"format": {"type": "json_schema", "schema": {}}}})
     assert structured.with_format(own) is own
 
@@ -134,3 +138,52 @@ def test_cli_repair_needs_a_schema(emulator: Emulator, tmp_path: Path,
     source = tickets(tmp_path / "in.jsonl", 2)
     assert main(["run", str(source), "-o", str(tmp_path / "o.jsonl"), "--repair", "1"]) == 2
     assert "--repair needs --schema FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, stop, kind", [
+    ("NaN", "end_turn", "invalid_json"),
+    ("[" * 100_000 + "]" * 100_000, "end_turn", "invalid_json"),
+    ("", "tool_use", "no_text"),
+    ("", "pause_turn", "no_text"),
+])
+def test_answers_that_are_no_json_value_are_classed_never_raised(
+        text: str, stop: str, kind: str) -> None:
+    checked = check(answer(text, stop), StructuredOutput({"type": "array"}).shape)
+    assert checked is not None and checked.problem is not None
+    assert checked.problem.kind == kind
+
+
+def test_a_null_answer_of_a_schema_that_allows_it_is_parsed_not_repaired(
+        tmp_path: Path) -> None:
+    from claudebatch import BatchClient
+
+    structured = StructuredOutput({"type": "null"}, repair_passes=2)
+    with Emulator(rate=float("inf"), seed=2) as emu:
+        report = BatchClient(api_key="k", base_url=emu.url, poll_interval=0.01,
+                             load_entry_points=False, plugins=[structured]).run(
+            [{"custom_id": f"r{i}", "params": {"model": "claude-sonnet-5-5", "max_tokens": 50,
+              "messages": [{"role": "user", "content": "nothing"}]}} for i in range(3)],
+            output=str(tmp_path / "out.jsonl"))
+    assert report.passes == 1 and structured.parsed == 3 and structured.invalid == {}
+    assert all(json.loads(line)["parsed"] is None
+               for line in (tmp_path / "out.jsonl").read_text().splitlines())
+
+
+def test_requests_with_their_own_format_are_sent_and_judged_as_they_asked(
+        tmp_path: Path) -> None:
+    from claudebatch import BatchClient
+
+    own = {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"],
+           "additionalProperties": False}
+    structured = StructuredOutput(SCHEMA, repair_passes=2)
+    with Emulator(rate=float("inf"), seed=2) as emu:
+        report = BatchClient(api_key="k", base_url=emu.url, poll_interval=0.01,
+                             load_entry_points=False, plugins=[structured]).run(
+            [{"custom_id": "own", "params": {
+                "model": "claude-sonnet-5-5", "max_tokens": 50,
+                "output_config": {"format": {"type": "json_schema", "schema": own}},
+                "messages": [{"role": "user", "content": "x"}]}}],
+            output=str(tmp_path / "out.jsonl"))
+    line = json.loads((tmp_path / "out.jsonl").read_text())
+    assert report.passes == 1 and "parsed" not in line and "structured_error" not in line
+    assert structured.invalid == {} and structured.parsed == 0

@@ -211,3 +211,28 @@ def test_a_pydantic_model_gives_model_instances(clock: ManualClock, tmp_path: Pa
             rows(20), output=str(tmp_path / "out.jsonl"))
     assert structured.parsed == 20
     assert all(isinstance(result.parsed, Label) for _, result in report.results())
+
+
+def test_batches_are_cut_with_room_for_the_schema_each_request_gains(
+        clock: ManualClock, tmp_path: Path) -> None:
+    """A big schema on small requests: the job's batches stay within the byte limit."""
+    from claudebatch.limits import json_bytes
+
+    wide = {"type": "object", "additionalProperties": False,
+            "properties": {f"field_{i:03d}": {"type": "string"} for i in range(60)},
+            "required": ["field_000"]}
+    structured = StructuredOutput(wide)
+    sent: List[int] = []
+
+    class Sizes:
+        @hookimpl
+        def before_submit(self, requests: Any) -> None:
+            sent.append(requests.write_body().seek(0, 2))
+
+    request_bytes = len(json_bytes(rows(1)[0]))
+    limit = 40 * request_bytes  # 40 plain requests; with the schema, far fewer
+    with Emulator(rate=float("inf"), seed=1, clock=clock) as emu:
+        report = client_for(emu, clock, structured, Sizes()).run(
+            rows(60), output=str(tmp_path / "out.jsonl"), max_batch_bytes=limit)
+    assert report.all_succeeded and len(report.batches) > 2
+    assert max(sent) <= limit
