@@ -23,6 +23,7 @@ The exact way asks the free token-counting endpoint (``POST
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 from typing import Any, Dict, Mapping, Optional, Set, Tuple
@@ -97,6 +98,7 @@ class Approximator:
         breakpoint) is a cache read instead; new prefixes are added to ``seen``."""
         tools = params.get("tools")
         pending = TOOLS_OVERHEAD if isinstance(tools, list) and tools else 0
+        pending += self.format_tokens(params)
         written = {"5m": 0, "1h": 0}
         expected = {"5m": 0, "1h": 0, "read": 0}
         digest = None
@@ -126,6 +128,17 @@ class Approximator:
         if seen is None:
             return worst, worst
         return worst, InputSplit(pending, expected["5m"], expected["1h"], expected["read"])
+
+    def format_tokens(self, params: Mapping[str, Any]) -> int:
+        """The input an output format adds: the service explains the schema in a system
+        prompt of its own; counted as the schema's JSON, an approximation."""
+        config = params.get("output_config")
+        fmt = config.get("format") if isinstance(config, Mapping) else None
+        fmt = fmt if fmt is not None else params.get("output_format")
+        if not isinstance(fmt, Mapping):
+            return 0
+        text = json.dumps(fmt.get("schema"), separators=(",", ":"), ensure_ascii=False)
+        return math.ceil(len(text) / self.chars_per_token)
 
     def block_tokens(self, block: Block) -> int:
         """Tokens of one block of the walk (its framing included)."""

@@ -127,7 +127,8 @@ class StructuredOutput:
         config = params.get("output_config")
         if (isinstance(config, dict) and config.get("format") is not None) \
                 or params.get("output_format") is not None:
-            self._own_format.add(request.custom_id)
+            if not (isinstance(config, dict) and config.get("format") == self._format):
+                self._own_format.add(request.custom_id)  # its own, not this plugin's
             return request
         base = dict(config) if isinstance(config, dict) else {}
         return Request(request.custom_id,
@@ -217,7 +218,8 @@ class StructuredOutput:
                 if grown is None:
                     continue  # at the model's limit already: more of the same would not fit
                 request = grown
-            repairs.append(request)
+            # with its format now, so a budget weighs the pass as it will be sent
+            repairs.append(self.with_format(request))
         kinds = Counter(broken[r.custom_id].kind for r in repairs)
         logger.info("job %s: repairing %d answer(s) of pass %d (%s)", context.name,
                     len(repairs), pass_number,

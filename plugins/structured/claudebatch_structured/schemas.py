@@ -182,10 +182,16 @@ def attrs_schema(cls: type) -> Dict[str, Any]:
 
 def _object_schema(cls: type, defs: Dict[str, Dict[str, Any]],
                    building: Tuple[type, ...]) -> Dict[str, Any]:
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError as exc:
+        raise ConfigurationError(f"{cls.__name__}: a field's type cannot be resolved ({exc}); "
+                                 "define the classes it names at module level") from None
     properties: Dict[str, Any] = {}
     required: List[str] = []
     for field in attrs.fields(cls):
+        if not field.init:
+            continue  # not given to the class: not part of an answer
         kind = hints.get(field.name, field.type)
         properties[field.name] = _type_schema(kind, defs, (*building, cls),
                                               f"{cls.__name__}.{field.name}")
@@ -205,9 +211,16 @@ def _type_schema(kind: Any, defs: Dict[str, Dict[str, Any]], building: Tuple[typ
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
     if origin is Union or (UnionType is not None and isinstance(kind, UnionType)):
+        if sum(1 for a in args if isinstance(a, type) and attrs.has(a)) > 1:
+            raise ConfigurationError(f"{where}: a union of attrs classes cannot be told apart "
+                                     "in an answer; give one class with a tag field")
         return {"anyOf": [_type_schema(a, defs, building, where) for a in args]}
     if origin is typing.Literal:
         return {"enum": list(args)}
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis) \
+            and len(set(args)) > 1:
+        raise ConfigurationError(f"{where}: a tuple of different types ({kind!r}) has no "
+                                 "schema the API takes; use an attrs class")
     if origin in (list, List, tuple, set, frozenset) or kind in (list, tuple, set):
         item = args[0] if args else Any
         return {"type": "array", "items": _type_schema(item, defs, building, where)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from typing import Dict, List, Literal, Optional
+from typing import Dict, List, Literal, Optional, Tuple, Union
 
 import attrs
 import pytest
@@ -117,3 +117,44 @@ def test_schemas_that_would_fail_after_paying_are_refused_up_front(
         schema: object, words: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(words)):
         shape_of(schema)
+
+
+@attrs.define
+class A:
+    x: int
+
+
+@attrs.define
+class B:
+    x: int
+
+
+@attrs.define
+class Either:
+    value: Union[A, B]
+
+
+@attrs.define
+class Pair:
+    both: Tuple[int, str]
+
+
+@attrs.define
+class Derived:
+    name: str
+    length: int = attrs.field(init=False, default=0)
+
+
+@pytest.mark.parametrize("cls, words", [
+    (Either, "Either.value: a union of attrs classes cannot be told apart"),
+    (Pair, "Pair.both: a tuple of different types"),
+])
+def test_attrs_shapes_no_answer_could_fill_are_refused(cls: type, words: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(words)):
+        shape_of(cls)
+
+
+def test_a_field_the_class_computes_itself_is_not_asked_for() -> None:
+    shape = shape_of(Derived)
+    assert list(shape.json_schema["properties"]) == ["name"]
+    assert shape.to_value({"name": "a"}) == Derived("a")
