@@ -49,9 +49,11 @@ SCHEMA: Dict[str, Any] = {
 
 
 def requests(count: int) -> List[Dict[str, Any]]:
+    """The same requests for both runs: each asks for the schema as the plugin sends it."""
+    sent = StructuredOutput(SCHEMA).shape.sent
     return [{"custom_id": f"t-{i:06d}", "params": {
         "model": "claude-haiku-4-5", "max_tokens": 400,
-        "output_config": {"format": {"type": "json_schema", "schema": SCHEMA}},
+        "output_config": {"format": {"type": "json_schema", "schema": sent}},
         "messages": [{"role": "user", "content": f"Triage ticket {i}"}]}} for i in range(count)]
 
 
