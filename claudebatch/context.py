@@ -177,9 +177,22 @@ class JobContext(CallContext):
 
     @property
     def options(self) -> Dict[str, Any]:
-        """The options that decide how the input is cut (a store fingerprints them)."""
+        """What decides how the input is cut and sent: the split options, the API version
+        and betas, and what plugins declared (a store fingerprints them, and refuses to
+        resume a job started with others)."""
+        client = self._job.client
         return {"max_batch_requests": self._job.max_batch_requests,
-                "max_batch_bytes": self._job.max_batch_bytes}
+                "max_batch_bytes": self._job.max_batch_bytes,
+                "api_version": client.api_version, "betas": sorted(client.betas),
+                **self._job.declared}
+
+    def declare_option(self, name: str, value: Any) -> None:
+        """Declare a value that shapes what this plugin sends (a schema's digest), in
+        ``on_job_start``: it joins :attr:`options`, so a run of the same job with another
+        value is refused instead of mixing the two. ``value`` must be JSON."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"an option's name must be a non-empty string, got {name!r}")
+        self._job.declared[name] = value
 
     def reserve_bytes(self, per_request: int) -> None:
         """Say that this plugin grows every request by up to ``per_request`` bytes once it

@@ -97,6 +97,8 @@ class Job:
         self._betas: FrozenSet[str] = frozenset()  # betas the planned requests need
         #: Bytes plugins said each request may grow by once planned (context.reserve_bytes).
         self.grow_each = 0
+        #: Options plugins declared (context.declare_option): part of the job's options.
+        self.declared: Dict[str, Any] = {}
         self._resubmitted: Set[str] = set()
         self._collector: Optional[Collector] = None
 

@@ -77,6 +77,10 @@ def _items_digest(items: Any) -> str:
     return digest.hexdigest()
 
 
+#: The options every store has recorded since its first version.
+_SPLIT_OPTIONS = frozenset({"max_batch_requests", "max_batch_bytes"})
+
+
 def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
     """Why ``now`` is not the job recorded as ``before``; None if no difference is seen.
 
@@ -84,9 +88,12 @@ def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
     caller checks the recorded custom_ids.
     """
     for key in sorted(set(before.options) | set(now.options)):
+        if key not in before.options and key not in _SPLIT_OPTIONS:
+            continue  # recorded by an older version, which did not keep it
         if before.options.get(key) != now.options.get(key):
+            how = "cut" if key in _SPLIT_OPTIONS else "sent"
             return (f"{key} was {before.options.get(key)!r} and is now {now.options.get(key)!r} "
-                    "(the batches would be cut differently)")
+                    f"(the batches would be {how} differently)")
     if before.total != now.total:
         return f"it had {before.total:,} requests and now has {now.total:,}"
     if before.kind == now.kind and before.content is not None and now.content is not None \

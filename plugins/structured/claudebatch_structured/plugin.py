@@ -18,6 +18,7 @@ How it rides the job, on the public hooks only:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -140,7 +141,10 @@ class StructuredOutput:
         self._reset()
         context.on_planned(self._planned)
         # every request gains its output format: the job cuts its batches with that room
-        context.reserve_bytes(len(json_bytes({"output_config": {"format": self._format}})))
+        added = json_bytes({"output_config": {"format": self._format}})
+        context.reserve_bytes(len(added))
+        # a job resumed with another schema would judge old answers by it: refused
+        context.declare_option("structured.schema", hashlib.sha256(added).hexdigest()[:16])
 
     def _planned(self, request: Request) -> None:
         self._attempts[request.custom_id] += 1

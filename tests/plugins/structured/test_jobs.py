@@ -236,3 +236,29 @@ def test_batches_are_cut_with_room_for_the_schema_each_request_gains(
             rows(60), output=str(tmp_path / "out.jsonl"), max_batch_bytes=limit)
     assert report.all_succeeded and len(report.batches) > 2
     assert max(sent) <= limit
+
+
+def test_a_job_is_not_resumed_with_another_schema_or_api_version(
+        clock: ManualClock, tmp_path: Path) -> None:
+    from claudebatch_sqlite import InputChangedError, SQLiteStore
+
+    from ..sqlite.helpers import Interrupted, StopAt
+
+    other = {**SCHEMA, "required": ["sentiment"]}
+    with Emulator(rate=100.0, seed=9, clock=clock) as emu:
+        with pytest.raises(Interrupted):
+            client_for(emu, clock, SQLiteStore(tmp_path / "s.db"), StructuredOutput(SCHEMA),
+                       StopAt("on_batch_end", 1)).run(
+                rows(10), output=str(tmp_path / "out.jsonl"), name="labels")
+        with pytest.raises(InputChangedError, match=r"structured\.schema was"):
+            client_for(emu, clock, SQLiteStore(tmp_path / "s.db"), StructuredOutput(other)).run(
+                rows(10), output=str(tmp_path / "out.jsonl"), name="labels")
+        legacy = BatchClient(api_key="k", base_url=emu.url, clock=clock, poll_interval=1.0,
+                             load_entry_points=False, api_version="2023-06-01",
+                             plugins=[SQLiteStore(tmp_path / "s.db"), StructuredOutput(SCHEMA)])
+        with pytest.raises(InputChangedError, match="api_version was '2026-10-21'"):
+            legacy.run(rows(10), output=str(tmp_path / "out.jsonl"), name="labels")
+        report = client_for(emu, clock, SQLiteStore(tmp_path / "s.db"),
+                            StructuredOutput(SCHEMA)).run(
+            rows(10), output=str(tmp_path / "out.jsonl"), name="labels")
+        assert report.all_succeeded and emu.batches_created == 1
