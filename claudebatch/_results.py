@@ -91,7 +91,6 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
             custom_id=custom_id if isinstance(custom_id, str) else None) from None
 
 
-
 def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
              ) -> Tuple[Dict[str, Any], BatchResult]:
     """The result line and result with what the ``annotate_result`` plugins add."""
