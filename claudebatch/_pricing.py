@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -272,8 +273,11 @@ class PricingTable:
                             **settings)
 
 
+@functools.lru_cache(maxsize=1)
 def packaged_table() -> PricingTable:
-    """The prices shipped with claudebatch (``claudebatch/catalog.json``), dated and sourced."""
+    """The prices shipped with claudebatch (``claudebatch/catalog.json``), dated and sourced.
+
+    Read once: the table is immutable (``with_overrides`` makes a new one)."""
     text = resources.files("claudebatch").joinpath("catalog.json").read_text("utf-8")
     data = json.loads(text, parse_float=Decimal)
     settings = _settings(data, "catalog.json")

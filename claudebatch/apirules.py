@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
 import attrs
 
-from .catalog import PricingTable, family, packaged_table
+from .catalog import family, packaged_table
 from .errors import ConfigurationError
 
 logger = logging.getLogger("claudebatch")
@@ -90,14 +89,9 @@ def check_api_version(version: str, where: str = "api_version") -> str:
     return version
 
 
-@lru_cache(maxsize=1)
-def _catalog_prices() -> PricingTable:
-    return packaged_table()
-
-
 def is_known_model(model: str) -> bool:
     """True for a model id the catalog prices (an id, an alias or a dated snapshot)."""
-    return model in _catalog_prices()
+    return model in packaged_table()
 
 
 def check_betas(betas: Optional[Iterable[str]], where: str = "betas") -> Tuple[str, ...]:
@@ -206,6 +200,14 @@ def request_needs(params: Mapping[str, Any], betas: Iterable[str]) -> RequestNee
         problems.append(("inference_geo", f"{model} does not take it (only Claude Opus 4.6, "
                                           "Sonnet 4.6 and later models do): drop it"))
     return RequestNeeds(frozenset(add), tuple(problems))
+
+
+def output_format(params: Mapping[str, Any]) -> Any:
+    """The output format a request asks for, as given: ``output_config.format``, or the
+    beta's older ``output_format``; None when it asks for none."""
+    config = params.get("output_config")
+    found = config.get("format") if isinstance(config, Mapping) else None
+    return found if found is not None else params.get("output_format")
 
 
 def beta_header(betas: Iterable[str]) -> Dict[str, str]:

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 PUBLIC_MODULES = {"claudebatch", "claudebatch.hookspecs", "claudebatch.models",
                   "claudebatch.errors", "claudebatch.limits", "claudebatch.policies",
                   "claudebatch.tokens", "claudebatch.argtypes", "claudebatch.emulator",
-                  "claudebatch.catalog", "claudebatch.context"}
+                  "claudebatch.catalog", "claudebatch.context", "claudebatch.apirules"}
 
 
 def plugin_sources() -> List[Path]:

@@ -20,6 +20,7 @@ from .._results import annotate, to_result
 from .._spool import Spool
 from ..errors import APIConnectionError, BatchNotEndedError
 from ..limits import RESULT_STREAM_ATTEMPTS
+from ..models import BatchResult
 from ..policies import backoff_delay
 from .plan import PlannedBatch
 
@@ -68,6 +69,7 @@ class Collector:
         #: custom_ids whose latest attempt got no result (insertion-ordered).
         self.missing: Dict[str, None] = {}
         self.results_written = 0
+        self._wants_notes = self._wants_results = False  # _see_hooks, per batch
 
     @property
     def pass_number(self) -> int:
@@ -80,8 +82,7 @@ class Collector:
         downloaded, and only the results not written here are added.
         """
         assert state.stored is not None
-        wants_results = bool(self.hook.on_result.get_hookimpls())
-        wants_notes = bool(self.hook.annotate_result.get_hookimpls())
+        self._see_hooks()
         self.context.replaying = True
         try:
             for item in submitted:
@@ -93,18 +94,7 @@ class Collector:
                     if custom_id not in expected or custom_id in item.written:
                         continue
                     item.written.add(custom_id)
-                    result = None
-                    if wants_notes:
-                        value, result = annotate(self.hook, value,
-                                                 to_result(value, source="the store"),
-                                                 self.context)
-                        line = result_line(value)
-                    if wants_results:
-                        self.hook.on_result(
-                            result=result or to_result(value, source="the store"),
-                            line=line, context=self.context, batch=item.batch)
-                    self.out.write_line(line)
-                    tally(value, counts, self.stop_reasons)
+                    self.write(value, item, counts, source="the store", line=line)
                 item.summary.counts = dict(counts)
                 self.counts.update(counts)
                 if item.done and item.written != expected:
@@ -141,6 +131,28 @@ class Collector:
                     self.name, item.summary.id)
         return True
 
+    def _see_hooks(self) -> None:
+        """Which result hooks have plugins: looked up once per batch, not per result."""
+        self._wants_notes = bool(self.hook.annotate_result.get_hookimpls())
+        self._wants_results = bool(self.hook.on_result.get_hookimpls())
+
+    def write(self, value: Dict[str, Any], item: SubmittedBatch, counts: Counter[str], *,
+              source: str, line: Optional[bytes] = None) -> None:
+        """One result into the output: annotated by the plugins that do, shown to
+        ``on_result``, written, counted. ``line``: ``value`` as served, if at hand."""
+        result: Optional[BatchResult] = None
+        if self._wants_notes:
+            value, result = annotate(self.hook, value, to_result(value, source=source),
+                                     self.context)
+            line = None  # the plugins' fields go in
+        if line is None:
+            line = result_line(value)
+        if self._wants_results:
+            self.hook.on_result(result=result or to_result(value, source=source), line=line,
+                                context=self.context, batch=item.batch)
+        self.out.write_line(line)
+        tally(value, counts, self.stop_reasons)
+
     def collect(self, item: SubmittedBatch, *, resuming: bool) -> None:
         """Stream one ended batch's results into the output; note any that never came.
 
@@ -152,8 +164,7 @@ class Collector:
         seen: Set[str] = self.ids_in_output(expected) if resuming else set(item.written)
         counts: Counter[str] = Counter()  # of what this download writes
         foreign = 0
-        wants_results = bool(self.hook.on_result.get_hookimpls())
-        wants_notes = bool(self.hook.annotate_result.get_hookimpls())
+        self._see_hooks()
         attempt = 1
         while seen != expected:
             try:
@@ -165,18 +176,7 @@ class Collector:
                         foreign += 1
                         continue
                     seen.add(custom_id)
-                    result = None
-                    if wants_notes:
-                        value, result = annotate(self.hook, value,
-                                                 to_result(value, source=item.summary.id),
-                                                 self.context)
-                    line = result_line(value)
-                    if wants_results:
-                        self.hook.on_result(
-                            result=result or to_result(value, source=item.summary.id),
-                            line=line, context=self.context, batch=item.batch)
-                    self.out.write_line(line)
-                    tally(value, counts, self.stop_reasons)
+                    self.write(value, item, counts, source=item.summary.id)
                     self.results_written += 1
                 break
             except APIConnectionError as exc:

@@ -15,6 +15,8 @@ import random
 import re
 from typing import Any, Dict, Optional, Tuple
 
+from ..apirules import output_format
+
 _WORDS = ("alpha", "beta", "gamma", "delta", "amber", "river", "stone", "cedar", "quartz",
           "harbor", "meadow", "signal", "ledger", "north", "copper", "willow")
 _FORMATS = {"date": "2026-12-01", "date-time": "2026-12-01T09:30:00Z", "time": "09:30:00",
@@ -26,12 +28,7 @@ _MAX_NODES = 2000
 
 def requested_schema(params: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The JSON schema the request asks its answer to follow, if any."""
-    config = params.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
-            and isinstance(fmt.get("schema"), dict):
-        return fmt["schema"]  # type: ignore[no-any-return]
-    fmt = params.get("output_format")  # the beta's older name
+    fmt = output_format(params)
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" \
             and isinstance(fmt.get("schema"), dict):
         return fmt["schema"]  # type: ignore[no-any-return]

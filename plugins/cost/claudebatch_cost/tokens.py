@@ -30,6 +30,7 @@ from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
 import attrs
 
+from claudebatch.apirules import output_format
 from claudebatch.tokens import (
     CHARS_PER_TOKEN,
     MEDIA_TOKENS,
@@ -132,9 +133,7 @@ class Approximator:
     def format_tokens(self, params: Mapping[str, Any]) -> int:
         """The input an output format adds: the service explains the schema in a system
         prompt of its own; counted as the schema's JSON, an approximation."""
-        config = params.get("output_config")
-        fmt = config.get("format") if isinstance(config, Mapping) else None
-        fmt = fmt if fmt is not None else params.get("output_format")
+        fmt = output_format(params)
         if not isinstance(fmt, Mapping):
             return 0
         text = json.dumps(fmt.get("schema"), separators=(",", ":"), ensure_ascii=False)

@@ -37,6 +37,7 @@ from claudebatch import (
     Request,
     hookimpl,
 )
+from claudebatch.apirules import output_format
 from claudebatch.catalog import max_output_tokens
 from claudebatch.limits import MAX_PASSES, json_bytes
 
@@ -125,12 +126,12 @@ class StructuredOutput:
     def with_format(self, request: Request) -> Request:
         """``request`` asking for this schema, unless it asks for an output format already."""
         params = request.params
-        config = params.get("output_config")
-        if (isinstance(config, dict) and config.get("format") is not None) \
-                or params.get("output_format") is not None:
-            if not (isinstance(config, dict) and config.get("format") == self._format):
+        asked = output_format(params)
+        if asked is not None:
+            if asked != self._format:
                 self._own_format.add(request.custom_id)  # its own, not this plugin's
             return request
+        config = params.get("output_config")
         base = dict(config) if isinstance(config, dict) else {}
         return Request(request.custom_id,
                        {**params, "output_config": {**base, "format": self._format}})
