@@ -51,6 +51,7 @@ from .models import (
     SucceededResult,
     Usage,
 )
+from .reuse import StoredAnswer, answer_key
 
 __all__ = [
     "GIVE_UP",
@@ -97,6 +98,7 @@ __all__ = [
     "ResumeState",
     "Stash",
     "StashKey",
+    "StoredAnswer",
     "SucceededResult",
     "UnexpectedResponseError",
     "UnsafeResultsURLError",
@@ -105,6 +107,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeoutError",
     "__version__",
+    "answer_key",
     "hookimpl",
     "parse_result",
 ]

@@ -104,7 +104,9 @@ class BatchClient:
                  allowed_origins: Sequence[str] = (),
                  allow_http: bool = False,
                  auth_token: Optional[str] = None,
-                 api_version: str = DEFAULT_API_VERSION):
+                 api_version: str = DEFAULT_API_VERSION,
+                 reuse: Optional[bool] = None,
+                 reuse_max_age: Optional[float] = None):
         key = _credential(api_key, "ANTHROPIC_API_KEY", "API key", "api_key")
         token = _credential(auth_token, "ANTHROPIC_AUTH_TOKEN", "auth token", "auth_token")
         if not key and not token:
@@ -124,6 +126,13 @@ class BatchClient:
         except UnsafeURLError as exc:
             raise ConfigurationError(f"base_url or allowed_origins refused: {exc}") from None
         check_interval(poll_interval, "poll_interval")
+        if reuse_max_age is not None:
+            check_interval(reuse_max_age, "reuse_max_age", allow_zero=True)
+        #: Jobs answer requests from kept answers and send identical ones once: None (the
+        #: default) when a store offers answers, True also without one, False never.
+        self.reuse = reuse
+        #: Seconds: older kept answers are not reused (None: any age).
+        self.reuse_max_age = reuse_max_age
         #: The ``anthropic-version`` sent, and checked against before sending.
         self.api_version = check_api_version(api_version)
         self.betas: Tuple[str, ...] = check_betas(betas)
@@ -416,7 +425,7 @@ class BatchClient:
                     continue
                 result = to_result(value, source=source)
                 if has_notes:
-                    value, result = annotate(self.hook, value, result, context)
+                    value, result, _ = annotate(self.hook, value, result, context)
                 if has_hooks:
                     self.hook.on_result(result=result, line=result_line(value),
                                         context=context, batch=batch)

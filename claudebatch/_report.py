@@ -43,10 +43,15 @@ class JobPlan:
     total_requests: int
     batches: List[Tuple[int, int]]  # (requests, body bytes) per batch
     plugins: Dict[str, Any] = attrs.field(factory=dict)
+    #: Requests that would be answered from kept answers, or by an identical request.
+    reused: int = 0
+    duplicates: int = 0
 
     def summary(self) -> str:
-        lines = [f"dry run of job {self.name}: {self.total_requests:,} requests would go in "
+        sent = sum(count for count, _ in self.batches)
+        lines = [f"dry run of job {self.name}: {sent:,} requests would go in "
                  f"{len(self.batches)} batch(es); nothing was sent"]
+        lines.extend(_reuse_lines(self.reused, self.duplicates, "would"))
         for index, (count, size) in enumerate(self.batches):
             lines.append(f"  batch {index}: {count:,} requests, {size:,} bytes")
         lines.extend(_plugin_lines(self.plugins))
@@ -74,6 +79,10 @@ class JobReport:
     elapsed_seconds: float
     plugins: Dict[str, Any] = attrs.field(factory=dict)
     stop_reasons: Dict[str, int] = attrs.field(factory=dict)
+    #: Requests answered by an answer kept from an earlier job (not sent), and requests
+    #: answered by an identical request of this job (sent once).
+    reused: int = 0
+    duplicates: int = 0
     _job: Optional[Job] = attrs.field(default=None, repr=False, eq=False)
 
     @property
@@ -109,6 +118,7 @@ class JobReport:
             f"batch(es), {self.passes} pass(es), {self.elapsed_seconds:.1f} s",
             "  " + "  ".join(f"{t} {counts[t]:,}" for t in RESULT_TYPES),
         ]
+        lines.extend(_reuse_lines(self.reused, self.duplicates, "were"))
         if self.stop_reasons:
             lines.append("  stop reasons: " + "  ".join(
                 f"{reason} {count:,}" for reason, count in sorted(
@@ -121,6 +131,19 @@ class JobReport:
         lines.append(f"  output: {self.output}")
         lines.extend(_plugin_lines(self.plugins))
         return "\n".join(lines)
+
+
+def _reuse_lines(reused: int, duplicates: int, verb: str) -> List[str]:
+    """What reuse saved, for a summary (nothing when it saved nothing)."""
+    parts = []
+    if reused:
+        parts.append(f"{reused:,} answered by answers kept from earlier jobs")
+    if duplicates:
+        parts.append(f"{duplicates:,} answered by an identical request sent once")
+    if not parts:
+        return []
+    return [f"  reuse: {' and '.join(parts)} ({reused + duplicates:,} {verb} not "
+            f"{'sent' if verb == 'were' else 'be sent'})"]
 
 
 def _plugin_lines(plugins: Dict[str, Any]) -> List[str]:

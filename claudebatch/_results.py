@@ -92,15 +92,18 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
 
 
 def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
-             ) -> Tuple[Dict[str, Any], BatchResult]:
-    """The result line and result with what the ``annotate_result`` plugins add."""
+             ) -> Tuple[Dict[str, Any], BatchResult, bool]:
+    """The result line and result with what the ``annotate_result`` plugins add, and
+    whether every plugin found the answer usable (``Annotation.usable``)."""
     fields: Dict[str, Any] = {}
     owned: set[str] = set()
     parsed: Any = None
+    usable = True
     for note in hook.annotate_result(result=result, context=context):
         if not isinstance(note, Annotation):
             raise TypeError(f"annotate_result must return an Annotation or None, got "
                             f"{type(note).__name__}")
+        usable = usable and note.usable
         owned.update(note.owns)
         for name, field in note.fields.items():
             if name not in _CORE_FIELDS and name not in fields:
@@ -108,12 +111,12 @@ def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
         if parsed is None:
             parsed = note.parsed
     if not fields and parsed is None and not owned.intersection(value):
-        return value, result
+        return value, result, usable
     if parsed is None:
         parsed = fields.get("parsed")
     kept = {k: v for k, v in value.items() if k not in owned or k in _CORE_FIELDS}
-    return {**kept, **fields}, attrs.evolve(result, parsed=parsed)
+    return {**kept, **fields}, attrs.evolve(result, parsed=parsed), usable
 
 
 #: Fields of a result line no plugin may replace.
-_CORE_FIELDS = frozenset({"custom_id", "result"})
+_CORE_FIELDS = frozenset({"custom_id", "result", "reused_from"})

@@ -62,6 +62,25 @@ def seconds(*, allow_zero: bool = False) -> Callable[[str], float]:
     return parse
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration(text: str) -> float:
+    """An argparse ``type=`` for a span of time: ``90`` or ``90s``, ``30m``, ``12h``, ``7d``,
+    ``2w``; as seconds (> 0)."""
+    number, unit = text.strip(), "s"
+    if number[-1:].lower() in _UNITS:
+        number, unit = number[:-1], number[-1].lower()
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a span of time > 0 such as 90s, 30m, 12h, 7d or 2w, got {text!r}")
+    return value
+
+
 def batch_id(text: str) -> str:
     """An argparse ``type=`` for a batch id (``msgbatch_...``), checked before any call."""
     if not BATCH_ID.fullmatch(text):

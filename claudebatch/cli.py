@@ -22,7 +22,7 @@ from ._client import BatchClient
 from ._output import OutputFile, check_output, result_line
 from ._serde import unstructure
 from .apirules import API_VERSION_2023_06_01, API_VERSIONS, DEFAULT_API_VERSION
-from .argtypes import batch_id, bounded, seconds
+from .argtypes import batch_id, bounded, duration, seconds
 from .errors import (
     BatchNotEndedError,
     ClaudeBatchError,
@@ -172,6 +172,16 @@ def add_job_options(parser: argparse.ArgumentParser, *,
                         help="first wait between polls in seconds (default 30; grows with "
                              "backoff); small values suit the emulator")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    group = parser.add_argument_group(
+        "reuse", "Never pay twice: a request whose answer a job store kept is not sent again, "
+                 "and identical requests in one job are sent once (docs/reuse.md).")
+    group.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=None,
+                       help="answer requests from the answers a store kept and send identical "
+                            "requests once (default: on when a job store is on); --no-reuse "
+                            "sends every request for a fresh answer")
+    group.add_argument("--reuse-max-age", type=duration, default=None, metavar="AGE",
+                       help="reuse only answers kept within AGE (90s, 30m, 12h, 7d, 2w) of "
+                            "the job's first run (default: any age)")
     cli_plugins().hook.add_cli_options(parser=parser)
 
 
@@ -193,7 +203,9 @@ def plugins_from_args(args: argparse.Namespace) -> List[Any]:
 def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
     kwargs: Dict[str, Any] = {"base_url": args.base_url, "allow_http": args.allow_http,
                               "allowed_origins": args.allow_origin,
-                              "api_version": args.api_version, "betas": args.beta, **extra}
+                              "api_version": args.api_version, "betas": args.beta,
+                              "reuse": getattr(args, "reuse", None),
+                              "reuse_max_age": getattr(args, "reuse_max_age", None), **extra}
     if args.max_retries is not None:
         kwargs["max_retries"] = args.max_retries
     return BatchClient(**kwargs)

@@ -108,6 +108,9 @@ class JobContext(CallContext):
         self._job = job
         #: True while the core replays results stored by an earlier run (see ``on_result``).
         self.replaying = False
+        #: True while the core writes answers not bought now: reused from a store, or an
+        #: identical request's (see ``on_result``).
+        self.reusing = False
         self._watchers: List[Callable[[Request], None]] = []
 
     def __repr__(self) -> str:
@@ -178,13 +181,13 @@ class JobContext(CallContext):
     @property
     def options(self) -> Dict[str, Any]:
         """What decides how the input is cut and sent: the split options, the API version
-        and betas, and what plugins declared (a store fingerprints them, and refuses to
-        resume a job started with others)."""
+        and betas, what plugins declared, and which requests reuse answered (a store
+        fingerprints them, and refuses to resume a job started with others)."""
         client = self._job.client
         return {"max_batch_requests": self._job.max_batch_requests,
                 "max_batch_bytes": self._job.max_batch_bytes,
                 "api_version": client.api_version, "betas": sorted(client.betas),
-                **self._job.declared}
+                **self._job.declared, **self._job.reuse_option}
 
     def declare_option(self, name: str, value: Any) -> None:
         """Declare a value that shapes what this plugin sends (a schema's digest), in
@@ -205,8 +208,19 @@ class JobContext(CallContext):
                              f"got {per_request!r}")
         self._job.grow_each += per_request
 
+    @property
+    def reused(self) -> int:
+        """Requests answered, so far in the job, by answers kept from earlier jobs."""
+        return self._job.reused
+
+    @property
+    def duplicates(self) -> int:
+        """Requests answered, so far in the job, by an identical request sent once."""
+        return self._job.duplicates
+
     def on_planned(self, fn: Callable[[Request], None]) -> None:
-        """Show ``fn`` every valid request of every pass as the job plans it.
+        """Show ``fn`` every valid request the job will send, in every pass, as it plans it
+        (a request answered by reuse is not sent, so not shown).
 
         Register it in ``on_job_start``. For a plugin that weighs a whole pass before
         its ``before_pass`` (prefixes shared across batches) without reading the pass

@@ -11,15 +11,18 @@ too): ``isinstance(context, JobContext)`` tells them apart. Per-job state goes i
 
 The call sequence of a job::
 
-    on_job_start                      (then the input is read and planned: on_planned)
+    on_job_start                      (then the input is read and planned: on_planned,
+                                       find_answers for the answers a store kept)
     resume_state                      (firstresult; a store answers on a rerun)
+    [reused answers: on_result for each, context.reusing]
     per pass (1, then one more each time resubmit_requests answers):
         before_pass                   (also in a dry run, context.dry_run)
         every body of the pass written: transforms, observers   (a dry run stops here)
         per batch:  before_submit -> POST -> after_submit   (or on_submit_error)
         [replay: on_result for each result stored by an earlier run, context.replaying]
         until every batch ended:  on_poll ... (poll_delay between rounds)
-        per ended batch:  on_result ... (one per result written) -> on_batch_end
+        per ended batch:  on_result ... (one per result written; keep_answer for a
+                          succeeded one; its duplicates' on_result) -> on_batch_end
         resubmit_requests             (firstresult)
     job_summary                       (every plugin's figures, into report.plugins)
     on_job_end
@@ -44,7 +47,7 @@ replaces them.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import pluggy
 import requests
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from ._report import JobPlan, JobReport
     from .context import CallContext, JobContext
     from .models import Annotation, BatchResult, MessageBatch, Request
+    from .reuse import StoredAnswer
 
 hookspec = pluggy.HookspecMarker("claudebatch")
 
@@ -171,6 +175,9 @@ def on_result(result: BatchResult, line: bytes, context: CallContext,
         once per result the job keeps (a download resumed after a broken stream
         does not call it again), and ``context.replaying`` is True while the core
         shows results stored by an earlier run (a store skips those).
+        ``context.reusing`` is True for a result not bought now (an answer kept by an
+        earlier job, or the answer of an identical request of this job): its line has
+        ``"reused_from": "<job>/<custom_id>"`` and ``batch`` is the batch that bought it.
     """
 
 
@@ -184,6 +191,40 @@ def on_batch_end(batch: MessageBatch, context: JobContext, complete: bool) -> No
         written; False when some never came (a download that kept breaking,
         results already deleted): a store must not count the batch as collected,
         so a rerun fetches what is missing.
+    """
+
+
+@hookspec(firstresult=True)
+def find_answers(keys: Sequence[str], max_age: Optional[float], context: JobContext
+                 ) -> Optional[Mapping[str, StoredAnswer]]:
+    """While a pass is planned: the answers kept for these keys, so they are not bought again.
+
+    :param keys: :func:`~claudebatch.reuse.answer_key` values (hex), a few hundred at a time.
+    :param max_age: seconds; an answer kept longer ago than that is not offered (None:
+        any age).
+    :param context: the job (``context.name``).
+
+    Return ``{key: StoredAnswer}`` for the keys found (succeeded answers only), or None.
+    A job resumed later must be answered the same: offer only answers kept before the
+    job's first run planned (a store records that moment with the job), and count
+    ``max_age`` back from it. Not called with ``--no-reuse`` (``reuse=False``).
+    """
+
+
+@hookspec
+def keep_answer(key: str, result: BatchResult, line: bytes, context: JobContext,
+                batch: MessageBatch) -> None:
+    """A succeeded answer worth keeping for reuse: bought by this job, usable (no plugin
+    marked it ``Annotation(usable=False)``), not itself reused.
+
+    :param key: its request's :func:`~claudebatch.reuse.answer_key`.
+    :param result: the parsed result.
+    :param line: the result line as served (no plugin fields): what reuse writes again.
+    :param context: the job (``context.name``, ``context.pass_number``).
+    :param batch: the batch that served it (its ``created_at`` dates its price).
+
+    Called right after ``on_result`` for the same result; keep it with that result
+    (one transaction) so a killed run never holds one without the other.
     """
 
 

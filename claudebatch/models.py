@@ -207,11 +207,14 @@ class Annotation:
     output line beside ``custom_id`` and ``result`` (JSON values), and ``parsed``, when
     given, becomes ``result.parsed`` (any object: a typed instance). ``owns`` names the
     fields the plugin writes, whichever it gives this time: a line read back from a store
-    loses them first, so an earlier run's verdict never stands beside this one's."""
+    loses them first, so an earlier run's verdict never stands beside this one's.
+    ``usable`` False says the answer is not what was asked (it breaks the schema): a
+    store never keeps it for reuse."""
 
     fields: Dict[str, Any] = attrs.field(factory=dict)
     parsed: Any = None
     owns: Tuple[str, ...] = ()
+    usable: bool = True
 
 
 @attrs.frozen

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 PUBLIC_MODULES = {"claudebatch", "claudebatch.hookspecs", "claudebatch.models",
                   "claudebatch.errors", "claudebatch.limits", "claudebatch.policies",
                   "claudebatch.tokens", "claudebatch.argtypes", "claudebatch.emulator",
-                  "claudebatch.catalog", "claudebatch.context", "claudebatch.apirules"}
+                  "claudebatch.catalog", "claudebatch.context", "claudebatch.apirules",
+                  "claudebatch.reuse"}
 
 
 def plugin_sources() -> List[Path]:

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import attrs
 
@@ -20,9 +20,10 @@ from .._results import annotate, to_result
 from .._spool import Spool
 from ..errors import APIConnectionError, BatchNotEndedError
 from ..limits import RESULT_STREAM_ATTEMPTS
-from ..models import BatchResult
+from ..models import BatchResult, MessageBatch
 from ..policies import backoff_delay
 from .plan import PlannedBatch
+from .reuse import ReusePlan
 
 if TYPE_CHECKING:
     from .run import Job, ResumeState
@@ -69,7 +70,9 @@ class Collector:
         #: custom_ids whose latest attempt got no result (insertion-ordered).
         self.missing: Dict[str, None] = {}
         self.results_written = 0
-        self._wants_notes = self._wants_results = False  # _see_hooks, per batch
+        #: The current pass's reuse decisions (keys, duplicates), or None.
+        self.reuse: Optional[ReusePlan] = None
+        self._wants_notes = self._wants_results = self._wants_keep = False  # _see_hooks
 
     @property
     def pass_number(self) -> int:
@@ -86,7 +89,9 @@ class Collector:
         self.context.replaying = True
         try:
             for item in submitted:
-                expected = set(item.custom_ids())
+                ids = list(item.custom_ids())
+                expected = set(ids)
+                where = self._positions(item, ids)
                 counts: Counter[str] = Counter()
                 for line in state.stored(item.summary.id):
                     value = json.loads(line)
@@ -94,7 +99,8 @@ class Collector:
                     if custom_id not in expected or custom_id in item.written:
                         continue
                     item.written.add(custom_id)
-                    self.write(value, item, counts, source="the store", line=line)
+                    self.write(value, item, counts, source="the store", line=line,
+                               at=where.get(custom_id) if where else None)
                 item.summary.counts = dict(counts)
                 self.counts.update(counts)
                 if item.done and item.written != expected:
@@ -135,23 +141,69 @@ class Collector:
         """Which result hooks have plugins: looked up once per batch, not per result."""
         self._wants_notes = bool(self.hook.annotate_result.get_hookimpls())
         self._wants_results = bool(self.hook.on_result.get_hookimpls())
+        self._wants_keep = bool(self.hook.keep_answer.get_hookimpls())
+
+    def _positions(self, item: SubmittedBatch, ids: List[str]) -> Optional[Dict[str, int]]:
+        """custom_id -> its index among the requests the pass sent, when reuse needs it."""
+        if self.reuse is None or not (self.reuse.followers or self._wants_keep):
+            return None
+        return {custom_id: item.plan.first + i for i, custom_id in enumerate(ids)}
 
     def write(self, value: Dict[str, Any], item: SubmittedBatch, counts: Counter[str], *,
-              source: str, line: Optional[bytes] = None) -> None:
+              source: str, line: Optional[bytes] = None, at: Optional[int] = None) -> None:
         """One result into the output: annotated by the plugins that do, shown to
-        ``on_result``, written, counted. ``line``: ``value`` as served, if at hand."""
+        ``on_result``, written, counted. ``line``: ``value`` as served, if at hand.
+        ``at``: the request's index in the pass, to keep its answer and answer its
+        duplicates."""
+        result, usable = self._emit(value, item.batch, counts, source=source, line=line)
+        if at is None or self.reuse is None:
+            return
+        if usable and self._wants_keep and not self.context.replaying \
+                and value["result"].get("type") == "succeeded":
+            self.hook.keep_answer(key=self.reuse.key_of(at),
+                                  result=result or to_result(value, source=source),
+                                  line=line or result_line(value), context=self.context,
+                                  batch=item.batch)
+        followers = self.reuse.followers.get(at)
+        if followers:
+            leader = f"{self.name}/{value['custom_id']}"
+            self.context.reusing = True
+            try:
+                for custom_id in followers:
+                    self._emit({**value, "custom_id": custom_id, "reused_from": leader},
+                               item.batch, self.counts, source=source)
+            finally:
+                self.context.reusing = False
+
+    def _emit(self, value: Dict[str, Any], batch: MessageBatch, counts: Counter[str], *,
+              source: str, line: Optional[bytes] = None) -> Tuple[Optional[BatchResult], bool]:
         result: Optional[BatchResult] = None
+        usable = True
         if self._wants_notes:
-            value, result = annotate(self.hook, value, to_result(value, source=source),
-                                     self.context)
+            value, result, usable = annotate(self.hook, value, to_result(value, source=source),
+                                             self.context)
             line = None  # the plugins' fields go in
         if line is None:
             line = result_line(value)
         if self._wants_results:
-            self.hook.on_result(result=result or to_result(value, source=source), line=line,
-                                context=self.context, batch=item.batch)
+            result = result or to_result(value, source=source)
+            self.hook.on_result(result=result, line=line, context=self.context, batch=batch)
         self.out.write_line(line)
         tally(value, counts, self.stop_reasons)
+        return result, usable
+
+    def write_reused(self, plan: ReusePlan, skip: Set[str]) -> None:
+        """The answers a store gave for this pass's reused requests, into the output
+        (``on_result`` sees each with the batch that bought it, ``context.reusing``)."""
+        self._see_hooks()
+        self.context.reusing = True
+        try:
+            for value, bought in plan.iter_answers():
+                if value["custom_id"] not in skip:
+                    self._emit(value, bought.batch(), self.counts, source="the store")
+        finally:
+            self.context.reusing = False
+        self.out.flush()
 
     def collect(self, item: SubmittedBatch, *, resuming: bool) -> None:
         """Stream one ended batch's results into the output; note any that never came.
@@ -165,6 +217,7 @@ class Collector:
         counts: Counter[str] = Counter()  # of what this download writes
         foreign = 0
         self._see_hooks()
+        where = self._positions(item, ids)
         attempt = 1
         while seen != expected:
             try:
@@ -176,7 +229,8 @@ class Collector:
                         foreign += 1
                         continue
                     seen.add(custom_id)
-                    self.write(value, item, counts, source=item.summary.id)
+                    self.write(value, item, counts, source=item.summary.id,
+                               at=where[custom_id] if where else None)
                     self.results_written += 1
                 break
             except APIConnectionError as exc:
@@ -196,11 +250,15 @@ class Collector:
             logger.warning("job %s: batch %s answered %d custom_id(s) it was never sent; "
                            "not written", self.name, item.summary.id, foreign)
         missing = 0
-        for custom_id in ids:
+        followers = self.reuse.followers if self.reuse is not None else {}
+        for i, custom_id in enumerate(ids):
+            group = [custom_id, *followers.get(item.plan.first + i, ())]
             if custom_id in seen:
-                self.missing.pop(custom_id, None)
+                for one in group:
+                    self.missing.pop(one, None)
             else:
-                self.missing[custom_id] = None
+                for one in group:
+                    self.missing[one] = None
                 missing += 1
         item.summary.counts = dict(Counter(item.summary.counts) + counts)
         item.summary.missing = missing

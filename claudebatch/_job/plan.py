@@ -15,6 +15,7 @@ from .._inputs import RequestValidator, iter_source
 from .._pending import dumps
 from .._spool import Spool
 from ..models import Request
+from .reuse import ReusePlan
 
 #: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
 BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
@@ -29,25 +30,44 @@ class PlannedBatch:
     end: int
     count: int
     body_bytes: int
+    #: The index, among the requests the pass sends, of this batch's first request.
+    first: int = 0
 
 
 def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str,
                   watchers: Sequence[Callable[[Request], None]] = (),
                   validator: Optional[RequestValidator] = None, grow_each: int = 0,
+                  reuse: Optional[ReusePlan] = None,
                   ) -> Tuple[Spool, List[PlannedBatch]]:
     """Validate every request and cut the batches; raise before anything is sent.
 
-    ``watchers`` see each valid request as it is spooled (``JobContext.on_planned``);
-    ``validator`` checks against the client's API version and betas; ``grow_each``:
-    bytes each request may gain from plugins' rewrites, counted when cutting.
+    ``watchers`` see each valid request to be sent as it is spooled
+    (``JobContext.on_planned``); ``validator`` checks against the client's API version
+    and betas; ``grow_each``: bytes each request may gain from plugins' rewrites,
+    counted when cutting; ``reuse`` holds back the requests answered without sending.
     """
     validator = validator if validator is not None else RequestValidator()
     spool = Spool()
     plans: List[PlannedBatch] = []
     start = spool.tell()
-    count = 0
+    count = sent = 0
     body = BODY_OVERHEAD
     limit = max_bytes
+
+    def add(request: Request, data: bytes) -> None:
+        nonlocal start, count, body, sent
+        size = len(data) + grow_each
+        for watch in watchers:
+            watch(request)
+        if count and (count >= max_requests or body + 1 + size > limit):
+            plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body,
+                                      sent - count))
+            start, count, body = spool.tell(), 0, BODY_OVERHEAD
+        body += size + (1 if count else 0)
+        count += 1
+        sent += 1
+        spool.append(data)
+
     for where, item in iter_source(source, max_line_bytes=limit):
         request = validator.check(item, where)
         if request is None:
@@ -62,19 +82,21 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
             continue
         if validator.problem_count:
             continue  # keep checking, stop writing: nothing will be sent
-        for watch in watchers:
-            watch(request)
-        if count and (count >= max_requests or body + 1 + size > limit):
-            plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
-            start, count, body = spool.tell(), 0, BODY_OVERHEAD
-        body += size + (1 if count else 0)
-        count += 1
-        spool.append(data)
-    if validator.problem_count == 0 and count == 0:
+        if reuse is None:
+            add(request, data)
+        else:
+            for ready in reuse.feed(request, data):
+                add(*ready)
+    if reuse is not None and not validator.problem_count:
+        for ready in reuse.flush():
+            add(*ready)
+    held = reuse.held_count if reuse is not None else 0
+    if validator.problem_count == 0 and sent == 0 and held == 0:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "input"
         validator.add_problem(str(name), "there are no requests")
     if validator.problem_count:
         spool.close()
         validator.raise_if_problems(f"job {job_name}: refused before sending")
-    plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body))
+    if count:
+        plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body, sent - count))
     return spool, plans

@@ -33,6 +33,7 @@ from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQ
 from ..models import BatchResult, MessageBatch, Request
 from .collect import Collector, SubmittedBatch
 from .plan import PlannedBatch, plan_requests
+from .reuse import ReusePlan
 
 logger = logging.getLogger("claudebatch.job")
 
@@ -70,7 +71,8 @@ class Job:
                  output: Optional[str] = None, poll_interval: Optional[float] = None,
                  max_batch_requests: int = MAX_REQUESTS_PER_BATCH,
                  max_batch_bytes: int = MAX_BATCH_BYTES,
-                 safety_margin: float = DEFAULT_SAFETY_MARGIN):
+                 safety_margin: float = DEFAULT_SAFETY_MARGIN,
+                 reuse: Optional[bool] = None, reuse_max_age: Optional[float] = None):
         if not 0 <= safety_margin < 1:
             raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
         if not 1 <= max_batch_requests <= MAX_REQUESTS_PER_BATCH:
@@ -101,6 +103,13 @@ class Job:
         self.declared: Dict[str, Any] = {}
         self._resubmitted: Set[str] = set()
         self._collector: Optional[Collector] = None
+        #: None: reuse when a store offers answers; True: also dedupe without one.
+        self.reuse = client.reuse if reuse is None else reuse
+        self.reuse_max_age = client.reuse_max_age if reuse_max_age is None else reuse_max_age
+        self.reuse_plan: Optional[ReusePlan] = None  # the current pass's
+        self._reuse_plans: List[ReusePlan] = []
+        #: Which requests the first pass answered without sending (a digest), for options.
+        self.reuse_option: Dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<Job {self.name!r} pass={self.pass_number} batches={len(self.batches)}>"
@@ -120,16 +129,56 @@ class Job:
 
     # --- planning -----------------------------------------------------------
 
+    @property
+    def reused(self) -> int:
+        return sum(plan.reused for plan in self._reuse_plans)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(plan.duplicates for plan in self._reuse_plans)
+
+    def _new_reuse_plan(self) -> Optional[ReusePlan]:
+        """What this pass needs of reuse: lookups (a store offers answers, reuse not
+        off), dedupe (reuse on, or a store), keys (also when a store keeps answers)."""
+        lookup = self.reuse is not False and bool(self.hook.find_answers.get_hookimpls())
+        dedupe = self.reuse is True or lookup
+        keep = bool(self.hook.keep_answer.get_hookimpls())
+        if not (lookup or dedupe or keep):
+            return None
+        return ReusePlan(self.context, lookup=lookup, dedupe=dedupe,
+                         max_age=self.reuse_max_age, betas=self.client.betas,
+                         declared=self.declared)
+
     def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
         """Validate every request and cut the batches; raise before anything is sent."""
         validator = self.client.validator()
-        spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
-                                     max_bytes=self.max_batch_bytes, job_name=self.name,
-                                     watchers=self.context.planning_watchers,
-                                     validator=validator, grow_each=self.grow_each)
+        reuse = self._new_reuse_plan()
+        try:
+            spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
+                                         max_bytes=self.max_batch_bytes, job_name=self.name,
+                                         watchers=self.context.planning_watchers,
+                                         validator=validator, grow_each=self.grow_each,
+                                         reuse=reuse)
+        except BaseException:
+            if reuse is not None:
+                reuse.close()
+            raise
         self._spools.append(spool)
+        self.reuse_plan = reuse
+        if reuse is not None:
+            self._reuse_plans.append(reuse)
+            self._spools.append(reuse.held)
+            if self.pass_number == 1 and reuse.held_count:
+                self.reuse_option = {"reuse": reuse.decisions}
+            if reuse.held_count:
+                logger.info("job %s: pass %d: %d request(s) answered from kept answers and "
+                            "%d duplicate(s) answered once: not sent", self.name,
+                            self.pass_number, reuse.reused, reuse.duplicates)
         self._betas = self.client.note_added_betas(validator.added_betas)
         return spool, plans
+
+    def _held_count(self) -> int:
+        return self.reuse_plan.held_count if self.reuse_plan is not None else 0
 
     def dry_run(self) -> JobPlan:
         """Validate and split, let plugins weigh the pass (``before_pass`` with
@@ -138,14 +187,15 @@ class Job:
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
         spool, plans = self.plan(self.source)
-        self.total_requests = sum(p.count for p in plans)
+        self.total_requests = sum(p.count for p in plans) + self._held_count()
         pending = [self._pending(spool, plan) for plan in plans]
         self.hook.before_pass(batches=pending, context=self.context)
         for batch in pending:  # as a run would write them: plugins observe, nothing is sent
             batch.write_body(on_disk=True)
             batch.discard_body()
         result = JobPlan(self.name, self.total_requests,
-                         [(p.count, p.body_bytes) for p in plans])
+                         [(p.count, p.body_bytes) for p in plans],
+                         reused=self.reused, duplicates=self.duplicates)
         for section in self.hook.job_summary(report=result, context=self.context):
             result.plugins.update(section or {})
         return result
@@ -165,7 +215,7 @@ class Job:
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
         spool, plans = self.plan(self.source)
-        self.total_requests = sum(p.count for p in plans)
+        self.total_requests = sum(p.count for p in plans) + self._held_count()
         state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
         self.resumed = resumed = state is not None
         if state is not None:  # ours already: never adopt them as a lost create's batch
@@ -174,6 +224,14 @@ class Job:
         with OutputFile(self.output, append=resumed and not rebuild) as out:
             collector = self._collector = Collector(self, out)
             while True:
+                collector.reuse = self.reuse_plan
+                if self.reuse_plan is not None and self.reuse_plan.reused:
+                    # free answers first; an appended output may hold them already
+                    appended = resumed and not rebuild and self.pass_number == 1
+                    skip = set() if not appended else collector.ids_in_output(
+                        {cid for cid, _, _ in self.reuse_plan.held.custom_ids(
+                            0, self.reuse_plan.held.tell())})
+                    collector.write_reused(self.reuse_plan, skip)
                 pending = [self._pending(spool, plan) for plan in plans]
                 self.hook.before_pass(batches=pending, context=self.context)
                 submitted = self._submit_pass(spool, plans, pending, state)
@@ -204,7 +262,8 @@ class Job:
             counts=dict(collector.counts), batches=[b.summary for b in self.batches],
             stop_reasons=dict(collector.stop_reasons),
             missing=self.missing, passes=self.pass_number,
-            elapsed_seconds=self.clock.monotonic() - started, job=self)
+            elapsed_seconds=self.clock.monotonic() - started, reused=self.reused,
+            duplicates=self.duplicates, job=self)
         for section in self.hook.job_summary(report=report, context=self.context):
             report.plugins.update(section or {})
         self.hook.on_job_end(report=report, context=self.context)
@@ -316,3 +375,6 @@ class Job:
         for spool in self._spools:
             spool.close()
         self._spools.clear()
+        for plan in self._reuse_plans:
+            plan.close()
+        self._reuse_plans.clear()

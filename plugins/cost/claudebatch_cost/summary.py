@@ -25,8 +25,9 @@ def _unknown(count: int, models: Iterable[str], noun: str) -> str:
 
 def job_section(job: Totals, by_model: Mapping[str, Totals], *,
                 budget_usd: Optional[Decimal], committed_usd: Decimal,
-                notes: Iterable[str]) -> Dict[str, str]:
-    """Actual cost of a finished job: batch price, standard-API price, the saving."""
+                notes: Iterable[str], reused: Optional[Totals] = None) -> Dict[str, str]:
+    """Actual cost of a finished job: batch price, standard-API price, the saving, and
+    what reused answers would have cost again."""
     unknown = "" if job.complete else " + unknown"
     section: Dict[str, str] = {
         "batch": usd(job.batch_usd) + unknown,
@@ -49,6 +50,11 @@ def job_section(job: Totals, by_model: Mapping[str, Totals], *,
         for model, totals in sorted(by_model.items()):
             amount = usd(totals.batch_usd) if totals.complete else "unknown"
             section[model] = f"{amount} ({totals.succeeded:,} results)"
+    if reused is not None and (reused.succeeded or reused.not_billed):
+        unknown_reused = "" if reused.complete else " + unknown"
+        section["not spent (reused)"] = (
+            f"{usd(reused.batch_usd)}{unknown_reused} for {reused.succeeded:,} answer(s) "
+            "reused instead of bought again (priced as when they were bought)")
     if budget_usd is not None:
         left = budget_usd - committed_usd
         section["budget"] = f"{usd(budget_usd)} ({usd(left)} left)"

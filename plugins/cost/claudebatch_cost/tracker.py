@@ -81,6 +81,9 @@ class CostTracker:
         self.unknown_models: Set[str] = set()
         #: The current (or last) job: its totals, per-model totals, estimate and notes.
         self.job = Totals()
+        #: What the job's reused answers (kept from earlier jobs, or an identical
+        #: request's) cost when they were bought: money this job did not spend.
+        self.job_reused = Totals()
         self.job_by_model: Dict[str, Totals] = {}
         self.job_estimate: Optional[EstimateCost] = None
         self.notes: List[str] = []
@@ -141,6 +144,7 @@ class CostTracker:
     def on_job_start(self, context: JobContext) -> None:
         """A new job: its figures start afresh (the tracker's totals go on)."""
         self.job = Totals()
+        self.job_reused = Totals()
         self.job_by_model = {}
         self.job_estimate = None
         self.notes = []
@@ -208,8 +212,11 @@ class CostTracker:
             self._in_flight[batch.id] = found.worst_batch_usd
 
     @hookimpl
-    def on_result(self, result: BatchResult, batch: MessageBatch) -> None:
+    def on_result(self, result: BatchResult, batch: MessageBatch, context: CallContext) -> None:
         cost = self.price(result, at=batch.created_at)
+        if isinstance(context, JobContext) and context.reusing:
+            self.job_reused.add(cost)  # not bought now: priced as when it was
+            return
         groups = [self.totals, self.job, self._batch]
         if cost.model is not None:  # errored, canceled and expired results name no model
             for by_model in (self.by_model, self.job_by_model):
@@ -276,7 +283,8 @@ class CostTracker:
                 expected_fraction=self.estimator.expected_output_fraction,
                 budget_usd=self.budget_usd, committed_usd=self.committed_usd)}
         return {"cost": job_section(self.job, self.job_by_model, budget_usd=self.budget_usd,
-                                    committed_usd=self.committed_usd, notes=self.notes)}
+                                    committed_usd=self.committed_usd, notes=self.notes,
+                                    reused=self.job_reused)}
 
     # --- helpers ------------------------------------------------------------------------
 

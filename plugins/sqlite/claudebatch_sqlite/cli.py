@@ -13,10 +13,10 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from claudebatch import hookimpl
-from claudebatch.argtypes import bounded
+from claudebatch.argtypes import bounded, duration
 
 from .errors import StoreFileError
 from .info import expiry_warnings, format_job, format_jobs
@@ -49,8 +49,13 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
     path = getattr(args, "store", None) or os.environ.get(STORE_ENV)
     if not path and getattr(args, "demo", False):
         path = DEFAULT_STORE
-    if not path or getattr(args, "dry_run", False):
-        return None  # a dry run sends nothing: nothing to record
+    if not path:
+        return None
+    if getattr(args, "dry_run", False):
+        if not os.path.exists(path):
+            return None  # a dry run sends nothing: nothing to record, no store made
+        # it records nothing, but says which requests kept answers would answer
+        return [SQLiteStore(path, warn=False)]
     return [SQLiteStore(path, lock_timeout=getattr(args, "store_wait", None) or 0.0,
                         stream=sys.stderr)]
 
@@ -80,6 +85,23 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("name", help="the job's name")
     p.add_argument("-o", "--output", required=True,
                    help="JSONL file: each request's latest result, one line each")
+    reuse = subparsers.add_parser(
+        "reuse", help="The answers a store keeps for reuse: stats, prune (claudebatch-sqlite).",
+        description="The succeeded answers a store keeps so no request is paid twice "
+                    "(docs/reuse.md).")
+    actions = reuse.add_subparsers(title="actions", metavar="ACTION")
+    p = actions.add_parser("stats", parents=[common], help="how many answers, their size, "
+                           "the requests they answered")
+    p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+    p.add_argument("--json", action="store_true", help="as one JSON object")
+    p.set_defaults(command=cmd_reuse_stats)
+    p = actions.add_parser("prune", parents=[common], help="drop answers kept longer ago "
+                           "than AGE")
+    p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+    p.add_argument("--older-than", type=duration, required=True, metavar="AGE",
+                   help="90s, 30m, 12h, 7d, 2w...")
+    p.set_defaults(command=cmd_reuse_prune)
+    reuse.set_defaults(command=lambda args: _usage(reuse))
 
 
 def open_existing(args: argparse.Namespace) -> SQLiteStore:
@@ -130,6 +152,54 @@ def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
         if name not in {job.name for job in store.jobs()}:
             return None
     return cmd_job(argparse.Namespace(store=path, name=name, json=False, forget=False))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def cmd_reuse_stats(args: argparse.Namespace) -> int:
+    with open_existing(args) as store:
+        stats = store.reuse_stats()
+    if args.json:
+        print(json.dumps(stats))
+        return EXIT_OK
+    print(format_reuse_stats(store.path, stats))
+    return EXIT_OK
+
+
+def cmd_reuse_prune(args: argparse.Namespace) -> int:
+    with open_existing(args) as store:
+        dropped = store.prune_answers(args.older_than)
+        left = store.reuse_stats()["answers"]
+    print(f"pruned {dropped:,} answer(s) kept more than {_age(args.older_than)} ago; "
+          f"{left:,} left in {store.path}")
+    return EXIT_OK
+
+
+def format_reuse_stats(path: str, stats: Dict[str, Any]) -> str:
+    def when(value: Optional[float]) -> str:
+        if value is None:
+            return "-"
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
+
+    return "\n".join([
+        f"answers kept for reuse in {path}:",
+        f"  answers      {stats['answers']:,} from {stats['jobs']:,} job(s), "
+        f"{stats['bytes'] / 1e6:,.1f} MB",
+        f"  hits         {stats['hits']:,} time(s) found by a later job "
+        f"({stats['answers_hit']:,} answer(s) found at least once)",
+        f"  kept         {when(stats['oldest'])} .. {when(stats['newest'])}",
+        f"  last hit     {when(stats['last_hit'])}",
+    ])
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from typing import Iterator
 from .errors import StoreError, StoreFileError
 
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
 APPLICATION_ID = 0x63624442
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -39,7 +39,8 @@ CREATE TABLE jobs (
     updated_at REAL NOT NULL,
     ended_at REAL,
     counts TEXT,                     -- JSON: result types of the last attempts, at the end
-    summary TEXT                     -- JSON: other plugins' summaries (cost) at the end
+    summary TEXT,                    -- JSON: other plugins' summaries (cost) at the end
+    reuse_horizon REAL               -- answers kept before this are reused (NULL: none)
 );
 CREATE TABLE batches (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -82,6 +83,7 @@ CREATE TABLE passes (
     requests TEXT NOT NULL,          -- JSON list of {custom_id, params}, [] for none
     PRIMARY KEY (job_id, pass)
 );
+%s
 CREATE TABLE locks (
     job TEXT PRIMARY KEY,
     pid INTEGER NOT NULL,
@@ -92,6 +94,27 @@ CREATE TABLE locks (
     heartbeat_at REAL NOT NULL
 );
 """
+
+#: Version 2 adds the answers kept for reuse, and each job's reuse horizon.
+ANSWERS_SCHEMA = """
+CREATE TABLE answers (
+    key TEXT NOT NULL UNIQUE,        -- claudebatch.reuse.answer_key of the request
+    line BLOB NOT NULL,              -- the succeeded result line as served
+    job TEXT NOT NULL,               -- the job and request that bought it
+    custom_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,          -- the batch that served it
+    batch_created_at REAL,           -- its creation (dates the price)
+    stored_at REAL NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0, -- times a later job found it (once per job)
+    last_hit_at REAL
+);
+CREATE INDEX answers_by_age ON answers (stored_at);
+"""
+MIGRATIONS = {
+    1: ["ALTER TABLE jobs ADD COLUMN reuse_horizon REAL",
+        *[part for part in ANSWERS_SCHEMA.split(";\n") if part.strip()]],
+}
+SCHEMA = SCHEMA % ANSWERS_SCHEMA.strip()
 
 
 def create_private(path: str) -> bool:
@@ -192,6 +215,8 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
             f"reads up to {SCHEMA_VERSION}): upgrade claudebatch-sqlite")
     if version < 1:
         raise StoreFileError(f"{path} has no claudebatch schema (user_version {version})")
+    if version < SCHEMA_VERSION:
+        _migrate(conn, path)
     mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
     if mode != "wal":
         raise StoreFileError(f"the store {path} cannot use WAL mode (got {mode!r}); "
@@ -201,3 +226,28 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     # Reading the schema catches a damaged file now rather than mid-job.
     conn.execute("SELECT name, fingerprint FROM jobs LIMIT 1").fetchall()
     conn.execute("SELECT count(*) FROM locks").fetchone()
+    conn.execute("SELECT key FROM answers LIMIT 1").fetchall()
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring an older store up to this schema, in one transaction (another process may
+    be doing the same: the version is read again under the lock)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise StoreFileError(f"the store {path} needs upgrading to schema "
+                                 f"{SCHEMA_VERSION} but is read-only") from None
+        raise
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        while version < SCHEMA_VERSION:
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            version += 1
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

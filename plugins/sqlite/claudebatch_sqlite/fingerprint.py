@@ -79,6 +79,8 @@ def _items_digest(items: Any) -> str:
 
 #: The options every store has recorded since its first version.
 _SPLIT_OPTIONS = frozenset({"max_batch_requests", "max_batch_bytes"})
+#: Present only when reuse answered requests without sending them: absent means none.
+_REUSE_OPTION = "reuse"
 
 
 def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
@@ -88,8 +90,14 @@ def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
     caller checks the recorded custom_ids.
     """
     for key in sorted(set(before.options) | set(now.options)):
-        if key not in before.options and key not in _SPLIT_OPTIONS:
+        if key not in before.options and key not in _SPLIT_OPTIONS | {_REUSE_OPTION}:
             continue  # recorded by an older version, which did not keep it
+        if key == _REUSE_OPTION and before.options.get(key) != now.options.get(key):
+            return ("the requests answered without sending them (reused answers, "
+                    "duplicates) are not those of the job's first run, so the batches "
+                    "would be cut differently: resume it with the reuse settings it started "
+                    "with (--reuse or --no-reuse, the same --reuse-max-age); kept answers "
+                    "it reused may also have been pruned since")
         if before.options.get(key) != now.options.get(key):
             how = "cut" if key in _SPLIT_OPTIONS else "sent"
             return (f"{key} was {before.options.get(key)!r} and is now {now.options.get(key)!r} "

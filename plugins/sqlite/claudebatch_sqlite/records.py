@@ -24,6 +24,26 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+#: The batch index of requests answered without a batch (reused, duplicates).
+HELD_INDEX = -1
+
+
+@dataclass
+class Pending:
+    """What a run adds beside its result rows: custom_ids answered without a batch, and
+    answers it bought ``(key, line, job, custom_id, batch_id, created_at, stored_at)``."""
+
+    held: List[str] = field(default_factory=list)
+    answers: List[Tuple[str, bytes, str, str, str, Optional[float], float]] = field(
+        default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.held or self.answers)
+
+    def clear(self) -> None:
+        self.held, self.answers = [], []
+
+
 def _ts(value: Any) -> Optional[float]:
     return value.timestamp() if value is not None else None
 
@@ -44,6 +64,7 @@ class JobRow:
     ended_at: Optional[float]
     counts: Optional[Dict[str, int]]
     summary: Optional[Dict[str, Any]]
+    reuse_horizon: Optional[float] = None
 
 
 @dataclass
@@ -63,7 +84,7 @@ class BatchRow:
 
 
 _JOB_COLUMNS = ("id, name, fingerprint, input, options, output, state, total_requests, runs, "
-                "created_at, updated_at, ended_at, counts, summary")
+                "created_at, updated_at, ended_at, counts, summary, reuse_horizon")
 
 
 def _job(row: Sequence[Any]) -> JobRow:
@@ -72,7 +93,7 @@ def _job(row: Sequence[Any]) -> JobRow:
         options=json.loads(row[4]), output=row[5], state=row[6], total_requests=row[7],
         runs=row[8], created_at=row[9], updated_at=row[10], ended_at=row[11],
         counts=json.loads(row[12]) if row[12] else None,
-        summary=json.loads(row[13]) if row[13] else None)
+        summary=json.loads(row[13]) if row[13] else None, reuse_horizon=row[14])
 
 
 class Records:
@@ -111,14 +132,16 @@ class Records:
             f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at, id")]
 
     def create_job(self, name: str, fingerprint: Fingerprint, options: Dict[str, Any],
-                   output: str, now: float) -> int:
+                   output: str, now: float, reuse_horizon: Optional[float] = None) -> int:
+        """``reuse_horizon``: when the job's first run looked up answers to reuse (a
+        resumed run reuses only answers kept before it, so it decides the same)."""
         with self.transaction(durable=True) as conn:
             cursor = conn.execute(
                 "INSERT INTO jobs (name, fingerprint, input, options, output, state, "
-                "total_requests, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'running', ?, "
-                "?, ?)",
+                "total_requests, created_at, updated_at, reuse_horizon) VALUES (?, ?, ?, ?, "
+                "?, 'running', ?, ?, ?, ?)",
                 (name, fingerprint.digest, fingerprint.to_json(), dumps(options), output,
-                 fingerprint.total, now, now))
+                 fingerprint.total, now, now, reuse_horizon))
             return int(cursor.lastrowid or 0)
 
     def start_run(self, job_id: int, output: str, now: float) -> None:
@@ -254,17 +277,41 @@ class Records:
 
     def first_pass_ids(self, job_id: int) -> List[str]:
         return [r[0] for r in self.conn.execute(
-            "SELECT custom_id FROM requests WHERE job_id = ? AND pass = 1 ORDER BY idx, pos",
+            "SELECT custom_id FROM requests WHERE job_id = ? AND pass = 1 AND idx >= 0 "
+            "ORDER BY idx, pos",
             (job_id,))]
 
     # --- results --------------------------------------------------------------------
 
     def insert_results(self, job_id: int, pass_number: int,
-                       rows: Sequence[Tuple[str, str, bytes]]) -> None:
-        if not rows:
+                       rows: Sequence[Tuple[str, str, bytes]],
+                       pending: Optional[Pending] = None) -> None:
+        if not rows and not pending:
             return
         with self.transaction() as conn:
+            self._insert_pending(conn, job_id, pass_number, pending)
             self._insert_results(conn, job_id, pass_number, rows)
+
+    @staticmethod
+    def _insert_pending(conn: sqlite3.Connection, job_id: int, pass_number: int,
+                        pending: Optional[Pending]) -> None:
+        """Requests answered without a batch (reused, duplicates), so their results are
+        the job's; and the answers this job bought, kept for reuse (the first kept of a
+        key stays: a resumed job must find what it found before)."""
+        if pending is None:
+            return
+        if pending.held:
+            conn.executemany(
+                f"INSERT OR IGNORE INTO requests (job_id, pass, idx, pos, custom_id, params) "
+                f"VALUES (?, ?, {HELD_INDEX}, (SELECT coalesce(max(pos), -1) + 1 FROM requests "
+                f"WHERE job_id = ? AND pass = ? AND idx = {HELD_INDEX}), ?, '{{}}')",
+                [(job_id, pass_number, job_id, pass_number, custom_id)
+                 for custom_id in pending.held])
+        if pending.answers:
+            conn.executemany(
+                "INSERT OR IGNORE INTO answers (key, line, job, custom_id, batch_id, "
+                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)", pending.answers)
+        pending.clear()
 
     @staticmethod
     def _insert_results(conn: sqlite3.Connection, job_id: int, pass_number: int,
@@ -279,9 +326,10 @@ class Records:
              for custom_id, kind, line in rows])
 
     def end_batch(self, job_id: int, pass_number: int, rows: Sequence[Tuple[str, str, bytes]],
-                  batch: MessageBatch, *, complete: bool) -> None:
+                  pending: Pending, batch: MessageBatch, *, complete: bool) -> None:
         """The last results of a batch and its end, in one transaction."""
         with self.transaction() as conn:
+            self._insert_pending(conn, job_id, pass_number, pending)
             self._insert_results(conn, job_id, pass_number, rows)
             self._update_batch(conn, job_id, batch, results_done=complete)
 
@@ -363,6 +411,37 @@ class Records:
         return int(self.conn.execute(
             "SELECT count(*) FROM requests WHERE job_id = ? AND pass = 1",
             (job_id,)).fetchone()[0])
+
+    # --- answers kept for reuse ------------------------------------------------------
+
+    def find_answers(self, keys: Sequence[str], horizon: float, oldest: Optional[float],
+                     *, count_hits: bool) -> List[Tuple[Any, ...]]:
+        """``(key, line, job, custom_id, batch_id, batch_created_at, stored_at)`` of the
+        answers kept for ``keys`` before ``horizon`` (and not before ``oldest``)."""
+        marks = ",".join("?" * len(keys))
+        rows = self.conn.execute(
+            "SELECT key, line, job, custom_id, batch_id, batch_created_at, stored_at FROM "
+            f"answers WHERE key IN ({marks}) AND stored_at < ? AND stored_at >= ?",
+            (*keys, horizon, oldest if oldest is not None else float("-inf"))).fetchall()
+        if rows and count_hits:
+            with self.transaction() as conn:
+                conn.executemany("UPDATE answers SET hits = hits + 1, last_hit_at = ? "
+                                 "WHERE key = ?", [(horizon, row[0]) for row in rows])
+        return rows
+
+    def answer_stats(self) -> Dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(length(line)), 0), coalesce(sum(hits), 0), "
+            "sum(hits > 0), min(stored_at), max(stored_at), max(last_hit_at) "
+            "FROM answers").fetchone()
+        jobs = self.conn.execute("SELECT count(DISTINCT job) FROM answers").fetchone()[0]
+        return {"answers": row[0], "bytes": row[1], "hits": row[2], "answers_hit": row[3] or 0,
+                "oldest": row[4], "newest": row[5], "last_hit": row[6], "jobs": jobs}
+
+    def prune_answers(self, before: float) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute("DELETE FROM answers WHERE stored_at < ?",
+                                    (before,)).rowcount)
 
     # --- resubmission passes ---------------------------------------------------------
 

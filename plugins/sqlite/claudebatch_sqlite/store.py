@@ -24,7 +24,20 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Generator, Iterable, Iterator, List, Optional, Set, Tuple, Union
+from typing import (
+    IO,
+    Any,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 from claudebatch import (
     BatchResult,
@@ -37,6 +50,8 @@ from claudebatch import (
     PendingBatch,
     Request,
     ResumeState,
+    StashKey,
+    StoredAnswer,
     hookimpl,
 )
 from claudebatch.limits import RESULTS_KEPT_SECONDS
@@ -53,7 +68,7 @@ from .info import (
 )
 from .lock import DEFAULT_STALE_AFTER, JobLock
 from .output import write_lines
-from .records import BatchRow, Records
+from .records import BatchRow, Pending, Records
 from .records import dumps as records_dumps
 from .recovery import find_created_batch
 
@@ -72,6 +87,10 @@ COMMIT_SECONDS = 2.0
 #: The environment variable naming the default store, and the default itself.
 STORE_ENV = "CLAUDEBATCH_STORE"
 DEFAULT_STORE = "claudebatch.db"
+
+
+#: When a job's first run looked up answers to reuse (it becomes the job's horizon).
+_HORIZON: StashKey[float] = StashKey()
 
 
 def default_path() -> str:
@@ -124,6 +143,7 @@ class _Run:
     job_id: int
     lock: JobLock
     results: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
+    pending: Pending = field(default_factory=Pending)  # held requests, answers: uncommitted
     rows: Dict[PendingBatch, _RequestRows] = field(default_factory=dict)  # of this pass
     drained_at: float = 0.0
     adopted: int = 0
@@ -210,7 +230,8 @@ class SQLiteStore:
         row = self.records.job(job.name)
         options = {**job.options, "poll_interval": job.poll_interval}
         if row is None:
-            job_id = self.records.create_job(job.name, found, options, job.output, now)
+            job_id = self.records.create_job(job.name, found, options, job.output, now,
+                                             reuse_horizon=job.stash.get(_HORIZON, None))
             self._run = _Run(job, job_id, lock)
             self._say(f"store: job {job.name} recorded in {self.path} (if it stops, run it "
                    "again with the same name to resume)")
@@ -383,13 +404,44 @@ class SQLiteStore:
         run = self._current(context)
         if run is None or run.job.replaying:
             return  # stored already
+        if run.job.reusing:  # answered without a batch: recorded as the job's request too
+            run.pending.held.append(result.custom_id)
         run.results.append((result.custom_id, result.result.type, line))
         count = len(run.results)
         if count >= self.commit_every or (
                 count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):
-            with guard(self.path):
-                self.records.insert_results(run.job_id, run.job.pass_number, self._drain(run))
-                run.lock.heartbeat()
+            self._commit(run)
+
+    @hookimpl
+    def keep_answer(self, key: str, result: BatchResult, line: bytes, context: JobContext,
+                    batch: MessageBatch) -> None:
+        """Kept with the result it came with (committed in the same transaction)."""
+        run = self._current(context)
+        if run is None:
+            return
+        created = batch.created_at.timestamp() if batch.created_at is not None else None
+        run.pending.answers.append((key, line, context.name, result.custom_id, batch.id,
+                                    created, context.clock.time()))
+
+    @hookimpl
+    def find_answers(self, keys: Sequence[str], max_age: Optional[float],
+                     context: JobContext) -> Optional[Dict[str, StoredAnswer]]:
+        """Answers kept before the job's first run planned: a resumed run finds the same."""
+        with guard(self.path):
+            row = self.records.job(context.name)
+            if row is not None and row.reuse_horizon is None:
+                return {}  # it started without looking: it goes on without reusing
+            first = row is None
+            horizon = row.reuse_horizon if row is not None else \
+                context.stash.setdefault(_HORIZON, context.clock.time)
+            assert horizon is not None
+            oldest = horizon - max_age if max_age is not None else None
+            found = self.records.find_answers(keys, horizon, oldest,
+                                              count_hits=first and not context.dry_run)
+        return {key: StoredAnswer(line=bytes(line), job=job, custom_id=custom_id,
+                                  batch_id=batch_id, batch_created_at=created,
+                                  stored_at=stored)
+                for key, line, job, custom_id, batch_id, created, stored in found}
 
     @hookimpl(trylast=True)
     def on_batch_end(self, batch: MessageBatch, context: JobContext, complete: bool) -> None:
@@ -397,8 +449,8 @@ class SQLiteStore:
         if run is None:
             return
         with guard(self.path):
-            self.records.end_batch(run.job_id, context.pass_number, self._drain(run), batch,
-                                   complete=complete)
+            self.records.end_batch(run.job_id, context.pass_number, self._drain(run),
+                                   run.pending, batch, complete=complete)
 
     @hookimpl(tryfirst=True)
     def resubmit_requests(self, pass_number: int, context: JobContext
@@ -432,6 +484,7 @@ class SQLiteStore:
             return
         try:
             summary = {"cost": report.plugins["cost"]} if "cost" in report.plugins else None
+            self._commit(run)  # answers given without a batch have no batch end
             with guard(self.path):
                 self.records.finish_job(run.job_id, time.time(),
                                         self.records.latest_counts(run.job_id), summary)
@@ -450,6 +503,12 @@ class SQLiteStore:
     def _current(self, context: CallContext) -> Optional[_Run]:
         run = self._run
         return run if run is not None and context is run.job else None
+
+    def _commit(self, run: _Run) -> None:
+        with guard(self.path):
+            self.records.insert_results(run.job_id, run.job.pass_number, self._drain(run),
+                                        run.pending)
+            run.lock.heartbeat()
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
         """The result rows gathered since the last commit (and forget them)."""
@@ -553,8 +612,23 @@ class SQLiteStore:
                 found.append(ExpiryWarning(job, batch_id, deleted, deleted - moment))
         return found
 
+    def reuse_stats(self) -> Dict[str, Any]:
+        """The answers kept for reuse: how many, their bytes, the hits they had, ages."""
+        with guard(self.path):
+            return self.records.answer_stats()
+
+    def prune_answers(self, older_than: float, now: Optional[float] = None) -> int:
+        """Drop the answers kept more than ``older_than`` seconds ago; how many went.
+
+        A job still to be resumed that reused one of them is then refused (its rerun
+        would decide differently): prune between jobs, not under one."""
+        moment = time.time() if now is None else now
+        with guard(self.path):
+            return self.records.prune_answers(moment - older_than)
+
     def forget(self, name: str) -> None:
-        """Drop job ``name`` and everything stored for it (its batches stay on the service)."""
+        """Drop job ``name`` and everything stored for it (its batches stay on the service;
+        the answers it bought stay kept for reuse: ``prune_answers`` drops those)."""
         job_id = self._job_id(name)
         with guard(self.path):
             self.records.forget(job_id, name)

@@ -170,7 +170,8 @@ class StructuredOutput:
         if checked is None:
             return None
         if checked.problem is not None:
-            return Annotation({"structured_error": checked.problem.to_dict()}, owns=_OWNED)
+            return Annotation({"structured_error": checked.problem.to_dict()}, owns=_OWNED,
+                              usable=False)
         return Annotation({"parsed": checked.value}, checked.typed, owns=_OWNED)
 
     @hookimpl

@@ -15,6 +15,7 @@ from typing import Any, Iterator, List
 
 import pytest
 from claudebatch_sqlite import InputChangedError, SQLiteStore
+from claudebatch_sqlite.database import SCHEMA_VERSION
 
 from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator, Faults
@@ -86,7 +87,7 @@ def test_store_file_is_private_and_in_wal_mode(emulator: Emulator, tmp_path: Pat
         # they exist while the store is open; SQLite gives them the database's mode
         assert stat.S_IMODE(os.stat(sidecar).st_mode) == 0o600
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_running_a_finished_job_again_sends_nothing_and_reports_it_whole(

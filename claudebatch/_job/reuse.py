@@ -1,0 +1,175 @@
+"""Which requests of a pass are answered without being sent, decided as the pass is planned.
+
+Each valid request gets its :func:`~claudebatch.reuse.answer_key`. The first request
+of a key is sent (the leader); a later one with the same key is a duplicate and gets
+the leader's answer; a key a store answered (``find_answers``) is not sent at all.
+Requests not sent go to a spool of their own (joins and resubmissions find them),
+the answers to write to another, so memory holds only a small index per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .._spool import Spool
+from ..context import JobContext
+from ..models import Request
+from ..reuse import StoredAnswer, answer_key
+
+#: Keys looked up per ``find_answers`` call.
+LOOKUP_CHUNK = 512
+DIGEST = 32  # bytes of a sha256
+
+
+def _short(digest: bytes) -> int:
+    """An index key for a digest: 8 bytes as an int, checked against the full digest."""
+    return int.from_bytes(digest[:8], "big")
+
+
+class ReusePlan:
+    """One pass's decisions: keys of the requests sent, duplicates, answers reused.
+
+    ``lookup``: ask the stores (``find_answers``); ``dedupe``: send identical requests
+    once; keys are computed whenever either is on or a store keeps answers.
+    """
+
+    def __init__(self, context: JobContext, *, lookup: bool, dedupe: bool,
+                 max_age: Optional[float], betas: Sequence[str],
+                 declared: Mapping[str, Any]) -> None:
+        self.context = context
+        self.hook = context.client.hook
+        self.lookup = lookup
+        self.dedupe = dedupe
+        self.max_age = max_age
+        self.betas = tuple(betas)
+        self.declared = dict(declared)
+        #: sha256 digests of the requests sent, in the order they are spooled.
+        self.keys = bytearray()
+        self._sent: Dict[int, int] = {}  # short key -> index of the request sent for it
+        #: index of a request sent -> custom_ids of the identical requests it answers.
+        self.followers: Dict[int, List[str]] = {}
+        self._reused_at: Dict[int, Tuple[bytes, int]] = {}  # short key -> (digest, offset)
+        #: Requests not sent (reused or duplicates), as spooled requests.
+        self.held = Spool()
+        #: The answers to write for reused requests: ``{"from": [...], "line": {...}}``.
+        self.answers = Spool()
+        self.reused = 0
+        self.duplicates = 0
+        self._decisions = hashlib.sha256()
+        self._buffer: List[Tuple[Request, bytes, str]] = []
+
+    @property
+    def held_count(self) -> int:
+        return self.reused + self.duplicates
+
+    @property
+    def decisions(self) -> str:
+        """A digest of what was not sent and why: a resumed run must decide the same."""
+        return self._decisions.hexdigest()[:16]
+
+    def key_of(self, index: int) -> str:
+        """The answer key (hex) of the ``index``-th request sent."""
+        return self.keys[index * DIGEST:(index + 1) * DIGEST].hex()
+
+    def feed(self, request: Request, data: bytes) -> List[Tuple[Request, bytes]]:
+        """Take one valid request; return those now known to be sent, in input order."""
+        key = answer_key(request.params, betas=self.betas, declared=self.declared)
+        self._buffer.append((request, data, key))
+        if self.lookup and len(self._buffer) < LOOKUP_CHUNK:
+            return []
+        return self.flush()
+
+    def flush(self) -> List[Tuple[Request, bytes]]:
+        """Decide every request taken so far."""
+        buffer, self._buffer = self._buffer, []
+        if not buffer:
+            return []
+        found: Mapping[str, StoredAnswer] = {}
+        if self.lookup:
+            wanted = sorted({key for _, _, key in buffer
+                             if self._known(bytes.fromhex(key)) is None})
+            if wanted:
+                found = self.hook.find_answers(keys=wanted, max_age=self.max_age,
+                                               context=self.context) or {}
+        send: List[Tuple[Request, bytes]] = []
+        for request, data, key in buffer:
+            digest = bytes.fromhex(key)
+            known = self._known(digest)
+            if known is not None:
+                self._hold(request, data, known)
+                continue
+            answer = found.get(key)
+            if answer is not None:
+                self._reuse(request, data, digest, answer)
+                continue
+            if self.dedupe:
+                self._sent.setdefault(_short(digest), len(self.keys) // DIGEST)
+            self.keys += digest
+            send.append((request, data))
+        return send
+
+    def _known(self, digest: bytes) -> Optional[Tuple[str, Any]]:
+        """("sent", index) or ("reused", offset) for a key already decided, else None."""
+        short = _short(digest)
+        index = self._sent.get(short)
+        if index is not None and self.keys[index * DIGEST:(index + 1) * DIGEST] == digest:
+            return "sent", index
+        reused = self._reused_at.get(short)
+        if reused is not None and reused[0] == digest:
+            return "reused", reused[1]
+        return None
+
+    def _hold(self, request: Request, data: bytes, known: Tuple[str, Any]) -> None:
+        kind, where = known
+        self.held.append(data)
+        if kind == "sent":
+            self.followers.setdefault(where, []).append(request.custom_id)
+            self.duplicates += 1
+            self._decide(request.custom_id, f"duplicate of request {where}")
+            return
+        record = json.loads(next(self.answers.lines(where, self.answers.tell())))
+        record["line"]["custom_id"] = request.custom_id
+        self.answers.append(_dumps(record))
+        self.reused += 1
+        self._decide(request.custom_id, record["line"]["reused_from"])
+
+    def _reuse(self, request: Request, data: bytes, digest: bytes,
+               answer: StoredAnswer) -> None:
+        try:
+            value = json.loads(answer.line)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not isinstance(value.get("result"), dict):
+            raise ValueError(f"the store answered key {digest.hex()[:16]}... with a line that "
+                             "is not a result (the store is damaged)")
+        value["custom_id"] = request.custom_id
+        value["reused_from"] = answer.source
+        self._reused_at[_short(digest)] = (digest, self.answers.tell())
+        self.answers.append(_dumps({"from": [answer.job, answer.custom_id, answer.batch_id,
+                                             answer.batch_created_at, answer.stored_at],
+                                    "line": value}))
+        self.held.append(data)
+        self.reused += 1
+        self._decide(request.custom_id, answer.source)
+
+    def _decide(self, custom_id: str, why: str) -> None:
+        self._decisions.update(f"{custom_id}\0{why}\n".encode())
+
+    def iter_answers(self) -> Iterator[Tuple[Dict[str, Any], StoredAnswer]]:
+        """``(line value, where it was bought)`` for each reused request, in input order."""
+        for line in self.answers.lines(0, self.answers.tell()):
+            record = json.loads(line)
+            job, custom_id, batch_id, created_at, stored_at = record["from"]
+            source = StoredAnswer(line=b"", job=job, custom_id=custom_id, batch_id=batch_id,
+                                  batch_created_at=created_at, stored_at=stored_at)
+            yield record["line"], source
+
+    def close(self) -> None:
+        self.held.close()
+        self.answers.close()
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

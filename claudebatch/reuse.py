@@ -1,0 +1,99 @@
+"""Never pay twice: the key an answer is stored under, and what a store hands back.
+
+A succeeded answer is kept under :func:`answer_key` of the request that bought it:
+a hash of everything that shapes the answer (the model and every parameter, with
+the betas and the options plugins declared) and of nothing that does not (key
+order, whitespace, the custom_id, ``cache_control`` marks). A later request with
+the same key is answered from the store instead of being sent (``find_answers``),
+and identical requests inside one job are sent once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any, Iterable, Mapping, Optional
+
+import attrs
+
+from .models import MessageBatch, RequestCounts
+
+#: Bumped if the canonical form ever changes, so old keys never match new requests.
+KEY_VERSION = "claudebatch-answer-key-1"
+
+#: Where ``cache_control`` marks may sit: they change what is cached, not the answer.
+_BLOCK_LISTS = ("system", "tools")
+
+
+def _strip_cache_marks(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``params`` without ``cache_control`` on the request, its system and tool
+    entries and its message content blocks (nested tool results too): a copy only
+    where one is found."""
+    def block(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        content = value.get("content")
+        if "cache_control" not in value and not isinstance(content, list):
+            return value
+        out = {k: v for k, v in value.items() if k != "cache_control"}
+        if isinstance(content, list):
+            out["content"] = [block(item) for item in content]
+        return out
+
+    out = dict(params)
+    out.pop("cache_control", None)
+    for name in _BLOCK_LISTS:
+        if isinstance(out.get(name), list):
+            out[name] = [block(item) for item in out[name]]
+    if isinstance(out.get("messages"), list):
+        out["messages"] = [block(message) for message in out["messages"]]
+    return out
+
+
+def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),
+               declared: Optional[Mapping[str, Any]] = None) -> str:
+    """The hex sha256 an answer to ``params`` is stored and looked up under.
+
+    :param params: the request's params as planned (before plugins' rewrites).
+    :param betas: the betas the request goes out with (they enable what it asks).
+    :param declared: the options plugins declared for the job
+        (``context.declare_option``: a structured-output schema changes the answer).
+    """
+    canonical = json.dumps(
+        [KEY_VERSION, _strip_cache_marks(params), sorted(set(betas)), declared or {}],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@attrs.frozen
+class StoredAnswer:
+    """A succeeded answer a store kept (``find_answers``), with where it was bought.
+
+    ``line``: the result line as the service served it (JSON, no newline).
+    ``job`` / ``custom_id``: the job and request that paid for it.
+    ``batch_id`` / ``batch_created_at`` (epoch seconds): the batch that served it; its
+    date prices what the answer cost (a reused answer's ``on_result`` gets that batch).
+    ``stored_at``: when the store kept it (epoch seconds).
+    """
+
+    line: bytes
+    job: str
+    custom_id: str
+    batch_id: str
+    batch_created_at: Optional[float]
+    stored_at: float
+
+    @property
+    def source(self) -> str:
+        """``"<job>/<custom_id>"``: what the output line's ``reused_from`` says."""
+        return f"{self.job}/{self.custom_id}"
+
+    def batch(self) -> MessageBatch:
+        """The batch that served the answer, as far as the store knows it."""
+        created = dt.datetime.fromtimestamp(
+            self.batch_created_at if self.batch_created_at is not None else self.stored_at,
+            dt.timezone.utc)
+        return MessageBatch(id=self.batch_id, processing_status="ended",
+                            request_counts=RequestCounts(), created_at=created,
+                            expires_at=created + dt.timedelta(days=1))
