@@ -21,8 +21,8 @@ The call sequence of a job::
         per batch:  before_submit -> POST -> after_submit   (or on_submit_error)
         [replay: on_result for each result stored by an earlier run, context.replaying]
         until every batch ended:  on_poll ... (poll_delay between rounds)
-        per ended batch:  on_result ... (one per result written; keep_answer for a
-                          succeeded one; its duplicates' on_result) -> on_batch_end
+        per ended batch:  on_result ... (one per result written, after keep_answer
+                          for a succeeded one; then its duplicates') -> on_batch_end
         resubmit_requests             (firstresult)
     job_summary                       (every plugin's figures, into report.plugins)
     on_job_end
@@ -223,7 +223,7 @@ def keep_answer(key: str, result: BatchResult, line: bytes, context: JobContext,
     :param context: the job (``context.name``, ``context.pass_number``).
     :param batch: the batch that served it (its ``created_at`` dates its price).
 
-    Called right after ``on_result`` for the same result; keep it with that result
+    Called right before ``on_result`` for the same result: keep it with that result
     (one transaction) so a killed run never holds one without the other.
     """
 

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
 import attrs
 
@@ -155,18 +155,18 @@ class Collector:
         ``on_result``, written, counted. ``line``: ``value`` as served, if at hand.
         ``at``: the request's index in the pass, to keep its answer and answer its
         duplicates."""
-        result, usable = self._emit(value, item.batch, counts, source=source, line=line)
+        keep = None
+        if at is not None and self.reuse is not None and self._wants_keep \
+                and not self.context.replaying:
+            keep = self.reuse.key_of(at)
+        self._emit(value, item.batch, counts, source=source, line=line, keep=keep)
         if at is None or self.reuse is None:
             return
-        if usable and self._wants_keep and not self.context.replaying \
-                and value["result"].get("type") == "succeeded":
-            self.hook.keep_answer(key=self.reuse.key_of(at),
-                                  result=result or to_result(value, source=source),
-                                  line=line or result_line(value), context=self.context,
-                                  batch=item.batch)
         followers = self.reuse.followers.get(at)
         if followers:
+            # made now, even from a replayed answer: a store may not hold them yet
             leader = f"{self.name}/{value['custom_id']}"
+            replaying, self.context.replaying = self.context.replaying, False
             self.context.reusing = True
             try:
                 for custom_id in followers:
@@ -174,9 +174,13 @@ class Collector:
                                item.batch, self.counts, source=source)
             finally:
                 self.context.reusing = False
+                self.context.replaying = replaying
 
     def _emit(self, value: Dict[str, Any], batch: MessageBatch, counts: Counter[str], *,
-              source: str, line: Optional[bytes] = None) -> Tuple[Optional[BatchResult], bool]:
+              source: str, line: Optional[bytes] = None, keep: Optional[str] = None) -> None:
+        """Annotate, keep for reuse (``keep``: its key; before ``on_result``, so a store
+        commits the answer with its result), show to ``on_result``, write, count."""
+        served, served_line = value, line
         result: Optional[BatchResult] = None
         usable = True
         if self._wants_notes:
@@ -185,12 +189,16 @@ class Collector:
             line = None  # the plugins' fields go in
         if line is None:
             line = result_line(value)
+        if keep is not None and usable and served["result"].get("type") == "succeeded":
+            result = result or to_result(value, source=source)
+            self.hook.keep_answer(key=keep, result=result,
+                                  line=served_line or result_line(served),
+                                  context=self.context, batch=batch)
         if self._wants_results:
             result = result or to_result(value, source=source)
             self.hook.on_result(result=result, line=line, context=self.context, batch=batch)
         self.out.write_line(line)
         tally(value, counts, self.stop_reasons)
-        return result, usable
 
     def write_reused(self, plan: ReusePlan, skip: Set[str]) -> None:
         """The answers a store gave for this pass's reused requests, into the output

@@ -163,11 +163,12 @@ class Job:
             if reuse is not None:
                 reuse.close()
             raise
-        self._spools.append(spool)
         self.reuse_plan = reuse
-        if reuse is not None:
+        if reuse is not None:  # before the pass's spool: find_requests reads sent ones first
             self._reuse_plans.append(reuse)
             self._spools.append(reuse.held)
+        self._spools.append(spool)
+        if reuse is not None:
             if self.pass_number == 1 and reuse.held_count:
                 self.reuse_option = {"reuse": reuse.decisions}
             if reuse.held_count:

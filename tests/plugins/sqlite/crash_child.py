@@ -26,14 +26,17 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def requests(count: int, kill_at_item: Optional[int] = None) -> Iterator[Dict[str, Any]]:
-    """The job's input, as a generator (read once, like a real stream)."""
+def requests(count: int, kill_at_item: Optional[int] = None,
+             contents: Optional[Dict[int, str]] = None) -> Iterator[Dict[str, Any]]:
+    """The job's input, as a generator (read once, like a real stream); ``contents``
+    replaces the question of some rows (a changed dataset, duplicated rows)."""
     for i in range(count):
         if kill_at_item is not None and i + 1 == kill_at_item:
             die()  # while the job validates its input
+        text = (contents or {}).get(i, f"question number {i}")
         yield {"custom_id": f"q-{i:03d}",
                "params": {"model": "claude-haiku-4-5", "max_tokens": 300,
-                          "messages": [{"role": "user", "content": f"question number {i}"}]}}
+                          "messages": [{"role": "user", "content": text}]}}
 
 
 class Killer:
@@ -154,14 +157,18 @@ def run_child(config: Dict[str, Any]) -> None:
     # a resume right after a kill: the killed create is looked for only briefly here
     store = SQLiteStore(config["store"], commit_every=config.get("commit_every", 3),
                         unconfirmed_grace=config.get("unconfirmed_grace", 1.0))
-    plugins = [store, after, before,
-               ResubmitEven(kill_deciding=where == "deciding")]
+    plugins: List[Any] = [store, after, before]
+    if config.get("resubmit", True):
+        plugins.append(ResubmitEven(kill_deciding=where == "deciding"))
     client = BatchClient(api_key="emulator", base_url=config["url"], plugins=plugins,
                          load_entry_points=False, max_retries=2)
-    source = requests(config["requests"], kill.get("n") if where == "source" else None)
+    contents = {int(k): v for k, v in (config.get("contents") or {}).items()}
+    source = requests(config["requests"], kill.get("n") if where == "source" else None,
+                      contents)
     report = client.run(source, name=config["name"], output=config["output"],
                         poll_interval=0.005, max_batch_requests=config["max_batch"])
     with open(config["report"], "w") as out:
         json.dump({"complete": report.complete, "counts": report.counts,
                    "missing": report.missing, "passes": report.passes,
-                   "batch_ids": report.batch_ids}, out)
+                   "batch_ids": report.batch_ids, "reused": report.reused,
+                   "duplicates": report.duplicates}, out)
