@@ -204,11 +204,15 @@ class Collector:
         """The answers a store gave for this pass's reused requests, into the output
         (``on_result`` sees each with the batch that bought it, ``context.reusing``)."""
         self._see_hooks()
+        batches: Dict[str, MessageBatch] = {}  # few: the batches that bought the answers
         self.context.reusing = True
         try:
             for value, bought in plan.iter_answers():
                 if value["custom_id"] not in skip:
-                    self._emit(value, bought.batch(), self.counts, source="the store")
+                    batch = batches.get(bought.batch_id)
+                    if batch is None:
+                        batch = batches[bought.batch_id] = bought.batch()
+                    self._emit(value, batch, self.counts, source="the store")
         finally:
             self.context.reusing = False
         self.out.flush()

@@ -53,7 +53,8 @@ class ReusePlan:
         self._reused_at: Dict[int, Tuple[bytes, int]] = {}  # short key -> (digest, offset)
         #: Requests not sent (reused or duplicates), as spooled requests.
         self.held = Spool()
-        #: The answers to write for reused requests: ``{"from": [...], "line": {...}}``.
+        #: The answers to write for reused requests: a JSON header (for whom, bought
+        #: where), a tab, the line as kept.
         self.answers = Spool()
         self.reused = 0
         self.duplicates = 0
@@ -129,27 +130,25 @@ class ReusePlan:
             self.duplicates += 1
             self._decide(request.custom_id, f"duplicate of request {where}")
             return
-        record = json.loads(next(self.answers.lines(where, self.answers.tell())))
-        record["line"]["custom_id"] = request.custom_id
-        self.answers.append(_dumps(record))
+        header, line = next(self.answers.lines(where, self.answers.tell())).split(b"\t", 1)
+        bought = json.loads(header)
+        bought[0] = request.custom_id
+        self.answers.append(_dumps(bought) + b"\t" + line)
         self.reused += 1
-        self._decide(request.custom_id, record["line"]["reused_from"])
+        self._decide(request.custom_id, f"{bought[1]}/{bought[2]}")
 
     def _reuse(self, request: Request, data: bytes, digest: bytes,
                answer: StoredAnswer) -> None:
-        try:
-            value = json.loads(answer.line)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict) or not isinstance(value.get("result"), dict):
+        line = answer.line.strip()
+        if not (line.startswith(b"{") and line.endswith(b"}") and b'"result"' in line):
             raise ValueError(f"the store answered key {digest.hex()[:16]}... with a line that "
                              "is not a result (the store is damaged)")
-        value["custom_id"] = request.custom_id
-        value["reused_from"] = answer.source
         self._reused_at[_short(digest)] = (digest, self.answers.tell())
-        self.answers.append(_dumps({"from": [answer.job, answer.custom_id, answer.batch_id,
-                                             answer.batch_created_at, answer.stored_at],
-                                    "line": value}))
+        # the answer as kept, behind who it is for and where it was bought (parsed once,
+        # when written)
+        header = [request.custom_id, answer.job, answer.custom_id, answer.batch_id,
+                  answer.batch_created_at, answer.stored_at]
+        self.answers.append(_dumps(header) + b"\t" + line)
         self.held.append(data)
         self.reused += 1
         self._decide(request.custom_id, answer.source)
@@ -159,12 +158,21 @@ class ReusePlan:
 
     def iter_answers(self) -> Iterator[Tuple[Dict[str, Any], StoredAnswer]]:
         """``(line value, where it was bought)`` for each reused request, in input order."""
-        for line in self.answers.lines(0, self.answers.tell()):
-            record = json.loads(line)
-            job, custom_id, batch_id, created_at, stored_at = record["from"]
-            source = StoredAnswer(line=b"", job=job, custom_id=custom_id, batch_id=batch_id,
+        for record in self.answers.lines(0, self.answers.tell()):
+            header, line = record.split(b"\t", 1)
+            custom_id, job, source_id, batch_id, created_at, stored_at = json.loads(header)
+            bought = StoredAnswer(line=b"", job=job, custom_id=source_id, batch_id=batch_id,
                                   batch_created_at=created_at, stored_at=stored_at)
-            yield record["line"], source
+            try:
+                value = json.loads(line)
+            except ValueError:
+                value = None
+            if not isinstance(value, dict) or not isinstance(value.get("result"), dict):
+                raise ValueError(f"the answer kept for {bought.source} is not a result line "
+                                 "(the store is damaged): run again with --no-reuse")
+            value["custom_id"] = custom_id
+            value["reused_from"] = bought.source
+            yield value, bought
 
     def close(self) -> None:
         self.held.close()

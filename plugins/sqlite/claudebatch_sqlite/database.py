@@ -104,11 +104,14 @@ CREATE TABLE answers (
     custom_id TEXT NOT NULL,
     batch_id TEXT NOT NULL,          -- the batch that served it
     batch_created_at REAL,           -- its creation (dates the price)
-    stored_at REAL NOT NULL,
-    hits INTEGER NOT NULL DEFAULT 0, -- times a later job found it (once per job)
-    last_hit_at REAL
+    stored_at REAL NOT NULL
 );
 CREATE INDEX answers_by_age ON answers (stored_at);
+CREATE TABLE answer_hits (           -- apart from the answers: counting rewrites no answer
+    key TEXT PRIMARY KEY,
+    hits INTEGER NOT NULL,           -- times a later job found it (once per job)
+    last_hit_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 MIGRATIONS = {
     1: ["ALTER TABLE jobs ADD COLUMN reuse_horizon REAL",

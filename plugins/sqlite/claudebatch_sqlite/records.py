@@ -425,23 +425,28 @@ class Records:
             (*keys, horizon, oldest if oldest is not None else float("-inf"))).fetchall()
         if rows and count_hits:
             with self.transaction() as conn:
-                conn.executemany("UPDATE answers SET hits = hits + 1, last_hit_at = ? "
-                                 "WHERE key = ?", [(horizon, row[0]) for row in rows])
+                conn.executemany(
+                    "INSERT INTO answer_hits (key, hits, last_hit_at) VALUES (?, 1, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET hits = hits + 1, "
+                    "last_hit_at = excluded.last_hit_at", [(row[0], horizon) for row in rows])
         return rows
 
     def answer_stats(self) -> Dict[str, Any]:
         row = self.conn.execute(
-            "SELECT count(*), coalesce(sum(length(line)), 0), coalesce(sum(hits), 0), "
-            "sum(hits > 0), min(stored_at), max(stored_at), max(last_hit_at) "
-            "FROM answers").fetchone()
-        jobs = self.conn.execute("SELECT count(DISTINCT job) FROM answers").fetchone()[0]
-        return {"answers": row[0], "bytes": row[1], "hits": row[2], "answers_hit": row[3] or 0,
-                "oldest": row[4], "newest": row[5], "last_hit": row[6], "jobs": jobs}
+            "SELECT count(*), coalesce(sum(length(line)), 0), min(stored_at), max(stored_at), "
+            "count(DISTINCT job) FROM answers").fetchone()
+        hits = self.conn.execute(
+            "SELECT coalesce(sum(h.hits), 0), count(*), max(h.last_hit_at) FROM answer_hits h "
+            "JOIN answers a ON a.key = h.key").fetchone()
+        return {"answers": row[0], "bytes": row[1], "hits": hits[0], "answers_hit": hits[1],
+                "oldest": row[2], "newest": row[3], "last_hit": hits[2], "jobs": row[4]}
 
     def prune_answers(self, before: float) -> int:
         with self.transaction() as conn:
-            return int(conn.execute("DELETE FROM answers WHERE stored_at < ?",
-                                    (before,)).rowcount)
+            dropped = int(conn.execute("DELETE FROM answers WHERE stored_at < ?",
+                                       (before,)).rowcount)
+            conn.execute("DELETE FROM answer_hits WHERE key NOT IN (SELECT key FROM answers)")
+            return dropped
 
     # --- resubmission passes ---------------------------------------------------------
 

@@ -269,7 +269,8 @@ def test_a_version_1_store_is_upgraded_in_place(emulator: Emulator, tmp_path: Pa
     run(emulator, store, tmp_path, dataset(4), "before")
     store.close()
     conn = sqlite3.connect(path)  # as version 1 made it
-    conn.executescript("DROP TABLE answers; ALTER TABLE jobs DROP COLUMN reuse_horizon; "
+    conn.executescript("DROP TABLE answers; DROP TABLE answer_hits; "
+                       "ALTER TABLE jobs DROP COLUMN reuse_horizon; "
                        "PRAGMA user_version = 1;")
     conn.close()
     with SQLiteStore(path) as upgraded:
