@@ -94,14 +94,20 @@ def cmd_cost(args: argparse.Namespace) -> int:
                                  "claudebatch-sqlite (pip install -e plugins/sqlite)") from None
     table = load_pricing(args.pricing)
     job = Totals()
+    reused = Totals()  # answers not bought by this job (reuse): what they would have cost
     by_model: Dict[str, Totals] = {}
     with open_existing(args) as store:
         for _pass, _custom_id, line, created in store.dated_results(args.name):
-            cost = price_result(json.loads(line), table, _moment(created))
+            value = json.loads(line)
+            cost = price_result(value, table, _moment(created))
+            if "reused_from" in value:
+                reused.add(cost)
+                continue
             job.add(cost)
             if cost.model is not None:
                 by_model.setdefault(cost.model, Totals()).add(cost)
-    section = job_section(job, by_model, budget_usd=None, committed_usd=Decimal(0), notes=())
+    section = job_section(job, by_model, budget_usd=None, committed_usd=Decimal(0), notes=(),
+                          reused=reused)
     if args.json:
         print(json.dumps({"job": args.name, **section}))
     else:
