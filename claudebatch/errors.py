@@ -192,3 +192,7 @@ def error_class_for(status_code: int) -> Type[APIStatusError]:
     if status_code >= 500:
         return InternalServerError
     return APIStatusError
+
+
+class ReuseError(ClaudeBatchError, ValueError):
+    """An answer a store offered for reuse cannot be used (the store is damaged)."""

@@ -26,6 +26,7 @@ from claudebatch import (
 from claudebatch.argtypes import duration
 from claudebatch.cli import main
 from claudebatch.emulator import Emulator
+from claudebatch.errors import ReuseError
 
 PARAMS: Dict[str, Any] = {
     "model": "claude-haiku-4-5", "max_tokens": 64,
@@ -116,22 +117,22 @@ def test_without_a_store_reuse_is_off_by_default(emulator: Emulator, tmp_path: P
 
 def test_a_duplicate_follows_its_request_into_a_resubmission(
         emulator: Emulator, tmp_path: Path) -> None:
-    """A pass that resends a request and its duplicates sends it once again; the output
-    keeps one line per custom_id, the last attempt's."""
+    """A later pass sends what it was given, duplicates too (only the first pass's decisions
+    are checked on a resume); the output keeps one line per custom_id, the last attempt's."""
     data = rows(6, same=(2, 5), like=0)
     again = ResendIds(["r-000", "r-002", "r-005", "r-003"])
     report = client_for(emulator, again, reuse=True).run(
         data, name="twice", output=str(tmp_path / "out.jsonl"), poll_interval=0.005)
     first_pass = len(emulator.batch_ids) - 1
-    assert sorted(sent(emulator, first_pass)) == ["r-000", "r-003"]
-    assert (report.passes, report.duplicates) == (2, 4)
+    assert sorted(sent(emulator, first_pass)) == ["r-000", "r-002", "r-003", "r-005"]
+    assert (report.passes, report.duplicates) == (2, 2)
     out_lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
     assert len(out_lines) == 6
     out = output(tmp_path / "out.jsonl")
     last = {v["custom_id"]: v for v in client_for(emulator).results(
         emulator.batch_ids[-1], raw=True)}
     assert out["r-000"]["result"] == last["r-000"]["result"]
-    assert out["r-005"]["result"] == last["r-000"]["result"]
+    assert out["r-005"]["result"] == last["r-005"]["result"]
 
 
 def test_a_dry_run_says_what_would_not_be_sent(emulator: Emulator) -> None:
@@ -185,7 +186,7 @@ def test_a_damaged_store_answer_is_refused_before_anything_is_sent(
     store = DictStore()
     key = answer_key(rows(1)[0]["params"])
     store.kept[key] = StoredAnswer(b'{"not": "a result"}', "j", "c", "msgbatch_x", None, 1.0)
-    with pytest.raises(ValueError, match="not a result"):
+    with pytest.raises(ReuseError, match="not a result"):
         client_for(emulator, store).run(rows(2), output=str(tmp_path / "o.jsonl"))
     assert emulator.batch_ids == []
 

@@ -162,19 +162,26 @@ class Collector:
         self._emit(value, item.batch, counts, source=source, line=line, keep=keep)
         if at is None or self.reuse is None:
             return
-        followers = self.reuse.followers.get(at)
-        if followers:
-            # made now, even from a replayed answer: a store may not hold them yet
-            leader = f"{self.name}/{value['custom_id']}"
-            replaying, self.context.replaying = self.context.replaying, False
-            self.context.reusing = True
-            try:
-                for custom_id in followers:
-                    self._emit({**value, "custom_id": custom_id, "reused_from": leader},
-                               item.batch, self.counts, source=source)
-            finally:
-                self.context.reusing = False
-                self.context.replaying = replaying
+        self._fan_out(value, item, at, source=source)
+
+    def _fan_out(self, value: Dict[str, Any], item: SubmittedBatch, at: int, *, source: str,
+                 only: Optional[Set[str]] = None) -> None:
+        """The duplicates of request ``at`` get its answer (``only``: just these)."""
+        assert self.reuse is not None
+        followers = [f for f in self.reuse.followers.get(at, ()) if only is None or f in only]
+        if not followers:
+            return
+        # made now, even from a replayed answer: a store may not hold them yet
+        leader = f"{self.name}/{value['custom_id']}"
+        replaying, self.context.replaying = self.context.replaying, False
+        self.context.reusing = True
+        try:
+            for custom_id in followers:
+                self._emit({**value, "custom_id": custom_id, "reused_from": leader},
+                           item.batch, self.counts, source=source)
+        finally:
+            self.context.reusing = False
+            self.context.replaying = replaying
 
     def _emit(self, value: Dict[str, Any], batch: MessageBatch, counts: Counter[str], *,
               source: str, line: Optional[bytes] = None, keep: Optional[str] = None) -> None:
@@ -230,13 +237,20 @@ class Collector:
         foreign = 0
         self._see_hooks()
         where = self._positions(item, ids)
+        unwritten: Set[str] = set()  # duplicates a resumed output lacks, of leaders it has
+        if resuming and where and self.reuse is not None and self.reuse.followers:
+            dups = {f for cid in seen for f in self.reuse.followers.get(where[cid], ())}
+            unwritten = dups - self.ids_in_output(dups)
         attempt = 1
         while seen != expected:
             try:
                 for value in self.client.results(item.batch, raw=True, call_hooks=False):
                     custom_id = value["custom_id"]
-                    if custom_id in seen:
-                        continue  # written already (a resumed download): not again
+                    if custom_id in seen:  # written already (a resumed download): not again
+                        if unwritten and where and custom_id in where:
+                            self._fan_out(value, item, where[custom_id], source=item.summary.id,
+                                          only=unwritten)
+                        continue
                     if custom_id not in expected:
                         foreign += 1
                         continue

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .._spool import Spool
 from ..context import JobContext
+from ..errors import ReuseError
 from ..models import Request
 from ..reuse import StoredAnswer, answer_key
 
@@ -141,8 +142,9 @@ class ReusePlan:
                answer: StoredAnswer) -> None:
         line = answer.line.strip()
         if not (line.startswith(b"{") and line.endswith(b"}") and b'"result"' in line):
-            raise ValueError(f"the store answered key {digest.hex()[:16]}... with a line that "
-                             "is not a result (the store is damaged)")
+            raise ReuseError(f"the store answered key {digest.hex()[:16]}... with a line that "
+                             "is not a result (the store is damaged): nothing was sent; run "
+                             "again with --no-reuse, or prune the store's answers")
         self._reused_at[_short(digest)] = (digest, self.answers.tell())
         # the answer as kept, behind who it is for and where it was bought (parsed once,
         # when written)
@@ -168,7 +170,7 @@ class ReusePlan:
             except ValueError:
                 value = None
             if not isinstance(value, dict) or not isinstance(value.get("result"), dict):
-                raise ValueError(f"the answer kept for {bought.source} is not a result line "
+                raise ReuseError(f"the answer kept for {bought.source} is not a result line "
                                  "(the store is damaged): run again with --no-reuse")
             value["custom_id"] = custom_id
             value["reused_from"] = bought.source

@@ -140,8 +140,12 @@ class Job:
     def _new_reuse_plan(self) -> Optional[ReusePlan]:
         """What this pass needs of reuse: lookups (a store offers answers, reuse not
         off), dedupe (reuse on, or a store), keys (also when a store keeps answers)."""
-        lookup = self.reuse is not False and bool(self.hook.find_answers.get_hookimpls())
-        dedupe = self.reuse is True or lookup
+        # Only the first pass: its decisions join the job's options, which a resume checks.
+        # A later pass sends what was decided, as decided (a store replays the decision).
+        first = self.pass_number == 1
+        lookup = first and self.reuse is not False and \
+            bool(self.hook.find_answers.get_hookimpls())
+        dedupe = first and (self.reuse is True or lookup)
         keep = bool(self.hook.keep_answer.get_hookimpls())
         if not (lookup or dedupe or keep):
             return None

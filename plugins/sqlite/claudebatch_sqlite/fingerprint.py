@@ -96,8 +96,9 @@ def difference(before: Fingerprint, now: Fingerprint) -> Optional[str]:
             return ("the requests answered without sending them (reused answers, "
                     "duplicates) are not those of the job's first run, so the batches "
                     "would be cut differently: resume it with the reuse settings it started "
-                    "with (--reuse or --no-reuse, the same --reuse-max-age); kept answers "
-                    "it reused may also have been pruned since")
+                    "with (a job started with --no-reuse, or by a version before reuse, "
+                    "resumes with --no-reuse; otherwise the same --reuse-max-age); kept "
+                    "answers it reused may also have been pruned since")
         if before.options.get(key) != now.options.get(key):
             how = "cut" if key in _SPLIT_OPTIONS else "sent"
             return (f"{key} was {before.options.get(key)!r} and is now {now.options.get(key)!r} "

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from claudebatch import MessageBatch, Request
 
@@ -36,6 +37,8 @@ class Pending:
     held: List[str] = field(default_factory=list)
     answers: List[Tuple[str, bytes, str, str, str, Optional[float], float]] = field(
         default_factory=list)
+    #: The clock answers are stamped with as they are committed.
+    clock: Callable[[], float] = time.time
 
     def __bool__(self) -> bool:
         return bool(self.held or self.answers)
@@ -308,9 +311,13 @@ class Records:
                 [(job_id, pass_number, job_id, pass_number, custom_id)
                  for custom_id in pending.held])
         if pending.answers:
+            # stamped as committed: a job planning before this commit never saw them, so
+            # they must fall after its horizon (kept-at times would race a slow commit)
+            now = pending.clock()
             conn.executemany(
                 "INSERT OR IGNORE INTO answers (key, line, job, custom_id, batch_id, "
-                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)", pending.answers)
+                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*answer[:6], now) for answer in pending.answers])
         pending.clear()
 
     @staticmethod

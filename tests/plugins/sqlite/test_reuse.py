@@ -347,3 +347,31 @@ def child(config: Dict[str, Any], tmp_path: Path, name: str) -> int:
     process.join(60)
     assert process.exitcode is not None, "the child hung"
     return int(process.exitcode)
+
+
+class StopAtFirstDuplicate:
+    @hookimpl(trylast=True)
+    def on_result(self, context: Any) -> None:
+        if context.reusing:
+            raise Stop
+
+
+def test_an_appended_resume_writes_the_duplicates_its_output_lacks(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """A store that keeps no lines (replay=False) resumes by appending to the output: the
+    duplicates of a request whose line is there already are written then, not lost."""
+    rows = dataset(6)
+    rows[4]["params"] = rows[0]["params"]
+    rows[5]["params"] = rows[0]["params"]
+    store = SQLiteStore(tmp_path / "s.db", replay=False)
+    with pytest.raises(Stop):
+        run(emulator, store, tmp_path, rows, "job", StopAtFirstDuplicate())
+    assert "r-004" not in by_id(tmp_path / "job.jsonl")
+    made = len(emulator.batch_ids)
+    report = run(emulator, SQLiteStore(tmp_path / "s.db", replay=False), tmp_path, rows, "job")
+    assert len(emulator.batch_ids) == made  # nothing sent again
+    lines = output_lines(tmp_path / "job.jsonl")
+    assert sorted(line["custom_id"] for line in lines) == [r["custom_id"] for r in rows]
+    out = by_id(tmp_path / "job.jsonl")
+    assert out["r-004"]["result"] == out["r-005"]["result"] == out["r-000"]["result"]
+    assert report.complete and report.missing == []
