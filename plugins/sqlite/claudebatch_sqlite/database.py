@@ -192,8 +192,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
     if app_id == 0 and version == 0 and tables == 0:
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes before the first table
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             # another process may have initialized it while we waited for the lock
             if int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0:
                 for statement in SCHEMA.split(";\n"):
@@ -201,11 +200,6 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if app_id != APPLICATION_ID:
@@ -236,19 +230,26 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
     """Bring an older store up to this schema, in one transaction (another process may
     be doing the same: the version is read again under the lock)."""
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        with _immediate(conn):
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.OperationalError as exc:
         if "readonly" in str(exc) or "read-only" in str(exc):
             raise StoreFileError(f"the store {path} needs upgrading to schema "
                                  f"{SCHEMA_VERSION} but is read-only") from None
         raise
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        while version < SCHEMA_VERSION:
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-            version += 1
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        yield
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

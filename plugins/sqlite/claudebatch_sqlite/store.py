@@ -148,6 +148,9 @@ class _Run:
     drained_at: float = 0.0
     adopted: int = 0
 
+    def __post_init__(self) -> None:
+        self.pending.clock = self.job.clock.time  # answers stamped on the job's clock
+
 
 class SQLiteStore:
     """Persist jobs in one SQLite file so a job that died resumes where it was.
@@ -233,14 +236,12 @@ class SQLiteStore:
             job_id = self.records.create_job(job.name, found, options, job.output, now,
                                              reuse_horizon=job.stash.get(_HORIZON, None))
             self._run = _Run(job, job_id, lock)
-            self._run.pending.clock = job.clock.time
             self._say(f"store: job {job.name} recorded in {self.path} (if it stops, run it "
                    "again with the same name to resume)")
             return None
         self._check_same_input(row.id, row.input, found, job)
         self.records.start_run(row.id, job.output, now)
         run = _Run(job, row.id, lock)
-        run.pending.clock = job.clock.time
         self._run = run
         adopted = self._adopt_unconfirmed(row.id, job)
         run.adopted = len(adopted)
