@@ -22,6 +22,7 @@ from .errors import (
     GatewayTimeoutError,
     InternalServerError,
     InvalidBatchIdError,
+    MissingExtraError,
     NotFoundError,
     OutputError,
     OutputPathError,
@@ -52,6 +53,8 @@ from .models import (
     Usage,
 )
 from .reuse import StoredAnswer, answer_key
+from .rows import Rows
+from .tables import Column
 
 __all__ = [
     "GIVE_UP",
@@ -70,6 +73,7 @@ __all__ = [
     "CallContext",
     "CanceledResult",
     "ClaudeBatchError",
+    "Column",
     "ConfigurationError",
     "ConflictError",
     "DeletedMessageBatch",
@@ -84,6 +88,7 @@ __all__ = [
     "JobReport",
     "Message",
     "MessageBatch",
+    "MissingExtraError",
     "NotFoundError",
     "OutputError",
     "OutputPathError",
@@ -96,6 +101,7 @@ __all__ = [
     "RequestTooLargeError",
     "ResultsParseError",
     "ResumeState",
+    "Rows",
     "Stash",
     "StashKey",
     "StoredAnswer",

@@ -323,6 +323,8 @@ class RequestValidator:
         self.added_betas: set[str] = set()
         self.problems: List[str] = []
         self.problem_count = 0
+        #: False when the source guarantees unique custom_ids (rows): no index is kept.
+        self.track_ids = True
         self._seen: Dict[str, str] = {}
 
     def add_problem(self, where: str, what: str) -> None:
@@ -359,6 +361,8 @@ class RequestValidator:
         if id_problem:
             self.add_problem(label, id_problem)
             ok = False
+        elif not self.track_ids:
+            pass
         elif custom_id in self._seen:
             self.add_problem(label, f"custom_id duplicates {self._seen[custom_id]}")
             ok = False
@@ -452,28 +456,34 @@ def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        readline = handle.readline
-        number = 0
-        while True:
-            line = readline(READ_CHUNK_BYTES)  # bounded: a huge line is never read whole
-            if not line:
-                return
-            number += 1
-            whole: Optional[bytes]
-            if len(line) < READ_CHUNK_BYTES or line.endswith(b"\n"):
-                whole = line.rstrip(b"\r\n")  # the whole line: the fast path
-                length = len(whole)
-            else:
-                whole, length = _read_long_line(handle, line, max_line_bytes)
-            if whole is None or length > max_line_bytes:
-                yield f"{path} line {number}", SourceProblem(
-                    f"the line is {length:,} bytes; a batch body holds at most "
-                    f"{max_line_bytes:,}")
-                continue
-            line = whole
-            if not line or line.isspace():
-                continue  # a blank line is skipped, not an error
-            yield f"{path} line {number}", _parse_line(line)
+        yield from iter_jsonl_lines(handle, path, max_line_bytes)
+
+
+def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BATCH_BYTES
+                     ) -> Iterator[Tuple[str, Any]]:
+    """``(where, value)`` for each line of an open JSONL file named ``path``."""
+    readline = handle.readline
+    number = 0
+    while True:
+        line = readline(READ_CHUNK_BYTES)  # bounded: a huge line is never read whole
+        if not line:
+            return
+        number += 1
+        whole: Optional[bytes]
+        if len(line) < READ_CHUNK_BYTES or line.endswith(b"\n"):
+            whole = line.rstrip(b"\r\n")  # the whole line: the fast path
+            length = len(whole)
+        else:
+            whole, length = _read_long_line(handle, line, max_line_bytes)
+        if whole is None or length > max_line_bytes:
+            yield f"{path} line {number}", SourceProblem(
+                f"the line is {length:,} bytes; a batch body holds at most "
+                f"{max_line_bytes:,}")
+            continue
+        line = whole
+        if not line or line.isspace():
+            continue  # a blank line is skipped, not an error
+        yield f"{path} line {number}", _parse_line(line)
 
 
 def _parse_line(line: bytes) -> Any:

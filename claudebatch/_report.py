@@ -83,6 +83,8 @@ class JobReport:
     #: answered by an identical request of this job (sent once).
     reused: int = 0
     duplicates: int = 0
+    #: Where the table was written (a path or URL), when the job wrote one.
+    table: Optional[str] = None
     _job: Optional[Job] = attrs.field(default=None, repr=False, eq=False)
 
     @property
@@ -110,6 +112,31 @@ class JobReport:
             raise RuntimeError("this report is not attached to its job")
         return self._job.results()
 
+    def _attached(self) -> Job:
+        if self._job is None:
+            raise RuntimeError("this report is not attached to its job")
+        return self._job
+
+    def to_arrow(self) -> Any:
+        """The job's table as a pyarrow Table: the input's columns (for a job over rows,
+        in its order), then each answer's (see :mod:`claudebatch.tables`). Needs
+        ``claudebatch[parquet]``."""
+        return self._attached().to_arrow()
+
+    def to_pandas(self) -> Any:
+        """The job's table as a pandas DataFrame (``claudebatch[pandas]``)."""
+        from ._extras import need
+
+        need("pandas", "report.to_pandas()")
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """The job's table as a polars DataFrame (``claudebatch[polars]``)."""
+        from ._extras import need
+
+        polars = need("polars", "report.to_polars()")
+        return polars.from_arrow(self.to_arrow())
+
     def summary(self) -> str:
         """A few lines for a person: counts, batches, time, output, plugin summaries."""
         counts = Counter({t: self.counts.get(t, 0) for t in RESULT_TYPES})
@@ -128,7 +155,11 @@ class JobReport:
         if self.missing:
             shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
             lines.append(f"  NO RESULT for {len(self.missing):,} request(s): {shown}")
-        lines.append(f"  output: {self.output}")
+        if self.table is not None:
+            lines.append(f"  table: {self.table}")
+            lines.append(f"  result lines: {self.output}")
+        else:
+            lines.append(f"  output: {self.output}")
         lines.extend(_plugin_lines(self.plugins))
         return "\n".join(lines)
 

@@ -19,7 +19,9 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from ._client import BatchClient
+from ._demo import DEMO_MODEL
 from ._output import OutputFile, check_output, result_line
+from ._rowargs import add_row_options, job_options, rows_from_args
 from ._serde import unstructure
 from .apirules import API_VERSION_2023_06_01, API_VERSIONS, DEFAULT_API_VERSION
 from .argtypes import batch_id, bounded, duration, seconds
@@ -142,13 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch_id", type=batch_id)
     p = add("delete", cmd_delete, "Delete an ended batch.")
     p.add_argument("batch_id", type=batch_id)
-    p = add("run", cmd_run, "Run a whole JSONL dataset: validate, split, submit, poll, "
+    p = add("run", cmd_run, "Run a whole dataset: validate, split, submit, poll, "
                             "stream every result to OUTPUT.")
-    p.add_argument("input", help="JSONL file: one {\"custom_id\", \"params\"} object per line")
-    p.add_argument("-o", "--output", help="JSONL file for the results (required unless "
-                                          "--dry-run)")
+    p.add_argument("input", help="JSONL file of requests (one {\"custom_id\", \"params\"} "
+                                 "object per line); or, with --template, a table of rows")
+    p.add_argument("-o", "--output", help="where the results go (required unless --dry-run): "
+                                          "a JSONL file of result lines, or a table by its "
+                                          "extension (.csv, .tsv, .parquet; .jsonl with "
+                                          "--template); a path or an fsspec URL (s3://...)")
     p.add_argument("--dry-run", action="store_true",
                    help="validate, split and estimate; send nothing")
+    add_row_options(p)
     add_job_options(p)
     p = add("demo", cmd_demo, "Triage generated support tickets end to end, against the "
                               "built-in emulator unless --live.")
@@ -158,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSONL file for the results (default demo-results.jsonl)")
     p.add_argument("--live", action="store_true",
                    help="use the real service with $ANTHROPIC_API_KEY (costs money)")
+    p.add_argument("--from-csv", metavar="FILE",
+                   help="your own rows instead of the tickets (any table: CSV, JSONL, "
+                        "Parquet), with --template; -o names the table to write")
+    add_row_options(p, model_default=DEMO_MODEL)
     add_job_options(p, poll_default=None)
     cli_plugins().hook.register_commands(subparsers=sub, common=common)
     sub.add_parser("emulator", help="Run the local Batches API emulator (see "
@@ -228,7 +238,7 @@ def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
               "(already paid) would be sent again. To make it resumable, pip install "
               "claudebatch-sqlite and add --store FILE.", file=sys.stderr)
     report = client.run(source, name=args.name, output=args.output,
-                        poll_interval=args.poll_interval)
+                        poll_interval=args.poll_interval, **job_options(args))
     print(report.summary())
     if report.missing or not report.complete:
         return EXIT_JOB_MISSING
@@ -244,29 +254,40 @@ def job_plugins(args: argparse.Namespace) -> List[Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     args.demo = False
+    rows = rows_from_args(args, args.input)
+    source = rows if rows is not None else args.input
     if args.dry_run:
         key = os.environ.get("ANTHROPIC_API_KEY") or "dry-run"  # nothing is sent
         client = make_client(args, plugins=plugins_from_args(args), api_key=key)
-        print(client.job(args.input, name=args.name).dry_run().summary())
+        job = client.job(source, name=args.name, output=args.output, **job_options(args))
+        print(job.dry_run().summary())
         return EXIT_OK
     if not args.output:
         raise ConfigurationError("run needs -o/--output FILE for the results "
                                  "(or --dry-run to only check and estimate)")
-    return run_job(make_client(args, plugins=job_plugins(args)), args.input, args)
+    return run_job(make_client(args, plugins=job_plugins(args)), source, args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import support_tickets
 
     args.demo = True  # installed plugins activate with their defaults
-    tickets = support_tickets(args.requests)
+    if args.template and not args.from_csv:
+        raise ConfigurationError("--template goes with --from-csv FILE (the rows it fills)")
+    if args.from_csv and not args.template:
+        raise ConfigurationError("--from-csv needs --template FILE: the user message made "
+                                 "from each row")
+    tickets: Any = rows_from_args(args, args.from_csv) if args.from_csv else \
+        support_tickets(args.requests)
     if args.live:
         print(f"demo: {args.requests:,} tickets against the real service", file=sys.stderr)
         return run_job(make_client(args, plugins=job_plugins(args)), tickets, args)
     from .emulator import Emulator
 
     with Emulator(**DEMO_EMULATOR) as emulator:
-        print(f"demo: {args.requests:,} support tickets against the built-in emulator at "
+        what = f"the rows of {args.from_csv}" if args.from_csv else \
+            f"{args.requests:,} support tickets"
+        print(f"demo: {what} against the built-in emulator at "
               f"{emulator.url} (no API key needed; --live uses the real service)",
               file=sys.stderr)
         if args.poll_interval is None:

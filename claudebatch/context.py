@@ -18,6 +18,7 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Optional,
     Sequence,
     TypeVar,
     Union,
@@ -122,12 +123,18 @@ class JobContext(CallContext):
 
     @property
     def output(self) -> str:
-        """The job's output file (absolute); the core alone writes it."""
+        """The job's result lines file (absolute); the core alone writes it."""
         return self._job.output
 
     @property
+    def table(self) -> Optional[str]:
+        """Where the job writes its table when it ends (a path or URL), or None."""
+        return self._job.table.destination if self._job.table is not None else None
+
+    @property
     def source(self) -> object:
-        """What the job reads: a JSONL path, or the caller's iterable of requests."""
+        """What the job reads: a JSONL path, the caller's iterable of requests, or a
+        :class:`~claudebatch.rows.Rows` (a table and a template)."""
         source: object = self._job.source
         return source
 
@@ -187,7 +194,7 @@ class JobContext(CallContext):
         return {"max_batch_requests": self._job.max_batch_requests,
                 "max_batch_bytes": self._job.max_batch_bytes,
                 "api_version": client.api_version, "betas": sorted(client.betas),
-                **self._job.declared, **self._job.reuse_option}
+                **self._job.declared, **self._job.reuse_option, **self._job.rows_option}
 
     def declare_option(self, name: str, value: Any) -> None:
         """Declare a value that shapes what this plugin sends (a schema's digest), in

@@ -18,6 +18,15 @@ class ConfigurationError(ClaudeBatchError, ValueError):
     """The client was set up wrongly (no API key, a bad base URL, ...)."""
 
 
+class MissingExtraError(ConfigurationError):
+    """An optional library is needed (Parquet, pandas, an object store): ``extra`` names
+    the ``claudebatch[...]`` extra that installs it."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+
+
 class ValidationError(ClaudeBatchError, ValueError):
     """Input was refused before anything was sent.
 

@@ -24,6 +24,8 @@ The call sequence of a job::
         per ended batch:  on_result ... (one per result written, after keep_answer
                           for a succeeded one; then its duplicates') -> on_batch_end
         resubmit_requests             (firstresult)
+    [a table output: table_columns (also before anything is sent, to check it),
+     table_values for each row as the table is written]
     job_summary                       (every plugin's figures, into report.plugins)
     on_job_end
 
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from .context import CallContext, JobContext
     from .models import Annotation, BatchResult, MessageBatch, Request
     from .reuse import StoredAnswer
+    from .tables import Column
 
 hookspec = pluggy.HookspecMarker("claudebatch")
 
@@ -265,6 +268,36 @@ def job_summary(report: Union[JobReport, JobPlan], context: JobContext
     :param report: the JobReport after a run (before ``on_job_end``), or the
         JobPlan of a dry run.
     :param context: the job.
+    """
+
+
+@hookspec
+def table_columns(context: JobContext) -> Optional[Sequence[Column]]:
+    """The columns this plugin adds to a job's table (CSV, Parquet, a DataFrame), after
+    the input's and the job's own (``answer``, ``stop_reason``, tokens...).
+
+    Asked before anything is sent (a clash with an input column is refused then) and
+    again when the table is written; answer the same each time.
+
+    :param context: the job.
+    :return: :class:`~claudebatch.tables.Column` s (name and kind), or None.
+    """
+
+
+@hookspec
+def table_values(value: Optional[Mapping[str, Any]], context: JobContext
+                 ) -> Optional[Mapping[str, Any]]:
+    """This plugin's cells for one row of a job's table, by the names of its
+    ``table_columns``; a column left out is empty.
+
+    Called for every row, in the input's order, when the table is written (after the
+    last pass) or made in memory (``report.to_pandas()``).
+
+    :param value: the row's result line as written to the result lines (parsed: a
+        dict with ``custom_id``, ``result``, and what plugins annotated, such as
+        ``parsed``); None when the request got no result.
+    :param context: the job.
+    :return: ``{column name: value}``, or None.
     """
 
 

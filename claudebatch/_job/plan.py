@@ -7,7 +7,7 @@ serialized once, and each planned batch is a slice of it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
@@ -15,6 +15,7 @@ from .._inputs import RequestValidator, iter_source
 from .._pending import dumps
 from .._spool import Spool
 from ..models import Request
+from ..rows import Rows, RowsSpool
 from .reuse import ReusePlan
 
 #: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
@@ -37,14 +38,15 @@ class PlannedBatch:
 def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: str,
                   watchers: Sequence[Callable[[Request], None]] = (),
                   validator: Optional[RequestValidator] = None, grow_each: int = 0,
-                  reuse: Optional[ReusePlan] = None,
+                  reuse: Optional[ReusePlan] = None, rows: Optional[RowsSpool] = None,
                   ) -> Tuple[Spool, List[PlannedBatch]]:
     """Validate every request and cut the batches; raise before anything is sent.
 
     ``watchers`` see each valid request to be sent as it is spooled
     (``JobContext.on_planned``); ``validator`` checks against the client's API version
     and betas; ``grow_each``: bytes each request may gain from plugins' rewrites,
-    counted when cutting; ``reuse`` holds back the requests answered without sending.
+    counted when cutting; ``reuse`` holds back the requests answered without sending;
+    ``rows`` keeps the rows (or custom_ids) in order, for a table.
     """
     validator = validator if validator is not None else RequestValidator()
     spool = Spool()
@@ -68,10 +70,20 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         sent += 1
         spool.append(data)
 
-    for where, item in iter_source(source, max_line_bytes=limit):
+    items: Iterable[Tuple[str, Any]]
+    if isinstance(source, Rows):
+        items = source.requests(rows)  # unique custom_ids by construction
+        validator.track_ids = False
+        ids = None
+    else:
+        items = iter_source(source, max_line_bytes=limit)
+        ids = rows
+    for where, item in items:
         request = validator.check(item, where)
         if request is None:
             continue
+        if ids is not None:
+            ids.add_id(request.custom_id)
         data = dumps(request.to_dict())
         size = len(data) + grow_each
         if BODY_OVERHEAD + size > limit:
@@ -92,7 +104,8 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
             add(*ready)
     held = reuse.held_count if reuse is not None else 0
     if validator.problem_count == 0 and sent == 0 and held == 0:
-        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "input"
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else \
+            source.name if isinstance(source, Rows) else "input"
         validator.add_problem(str(name), "there are no requests")
     if validator.problem_count:
         spool.close()

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Opt
 import attrs
 
 from .._client import BatchClient, check_interval
+from .._fs import is_url
 from .._output import OutputFile, check_output
 from .._pending import PendingBatch
 from .._polling import poll_until_ended
@@ -28,12 +29,15 @@ from .._report import BatchSummary, JobPlan, JobReport
 from .._results import annotate, to_result
 from .._spool import Spool, request_of
 from ..context import JobContext
-from ..errors import ValidationError
+from ..errors import ConfigurationError, ValidationError
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
 from ..models import BatchResult, MessageBatch, Request
+from ..rows import Rows
+from ..tables import table_format
 from .collect import Collector, SubmittedBatch
 from .plan import PlannedBatch, plan_requests
 from .reuse import ReusePlan
+from .table import TablePlan, results_path_for
 
 logger = logging.getLogger("claudebatch.job")
 
@@ -62,8 +66,12 @@ class ResumeState:
 class Job:
     """Runs one dataset: ``Job(client, source, ...).run()`` -> JobReport.
 
-    ``source`` is a JSONL path (one ``{"custom_id", "params"}`` per line) or
-    any iterable of Requests or dicts. Plugins see it through ``self.context``, a
+    ``source`` is a JSONL path (one ``{"custom_id", "params"}`` per line), any
+    iterable of Requests or dicts, or :class:`~claudebatch.rows.Rows` (a table and a
+    template). ``output`` ending ``.csv``, ``.tsv`` or ``.parquet``, an fsspec URL, or
+    any output of a job over rows is a table, written when the job ends; the result
+    lines then go to ``results`` (default: beside it, ``NAME.results.jsonl``).
+    Plugins see the job through ``self.context``, a
     :class:`~claudebatch.context.JobContext`.
     """
 
@@ -72,7 +80,9 @@ class Job:
                  max_batch_requests: int = MAX_REQUESTS_PER_BATCH,
                  max_batch_bytes: int = MAX_BATCH_BYTES,
                  safety_margin: float = DEFAULT_SAFETY_MARGIN,
-                 reuse: Optional[bool] = None, reuse_max_age: Optional[float] = None):
+                 reuse: Optional[bool] = None, reuse_max_age: Optional[float] = None,
+                 results: Optional[str] = None,
+                 storage_options: Optional[Dict[str, Any]] = None, column_prefix: str = ""):
         if not 0 <= safety_margin < 1:
             raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
         if not 1 <= max_batch_requests <= MAX_REQUESTS_PER_BATCH:
@@ -83,7 +93,22 @@ class Job:
         self.source = source
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
+        table = None
+        if output is not None and (isinstance(source, Rows) or is_url(output)
+                                   or table_format(output) in ("csv", "tsv", "parquet")):
+            table, output = output, results or results_path_for(output, self.name)
+        elif results is not None:
+            raise ConfigurationError("results= names the result lines' file of a job that "
+                                     "writes a table; this job writes its result lines to "
+                                     f"{output!r}")
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
+        #: The table the job writes when it ends (None: only result lines); a job over
+        #: rows always has one, for ``report.to_pandas()`` and friends.
+        self.table: Optional[TablePlan] = None
+        if table is not None or isinstance(source, Rows):
+            self.table = TablePlan(self, table, storage_options=storage_options,
+                                   column_prefix=column_prefix)
+        self.rows_option = {"rows": source.options()} if isinstance(source, Rows) else {}
         self.poll_interval = check_interval(
             client.poll_interval if poll_interval is None else poll_interval, "poll_interval")
         self.max_batch_requests = max_batch_requests
@@ -157,12 +182,15 @@ class Job:
         """Validate every request and cut the batches; raise before anything is sent."""
         validator = self.client.validator()
         reuse = self._new_reuse_plan()
+        rows = None  # the first pass's rows, for the table
+        if self.table is not None and self.pass_number == 1 and not self.dry_running:
+            rows = self.table.new_spool()
         try:
             spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
                                          max_bytes=self.max_batch_bytes, job_name=self.name,
                                          watchers=self.context.planning_watchers,
                                          validator=validator, grow_each=self.grow_each,
-                                         reuse=reuse)
+                                         reuse=reuse, rows=rows)
         except BaseException:
             if reuse is not None:
                 reuse.close()
@@ -191,6 +219,8 @@ class Job:
         self.dry_running = True
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
+        if self.table is not None and self.table.destination is not None:
+            self.table.check()
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         pending = [self._pending(spool, plan) for plan in plans]
@@ -216,9 +246,12 @@ class Job:
 
     def run(self) -> JobReport:
         self.started_at = started = self.clock.monotonic()
-        check_output(self.output, self.source)
+        check_output(self.output, self.source.path if isinstance(self.source, Rows)
+                     else self.source)
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
+        if self.table is not None and self.table.destination is not None:
+            self.table.check()
         spool, plans = self.plan(self.source)
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
@@ -262,13 +295,18 @@ class Job:
                 spool, plans = self.plan(retry)
         if self.pass_number > 1 or resumed:
             collector.keep_last_attempts(self._resubmitted)  # and recount the output
+        table = self.table.destination if self.table is not None else None
+        if table is not None:
+            assert self.table is not None
+            self.table.write()
+            logger.info("job %s: table written to %s", self.name, table)
         report = JobReport(
             name=self.name, output=self.output, total_requests=self.total_requests,
             counts=dict(collector.counts), batches=[b.summary for b in self.batches],
             stop_reasons=dict(collector.stop_reasons),
             missing=self.missing, passes=self.pass_number,
             elapsed_seconds=self.clock.monotonic() - started, reused=self.reused,
-            duplicates=self.duplicates, job=self)
+            duplicates=self.duplicates, table=table, job=self)
         for section in self.hook.job_summary(report=report, context=self.context):
             report.plugins.update(section or {})
         self.hook.on_job_end(report=report, context=self.context)
@@ -375,11 +413,19 @@ class Job:
                     result = annotate(self.hook, value, result, self.context)[1]
                 yield spool.request_at(offset), result
 
+    def to_arrow(self) -> Any:
+        """The job's table (rows and answers) as a pyarrow Table."""
+        table = self.table if self.table is not None else TablePlan(self, None)
+        return table.to_arrow()
+
     def close(self) -> None:
         """Drop the spool files (``results()`` needs them; call when done)."""
         for spool in self._spools:
             spool.close()
         self._spools.clear()
+        if self.table is not None and self.table.spool is not None:
+            self.table.spool.close()
+            self.table.spool = None
         for plan in self._reuse_plans:
             plan.close()
         self._reuse_plans.clear()

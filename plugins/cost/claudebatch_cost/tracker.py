@@ -22,6 +22,7 @@ from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set,
 from claudebatch import (
     BatchResult,
     CallContext,
+    Column,
     JobContext,
     JobPlan,
     JobReport,
@@ -230,6 +231,21 @@ class CostTracker:
             self._warn_unknown({cost.model or "(no model)"})
         if self.keep_results:
             self.result_costs.append(cost)
+
+    @hookimpl
+    def table_columns(self) -> List[Column]:
+        return [Column("cost_usd", "float")]
+
+    @hookimpl
+    def table_values(self, value: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+        """What the row cost in this job, at today's price: nothing for an answer reused
+        or shared with an identical request (``reused_from``), None when unknown."""
+        if value is None:
+            return None
+        if value.get("reused_from"):
+            return {"cost_usd": 0.0}
+        usd = self.price(value).batch_usd
+        return {"cost_usd": None if usd is None else float(usd)}
 
     @hookimpl
     def on_batch_end(self, batch: MessageBatch) -> None:

@@ -3,8 +3,9 @@
 Made in ``resume_state`` (after the job validated and split its input): a sha256
 over the input's content, its request count and the options that decide the
 split. The content is read again from the job's ``source`` when it can be: a
-JSONL path (its bytes) or a re-iterable collection (each request as canonical
-JSON). A one-shot iterator (a generator) cannot be read twice; the store then
+JSONL path (its bytes), a file of rows (its bytes; the template and the other
+request options are among the options) or a re-iterable collection (each request
+as canonical JSON). A one-shot iterator (a generator) cannot be read twice; the store then
 checks the custom_ids of the batches it recorded instead (see ``store.py``).
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Optional
 
-from claudebatch import JobContext, Request
+from claudebatch import JobContext, Request, Rows
 
 CHUNK = 1 << 20
 
@@ -49,6 +50,11 @@ def of_job(job: JobContext) -> Fingerprint:
     source = job.source
     options = dict(job.options)  # what decides how requests are cut into batches
     total = job.total_requests
+    if isinstance(source, Rows):  # the rows' file when it is one; the template is an option
+        path = source.path
+        if path is None or "://" in path:
+            return Fingerprint("stream", None, total, options)
+        source = path
     if isinstance(source, (str, os.PathLike)):
         if not stat.S_ISREG(os.stat(source).st_mode):  # a pipe: read once, by the job
             return Fingerprint("stream", None, total, options)

@@ -30,6 +30,7 @@ from claudebatch import (
     Annotation,
     BatchResult,
     CallContext,
+    Column,
     JobContext,
     JobPlan,
     JobReport,
@@ -246,6 +247,39 @@ class StructuredOutput:
         return {"structured": {"parsed": self.parsed, "invalid": shown,
                                "repaired": self.repaired,
                                "repair_passes": self.repair_passes_run}}
+
+    @hookimpl
+    def table_columns(self) -> List[Column]:
+        """One column per top-level field of the schema (an object's properties)."""
+        return [Column(name, kind) for name, kind in _fields(self.shape.json_schema)]
+
+    @hookimpl
+    def table_values(self, value: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+        parsed = value.get("parsed") if isinstance(value, dict) else None
+        if not isinstance(parsed, dict):
+            return None  # not parsed (an error, a structured_error): the cells stay empty
+        return {name: parsed.get(name) for name, _ in _fields(self.shape.json_schema)}
+
+
+_KINDS = {"string": "string", "integer": "int", "number": "float", "boolean": "bool"}
+
+
+def _fields(schema: Dict[str, Any]) -> List[tuple[str, str]]:
+    """``(name, column kind)`` of each top-level property of an object schema."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return []
+    fields = []
+    for name, spec in properties.items():
+        kind = "json"
+        if isinstance(spec, dict):
+            types = spec.get("type")
+            if isinstance(types, list):
+                types = [t for t in types if t != "null"]
+                types = types[0] if len(types) == 1 else None
+            kind = _KINDS.get(types, "json") if isinstance(types, str) else "json"
+        fields.append((str(name), kind))
+    return fields
 
 
 #: The fields this plugin writes into a line; a line read back loses them first.

@@ -1,0 +1,141 @@
+"""Local paths and fsspec URLs (``s3://``, ``gs://``, ``file://``...), read and written alike.
+
+A URL is read as a stream through fsspec. A URL is written by making the whole
+file locally first and uploading it once at the end (``put_file``), so the object
+store never holds half a table, and a failed upload leaves the local results
+intact. Local writes go to a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from contextlib import contextmanager
+from typing import IO, Any, Iterator, Mapping, Optional, Tuple
+
+from ._extras import need
+from .errors import OutputError, OutputPathError, ValidationError
+
+NEW_FILE_MODE = 0o600
+
+
+def is_url(path: str) -> bool:
+    """A location fsspec reaches (``s3://bucket/key``); ``file://`` counts as local."""
+    return "://" in path and not path.startswith("file://")
+
+
+def local(path: str) -> str:
+    """A local path for ``path``, ``file://`` stripped."""
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _filesystem(url: str, options: Optional[Mapping[str, Any]]) -> Tuple[Any, str]:
+    fsspec = need("fsspec", f"the location {url}")
+    try:
+        fs, target = fsspec.core.url_to_fs(url, **dict(options or {}))
+    except ImportError as exc:  # the protocol's own library (s3fs, gcsfs...)
+        raise OutputPathError(f"cannot reach {url}: {exc}") from None
+    except ValueError as exc:  # an unknown protocol
+        raise OutputPathError(f"cannot reach {url}: {exc}") from None
+    return fs, target
+
+
+@contextmanager
+def open_input(path: str, options: Optional[Mapping[str, Any]] = None) -> Iterator[IO[bytes]]:
+    """A binary handle on ``path`` (local or URL), or ValidationError naming it."""
+    if not is_url(path):
+        try:
+            handle: IO[bytes] = open(local(path), "rb")
+        except OSError as exc:
+            raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+        with handle:
+            yield handle
+        return
+    fs, target = _filesystem(path, options)
+    try:
+        remote = fs.open(target, "rb")
+    except FileNotFoundError:
+        raise ValidationError(f"cannot read {path}: no such object") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc}") from None
+    with remote:
+        yield remote
+
+
+def check_destination(path: str, options: Optional[Mapping[str, Any]] = None,
+                      source: object = None) -> None:
+    """Refuse, before anything is sent, a destination the job could not write."""
+    if not is_url(path):
+        target = local(path)
+        if os.path.isdir(target):
+            raise OutputPathError(f"the output {path} is a folder; give a file path")
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise OutputPathError(f"the output's folder {folder} does not exist; create it "
+                                  "first")
+        if isinstance(source, (str, os.PathLike)) and os.path.exists(target) \
+                and os.path.exists(os.fspath(source)) \
+                and os.path.samefile(os.fspath(source), target):
+            raise OutputPathError(f"the output {path} is the input file: writing it would "
+                                  "destroy the input; choose another output")
+        if os.path.exists(target) and not os.access(target, os.W_OK):
+            raise OutputPathError(f"the output {path} is not writable (read-only file or "
+                                  "file system)")
+        if not os.path.exists(target) and not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputPathError(f"cannot create the output in {folder}: the folder is not "
+                                  "writable")
+        return
+    if isinstance(source, str) and source == path:
+        raise OutputPathError(f"the output {path} is the input: choose another output")
+    fs, target = _filesystem(path, options)
+    parent = fs._parent(target)
+    try:
+        present = fs.exists(parent) if parent else True
+    except Exception as exc:  # a store's own errors: credentials, network
+        raise OutputPathError(f"cannot reach the output {path}: {exc}") from None
+    if not present:
+        raise OutputPathError(f"the output's location {parent} does not exist at {path}")
+
+
+@contextmanager
+def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Iterator[IO[bytes]]:
+    """A binary handle whose content replaces ``path`` only when the block ends cleanly.
+
+    Local: a temporary file beside it, renamed into place (an existing file keeps its
+    mode; a new one is 0600). A URL: a local temporary file, uploaded whole at the end.
+    """
+    remote = is_url(path)
+    target = local(path)
+    folder = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(target))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".claudebatch-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write the output {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if remote:
+            fs, key = _filesystem(path, options)
+            try:
+                fs.put_file(tmp, key)
+            except Exception as exc:
+                raise OutputError(f"cannot upload the output to {path}: {exc}") from None
+        else:
+            try:
+                mode = stat.S_IMODE(os.stat(target).st_mode)
+            except FileNotFoundError:
+                mode = NEW_FILE_MODE
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write the output {path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,188 @@
+"""A job's table: the rows as read, each joined to its answer, written when the job ends.
+
+The job writes result lines to its results file as they stream (resumable, never
+rewritten); the table is made from them at the end, in the input's order: the
+rows (spooled as planned) a chunk at a time, each chunk's lines looked up in an
+index on disk. A table that cannot be written leaves the results file whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+from .. import _fs
+from .._resultindex import ResultIndex
+from .._tablewriter import ArrowMaker, Shape, open_writer
+from ..errors import OutputError, OutputPathError, ValidationError
+from ..rows import Rows, RowsSpool
+from ..tables import ANSWER_COLUMNS, Column, answer_values, table_format
+
+if TYPE_CHECKING:
+    from .run import Job
+
+
+def results_path_for(table: str, name: str) -> str:
+    """Where a job writing ``table`` keeps its result lines: beside a local table
+    (``out.parquet`` -> ``out.results.jsonl``), in the current folder for a URL."""
+    if _fs.is_url(table):
+        stem = _fs.basename(table)
+        folder = os.getcwd()
+    else:
+        path = os.path.abspath(_fs.local(table))
+        stem, folder = os.path.basename(path), os.path.dirname(path)
+    for end in (".gz", *(sorted({".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson"}))):
+        if stem.lower().endswith(end):
+            stem = stem[:-len(end)]
+    return os.path.join(folder, f"{stem or name}.results.jsonl")
+
+
+class TablePlan:
+    """The table a job writes to ``destination`` (a path or fsspec URL)."""
+
+    def __init__(self, job: Job, destination: Optional[str], *,
+                 storage_options: Optional[Mapping[str, Any]] = None,
+                 column_prefix: str = "") -> None:
+        self.job = job
+        self.destination = destination
+        self.storage_options = storage_options
+        self.prefix = column_prefix
+        self.spool: Optional[RowsSpool] = None
+        self.kind: Optional[str] = None
+        if destination is None:
+            return  # in memory only (report.to_arrow())
+        kind = table_format(destination)
+        rows = isinstance(job.source, Rows)
+        if kind is None:
+            if not _fs.is_url(destination):
+                raise OutputPathError(
+                    f"cannot tell the table format of {destination}: name it .csv, .tsv, "
+                    ".parquet or .jsonl")
+            kind = "jsonl"
+        #: ``lines``: a job of requests writing JSONL copies its result lines as they are.
+        self.kind = kind if rows or kind != "jsonl" else "lines"
+
+    def added_columns(self) -> List[Column]:
+        """The job's columns and the plugins', prefixed."""
+        columns = [Column(self.prefix + c.name, c.kind) for c in ANSWER_COLUMNS]
+        for group in self.job.hook.table_columns(context=self.job.context):
+            columns.extend(Column(self.prefix + c.name, c.kind) for c in group or ())
+        return columns
+
+    def check(self) -> None:
+        """Before anything is sent: the destination is writable, the format's library
+        is installed, and no column of the input has the name of one the job adds."""
+        source = self.job.source
+        path = source.path if isinstance(source, Rows) else source
+        destination = self.destination
+        assert destination is not None
+        _fs.check_destination(destination, self.storage_options, path)
+        if not _fs.is_url(destination) and os.path.abspath(_fs.local(destination)) \
+                == self.job.output:
+            raise OutputPathError(f"the table {self.destination} is the results file "
+                                  f"{self.job.output}: give them different names")
+        if self.kind == "parquet":
+            from .._extras import need
+
+            need("pyarrow.parquet", f"the Parquet output {self.destination}")
+        added = self.added_columns()
+        names = [c.name for c in added]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValidationError(f"two plugins add a table column named {repeated[0]!r}")
+        if isinstance(source, Rows) and source.reader.columns:
+            clash = [c for c in source.reader.columns if c in names]
+            if clash:
+                raise ValidationError(
+                    f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
+                    "column the table adds; rename them, or prefix the added columns "
+                    "(--column-prefix llm_ / column_prefix=)")
+
+    def new_spool(self) -> RowsSpool:
+        self.spool = RowsSpool()
+        return self.spool
+
+    def shape(self) -> Shape:
+        source = self.job.source
+        added = self.added_columns()
+        if isinstance(source, Rows):
+            taken = {c.name for c in added}
+            clash = [c for c in source.columns if c in taken]
+            if clash:  # columns found only while reading (JSONL, dicts)
+                raise OutputError(
+                    f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
+                    "column the table adds; rename them, or prefix the added columns "
+                    "(--column-prefix llm_ / column_prefix=)")
+            return Shape(list(source.columns), added, input_schema=source.schema,
+                         input_kinds=source.kinds)
+        return Shape([], added)
+
+    def records(self) -> Iterator[List[Dict[str, Any]]]:
+        """The table a chunk at a time: each row as read, then its answer's columns."""
+        hook = self.job.hook
+        plugins = bool(hook.table_values.get_hookimpls())
+        context = self.job.context
+        prefix = self.prefix
+        index = ResultIndex(self.job.output)
+        try:
+            for ids, rows in self._chunks():
+                lines = index.find(ids)
+                records = []
+                for position, custom_id in enumerate(ids):
+                    record: Dict[str, Any] = dict(rows[position]) if rows else {}
+                    line = lines.get(custom_id)
+                    value = json.loads(line) if line is not None else None
+                    record.update(answer_values(value, prefix))
+                    record[prefix + "custom_id"] = custom_id
+                    if plugins:
+                        for part in hook.table_values(value=value, context=context):
+                            for name, cell in (part or {}).items():
+                                record[prefix + name] = cell
+                    records.append(record)
+                yield records
+        finally:
+            index.close()
+
+    def _chunks(self) -> Iterator[Tuple[List[str], Optional[List[Dict[str, Any]]]]]:
+        if self.spool is not None:
+            yield from self.spool.chunks()
+            return
+        # No spool (a dry run, or a report of a job of requests): the results' own order.
+        ids: List[str] = []
+        with open(self.job.output, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    ids.append(str(json.loads(line).get("custom_id")))
+                    if len(ids) >= 4096:
+                        yield ids, None
+                        ids = []
+        if ids:
+            yield ids, None
+
+    def write(self) -> None:
+        """Write the whole table to the destination, replacing it; or raise OutputError
+        saying the results file is intact."""
+        assert self.destination is not None and self.kind is not None
+        try:
+            if self.kind == "lines":
+                with _fs.open_output(self.destination, self.storage_options) as handle, \
+                        open(self.job.output, "rb") as lines:
+                    for line in lines:
+                        handle.write(line)
+                return
+            shape = self.shape()
+            with _fs.open_output(self.destination, self.storage_options) as handle:
+                writer = open_writer(self.kind, handle, [], shape=shape)
+                for records in self.records():
+                    writer.write(records)
+                writer.close()
+        except OutputError as exc:
+            raise OutputError(f"{exc}. The results are whole in {self.job.output}; run the "
+                              "same command again to write the table") from None
+
+    def to_arrow(self) -> Any:
+        """The whole table as one Arrow table (in memory: the caller asked for it)."""
+        maker = ArrowMaker(self.shape())
+        tables = [maker.table(records) for records in self.records()]
+        return maker.pa.concat_tables(tables) if tables else maker.schema.empty_table()

@@ -1,0 +1,200 @@
+"""Writing a table a chunk at a time: CSV/TSV, JSON lines, Parquet (a row group a chunk).
+
+Columns come in order (the input's, then the job's, then plugins'). Parquet types
+each column from the input's Arrow schema when there is one, else from the Python
+types seen in it (one kind: that type; a mix, or nested values: JSON text), so a
+table is typed as the data was, and a column never changes type between chunks.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Set
+
+from ._extras import need
+from .errors import OutputError
+from .tables import Column
+
+_SIMPLE = {bool: "bool", int: "int", float: "float", str: "string"}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    return str(value)
+
+
+def json_text(value: Any) -> Optional[str]:
+    return None if value is None else json.dumps(value, ensure_ascii=False,
+                                                 default=_json_default)
+
+
+def cell_text(value: Any) -> str:
+    """A value as a CSV cell: empty for None, JSON for nested values, ISO for dates."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json_text(value) or ""
+    return str(_json_default(value))
+
+
+def kind_of(types: Set[type]) -> str:
+    """The column kind for the Python types seen in an input column (no Arrow schema)."""
+    seen = {t for t in types if t is not type(None)}
+    if not seen:
+        return "string"
+    if seen <= {int, float} and float in seen:
+        return "float"
+    if len(seen) == 1:
+        only = next(iter(seen))
+        if only in _SIMPLE:
+            return _SIMPLE[only]
+        if only in (dt.datetime, dt.date, bytes):
+            return only.__name__
+    return "json"
+
+
+class Shape:
+    """A table's columns: names in order, and for Parquet the Arrow type of each."""
+
+    def __init__(self, input_columns: Sequence[str], added: Sequence[Column], *,
+                 input_schema: Any = None,
+                 input_kinds: Optional[Mapping[str, Set[type]]] = None) -> None:
+        self.input_columns = list(input_columns)
+        self.added = list(added)
+        self.names = [*self.input_columns, *(c.name for c in self.added)]
+        self.input_schema = input_schema
+        self.kinds: Dict[str, str] = {}
+        for name in self.input_columns:
+            if input_schema is not None and name in input_schema.names:
+                self.kinds[name] = "arrow"
+            else:
+                self.kinds[name] = kind_of(set((input_kinds or {}).get(name, ())))
+        for column in self.added:
+            self.kinds[column.name] = column.kind
+        #: Columns whose values a Parquet output writes as JSON text.
+        self.as_json = [name for name, kind in self.kinds.items() if kind == "json"]
+
+    def arrow_schema(self) -> Any:
+        pa = need("pyarrow", "a Parquet output")
+        types = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(),
+                 "bool": pa.bool_(), "json": pa.string(), "datetime": pa.timestamp("us"),
+                 "date": pa.date32(), "bytes": pa.binary()}
+        fields = []
+        for name in self.names:
+            kind = self.kinds[name]
+            if kind == "arrow":
+                fields.append(self.input_schema.field(name))
+            else:
+                fields.append(pa.field(name, types[kind]))
+        return pa.schema(fields)
+
+
+class Writer:
+    def write(self, records: List[Dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the file (a Parquet footer); the handle stays open."""
+
+
+class CsvWriter(Writer):
+    def __init__(self, handle: IO[bytes], shape: Shape, delimiter: str) -> None:
+        self.text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
+        self.names = shape.names
+        self.writer = csv.writer(self.text, delimiter=delimiter, lineterminator="\n")
+        self.writer.writerow(self.names)
+
+    def write(self, records: List[Dict[str, Any]]) -> None:
+        names = self.names
+        self.writer.writerows([cell_text(record.get(name)) for name in names]
+                              for record in records)
+
+    def close(self) -> None:
+        self.text.flush()
+        self.text.detach()  # the caller closes the handle
+
+
+class JsonlWriter(Writer):
+    def __init__(self, handle: IO[bytes], shape: Shape) -> None:
+        self.handle = handle
+        self.names = shape.names
+
+    def write(self, records: List[Dict[str, Any]]) -> None:
+        names = self.names
+        lines = [json.dumps({name: record.get(name) for name in names}, ensure_ascii=False,
+                            default=_json_default) for record in records]
+        self.handle.write(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+
+
+class ArrowMaker:
+    """Records -> Arrow tables of one schema (for Parquet, and ``report.to_arrow()``)."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.pa = need("pyarrow", "an Arrow table")
+        self.shape = shape
+        self.schema = shape.arrow_schema()
+
+    def table(self, records: List[Dict[str, Any]]) -> Any:
+        """The records as an Arrow table of the shape's schema, or OutputError naming
+        the column whose values do not fit its type."""
+        pa = self.pa
+        as_json = set(self.shape.as_json)
+        arrays = []
+        for field in self.schema:
+            name = field.name
+            values = [record.get(name) for record in records]
+            if name in as_json:
+                values = [json_text(value) for value in values]
+            try:
+                arrays.append(pa.array(values, type=field.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError,
+                    OverflowError) as exc:
+                raise OutputError(f"the column {name!r} holds a value that is not "
+                                  f"{field.type}: {exc}") from None
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+class ParquetWriter(Writer):
+    """A row group per chunk."""
+
+    def __init__(self, handle: IO[bytes], shape: Shape) -> None:
+        parquet = need("pyarrow.parquet", "a Parquet output")
+        self.maker = ArrowMaker(shape)
+        self.writer = parquet.ParquetWriter(handle, self.maker.schema)
+
+    def write(self, records: List[Dict[str, Any]]) -> None:
+        self.writer.write_table(self.maker.table(records))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def open_writer(kind: str, handle: IO[bytes], columns: List[Column], *,
+                arrow_input: Any = None, shape: Optional[Shape] = None) -> Writer:
+    """A writer of ``kind`` (csv, tsv, jsonl, parquet) on an open binary handle."""
+    shape = shape if shape is not None else Shape([], columns, input_schema=arrow_input)
+    if kind == "parquet":
+        return ParquetWriter(handle, shape)
+    if kind == "jsonl":
+        return JsonlWriter(handle, shape)
+    return CsvWriter(handle, shape, "\t" if kind == "tsv" else ",")

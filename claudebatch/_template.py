@@ -1,0 +1,67 @@
+"""A prompt template: Jinja2, sandboxed, strict about names, rendered once per row.
+
+Sandboxed (``ImmutableSandboxedEnvironment``): a template from a shared folder
+cannot reach Python's internals or change the row. A name the row lacks is an
+error naming the row and the name, never a silent empty string. A missing value
+(None: an empty Parquet cell, NaN in pandas) renders as nothing. Columns whose
+names are not identifiers are reached as ``row["review text"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Optional, Tuple
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import ValidationError
+
+
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
+_ENVIRONMENT = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+    finalize=_blank_none)
+
+
+class Template:
+    """A compiled template; ``render(row)`` gives the text or a problem to report."""
+
+    def __init__(self, text: str, *, name: str = "the template") -> None:
+        self.text = text
+        self.name = name
+        try:
+            self._compiled = _ENVIRONMENT.from_string(text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValidationError(f"{name} line {exc.lineno}: {exc.message}") from None
+
+    def render(self, row: Mapping[str, Any]) -> Tuple[Optional[str], Optional[str]]:
+        """``(text, None)``, or ``(None, why)`` when this row cannot fill the template."""
+        values = row if "row" in row else {**row, "row": row}
+        try:
+            return self._compiled.render(values), None
+        except jinja2.UndefinedError as exc:
+            return None, (f"{self.name} uses {_undefined_name(exc)}, which this row does not "
+                          f"have (its columns: {_columns(row)})")
+        except SecurityError as exc:
+            return None, f"{self.name} did something the sandbox refuses: {exc}"
+        except jinja2.TemplateError as exc:
+            return None, f"{self.name} failed on this row: {exc}"
+        except Exception as exc:  # a filter or an operator on this row's values
+            return None, f"{self.name} failed on this row: {type(exc).__name__}: {exc}"
+
+
+def _undefined_name(exc: jinja2.UndefinedError) -> str:
+    message = str(exc.message or "")
+    if message.endswith(" is undefined"):
+        return message[:-len(" is undefined")]
+    return message
+
+
+def _columns(row: Mapping[str, Any]) -> str:
+    names: List[str] = [str(name) for name in row]
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return shown or "none"
