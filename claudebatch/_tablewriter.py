@@ -70,7 +70,9 @@ def kind_of(types: Set[type]) -> str:
             return _SIMPLE[only]
         if only in (dt.datetime, dt.date, bytes):
             return only.__name__
-    return "json"
+    if seen & {dict, list, tuple}:
+        return "json"
+    return "text"  # a mix of plain values: each as its text
 
 
 class Shape:
@@ -91,13 +93,14 @@ class Shape:
                 self.kinds[name] = kind_of(set((input_kinds or {}).get(name, ())))
         for column in self.added:
             self.kinds[column.name] = column.kind
-        #: Columns whose values a Parquet output writes as JSON text.
+        #: Columns whose values a Parquet output writes as JSON text, or as plain text.
         self.as_json = [name for name, kind in self.kinds.items() if kind == "json"]
+        self.as_text = [name for name, kind in self.kinds.items() if kind == "text"]
 
     def arrow_schema(self) -> Any:
         pa = need("pyarrow", "a Parquet output")
         types = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(),
-                 "bool": pa.bool_(), "json": pa.string(), "datetime": pa.timestamp("us"),
+                 "bool": pa.bool_(), "json": pa.string(), "text": pa.string(), "datetime": pa.timestamp("us"),
                  "date": pa.date32(), "bytes": pa.binary()}
         fields = []
         for name in self.names:
@@ -158,13 +161,15 @@ class ArrowMaker:
         """The records as an Arrow table of the shape's schema, or OutputError naming
         the column whose values do not fit its type."""
         pa = self.pa
-        as_json = set(self.shape.as_json)
+        as_json, as_text = set(self.shape.as_json), set(self.shape.as_text)
         arrays = []
         for field in self.schema:
             name = field.name
             values = [record.get(name) for record in records]
             if name in as_json:
                 values = [json_text(value) for value in values]
+            elif name in as_text:
+                values = [None if value is None else cell_text(value) for value in values]
             try:
                 arrays.append(pa.array(values, type=field.type))
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError,

@@ -48,10 +48,10 @@ def _read_template(value: Optional[TemplateText], what: str) -> Tuple[Optional[s
             with open(path, encoding="utf-8") as handle:
                 return handle.read(), path
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"cannot read the {what} {path}: "
+            raise ValidationError(f"cannot read {what} {path}: "
                                   f"{getattr(exc, 'strerror', None) or exc}") from None
     if not isinstance(value, str):
-        raise ValidationError(f"the {what} must be text or a path, got {type(value).__name__}")
+        raise ValidationError(f"{what} must be text or a path, got {type(value).__name__}")
     return value, what
 
 
@@ -73,10 +73,10 @@ class Rows:
                  storage_options: Optional[Mapping[str, Any]] = None,
                  template_name: Optional[str] = None, system_name: Optional[str] = None
                  ) -> None:
-        text, name = _read_template(template, "template")
+        text, name = _read_template(template, "the template")
         if not text or not text.strip():
             raise ValidationError("the template is empty: it makes each row's user message")
-        system_text, sys_name = _read_template(system, "system template")
+        system_text, sys_name = _read_template(system, "the system template")
         self.template = Template(text, name=template_name or name)
         self.system = Template(system_text, name=system_name or sys_name) \
             if system_text is not None else None
