@@ -8,6 +8,7 @@ intact. Local writes go to a temporary file renamed into place.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tempfile
@@ -18,6 +19,7 @@ from ._extras import need
 from .errors import OutputError, OutputPathError, ValidationError
 
 NEW_FILE_MODE = 0o600
+TEMP_SUFFIX = ".claudebatch.tmp"
 
 
 def is_url(path: str) -> bool:
@@ -64,7 +66,8 @@ def open_input(path: str, options: Optional[Mapping[str, Any]] = None) -> Iterat
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc}") from None
     with remote:
-        yield remote
+        # a buffered reader over it: readline(limit) and the same reads as a local file
+        yield io.BufferedReader(remote, buffer_size=1 << 20)
 
 
 def check_destination(path: str, options: Optional[Mapping[str, Any]] = None,
@@ -93,13 +96,15 @@ def check_destination(path: str, options: Optional[Mapping[str, Any]] = None,
     if isinstance(source, str) and source == path:
         raise OutputPathError(f"the output {path} is the input: choose another output")
     fs, target = _filesystem(path, options)
-    parent = fs._parent(target)
+    # an object store has no folders, only its buckets: the first part must exist
+    root = target.strip("/").split("/", 1)[0]
     try:
-        present = fs.exists(parent) if parent else True
+        present = fs.exists(root) if root and root != target.strip("/") else True
     except Exception as exc:  # a store's own errors: credentials, network
         raise OutputPathError(f"cannot reach the output {path}: {exc}") from None
     if not present:
-        raise OutputPathError(f"the output's location {parent} does not exist at {path}")
+        raise OutputPathError(f"the output's bucket (or root folder) {root!r} does not exist "
+                              f"for {path}")
 
 
 @contextmanager
@@ -112,8 +117,11 @@ def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Itera
     remote = is_url(path)
     target = local(path)
     folder = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(target))
+    prefix = f".{basename(target)}.{os.getpid()}."
+    if not remote:
+        _sweep(folder, basename(target))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".claudebatch-", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write the output {path}: {exc.strerror}") from None
     try:
@@ -139,3 +147,32 @@ def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Itera
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _sweep(folder: str, name: str) -> None:
+    """Remove what a killed writer of ``name`` left beside it (``.NAME.PID.*.tmp`` of a
+    process that is gone): a table half-written when the process died."""
+    start = f".{name}."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(start) and entry.endswith(TEMP_SUFFIX)):
+            continue
+        pid = entry[len(start):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: leave its file alone
+    return True

@@ -443,7 +443,15 @@ def iter_source(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
     ``max_line_bytes`` (the most a batch body can hold), which is never read whole.
     """
     if isinstance(source, (str, os.PathLike)):
-        yield from _iter_jsonl(os.fspath(source), max_line_bytes)
+        path = os.fspath(source)
+        if "://" in path and not path.startswith("file://"):  # an fsspec URL
+            from ._fs import open_input
+
+            with open_input(path) as handle:
+                yield from iter_jsonl_lines(handle, path, max_line_bytes)
+            return
+        yield from _iter_jsonl(path[7:] if path.startswith("file://") else path,
+                               max_line_bytes)
     else:
         for index, item in enumerate(source):
             yield f"request {index}", item

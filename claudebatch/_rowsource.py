@@ -273,7 +273,7 @@ class PandasRows(RowReader):
             raise ValidationError(f"the DataFrame has more than one column named "
                                   f"{', '.join(map(repr, repeated))}")
         try:
-            import pyarrow  # type: ignore[import-untyped]
+            import pyarrow
 
             self.schema = pyarrow.Schema.from_pandas(data, preserve_index=False)
         except Exception:  # no pyarrow, or a column Arrow cannot type: inferred later

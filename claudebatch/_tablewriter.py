@@ -100,8 +100,8 @@ class Shape:
     def arrow_schema(self) -> Any:
         pa = need("pyarrow", "a Parquet output")
         types = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(),
-                 "bool": pa.bool_(), "json": pa.string(), "text": pa.string(), "datetime": pa.timestamp("us"),
-                 "date": pa.date32(), "bytes": pa.binary()}
+                 "bool": pa.bool_(), "json": pa.string(), "text": pa.string(),
+                 "datetime": pa.timestamp("us"), "date": pa.date32(), "bytes": pa.binary()}
         fields = []
         for name in self.names:
             kind = self.kinds[name]

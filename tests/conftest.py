@@ -15,6 +15,8 @@ import responses
 
 from claudebatch import BatchClient
 
+from .s3server import s3, s3_server  # noqa: F401  (fixtures for the object-store tests)
+
 API_KEY = "sk-ant-SECRET-123"
 BASE_URL = "https://api.anthropic.com"
 BATCHES_URL = f"{BASE_URL}/v1/messages/batches"

@@ -189,7 +189,7 @@ def test_duplicate_keys_are_refused_naming_both_rows_before_anything_is_sent(
 def test_an_id_column_that_is_missing_or_empty_is_named(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("id,text\na,one\n,two\n")
-    with pytest.raises(ValidationError, match="'key' is not a column of in.csv"):
+    with pytest.raises(ValidationError, match=r"'key' is not a column of in\.csv"):
         Rows(source, template="{{ text }}", model=MODEL, id_column="key")
     client = BatchClient(api_key="k", base_url="http://127.0.0.1:9", load_entry_points=False)
     with pytest.raises(ValidationError) as caught:

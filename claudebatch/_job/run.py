@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Opt
 import attrs
 
 from .._client import BatchClient, check_interval
-from .._fs import is_url
+from .._fs import is_url, local
 from .._output import OutputFile, check_output
 from .._pending import PendingBatch
 from .._polling import poll_until_ended
@@ -97,7 +97,9 @@ class Job:
         if output is not None and (isinstance(source, Rows) or is_url(output)
                                    or table_format(output) in ("csv", "tsv", "parquet")):
             table, output = output, results or results_path_for(output, self.name)
-        elif results is not None:
+        elif output is not None:
+            output = local(output)  # file://...
+        if results is not None and table is None:
             raise ConfigurationError("results= names the result lines' file of a job that "
                                      "writes a table; this job writes its result lines to "
                                      f"{output!r}")

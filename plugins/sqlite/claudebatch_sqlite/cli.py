@@ -80,11 +80,12 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--json", action="store_true", help="as one JSON object")
     p.add_argument("--forget", action="store_true",
                    help="drop the job and all it stored (its batches stay on the service)")
-    p = add("export", cmd_export, "Write a stored job's results to a JSONL file, without "
-                                  "the service (claudebatch-sqlite).")
+    p = add("export", cmd_export, "Write a stored job's results to a file or object store, "
+                                  "without the service (claudebatch-sqlite).")
     p.add_argument("name", help="the job's name")
     p.add_argument("-o", "--output", required=True,
-                   help="JSONL file: each request's latest result, one line each")
+                   help="each request's latest result: a JSONL file of result lines, a table "
+                        "by extension (.csv, .tsv, .parquet), or an fsspec URL (s3://...)")
     reuse = subparsers.add_parser(
         "reuse", help="The answers a store keeps for reuse: stats, prune (claudebatch-sqlite).",
         description="The succeeded answers a store keeps so no request is paid twice "

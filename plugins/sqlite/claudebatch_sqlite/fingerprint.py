@@ -56,6 +56,8 @@ def of_job(job: JobContext) -> Fingerprint:
             return Fingerprint("stream", None, total, options)
         source = path
     if isinstance(source, (str, os.PathLike)):
+        if "://" in os.fspath(source):  # an object store: read once, by the job
+            return Fingerprint("stream", None, total, options)
         if not stat.S_ISREG(os.stat(source).st_mode):  # a pipe: read once, by the job
             return Fingerprint("stream", None, total, options)
         return Fingerprint("file", _file_digest(os.fspath(source)), total, options)

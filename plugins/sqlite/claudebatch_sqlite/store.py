@@ -55,6 +55,7 @@ from claudebatch import (
     hookimpl,
 )
 from claudebatch.limits import RESULTS_KEPT_SECONDS
+from claudebatch.tables import table_format, write_results_table
 
 from . import fingerprint as fp
 from .database import connect, guard
@@ -592,14 +593,19 @@ class SQLiteStore:
             yield from self.records.dated_results(job_id)
 
     def export(self, name: str, output: str) -> Tuple[int, int]:
-        """Write job ``name``'s results (each request's latest attempt) to ``output``.
+        """Write job ``name``'s results (each request's latest attempt) to ``output``: a
+        JSONL file of result lines, a table by extension (``.csv``, ``.tsv``,
+        ``.parquet``: the answer's columns), or any fsspec URL (``s3://...``).
 
         Needs no service. Returns ``(lines written, requests without a stored result)``.
         """
         job_id = self._job_id(name)
         with guard(self.path):
-            written = write_lines(output, self.records.latest_lines(job_id,
-                                                                    finished_only=False))
+            lines = self.records.latest_lines(job_id, finished_only=False)
+            if "://" in output or table_format(output) in ("csv", "tsv", "parquet"):
+                written = write_results_table(lines, output)  # a table, or a URL
+            else:
+                written = write_lines(output, lines)
             info = self._info(self.records.job(name))
         return written, info.missing
 

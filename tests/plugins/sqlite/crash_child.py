@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from claudebatch_sqlite import SQLiteStore
 
-from claudebatch import BatchClient, Request, hookimpl
+from claudebatch import BatchClient, Request, Rows, hookimpl
 
 
 def die() -> None:
@@ -104,6 +104,10 @@ class KillBefore(Killer):
     def on_job_end(self, context: Any) -> None:
         self.hit("on_job_end", context)
 
+    @hookimpl
+    def table_values(self, context: Any) -> None:
+        self.hit("table_values", context)
+
 
 class KillAfter(Killer):
     @hookimpl(trylast=True)
@@ -163,8 +167,11 @@ def run_child(config: Dict[str, Any]) -> None:
     client = BatchClient(api_key="emulator", base_url=config["url"], plugins=plugins,
                          load_entry_points=False, max_retries=2)
     contents = {int(k): v for k, v in (config.get("contents") or {}).items()}
-    source = requests(config["requests"], kill.get("n") if where == "source" else None,
-                      contents)
+    source: Any = requests(config["requests"], kill.get("n") if where == "source" else None,
+                           contents)
+    if config.get("rows"):  # a table of rows and a template instead: the same requests
+        source = Rows(config["rows"], template="{{ question }}", model="claude-haiku-4-5",
+                      max_tokens=300, id_column="id")
     report = client.run(source, name=config["name"], output=config["output"],
                         poll_interval=0.005, max_batch_requests=config["max_batch"])
     with open(config["report"], "w") as out:
