@@ -1,4 +1,4 @@
-"""A set of 64-bit digests, each with a number, in flat arrays: 16 bytes a slot.
+"""A set of 64-bit digests, each with a number, in flat arrays: 12 bytes a slot.
 
 Catching duplicate keys in millions of rows must not cost a Python object per
 row (a dict of strings holds ~170 bytes each). An open-addressing table of two
@@ -14,6 +14,7 @@ from typing import Optional
 
 _EMPTY = 0
 _MAX_LOAD = 0.6
+_MAX_NUMBER = 2**32 - 1  # a number past it is kept as this (a row past 4 billion)
 
 
 class DigestTable:
@@ -24,7 +25,7 @@ class DigestTable:
         while size < capacity:
             size *= 2
         self._keys = array("Q", bytes(8 * size))
-        self._values = array("Q", bytes(8 * size))
+        self._values = array("I", bytes(4 * size))
         self._mask = size - 1
         self._count = 0
 
@@ -44,7 +45,7 @@ class DigestTable:
                 return int(self._values[slot])
             slot = (slot + 1) & mask
         keys[slot] = digest
-        self._values[slot] = number
+        self._values[slot] = min(number, _MAX_NUMBER)
         self._count += 1
         if self._count > _MAX_LOAD * (mask + 1):
             self._grow()
@@ -54,7 +55,7 @@ class DigestTable:
         old_keys, old_values = self._keys, self._values
         size = 2 * (self._mask + 1)
         self._keys = keys = array("Q", bytes(8 * size))
-        self._values = values = array("Q", bytes(8 * size))
+        self._values = values = array("I", bytes(4 * size))
         self._mask = mask = size - 1
         for digest, number in zip(old_keys, old_values):
             if digest != _EMPTY:

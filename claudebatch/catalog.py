@@ -9,6 +9,7 @@ their source (``catalog.json``: ``as_of``, ``source``).
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, Mapping, Optional, Tuple
 
 import attrs
@@ -116,6 +117,7 @@ def resolve(model: str) -> str:
     return ALIASES.get(model, model)
 
 
+@functools.lru_cache(maxsize=256)
 def family(model: str) -> Optional[Family]:
     """The family of ``model`` (an alias or a dated id), or None for an unknown id."""
     resolved = resolve(model)

@@ -395,3 +395,12 @@ def test_demo_from_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert code == 0, capsys.readouterr().err
     with open(tmp_path / "reviews.csv", newline="") as handle:
         assert [r["id"] for r in csv.DictReader(handle)] == [r["id"] for r in DATA]
+
+
+def test_the_template_keeps_jinja_globals_and_filters() -> None:
+    plan = dry([{"t": "ab"}], template="{% for i in range(2) %}{{ t | upper }}{% endfor %}"
+                                      "{{ dict(a=1).a }}")
+    assert plan.total_requests == 1
+    template_text = Rows([{"t": "ab"}], template="{% for i in range(2) %}{{ t | upper }}"
+                                                "{% endfor %}", model=MODEL)
+    assert template_text.template.render({"t": "ab"}) == ("ABAB", None)

@@ -100,9 +100,9 @@ class Job:
         elif output is not None:
             output = local(output)  # file://...
         if results is not None and table is None:
-            raise ConfigurationError("results= names the result lines' file of a job that "
-                                     "writes a table; this job writes its result lines to "
-                                     f"{output!r}")
+            raise ConfigurationError("--results / results= names the result lines' file of a "
+                                     "job that writes a table; this job writes its result "
+                                     f"lines to {output!r}")
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
         #: The table the job writes when it ends (None: only result lines); a job over
         #: rows always has one, for ``report.to_pandas()`` and friends.
