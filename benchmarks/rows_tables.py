@@ -128,6 +128,10 @@ def main() -> None:
 
         small = work / "job.parquet"
         write_rows(small, args.job_rows)
+        tenth = dry_run(small)
+        print(f"memory: peak RSS {tenth['rss']:.1f} MB at {args.job_rows:,} rows, "
+              f"{ours['rss']:.1f} MB at {args.rows:,} "
+              f"(+{ours['rss'] - tenth['rss']:.1f} MB for {args.rows - args.job_rows:,} more rows)")
         rows = Rows(small, template=TEMPLATE, model=MODEL, max_tokens=16, id_column="id")
         requests = work / "requests.jsonl"
         with open(requests, "w") as out:

@@ -347,7 +347,10 @@ class IterableRows(RowReader):
             rows: List[Any] = []
             for item in part:
                 if isinstance(item, Mapping):
-                    rows.append(item if type(item) is dict else dict(item))
+                    row = item if type(item) is dict else dict(item)
+                    if not all(type(key) is str for key in row):  # columns are named by text
+                        row = {str(key): value for key, value in row.items()}
+                    rows.append(row)
                 else:
                     rows.append(SourceProblem(f"a row must be a mapping of column to value, "
                                               f"got {type(item).__name__}"))

@@ -280,7 +280,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tickets: Any = rows_from_args(args, args.from_csv) if args.from_csv else \
         support_tickets(args.requests)
     if args.live:
-        print(f"demo: {args.requests:,} tickets against the real service", file=sys.stderr)
+        what = f"the rows of {args.from_csv}" if args.from_csv else f"{args.requests:,} tickets"
+        print(f"demo: {what} against the real service", file=sys.stderr)
         return run_job(make_client(args, plugins=job_plugins(args)), tickets, args)
     from .emulator import Emulator
 

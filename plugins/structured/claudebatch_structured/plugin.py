@@ -82,6 +82,7 @@ class StructuredOutput:
             raise ValueError(f"repair_passes must be an integer from 0 to "
                              f"{MAX_REPAIR_PASSES}, got {repair_passes!r}")
         self.shape: Shape = shape_of(schema)
+        self._field_names: Optional[List[str]] = None  # the table's columns, once known
         self.repair_passes = repair_passes
         self._format = {"type": "json_schema", "schema": self.shape.sent}
         self._job: Optional[JobContext] = None
@@ -258,7 +259,10 @@ class StructuredOutput:
         parsed = value.get("parsed") if isinstance(value, dict) else None
         if not isinstance(parsed, dict):
             return None  # not parsed (an error, a structured_error): the cells stay empty
-        return {name: parsed.get(name) for name, _ in _fields(self.shape.json_schema)}
+        names = self._field_names
+        if names is None:
+            names = self._field_names = [n for n, _ in _fields(self.shape.json_schema)]
+        return {name: parsed.get(name) for name in names}
 
 
 _KINDS = {"string": "string", "integer": "int", "number": "float", "boolean": "bool"}
