@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -63,8 +64,8 @@ def open_input(path: str, options: Optional[Mapping[str, Any]] = None) -> Iterat
         remote = fs.open(target, "rb")
     except FileNotFoundError:
         raise ValidationError(f"cannot read {path}: no such object") from None
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc}") from None
+    except Exception as exc:  # a store's own errors: network, credentials, permissions
+        raise ValidationError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
     with remote:
         # a buffered reader over it: readline(limit) and the same reads as a local file
         yield io.BufferedReader(remote, buffer_size=1 << 20)
@@ -96,15 +97,20 @@ def check_destination(path: str, options: Optional[Mapping[str, Any]] = None,
     if isinstance(source, str) and source == path:
         raise OutputPathError(f"the output {path} is the input: choose another output")
     fs, target = _filesystem(path, options)
+    key = target.strip("/")
+    if "/" not in key or target.endswith("/"):
+        raise OutputPathError(f"the output {path} names no file: give one, such as "
+                              f"{path.rstrip('/')}/results.parquet")
     # an object store has no folders, only its buckets: the first part must exist
-    root = target.strip("/").split("/", 1)[0]
+    root = key.split("/", 1)[0]
     try:
-        present = fs.exists(root) if root and root != target.strip("/") else True
-    except Exception as exc:  # a store's own errors: credentials, network
-        raise OutputPathError(f"cannot reach the output {path}: {exc}") from None
-    if not present:
+        fs.info(root)
+    except FileNotFoundError:
         raise OutputPathError(f"the output's bucket (or root folder) {root!r} does not exist "
-                              f"for {path}")
+                              f"for {path}") from None
+    except Exception as exc:  # a store's own errors: credentials, network
+        raise OutputPathError(f"cannot reach the output {path}: {type(exc).__name__}: "
+                              f"{exc}") from None
 
 
 @contextmanager
@@ -117,11 +123,8 @@ def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Itera
     remote = is_url(path)
     target = local(path)
     folder = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(target))
-    prefix = f".{basename(target)}.{os.getpid()}."
-    if not remote:
-        _sweep(folder, basename(target))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX, dir=folder)
+        fd, tmp = temporary_beside(os.path.join(folder, basename(target)))
     except OSError as exc:
         raise OutputError(f"cannot write the output {path}: {exc.strerror}") from None
     try:
@@ -147,6 +150,32 @@ def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Itera
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def temporary_beside(path: str) -> Tuple[int, str]:
+    """``(fd, name)`` of a new private file beside ``path`` to be renamed onto it, named
+    ``.NAME.PID.*.claudebatch.tmp``; what a killed process left for the same ``path`` is
+    removed first."""
+    folder, name = os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    _sweep(folder, name)
+    return tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+
+
+def temporary_folder(kind: str) -> str:
+    """A private temporary folder ``claudebatch-KIND-PID-*``; those of processes that are
+    gone are removed first (a SIGKILL runs no cleanup)."""
+    base = tempfile.gettempdir()
+    start = f"claudebatch-{kind}-"
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        entries = []
+    for entry in entries:
+        if entry.startswith(start):
+            pid = entry[len(start):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{start}{os.getpid()}-", dir=base)
 
 
 def _sweep(folder: str, name: str) -> None:

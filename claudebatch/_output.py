@@ -13,11 +13,12 @@ import errno
 import json
 import os
 import stat
-import tempfile
 from typing import Any, Iterable, Optional, Tuple, Union
 
+from ._fs import temporary_beside
 from ._pending import dumps
 from .errors import OutputError, OutputPathError
+from .tables import check_overwrite
 
 #: Lines are gathered up to this many bytes before each write to the file.
 BUFFER_BYTES = 64 * 1024
@@ -60,6 +61,7 @@ def check_output(output: str, source: object = None) -> None:
         if not os.access(output, os.W_OK):
             raise OutputPathError(f"the output {output} is not writable (read-only file or "
                                   "file system)")
+        check_overwrite(output)
     elif not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f"cannot create the output in {folder}: the folder is not "
                               "writable (permissions or a read-only file system)")
@@ -196,8 +198,7 @@ def replace_lines(path: str, lines: Iterable[bytes]) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mode = NEW_FILE_MODE
-    fd, tmp = tempfile.mkstemp(prefix=".claudebatch-", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as out:
             for line in lines:

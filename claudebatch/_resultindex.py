@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 from typing import Dict, Iterator, List, Sequence, Tuple
+
+from ._fs import temporary_folder
 
 _PREFIX = b'{"custom_id":"'
 LOOKUP = 500  # ids per query: below every SQLite's limit on parameters
@@ -44,7 +45,7 @@ class ResultIndex:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._folder = tempfile.mkdtemp(prefix="claudebatch-index-")
+        self._folder = temporary_folder("index")
         self._db = sqlite3.connect(os.path.join(self._folder, "index.db"))
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")

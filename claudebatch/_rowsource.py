@@ -13,12 +13,14 @@ import csv
 import io
 import itertools
 import os
+import zlib
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from . import _fs
 from ._extras import need
 from ._inputs import SourceProblem, iter_jsonl_lines
 from .errors import ValidationError
+from .limits import MAX_BATCH_BYTES
 
 #: Rows per chunk: enough to amortize per-chunk work, small enough to keep memory flat.
 CHUNK_ROWS = 4096
@@ -71,6 +73,9 @@ def open_rows(data: Any, *, format: Optional[str] = None,
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         kind = file_format(path, format)
+        if kind == "parquet" and path.lower().endswith(".gz"):
+            raise ValidationError(f"{path}: a gzipped Parquet file is not read (Parquet "
+                                  "compresses its own columns): gunzip it first")
         if kind is None:
             raise ValidationError(
                 f"cannot tell the format of {path} from its name: name it .csv, .tsv, "
@@ -125,17 +130,33 @@ class CsvRows(RowReader):
         self.path = path
         self.options = options
         self.delimiter = delimiter
+        if csv.field_size_limit() < MAX_BATCH_BYTES:  # a long document in one cell
+            csv.field_size_limit(MAX_BATCH_BYTES)
         self.columns = self._header()
+
+    def _reader(self, raw: IO[bytes]) -> Any:
+        # strict: an unterminated quote is an error, not the rest of the file in one cell
+        return csv.reader(_text(_maybe_gunzip(raw, self.path)), delimiter=self.delimiter,
+                          strict=True)
+
+    def _unreadable(self, exc: Exception, line: int) -> str:
+        """Where and why the file cannot be read: a decode error's own line, found again."""
+        if isinstance(exc, UnicodeDecodeError):
+            found = _bad_utf8(self.path, self.options)
+            if found is not None:
+                return f"{self.name} line {found[0]}: {found[1]}"
+        if isinstance(exc, (EOFError, OSError, zlib.error)):
+            return f"{self.name}: cannot read the file: {exc or type(exc).__name__}"
+        return f"{self.name} line {max(line, 1)}: {exc}"
 
     def _header(self) -> List[str]:
         with _fs.open_input(self.path, self.options) as raw:
+            reader = self._reader(raw)
             try:
-                reader = csv.reader(_text(_maybe_gunzip(raw, self.path)),
-                                    delimiter=self.delimiter)
                 header = next(reader, None)
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise ValidationError(f"{self.path} line 1: cannot read the header: "
-                                      f"{exc}") from None
+            except (UnicodeDecodeError, csv.Error, EOFError, OSError, zlib.error) as exc:
+                raise ValidationError(f"cannot read the header of {self.path}: "
+                                      f"{self._unreadable(exc, reader.line_num)}") from None
         if not header or not any(name.strip() for name in header):
             raise ValidationError(f"{self.path} is empty: a CSV of rows starts with a header "
                                   "line naming its columns")
@@ -153,14 +174,17 @@ class CsvRows(RowReader):
         columns = self.columns or []
         width = len(columns)
         with _fs.open_input(self.path, self.options) as raw:
-            text = _text(_maybe_gunzip(raw, self.path))
-            reader = csv.reader(text, delimiter=self.delimiter)
+            reader = self._reader(raw)
             labels: List[int] = []
             rows: List[Any] = []
+            start = 1
             try:
                 next(reader, None)  # the header, checked already
-                for values in reader:
-                    where = reader.line_num
+                while True:
+                    start = reader.line_num + 1  # a quoted cell may span lines
+                    values = next(reader, None)
+                    if values is None:
+                        break
                     if not values:
                         continue  # a blank line
                     if len(values) != width:
@@ -169,15 +193,28 @@ class CsvRows(RowReader):
                             "columns"))
                     else:
                         rows.append(dict(zip(columns, values)))
-                    labels.append(where)
+                    labels.append(start)
                     if len(rows) >= CHUNK_ROWS:
                         yield labels, rows
                         labels, rows = [], []
-            except (UnicodeDecodeError, csv.Error) as exc:
-                labels.append(reader.line_num + 1)
-                rows.append(SourceProblem(f"cannot read the file from here on: {exc}"))
+            except (UnicodeDecodeError, csv.Error, EOFError, OSError, zlib.error) as exc:
+                where = self._unreadable(exc, start)
+                labels.append(start)
+                rows.append(SourceProblem(f"cannot read the file from here on ({where})"))
             if rows:
                 yield labels, rows
+
+
+def _bad_utf8(path: str, options: Optional[Mapping[str, Any]]) -> Optional[Tuple[int, str]]:
+    """The line of a file's first byte that is not UTF-8, read again line by line."""
+    with _fs.open_input(path, options) as raw:
+        for number, line in enumerate(_maybe_gunzip(raw, path), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, (f"not valid UTF-8: byte 0x{line[exc.start]:02x} at byte "
+                                f"{exc.start + 1} of the line")
+    return None
 
 
 class JsonlRows(RowReader):
@@ -194,12 +231,26 @@ class JsonlRows(RowReader):
         with _fs.open_input(self.path, self.options) as raw:
             handle = _maybe_gunzip(raw, self.path)
             pairs = iter_jsonl_lines(handle, self.name)
+            last = 0
             while True:
-                part = list(itertools.islice(pairs, CHUNK_ROWS))
+                try:
+                    part = list(itertools.islice(pairs, CHUNK_ROWS))
+                except (EOFError, OSError, zlib.error) as exc:  # a broken .gz
+                    yield [last + 1], [SourceProblem(
+                        f"cannot read the file from here on: {exc or type(exc).__name__}")]
+                    return
                 if not part:
                     return
-                yield [int(where.rsplit(" ", 1)[1]) for where, _ in part], \
-                    [row for _, row in part]
+                numbers = [int(where.rsplit(" ", 1)[1]) for where, _ in part]
+                last = numbers[-1]
+                yield numbers, [_object_row(row) for _, row in part]
+
+
+def _object_row(value: Any) -> Any:
+    if isinstance(value, (dict, SourceProblem)):
+        return value
+    return SourceProblem(f"a row must be a JSON object (its columns), got "
+                         f"{'null' if value is None else type(value).__name__}")
 
 
 def _arrow_chunks(batches: Iterable[Any], start: int = 0) -> Iterator[Chunk]:

@@ -14,6 +14,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import numbers
 from typing import IO, Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from ._extras import need
@@ -57,9 +58,22 @@ def cell_text(value: Any) -> str:
     return str(_json_default(value))
 
 
+def _plain(kind: type) -> type:
+    """numpy's scalars (and other registered numbers) as the Python type they stand for."""
+    if kind in _SIMPLE or kind is type(None):
+        return kind
+    if issubclass(kind, numbers.Integral):
+        return int
+    if issubclass(kind, numbers.Real):
+        return float
+    if kind.__name__ == "bool_":
+        return bool
+    return kind
+
+
 def kind_of(types: Set[type]) -> str:
     """The column kind for the Python types seen in an input column (no Arrow schema)."""
-    seen = {t for t in types if t is not type(None)}
+    seen = {_plain(t) for t in types if t is not type(None)}
     if not seen:
         return "string"
     if seen <= {int, float} and float in seen:
@@ -122,7 +136,9 @@ class Writer:
 
 class CsvWriter(Writer):
     def __init__(self, handle: IO[bytes], shape: Shape, delimiter: str) -> None:
-        self.text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
+        # a lone surrogate (no UTF-8 holds it) is written as its escape, \ud800
+        self.text = io.TextIOWrapper(handle, encoding="utf-8", errors="backslashreplace",
+                                     newline="", write_through=True)
         self.names = shape.names
         self.writer = csv.writer(self.text, delimiter=delimiter, lineterminator="\n")
         self.writer.writerow(self.names)
@@ -146,7 +162,12 @@ class JsonlWriter(Writer):
         names = self.names
         lines = [json.dumps({name: record.get(name) for name in names}, ensure_ascii=False,
                             default=_json_default) for record in records]
-        self.handle.write(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"))
+        text = "\n".join(lines) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: those lines as JSON escapes
+            data = ("\n".join(_ascii_if_needed(line) for line in lines) + "\n").encode("utf-8")
+        self.handle.write(data)
 
 
 class ArrowMaker:
@@ -172,11 +193,37 @@ class ArrowMaker:
                 values = [None if value is None else cell_text(value) for value in values]
             try:
                 arrays.append(pa.array(values, type=field.type))
+                continue
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError,
-                    OverflowError) as exc:
-                raise OutputError(f"the column {name!r} holds a value that is not "
-                                  f"{field.type}: {exc}") from None
+                    OverflowError, UnicodeEncodeError) as exc:
+                problem = exc
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                try:  # text no UTF-8 holds: written as its escapes
+                    arrays.append(pa.array([_clean_text(v) for v in values], type=field.type))
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                    problem = exc
+            raise OutputError(f"the column {name!r} holds a value that is not "
+                              f"{field.type}: {problem}")
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _ascii_if_needed(line: str) -> str:
+    try:
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:
+        return json.dumps(json.loads(line), ensure_ascii=True)
+
+
+def _clean_text(value: Any) -> Any:
+    """A str no UTF-8 can hold (a lone surrogate) as its escapes; anything else as is."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 class ParquetWriter(Writer):

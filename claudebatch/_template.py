@@ -22,7 +22,31 @@ def _blank_none(value: Any) -> Any:
     return "" if value is None else value
 
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment(
+#: The most a template's ``*`` may repeat text or a list, in items: far beyond any prompt
+#: (a batch body holds 256 MB), far below what would exhaust memory one row at a time.
+MAX_REPEAT = 10_000_000
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, also refusing ``"x" * 10**9`` and ``10 ** 10**9``, which
+    would take the memory or the time of the whole machine on one row."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                        and len(seq) * times > MAX_REPEAT:
+                    raise SecurityError(f"repeating {len(seq):,} items {times:,} times makes "
+                                        f"more than {MAX_REPEAT:,}")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int) \
+                and abs(left) > 1 and right > 1000:
+            raise SecurityError(f"{left} ** {right} is too large a number")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENVIRONMENT = _Sandbox(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
     finalize=_blank_none)
 _GLOBALS = dict(_ENVIRONMENT.globals)

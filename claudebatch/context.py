@@ -139,6 +139,14 @@ class JobContext(CallContext):
         return source
 
     @property
+    def input_digest(self) -> Optional[str]:
+        """sha256 (hex) of every valid request of the input, in order, as the job planned
+        them (answered by reuse or not); None until the input is planned. A store compares
+        it on resume when the input cannot be read again (rows in memory, an object
+        store)."""
+        return self._job.input_digest
+
+    @property
     def dry_run(self) -> bool:
         """True in ``--dry-run``: plugins estimate in ``before_pass``; nothing is sent."""
         return self._job.dry_running

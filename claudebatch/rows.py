@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
+import operator
 import os
 import pickle
 import tempfile
@@ -34,6 +37,7 @@ from .limits import CUSTOM_ID_PATTERN
 MADE_HERE = ("messages", "system", "model", "max_tokens")
 
 _MISSING = object()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 TemplateText = Union[str, "os.PathLike[str]"]
 
@@ -91,7 +95,8 @@ class Rows:
         if clash:
             raise ValidationError(f"params must not hold {', '.join(clash)}: the template and "
                                   "the model and max_tokens options make them")
-        self.id_column = id_column
+        self.id_column = None if id_column is None else str(id_column)  # columns are text
+        id_column = self.id_column
         self.data = data
         self.path = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
         self.reader: RowReader = open_rows(data, format=format,
@@ -136,10 +141,10 @@ class Rows:
         repeats: Dict[int, int] = {}
         reader = self.reader
         track = self.schema is None
-        for numbers, rows in reader.chunks():
+        for positions, rows in reader.chunks():
             ids: List[str] = []
             kept: List[Dict[str, Any]] = []
-            for number, row in zip(numbers, rows):
+            for number, row in zip(positions, rows):
                 where = reader.label(number)
                 if isinstance(row, SourceProblem):
                     yield where, row
@@ -166,7 +171,10 @@ class Rows:
             if found is None:
                 found = kinds[key] = set()
                 columns[key] = None
-            found.add(type(value))
+            kind = type(value)
+            if kind is int and not _INT64_MIN <= value <= _INT64_MAX:
+                kind = str  # past 64 bits: the column is written as text
+            found.add(kind)
 
     def _custom_id(self, row: Mapping[str, Any], number: int, seen: DigestTable,
                    repeats: Dict[int, int]) -> Tuple[str, Optional[str]]:
@@ -189,14 +197,18 @@ class Rows:
                         "whole number")
         if not key:
             return "", f"the id column {column!r} is empty"
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-        earlier = seen.add(int.from_bytes(digest[:8], "big"), number)
-        if earlier is not None:
+        custom_id = key if CUSTOM_ID_PATTERN.fullmatch(key) else "key-" + hashlib.sha256(
+            key.encode("utf-8", "surrogatepass")).digest()[:16].hex()
+        # unique by the custom_id made, so an id that spells another's hash is caught too
+        made = hashlib.sha256(custom_id.encode("ascii")).digest()
+        earlier = seen.add(int.from_bytes(made[:8], "big"), number)
+        if earlier is None:
+            return custom_id, None
+        if custom_id == key:
             return "", (f"the id {key!r} (column {column!r}) is also the id of "
                         f"{self.reader.label(earlier)}: ids must be unique")
-        if CUSTOM_ID_PATTERN.fullmatch(key):
-            return key, None
-        return "key-" + digest[:16].hex(), None
+        return "", (f"the id {key!r} (column {column!r}) makes the custom_id {custom_id!r}, "
+                    f"which {self.reader.label(earlier)} makes too: ids must be unique")
 
     def _request(self, row: Mapping[str, Any], custom_id: str
                  ) -> Tuple[Dict[str, Any], Optional[str]]:
@@ -218,14 +230,16 @@ class Rows:
 
 
 def _key_text(value: Any) -> Optional[str]:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a whole number a DataFrame made a float
+    if isinstance(value, numbers.Integral):  # numpy's integers too
+        return str(operator.index(value))
+    if isinstance(value, numbers.Real):
+        whole = float(value)
+        if math.isfinite(whole) and whole.is_integer():
+            return str(int(whole))  # a whole number a DataFrame made a float
     return None
 
 

@@ -12,6 +12,7 @@ structured-output schema). The format follows the extension: ``.csv``, ``.tsv``,
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import attrs
@@ -95,6 +96,69 @@ def _text_of(content: Any) -> Optional[str]:
              if isinstance(block, Mapping) and block.get("type") == "text"
              and isinstance(block.get("text"), str)]
     return "".join(parts) if parts else None
+
+
+def _first_line(path: str) -> Optional[bytes]:
+    """The file's first non-blank line (at most 64 KB of it), or None when it is empty."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                return line[:65536].strip()
+            if handle.tell() > 65536:
+                break
+    return None
+
+
+def _looks_ours(path: str) -> bool:
+    """Whether an existing file holds what claudebatch writes there: result lines, or a
+    table with a ``result_type`` column (any prefix)."""
+    kind = table_format(path)
+    if kind == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        except Exception:  # not Parquet at all, or no pyarrow
+            return False
+        return any(name.endswith("result_type") for name in names)
+    first = _first_line(path)
+    if first is None:
+        return True  # empty: nothing to lose
+    if kind in ("csv", "tsv"):
+        text = first.decode("utf-8", "replace").lstrip("\ufeff")
+        return any(name.strip().strip('"').endswith("result_type")
+                   for name in text.split("\t" if kind == "tsv" else ","))
+    if first.startswith(b'{"custom_id":'):
+        return True  # a result line, perhaps longer than what was read
+    try:
+        value = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and (("result" in value and "custom_id" in value)
+                                        or any(k.endswith("result_type") for k in value))
+
+
+def check_overwrite(path: str) -> None:
+    """Refuse to replace a local file that holds something other than what claudebatch
+    writes (result lines, a table of answers): an input, a template, a job store. Raises
+    :class:`~claudebatch.errors.OutputPathError` saying so; a URL or a new file passes."""
+    from ._fs import is_url, local
+    from .errors import OutputPathError
+
+    if is_url(path):
+        return
+    target = local(path)
+    try:
+        if not os.path.isfile(target) or os.path.getsize(target) == 0:
+            return
+        ours = _looks_ours(target)
+    except OSError:
+        return  # unreadable: the write itself will say why
+    if not ours:
+        raise OutputPathError(
+            f"the output {path} exists and does not hold results claudebatch wrote (an "
+            "input, a template, a job store?): it is not overwritten; remove it first or "
+            "choose another name")
 
 
 def write_results_table(lines: Iterable[bytes], destination: str, *,

@@ -43,8 +43,9 @@ def test_rows_from_s3_to_a_parquet_table_on_s3(emulator: Emulator, s3: Any,
     assert [r["id"] for r in table] == ["a", "b", "c"]
     assert all(r["result_type"] == "succeeded" for r in table)
     # the result lines stay local, beside where the command ran: resumable, never half-sent
-    assert report.output == str(tmp_path / "reviews.results.jsonl")
-    assert len((tmp_path / "reviews.results.jsonl").read_text().splitlines()) == 3
+    results = Path(report.output)  # named after the table's URL, in the current folder
+    assert results.parent == tmp_path and results.name.startswith("reviews.parquet-")
+    assert len(results.read_text().splitlines()) == 3
     again = Rows("s3://bucket/out/reviews.parquet", template="{{ answer }}", model=MODEL)
     assert client_for(emulator).job(again).dry_run().total_requests == 3  # Parquet from S3
 

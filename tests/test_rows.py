@@ -107,7 +107,7 @@ def test_each_file_kind_gives_one_request_per_row_and_a_table_in_input_order(
     # CSV holds text; JSONL and Parquet keep the numbers they hold
     assert table[3]["stars"] == ("3" if kind in ("csv", "tsv") else 3)
     assert report.table == str(tmp_path / "out.parquet")
-    assert report.output == str(tmp_path / "out.results.jsonl")
+    assert report.output == str(tmp_path / "out.parquet.results.jsonl")
 
 
 @pytest.mark.parametrize("kind", ["list", "generator", "pandas", "polars", "arrow",
@@ -171,7 +171,7 @@ def test_without_an_id_column_ids_hash_the_row_and_identical_rows_are_numbered(
     assert [r["text"] for r in table] == ["same", "other", "same", "same"]
     assert all(r["result_type"] == "succeeded" for r in table)
     # the table holds rows and answers; the result lines are beside it
-    assert (tmp_path / "out.results.jsonl").exists()
+    assert (tmp_path / "out.jsonl.results.jsonl").exists()
 
 
 def test_duplicate_keys_are_refused_naming_both_rows_before_anything_is_sent(
@@ -249,7 +249,7 @@ def test_a_row_is_reached_by_any_column_name_and_the_system_prompt_is_sent(
     report = run(emulator, data, tmp_path / "out.jsonl", id_column="id",
                  template='Say {{ row["review text"] }}', system="Be brief")
     assert report.all_succeeded
-    lines = (tmp_path / "out.results.jsonl").read_text()
+    lines = (tmp_path / "out.jsonl.results.jsonl").read_text()
     assert json.loads(lines)["custom_id"] == "a"
     assert prompt_of(report.to_arrow().to_pylist()[0]["answer"]) == "Say fine"
 
@@ -266,7 +266,7 @@ def test_a_job_of_requests_writes_a_table_by_extension_and_jsonl_as_before(
         table = list(csv.DictReader(handle, delimiter="\t"))
     assert [r["custom_id"] for r in table] == [f"r{i}" for i in range(5)]  # input order
     assert list(table[0])[:3] == ["custom_id", "result_type", "answer"]
-    assert report.output == str(tmp_path / "out.results.jsonl")
+    assert report.output == str(tmp_path / "out.tsv.results.jsonl")
     report = client.run(requests, output=str(tmp_path / "plain.jsonl"), poll_interval=0.005)
     assert report.table is None
     assert sorted(json.loads(x)["custom_id"] for x in

@@ -39,6 +39,7 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
                   watchers: Sequence[Callable[[Request], None]] = (),
                   validator: Optional[RequestValidator] = None, grow_each: int = 0,
                   reuse: Optional[ReusePlan] = None, rows: Optional[RowsSpool] = None,
+                  digest: Optional[Any] = None,
                   ) -> Tuple[Spool, List[PlannedBatch]]:
     """Validate every request and cut the batches; raise before anything is sent.
 
@@ -46,7 +47,8 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
     (``JobContext.on_planned``); ``validator`` checks against the client's API version
     and betas; ``grow_each``: bytes each request may gain from plugins' rewrites,
     counted when cutting; ``reuse`` holds back the requests answered without sending;
-    ``rows`` keeps the rows (or custom_ids) in order, for a table.
+    ``rows`` keeps the rows (or custom_ids) in order, for a table; ``digest`` (a
+    hashlib object) is fed every valid request as serialized, sent or not.
     """
     validator = validator if validator is not None else RequestValidator()
     spool = Spool()
@@ -94,6 +96,9 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
             continue
         if validator.problem_count:
             continue  # keep checking, stop writing: nothing will be sent
+        if digest is not None:
+            digest.update(data)
+            digest.update(b"\n")
         if reuse is None:
             add(request, data)
         else:

@@ -12,6 +12,7 @@ disk: memory does not grow with the dataset.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -94,6 +95,10 @@ class Job:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
         table = None
+        if results is not None and is_url(results):
+            raise ConfigurationError(f"the result lines go to a local file (the job appends "
+                                     f"to it as results stream, and resumes from it), not "
+                                     f"{results}; the table may be a URL")
         if output is not None and (isinstance(source, Rows) or is_url(output)
                                    or table_format(output) in ("csv", "tsv", "parquet")):
             table, output = output, results or results_path_for(output, self.name)
@@ -111,6 +116,8 @@ class Job:
             self.table = TablePlan(self, table, storage_options=storage_options,
                                    column_prefix=column_prefix)
         self.rows_option = {"rows": source.options()} if isinstance(source, Rows) else {}
+        #: sha256 of the first pass's valid requests as planned (context.input_digest).
+        self.input_digest: Optional[str] = None
         self.poll_interval = check_interval(
             client.poll_interval if poll_interval is None else poll_interval, "poll_interval")
         self.max_batch_requests = max_batch_requests
@@ -187,17 +194,20 @@ class Job:
         rows = None  # the first pass's rows, for the table
         if self.table is not None and self.pass_number == 1 and not self.dry_running:
             rows = self.table.new_spool()
+        digest = hashlib.sha256() if self.pass_number == 1 else None
         try:
             spool, plans = plan_requests(source, max_requests=self.max_batch_requests,
                                          max_bytes=self.max_batch_bytes, job_name=self.name,
                                          watchers=self.context.planning_watchers,
                                          validator=validator, grow_each=self.grow_each,
-                                         reuse=reuse, rows=rows)
+                                         reuse=reuse, rows=rows, digest=digest)
         except BaseException:
             if reuse is not None:
                 reuse.close()
             raise
         self.reuse_plan = reuse
+        if digest is not None:
+            self.input_digest = digest.hexdigest()
         if reuse is not None:  # before the pass's spool: find_requests reads sent ones first
             self._reuse_plans.append(reuse)
             self._spools.append(reuse.held)
@@ -224,6 +234,8 @@ class Job:
         if self.table is not None and self.table.destination is not None:
             self.table.check()
         spool, plans = self.plan(self.source)
+        if self.table is not None and self.table.destination is not None:
+            self.table.check_columns()
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         pending = [self._pending(spool, plan) for plan in plans]
         self.hook.before_pass(batches=pending, context=self.context)
@@ -255,6 +267,8 @@ class Job:
         if self.table is not None and self.table.destination is not None:
             self.table.check()
         spool, plans = self.plan(self.source)
+        if self.table is not None and self.table.destination is not None:
+            self.table.check_columns()
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
         self.resumed = resumed = state is not None

@@ -8,6 +8,7 @@ index on disk. A table that cannot be written leaves the results file whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
@@ -17,7 +18,7 @@ from .._resultindex import ResultIndex
 from .._tablewriter import ArrowMaker, Shape, open_writer
 from ..errors import OutputError, OutputPathError, ValidationError
 from ..rows import Rows, RowsSpool
-from ..tables import ANSWER_COLUMNS, Column, answer_values, table_format
+from ..tables import ANSWER_COLUMNS, Column, answer_values, check_overwrite, table_format
 
 if TYPE_CHECKING:
     from .run import Job
@@ -25,17 +26,13 @@ if TYPE_CHECKING:
 
 def results_path_for(table: str, name: str) -> str:
     """Where a job writing ``table`` keeps its result lines: beside a local table
-    (``out.parquet`` -> ``out.results.jsonl``), in the current folder for a URL."""
+    (``out.parquet`` -> ``out.parquet.results.jsonl``: two tables never share one); for a
+    URL, in the current folder, named after the URL (``out.parquet-3f2a9c1e.results.jsonl``)."""
     if _fs.is_url(table):
-        stem = _fs.basename(table)
-        folder = os.getcwd()
-    else:
-        path = os.path.abspath(_fs.local(table))
-        stem, folder = os.path.basename(path), os.path.dirname(path)
-    for end in (".gz", *(sorted({".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson"}))):
-        if stem.lower().endswith(end):
-            stem = stem[:-len(end)]
-    return os.path.join(folder, f"{stem or name}.results.jsonl")
+        tag = hashlib.sha256(table.encode("utf-8")).hexdigest()[:8]
+        return os.path.join(os.getcwd(), f"{_fs.basename(table) or name}-{tag}.results.jsonl")
+    path = os.path.abspath(_fs.local(table))
+    return f"{path}.results.jsonl"
 
 
 class TablePlan:
@@ -55,11 +52,9 @@ class TablePlan:
         kind = table_format(destination)
         rows = isinstance(job.source, Rows)
         if kind is None:
-            if not _fs.is_url(destination):
-                raise OutputPathError(
-                    f"cannot tell the table format of {destination}: name it .csv, .tsv, "
-                    ".parquet or .jsonl")
-            kind = "jsonl"
+            raise OutputPathError(
+                f"cannot tell the table format of {destination}: name it .csv, .tsv, "
+                ".parquet or .jsonl")
         #: ``lines``: a job of requests writing JSONL copies its result lines as they are.
         self.kind = kind if rows or kind != "jsonl" else "lines"
 
@@ -78,6 +73,7 @@ class TablePlan:
         destination = self.destination
         assert destination is not None
         _fs.check_destination(destination, self.storage_options, path)
+        check_overwrite(destination)
         if not _fs.is_url(destination) and os.path.abspath(_fs.local(destination)) \
                 == self.job.output:
             raise OutputPathError(f"the table {self.destination} is the results file "
@@ -90,7 +86,8 @@ class TablePlan:
         names = [c.name for c in added]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValidationError(f"two plugins add a table column named {repeated[0]!r}")
+            raise ValidationError(f"the table would have two columns named {repeated[0]!r} "
+                                  "(the job's own and a plugin's, or two plugins')")
         if isinstance(source, Rows) and source.reader.columns:
             clash = [c for c in source.reader.columns if c in names]
             if clash:
@@ -103,17 +100,25 @@ class TablePlan:
         self.spool = RowsSpool()
         return self.spool
 
+    def check_columns(self) -> None:
+        """After planning, before sending: the columns found while reading (JSONL, dicts
+        have no header) must not clash with the ones the table adds."""
+        source = self.job.source
+        if not isinstance(source, Rows):
+            return
+        taken = {c.name for c in self.added_columns()}
+        clash = [c for c in source.columns if c in taken]
+        if clash:
+            raise ValidationError(
+                f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
+                "column the table adds; rename them, or prefix the added columns "
+                "(--column-prefix llm_ / column_prefix=)")
+
     def shape(self) -> Shape:
         source = self.job.source
         added = self.added_columns()
         if isinstance(source, Rows):
-            taken = {c.name for c in added}
-            clash = [c for c in source.columns if c in taken]
-            if clash:  # columns found only while reading (JSONL, dicts)
-                raise OutputError(
-                    f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
-                    "column the table adds; rename them, or prefix the added columns "
-                    "(--column-prefix llm_ / column_prefix=)")
+            self.check_columns()
             return Shape(list(source.columns), added, input_schema=source.schema,
                          input_kinds=source.kinds)
         return Shape([], added)
@@ -174,12 +179,20 @@ class TablePlan:
             shape = self.shape()
             with _fs.open_output(self.destination, self.storage_options) as handle:
                 writer = open_writer(self.kind, handle, [], shape=shape)
-                for records in self.records():
-                    writer.write(records)
-                writer.close()
-        except OutputError as exc:
-            raise OutputError(f"{exc}. The results are whole in {self.job.output}; run the "
-                              "same command again to write the table") from None
+                try:
+                    for records in self.records():
+                        writer.write(records)
+                finally:
+                    writer.close()
+        except (OutputError, ValidationError) as exc:
+            raise OutputError(f"cannot write the table {self.destination}: {exc}. The "
+                              f"results are whole in {self.job.output}; run the same command "
+                              "again to write the table") from None
+        except Exception as exc:  # a library's own error on a value: named, never a trace
+            raise OutputError(f"cannot write the table {self.destination}: "
+                              f"{type(exc).__name__}: {exc}. The results are whole in "
+                              f"{self.job.output}; run the same command again to write the "
+                              "table") from None
 
     def to_arrow(self) -> Any:
         """The whole table as one Arrow table (in memory: the caller asked for it)."""

@@ -3,10 +3,11 @@
 Made in ``resume_state`` (after the job validated and split its input): a sha256
 over the input's content, its request count and the options that decide the
 split. The content is read again from the job's ``source`` when it can be: a
-JSONL path (its bytes), a file of rows (its bytes; the template and the other
-request options are among the options) or a re-iterable collection (each request
-as canonical JSON). A one-shot iterator (a generator) cannot be read twice; the store then
-checks the custom_ids of the batches it recorded instead (see ``store.py``).
+JSONL path (its bytes) or a re-iterable collection (each request as canonical
+JSON). For rows and a template, the digest of the requests the job planned from
+them (``context.input_digest``), whatever holds the rows. A one-shot iterator (a
+generator) of requests cannot be read twice; the store then checks the custom_ids of
+the batches it recorded instead (see ``store.py``).
 """
 
 from __future__ import annotations
@@ -50,11 +51,8 @@ def of_job(job: JobContext) -> Fingerprint:
     source = job.source
     options = dict(job.options)  # what decides how requests are cut into batches
     total = job.total_requests
-    if isinstance(source, Rows):  # the rows' file when it is one; the template is an option
-        path = source.path
-        if path is None or "://" in path:
-            return Fingerprint("stream", None, total, options)
-        source = path
+    if isinstance(source, Rows):  # what the rows made: the requests, as planned
+        return Fingerprint("rows", job.input_digest, total, options)
     if isinstance(source, (str, os.PathLike)):
         if "://" in os.fspath(source):  # an object store: read once, by the job
             return Fingerprint("stream", None, total, options)

@@ -55,7 +55,7 @@ from claudebatch import (
     hookimpl,
 )
 from claudebatch.limits import RESULTS_KEPT_SECONDS
-from claudebatch.tables import table_format, write_results_table
+from claudebatch.tables import check_overwrite, table_format, write_results_table
 
 from . import fingerprint as fp
 from .database import connect, guard
@@ -600,6 +600,12 @@ class SQLiteStore:
         Needs no service. Returns ``(lines written, requests without a stored result)``.
         """
         job_id = self._job_id(name)
+        if table_format(output) is None:
+            raise OutputPathError(f"cannot tell what to write to {output} from its name: "
+                                  "name it .jsonl (result lines), .csv, .tsv or .parquet")
+        if "://" not in output:
+            self._check_output_is_not_the_store(output)
+        check_overwrite(output)
         with guard(self.path):
             lines = self.records.latest_lines(job_id, finished_only=False)
             if "://" in output or table_format(output) in ("csv", "tsv", "parquet"):

@@ -76,7 +76,7 @@ def test_a_killed_rows_job_resumes_to_the_whole_table_paying_nothing_twice(
     assert report["complete"] and report["counts"] == {"succeeded": REQUESTS}
     assert emulator.batches_created == 3 + 2, emulator.batch_ids  # none paid twice
     lines = {v["custom_id"]: v for v in map(
-        json.loads, (tmp_path / "table.results.jsonl").read_bytes().splitlines())}
+        json.loads, (tmp_path / "table.parquet.results.jsonl").read_bytes().splitlines())}
     table = pq.read_table(tmp_path / "table.parquet").to_pylist()
     assert [r["id"] for r in table] == [f"q-{i:03d}" for i in range(REQUESTS)]
     for row in table:  # each row's answer is its latest result line's
@@ -132,6 +132,6 @@ def test_export_writes_tables_and_object_store_urls(emulator: Emulator, tmp_path
     assert all(r["result_type"] == "succeeded" and r["answer"] for r in exported)
     assert len(s3.cat("bucket/e.csv").decode().splitlines()) == REQUESTS + 1
     assert sorted(s3.cat("bucket/e.jsonl").splitlines()) == \
-        sorted((tmp_path / "t.results.jsonl").read_bytes().splitlines())
+        sorted((tmp_path / "t.csv.results.jsonl").read_bytes().splitlines())
     assert main(["export", "rows", "-o", "s3://missing-bucket/e.csv", "--store", db]) == 1
     assert "missing-bucket" in capsys.readouterr().err
