@@ -92,3 +92,24 @@ def test_cli_reads_and_writes_s3(emulator: Emulator, s3: Any, tmp_path: Path,
     text = s3.cat("bucket/answers.csv").decode()
     assert text.splitlines()[0].startswith("q,custom_id,result_type,answer")
     assert len(text.splitlines()) == 3
+
+
+def test_urls_that_name_no_file_or_no_format_or_no_server_are_named(
+        emulator: Emulator, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = Rows([{"text": "a"}], template="{{ text }}", model=MODEL)
+    for output, words in (("s3://bucket.parquet", "names no file"),
+                          ("s3://bucket", "cannot tell the table format"),
+                          ("s3://bucket/out.xlsx", "cannot tell the table format")):
+        with pytest.raises(OutputPathError, match=words):
+            client_for(emulator).run(rows, output=output, results=str(tmp_path / "r.jsonl"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    with pytest.raises(ValidationError, match="cannot read s3://bucket/in.csv"):
+        Rows("s3://bucket/in.csv", template="{{ text }}", model=MODEL)
+    with pytest.raises(OutputPathError, match="cannot reach the output"):
+        client_for(emulator).run(rows, output="s3://bucket/o.csv",
+                                 results=str(tmp_path / "r.jsonl"))
+    assert emulator.batch_ids == []

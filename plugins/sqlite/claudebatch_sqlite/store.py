@@ -600,11 +600,11 @@ class SQLiteStore:
         Needs no service. Returns ``(lines written, requests without a stored result)``.
         """
         job_id = self._job_id(name)
+        if "://" not in output:
+            self._check_output_is_not_the_store(output)
         if table_format(output) is None:
             raise OutputPathError(f"cannot tell what to write to {output} from its name: "
                                   "name it .jsonl (result lines), .csv, .tsv or .parquet")
-        if "://" not in output:
-            self._check_output_is_not_the_store(output)
         check_overwrite(output)
         with guard(self.path):
             lines = self.records.latest_lines(job_id, finished_only=False)

@@ -135,3 +135,44 @@ def test_export_writes_tables_and_object_store_urls(emulator: Emulator, tmp_path
         sorted((tmp_path / "t.csv.results.jsonl").read_bytes().splitlines())
     assert main(["export", "rows", "-o", "s3://missing-bucket/e.csv", "--store", db]) == 1
     assert "missing-bucket" in capsys.readouterr().err
+
+
+def test_rows_in_memory_that_changed_are_refused_on_resume(emulator: Emulator,
+                                                           tmp_path: Path) -> None:
+    def run(data: Any) -> Any:
+        client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
+                             plugins=[SQLiteStore(tmp_path / "s.db")])
+        return client.run(Rows(data, template="Say {{ t }}", model="claude-haiku-4-5",
+                               id_column="id"), name="mem", output=str(tmp_path / "t.csv"),
+                          poll_interval=0.005)
+
+    run([{"id": 1, "t": "apple"}, {"id": 2, "t": "banana"}])
+    again = run([{"id": 1, "t": "apple"}, {"id": 2, "t": "banana"}])  # the same: resumes
+    assert again.all_succeeded and emulator.batches_created == 1
+    with pytest.raises(InputChangedError, match="requests changed"):
+        run([{"id": 1, "t": "cherry"}, {"id": 2, "t": "banana"}])  # same ids, other rows
+    assert emulator.batches_created == 1
+
+
+def test_export_refuses_to_destroy_the_store_an_input_or_to_guess_a_format(
+        emulator: Emulator, tmp_path: Path, install_cli: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import claudebatch_sqlite.cli as store_cli
+
+    from claudebatch.cli import main
+
+    install_cli(store_cli)
+    db = tmp_path / "s.db"
+    source = write_rows(tmp_path / "rows.csv")
+    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
+                         plugins=[SQLiteStore(db)])
+    client.run(Rows(source, template="{{ question }}", model="claude-haiku-4-5",
+                    id_column="id"), name="rows", output=str(tmp_path / "t.csv"),
+               poll_interval=0.005)
+    kept = {p: p.read_bytes() for p in (db, source)}
+    for target, words in ((db, "is the job store"), (source, "does not hold results"),
+                          (tmp_path / "e.xlsx", "cannot tell what to write")):
+        assert main(["export", "rows", "-o", str(target), "--store", str(db)]) != 0
+        assert words in capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in kept.items())
+    assert main(["export", "rows", "-o", str(tmp_path / "t.csv"), "--store", str(db)]) == 0
