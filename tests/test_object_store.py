@@ -107,7 +107,7 @@ def test_urls_that_name_no_file_or_no_format_or_no_server_are_named(
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
-    with pytest.raises(ValidationError, match="cannot read s3://bucket/in.csv"):
+    with pytest.raises(ValidationError, match=r"cannot read s3://bucket/in\.csv"):
         Rows("s3://bucket/in.csv", template="{{ text }}", model=MODEL)
     with pytest.raises(OutputPathError, match="cannot reach the output"):
         client_for(emulator).run(rows, output="s3://bucket/o.csv",

@@ -155,7 +155,7 @@ def test_nothing_claudebatch_did_not_write_is_overwritten(emulator: Emulator,
         client(emulator).run(rows, output=str(tmp_path / "o.csv"), results=str(template))
     other = tmp_path / "notes.csv"
     other.write_text("name,notes\nx,y\n")
-    with pytest.raises(OutputPathError, match="notes.csv exists and does not hold"):
+    with pytest.raises(OutputPathError, match=r"notes\.csv exists and does not hold"):
         client(emulator).run(rows, output=str(other))
     assert len(emulator.batch_ids) == before and template.read_text() == "{{ text }}"
     report = client(emulator).run(rows, output=str(tmp_path / "a.csv"), poll_interval=0.005)
