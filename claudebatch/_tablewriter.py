@@ -133,6 +133,9 @@ class Writer:
     def close(self) -> None:
         """Finish the file (a Parquet footer); the handle stays open."""
 
+    def release(self) -> None:
+        """Hand back memory a library keeps for reuse (Arrow's pool), between chunks."""
+
 
 class CsvWriter(Writer):
     def __init__(self, handle: IO[bytes], shape: Shape, delimiter: str) -> None:
@@ -236,6 +239,9 @@ class ParquetWriter(Writer):
 
     def write(self, records: List[Dict[str, Any]]) -> None:
         self.writer.write_table(self.maker.table(records))
+
+    def release(self) -> None:
+        self.maker.pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         self.writer.close()

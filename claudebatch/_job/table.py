@@ -180,8 +180,10 @@ class TablePlan:
             with _fs.open_output(self.destination, self.storage_options) as handle:
                 writer = open_writer(self.kind, handle, [], shape=shape)
                 try:
-                    for records in self.records():
+                    for count, records in enumerate(self.records()):
                         writer.write(records)
+                        if count % 8 == 7:
+                            writer.release()
                 finally:
                     writer.close()
         except (OutputError, ValidationError) as exc:
