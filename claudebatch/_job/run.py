@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Opt
 import attrs
 
 from .._client import BatchClient, check_interval
-from .._fs import is_url, local
 from .._output import OutputFile, check_output
 from .._pending import PendingBatch
 from .._polling import poll_until_ended
@@ -30,15 +29,14 @@ from .._report import BatchSummary, JobPlan, JobReport
 from .._results import annotate, to_result
 from .._spool import Spool, request_of
 from ..context import JobContext
-from ..errors import ConfigurationError, ValidationError
+from ..errors import ValidationError
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
 from ..models import BatchResult, MessageBatch, Request
 from ..rows import Rows
-from ..tables import table_format
 from .collect import Collector, SubmittedBatch
 from .plan import PlannedBatch, plan_requests
 from .reuse import ReusePlan
-from .table import TablePlan, results_path_for
+from .table import TablePlan, route_output
 
 logger = logging.getLogger("claudebatch.job")
 
@@ -71,7 +69,7 @@ class Job:
     iterable of Requests or dicts, or :class:`~claudebatch.rows.Rows` (a table and a
     template). ``output`` ending ``.csv``, ``.tsv`` or ``.parquet``, an fsspec URL, or
     any output of a job over rows is a table, written when the job ends; the result
-    lines then go to ``results`` (default: beside it, ``NAME.results.jsonl``).
+    lines then go to ``results`` (default: beside it, ``TABLE.results.jsonl``).
     Plugins see the job through ``self.context``, a
     :class:`~claudebatch.context.JobContext`.
     """
@@ -94,20 +92,7 @@ class Job:
         self.source = source
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
-        table = None
-        if results is not None and is_url(results):
-            raise ConfigurationError(f"the result lines go to a local file (the job appends "
-                                     f"to it as results stream, and resumes from it), not "
-                                     f"{results}; the table may be a URL")
-        if output is not None and (isinstance(source, Rows) or is_url(output)
-                                   or table_format(output) in ("csv", "tsv", "parquet")):
-            table, output = output, results or results_path_for(output, self.name)
-        elif output is not None:
-            output = local(output)  # file://...
-        if results is not None and table is None:
-            raise ConfigurationError("--results / results= names the result lines' file of a "
-                                     "job that writes a table; this job writes its result "
-                                     f"lines to {output!r}")
+        table, output = route_output(source, output, results, self.name)
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
         #: The table the job writes when it ends (None: only result lines); a job over
         #: rows always has one, for ``report.to_pandas()`` and friends.
@@ -151,6 +136,11 @@ class Job:
     @property
     def hook(self) -> Any:
         return self.client.hook
+
+    @property
+    def table_out(self) -> Optional[TablePlan]:
+        """The table the job writes when it ends, if it writes one."""
+        return self.table if self.table is not None and self.table.destination else None
 
     @property
     def results_written(self) -> int:
@@ -231,11 +221,12 @@ class Job:
         self.dry_running = True
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
-        if self.table is not None and self.table.destination is not None:
-            self.table.check()
+        table = self.table_out
+        if table is not None:
+            table.check()  # before reading the input: a bad output fails at once
         spool, plans = self.plan(self.source)
-        if self.table is not None and self.table.destination is not None:
-            self.table.check_columns()
+        if table is not None:
+            table.check_columns()  # the columns found while reading
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         pending = [self._pending(spool, plan) for plan in plans]
         self.hook.before_pass(batches=pending, context=self.context)
@@ -264,11 +255,12 @@ class Job:
                      else self.source)
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
-        if self.table is not None and self.table.destination is not None:
-            self.table.check()
+        table = self.table_out
+        if table is not None:
+            table.check()  # before reading the input: a bad output fails at once
         spool, plans = self.plan(self.source)
-        if self.table is not None and self.table.destination is not None:
-            self.table.check_columns()
+        if table is not None:
+            table.check_columns()  # the columns found while reading
         self.total_requests = sum(p.count for p in plans) + self._held_count()
         state: Optional[ResumeState] = self.hook.resume_state(context=self.context)
         self.resumed = resumed = state is not None
@@ -311,18 +303,16 @@ class Job:
                 spool, plans = self.plan(retry)
         if self.pass_number > 1 or resumed:
             collector.keep_last_attempts(self._resubmitted)  # and recount the output
-        table = self.table.destination if self.table is not None else None
         if table is not None:
-            assert self.table is not None
-            self.table.write()
-            logger.info("job %s: table written to %s", self.name, table)
+            table.write()
+            logger.info("job %s: table written to %s", self.name, table.destination)
         report = JobReport(
             name=self.name, output=self.output, total_requests=self.total_requests,
             counts=dict(collector.counts), batches=[b.summary for b in self.batches],
             stop_reasons=dict(collector.stop_reasons),
             missing=self.missing, passes=self.pass_number,
             elapsed_seconds=self.clock.monotonic() - started, reused=self.reused,
-            duplicates=self.duplicates, table=table, job=self)
+            duplicates=self.duplicates, table=table.destination if table else None, job=self)
         for section in self.hook.job_summary(report=report, context=self.context):
             report.plugins.update(section or {})
         self.hook.on_job_end(report=report, context=self.context)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, 
 from .. import _fs
 from .._resultindex import ResultIndex
 from .._tablewriter import ArrowMaker, Shape, open_writer
-from ..errors import OutputError, OutputPathError, ValidationError
+from ..errors import ConfigurationError, OutputError, OutputPathError, ValidationError
 from ..rows import Rows, RowsSpool
 from ..tables import ANSWER_COLUMNS, Column, answer_values, check_overwrite, table_format
 
@@ -33,6 +33,28 @@ def results_path_for(table: str, name: str) -> str:
         return os.path.join(os.getcwd(), f"{_fs.basename(table) or name}-{tag}.results.jsonl")
     path = os.path.abspath(_fs.local(table))
     return f"{path}.results.jsonl"
+
+
+def route_output(source: Any, output: Optional[str], results: Optional[str], name: str
+                 ) -> Tuple[Optional[str], Optional[str]]:
+    """``(table, result lines file)`` for a job's ``output`` and ``results`` options.
+
+    A job over rows, or an ``output`` that is a table by its extension or a URL, writes
+    a table there and its result lines to ``results`` (by default named after the
+    table); any other ``output`` is the result lines file itself, as it always was.
+    """
+    if results is not None and _fs.is_url(results):
+        raise ConfigurationError(f"the result lines go to a local file (the job appends to "
+                                 f"it as results stream, and resumes from it), not {results}; "
+                                 "the table may be a URL")
+    if output is not None and (isinstance(source, Rows) or _fs.is_url(output)
+                               or table_format(output) in ("csv", "tsv", "parquet")):
+        return output, results or results_path_for(output, name)
+    if results is not None:
+        raise ConfigurationError("--results / results= names the result lines' file of a "
+                                 "job that writes a table; this job writes its result lines "
+                                 f"to {output!r}")
+    return None, None if output is None else _fs.local(output)  # file://...
 
 
 class TablePlan:
