@@ -29,7 +29,6 @@ from typing import IO, Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple,
 from ._compactset import DigestTable
 from ._inputs import SourceProblem
 from ._rowsource import RowReader, open_rows
-from ._template import Template
 from .errors import ValidationError
 from .limits import CUSTOM_ID_PATTERN
 
@@ -77,6 +76,8 @@ class Rows:
                  storage_options: Optional[Mapping[str, Any]] = None,
                  template_name: Optional[str] = None, system_name: Optional[str] = None
                  ) -> None:
+        from ._template import Template  # jinja2, imported only when rows are made
+
         text, name = _read_template(template, "the template")
         if not text or not text.strip():
             raise ValidationError("the template is empty: it makes each row's user message")
