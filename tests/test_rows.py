@@ -404,3 +404,13 @@ def test_the_template_keeps_jinja_globals_and_filters() -> None:
     template_text = Rows([{"t": "ab"}], template="{% for i in range(2) %}{{ t | upper }}"
                                                 "{% endfor %}", model=MODEL)
     assert template_text.template.render({"t": "ab"}) == ("ABAB", None)
+
+
+def test_file_urls_are_local_paths(emulator: Emulator, tmp_path: Path) -> None:
+    source = write_inputs(tmp_path)["csv"]
+    report = client_for(emulator).run(
+        Rows(f"file://{source}", template=TEMPLATE, model=MODEL, id_column="id"),
+        output=f"file://{tmp_path / 'out.parquet'}", poll_interval=0.005)
+    assert [r["id"] for r in pq.read_table(tmp_path / "out.parquet").to_pylist()] == \
+        [r["id"] for r in DATA]
+    assert report.output == str(tmp_path / "out.parquet.results.jsonl")
