@@ -148,6 +148,9 @@ class _Run:
     rows: Dict[PendingBatch, _RequestRows] = field(default_factory=dict)  # of this pass
     drained_at: float = 0.0
     adopted: int = 0
+    #: The pass the uncommitted results and held requests belong to: a replayed pass's
+    #: duplicates are answered while a later pass runs, and must not be stored as its.
+    buffered_pass: int = 0
 
     def __post_init__(self) -> None:
         self.pending.clock = self.job.clock.time  # answers stamped on the job's clock
@@ -408,6 +411,7 @@ class SQLiteStore:
         run = self._current(context)
         if run is None or run.job.replaying:
             return  # stored already
+        self._buffer_for(run, run.job.pass_number)
         if run.job.reusing:  # answered without a batch: recorded as the job's request too
             run.pending.held.append(result.custom_id)
         run.results.append((result.custom_id, result.result.type, line))
@@ -452,6 +456,7 @@ class SQLiteStore:
         run = self._current(context)
         if run is None:
             return
+        self._buffer_for(run, context.pass_number)
         with guard(self.path):
             self.records.end_batch(run.job_id, context.pass_number, self._drain(run),
                                    run.pending, batch, complete=complete)
@@ -508,10 +513,16 @@ class SQLiteStore:
         run = self._run
         return run if run is not None and context is run.job else None
 
+    def _buffer_for(self, run: _Run, pass_number: int) -> None:
+        """Commit what was gathered for another pass before gathering for this one."""
+        if run.buffered_pass != pass_number and (run.results or run.pending.held):
+            self._commit(run)
+        run.buffered_pass = pass_number
+
     def _commit(self, run: _Run) -> None:
         with guard(self.path):
-            self.records.insert_results(run.job_id, run.job.pass_number, self._drain(run),
-                                        run.pending)
+            self.records.insert_results(run.job_id, run.buffered_pass or run.job.pass_number,
+                                        self._drain(run), run.pending)
             run.lock.heartbeat()
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:

@@ -176,3 +176,30 @@ def test_export_refuses_to_destroy_the_store_an_input_or_to_guess_a_format(
         assert words in capsys.readouterr().err
     assert all(p.read_bytes() == data for p, data in kept.items())
     assert main(["export", "rows", "-o", str(tmp_path / "t.csv"), "--store", str(db)]) == 0
+
+
+def test_running_a_finished_job_again_keeps_every_later_answer(tmp_path: Path) -> None:
+    """Duplicates answered while pass 1 is replayed are stored as pass 1's, not as the pass
+    under way when the store commits: a rerun never swaps a paid answer for a stale one."""
+    from claudebatch_retry import RetryPolicy
+
+    from claudebatch.emulator import Faults
+
+    rows = [{"id": f"r{i}", "text": f"text {i % 20}"} for i in range(60)]  # 3 of each
+    outcomes = []
+    with Emulator(rate=5000.0, seed=7, answer_tokens=(5, 10),
+                  faults=Faults(errored=0.5)) as emu:
+        for _ in range(3):
+            client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
+                                 plugins=[SQLiteStore(tmp_path / "s.db"),
+                                          RetryPolicy(passes=2, pause=0)])
+            report = client.run(Rows(rows, template="Say {{ text }}", model="claude-haiku-4-5",
+                                     max_tokens=16, id_column="id"),
+                                name="j", output=str(tmp_path / "t.csv"), poll_interval=0.005)
+            with open(tmp_path / "t.csv", newline="") as handle:
+                table = {r["id"]: (r["result_type"], r["answer"])
+                         for r in csv.DictReader(handle)}
+            outcomes.append((report.counts, table))
+        assert emu.batches_created == 3  # the reruns sent nothing
+    assert outcomes[0][0]["errored"] < 12  # the retries did win some back
+    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
