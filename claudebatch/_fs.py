@@ -121,8 +121,9 @@ def open_output(path: str, options: Optional[Mapping[str, Any]] = None) -> Itera
     mode; a new one is 0600). A URL: a local temporary file, uploaded whole at the end.
     """
     remote = is_url(path)
-    target = local(path)
-    folder = tempfile.gettempdir() if remote else os.path.dirname(os.path.abspath(target))
+    # through a symlink to the file it names: the link stays, the file is replaced
+    target = local(path) if remote else os.path.realpath(local(path))
+    folder = tempfile.gettempdir() if remote else os.path.dirname(target)
     try:
         fd, tmp = temporary_beside(os.path.join(folder, basename(target)))
     except OSError as exc:

@@ -155,7 +155,7 @@ class CsvRows(RowReader):
             try:
                 header = next(reader, None)
             except (UnicodeDecodeError, csv.Error, EOFError, OSError, zlib.error) as exc:
-                raise ValidationError(f"cannot read the header of {self.path}: "
+                raise ValidationError(f"cannot read {self.path}: "
                                       f"{self._unreadable(exc, reader.line_num)}") from None
         if not header or not any(name.strip() for name in header):
             raise ValidationError(f"{self.path} is empty: a CSV of rows starts with a header "

@@ -9,6 +9,7 @@ names are not identifiers are reached as ``row["review text"]``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, List, Mapping, Optional, Tuple
 
 import jinja2
@@ -27,9 +28,16 @@ def _blank_none(value: Any) -> Any:
 MAX_REPEAT = 10_000_000
 
 
+#: The most bits an integer a template computes may have (``**``, ``*``).
+MAX_INT_BITS = 100_000
+_HUGE_WIDTH = re.compile(r"\d{8,}")  # a width of 10 million or more in a format string
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, also refusing ``"x" * 10**9`` and ``10 ** 10**9``, which
-    would take the memory or the time of the whole machine on one row."""
+    """Jinja's immutable sandbox, also refusing what would take the memory or the time of
+    the machine in one expression: ``"x" * 10**9``, ``2 ** 10**9``, ``"x"|center(10**9)``,
+    ``"{:>999999999}".format(x)``. (A loop that doubles a string each turn is not caught:
+    a template is code, trusted with the machine it runs on.)"""
 
     intercepted_binops = frozenset({"*", "**"})
 
@@ -40,15 +48,52 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                         and len(seq) * times > MAX_REPEAT:
                     raise SecurityError(f"repeating {len(seq):,} items {times:,} times makes "
                                         f"more than {MAX_REPEAT:,}")
-        elif operator == "**" and isinstance(left, int) and isinstance(right, int) \
-                and abs(left) > 1 and right > 1000:
-            raise SecurityError(f"{left} ** {right} is too large a number")
+            if _int(left) and _int(right) \
+                    and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError("the product is too large a number")
+        elif operator == "**" and _int(left) and _int(right) and abs(left) > 1 and right > 0 \
+                and left.bit_length() * right > MAX_INT_BITS:
+            raise SecurityError("the power is too large a number")
         return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = getattr(value, "__self__", "")
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if isinstance(text, str) and _HUGE_WIDTH.search(text):
+                raise SecurityError("a format with a width of 10 million or more")
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bounded(name: str, original: Any) -> Any:
+    """A filter whose numeric arguments (widths, counts) stay below :data:`MAX_REPEAT`."""
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args[1:], *kwargs.values()):
+            if _int(value) and abs(value) > MAX_REPEAT:
+                raise SecurityError(f"the {name} filter with {value:,}")
+        return original(*args, **kwargs)
+
+    for attribute in ("jinja_pass_arg",):  # how Jinja marks a filter taking the environment
+        if hasattr(original, attribute):
+            setattr(bounded, attribute, getattr(original, attribute))
+    return bounded
 
 
 _ENVIRONMENT = _Sandbox(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
     finalize=_blank_none)
+for _name in ("center", "indent", "format", "wordwrap", "truncate"):
+    _ENVIRONMENT.filters[_name] = _bounded(_name, _ENVIRONMENT.filters[_name])
+_ENVIRONMENT.globals.pop("lipsum", None)  # placeholder text: never a prompt, and unbounded
 _GLOBALS = dict(_ENVIRONMENT.globals)
 
 

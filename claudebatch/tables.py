@@ -98,44 +98,71 @@ def _text_of(content: Any) -> Optional[str]:
     return "".join(parts) if parts else None
 
 
-def _first_line(path: str) -> Optional[bytes]:
-    """The file's first non-blank line (at most 64 KB of it), or None when it is empty."""
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                return line[:65536].strip()
-            if handle.tell() > 65536:
-                break
+def has_answer_columns(names: Iterable[str]) -> bool:
+    """Whether column names hold a table's own columns: ``custom_id``, ``result_type`` and
+    ``answer``, with one prefix (``--column-prefix``) or none."""
+    names = set(names)
+    return any(name.endswith("result_type")
+               and {name[:-len("result_type")] + "custom_id",
+                    name[:-len("result_type")] + "answer"} <= names
+               for name in names)
+
+
+def _first_keys(path: str) -> Optional[List[str]]:
+    """The keys of a JSON lines file's first object (streamed: a line of any length), or
+    None when the file does not start with one."""
+    import ijson
+
+    keys: List[str] = []
+    try:
+        with open(path, "rb") as handle:
+            for prefix, event, value in ijson.parse(handle, multiple_values=True):
+                if prefix == "" and event == "map_key":
+                    keys.append(str(value))
+                elif prefix == "" and event == "end_map":
+                    return keys
+                elif prefix == "" and event != "start_map":
+                    return None  # a first value that is not an object
+    except Exception:  # not JSON
+        return None
     return None
 
 
 def _looks_ours(path: str) -> bool:
     """Whether an existing file holds what claudebatch writes there: result lines, or a
-    table with a ``result_type`` column (any prefix)."""
+    table with the job's own columns."""
     kind = table_format(path)
     if kind == "parquet":
         try:
             import pyarrow.parquet as pq
 
-            names = pq.read_schema(path).names
+            return has_answer_columns(pq.read_schema(path).names)
         except Exception:  # not Parquet at all, or no pyarrow
             return False
-        return any(name.endswith("result_type") for name in names)
-    first = _first_line(path)
-    if first is None:
-        return True  # empty: nothing to lose
     if kind in ("csv", "tsv"):
-        text = first.decode("utf-8", "replace").lstrip("\ufeff")
-        return any(name.strip().strip('"').endswith("result_type")
-                   for name in text.split("\t" if kind == "tsv" else ","))
-    if first.startswith(b'{"custom_id":'):
-        return True  # a result line, perhaps longer than what was read
-    try:
-        value = json.loads(first)
-    except ValueError:
+        import csv
+
+        try:
+            with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+                header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else ","),
+                              None)
+        except csv.Error:
+            return False
+        return header is not None and has_answer_columns(header)
+    keys = _first_keys(path)
+    if keys is None:
         return False
-    return isinstance(value, dict) and (("result" in value and "custom_id" in value)
-                                        or any(k.endswith("result_type") for k in value))
+    return {"custom_id", "result"} <= set(keys) or has_answer_columns(keys)
+
+
+def _has_content(path: str) -> bool:
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(65536)
+            if not chunk:
+                return False
+            if chunk.strip():
+                return True
 
 
 def check_overwrite(path: str) -> None:
@@ -149,7 +176,7 @@ def check_overwrite(path: str) -> None:
         return
     target = local(path)
     try:
-        if not os.path.isfile(target) or os.path.getsize(target) == 0:
+        if not os.path.isfile(target) or not _has_content(target):
             return
         ours = _looks_ours(target)
     except OSError:

@@ -190,3 +190,55 @@ def test_what_a_killed_process_left_is_swept(tmp_path: Path) -> None:
     made = temporary_folder("index")
     assert not old.exists() and os.path.isdir(made)
     os.rmdir(made)
+
+
+def test_the_overwrite_rule_reads_whole_first_lines_and_wants_the_answer_columns(
+        emulator: Emulator, tmp_path: Path) -> None:
+    from claudebatch.tables import check_overwrite
+
+    compact = tmp_path / "requests.jsonl"  # jq -c style: no spaces, custom_id first
+    compact.write_text('{"custom_id":"a","params":{"model":"m"}}\n')
+    mine = tmp_path / "mine.csv"
+    mine.write_text("id,last_result_type\n1,ok\n")
+    for path in (compact, mine):
+        with pytest.raises(OutputPathError, match="does not hold results"):
+            check_overwrite(str(path))
+    rows = [{"id": "a", "text": "x", "note": "n" * 70_000}]  # a first line past 64 KB
+    for output in ("long.jsonl", "long.csv"):
+        for _ in range(2):  # the second run replaces the first's table
+            report = client(emulator).run(Rows(rows, template="{{ text }}", model=MODEL,
+                                               id_column="id"),
+                                          output=str(tmp_path / output), poll_interval=0.005)
+            assert report.all_succeeded
+    wide = [{f"c{i}": "v" for i in range(3000)} | {"id": "w", "text": "x"}]  # a long header
+    for _ in range(2):
+        client(emulator).run(Rows(wide, template="{{ text }}", model=MODEL, id_column="id"),
+                             output=str(tmp_path / "wide.csv"), poll_interval=0.005)
+
+
+def test_a_table_written_through_a_symlink_replaces_the_file_it_names(
+        emulator: Emulator, tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    rows = Rows([{"id": "a", "text": "x"}], template="{{ text }}", model=MODEL, id_column="id")
+    client(emulator).run(rows, output=str(tmp_path / "real" / "t.csv"), poll_interval=0.005)
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real" / "t.csv")
+    before = (tmp_path / "real" / "t.csv").stat().st_mtime_ns
+    client(emulator).run(Rows([{"id": "b", "text": "y"}], template="{{ text }}", model=MODEL,
+                              id_column="id"), output=str(tmp_path / "link.csv"),
+                         poll_interval=0.005)
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real" / "t.csv").stat().st_mtime_ns != before
+    assert "b," in (tmp_path / "real" / "t.csv").read_text()
+
+
+def test_the_sandbox_bounds_filters_formats_powers_and_products() -> None:
+    for template, words in (('{{ "x"|center(10**9) }}', "center filter"),
+                            ('{{ "%*d"|format(10**9, 1) }}', "format filter"),
+                            ("{{ ('{:>' ~ 10**9 ~ '}').format('x') }}", "width of 10 million"),
+                            ("{{ 2 ** 1000 ** 1000 ** 100 }}", "too large a number"),
+                            ("{{ (10 ** 20000) * (10 ** 20000) * (10 ** 20000) }}",
+                             "too large a number")):
+        (found,) = problems([{"text": "a"}], template=template)
+        assert words in found, (template, found)
+    assert dry([{"text": "a"}], template='{{ "ab"|center(6) }}{{ "{:>4}".format(1) }}'
+                                         '{{ 2 ** 64 }}').total_requests == 1
