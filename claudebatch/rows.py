@@ -73,18 +73,15 @@ class Rows:
                  max_tokens: int = 1024, system: Optional[TemplateText] = None,
                  params: Optional[Mapping[str, Any]] = None, id_column: Optional[str] = None,
                  format: Optional[str] = None,
-                 storage_options: Optional[Mapping[str, Any]] = None,
-                 template_name: Optional[str] = None, system_name: Optional[str] = None
-                 ) -> None:
+                 storage_options: Optional[Mapping[str, Any]] = None) -> None:
         from ._template import Template  # jinja2, imported only when rows are made
 
         text, name = _read_template(template, "the template")
         if not text or not text.strip():
             raise ValidationError("the template is empty: it makes each row's user message")
         system_text, sys_name = _read_template(system, "the system template")
-        self.template = Template(text, name=template_name or name)
-        self.system = Template(system_text, name=system_name or sys_name) \
-            if system_text is not None else None
+        self.template = Template(text, name=name)
+        self.system = Template(system_text, name=sys_name) if system_text is not None else None
         if not isinstance(model, str) or not model:
             raise ValidationError("rows need a model for their requests (--model / model=)")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:

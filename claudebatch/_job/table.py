@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .. import _fs
 from .._resultindex import ResultIndex
@@ -55,6 +55,15 @@ def route_output(source: Any, output: Optional[str], results: Optional[str], nam
                                  "job that writes a table; this job writes its result lines "
                                  f"to {output!r}")
     return None, None if output is None else _fs.local(output)  # file://...
+
+
+def _refuse_clash(columns: Iterable[str], taken: Set[str]) -> None:
+    clash = [name for name in columns if name in taken]
+    if clash:
+        raise ValidationError(
+            f"the input column(s) {', '.join(map(repr, clash))} have the name of a column "
+            "the table adds; rename them, or prefix the added columns (--column-prefix llm_ "
+            "/ column_prefix=)")
 
 
 class TablePlan:
@@ -110,13 +119,8 @@ class TablePlan:
         if repeated:
             raise ValidationError(f"the table would have two columns named {repeated[0]!r} "
                                   "(the job's own and a plugin's, or two plugins')")
-        if isinstance(source, Rows) and source.reader.columns:
-            clash = [c for c in source.reader.columns if c in names]
-            if clash:
-                raise ValidationError(
-                    f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
-                    "column the table adds; rename them, or prefix the added columns "
-                    "(--column-prefix llm_ / column_prefix=)")
+        if isinstance(source, Rows):  # a header known before reading: refused at once
+            _refuse_clash(source.reader.columns or (), set(names))
 
     def new_spool(self) -> RowsSpool:
         self.spool = RowsSpool()
@@ -126,15 +130,8 @@ class TablePlan:
         """After planning, before sending: the columns found while reading (JSONL, dicts
         have no header) must not clash with the ones the table adds."""
         source = self.job.source
-        if not isinstance(source, Rows):
-            return
-        taken = {c.name for c in self.added_columns()}
-        clash = [c for c in source.columns if c in taken]
-        if clash:
-            raise ValidationError(
-                f"the input column(s) {', '.join(map(repr, clash))} have the name of a "
-                "column the table adds; rename them, or prefix the added columns "
-                "(--column-prefix llm_ / column_prefix=)")
+        if isinstance(source, Rows):
+            _refuse_clash(source.columns, {c.name for c in self.added_columns()})
 
     def shape(self) -> Shape:
         source = self.job.source
