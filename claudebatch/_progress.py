@@ -1,15 +1,18 @@
-"""Live progress for ``claudebatch run`` / ``demo``: a plugin like any other.
+"""Live progress for ``claudebatch run`` / ``demo``: plugins like any other.
 
-On a terminal it redraws one line; otherwise (logs, CI) it prints a plain line
-at most every ``interval`` seconds, and at each batch's end.
+``Progress``: on a terminal it redraws one line; otherwise (logs, CI) it prints a
+plain line at most every ``interval`` seconds, and at each batch's end.
+``JsonProgress`` (``--progress json``): one JSON event a line, for scripts.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import IO, Optional
+from typing import IO, Any, Dict, Optional, Set
 
 from ._plugins import hookimpl
+from ._report import JobReport
 from .context import CallContext, JobContext
 from .models import MessageBatch
 
@@ -66,3 +69,76 @@ class Progress:
         if self.interactive:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class JsonProgress:
+    """``--progress json``: one JSON object a line for scripts and schedulers.
+
+    Events: ``job_start`` (the input planned), ``batch_submitted``, ``poll``,
+    ``batch_ended``, ``pass_end``, ``job_end``. Each has ``event``, ``time`` (Unix
+    seconds on the job's clock), ``job`` and ``pass``; the rest is the event's own.
+    """
+
+    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self._passes_ended: Set[int] = set()
+        self._started = False
+
+    def emit(self, event: str, context: JobContext, **fields: Any) -> None:
+        record = {"event": event, "time": round(context.clock.time(), 3), "job": context.name,
+                  "pass": context.pass_number, **fields}
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+    @hookimpl
+    def on_job_start(self) -> None:
+        self._passes_ended.clear()
+        self._started = False
+
+    @hookimpl(trylast=True)
+    def before_pass(self, context: JobContext) -> None:
+        if not self._started and not context.dry_run:
+            self._started = True
+            self.emit("job_start", context, requests=context.total_requests,
+                      resumed=context.resumed, output=context.output, table=context.table)
+
+    @hookimpl
+    def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
+        if isinstance(context, JobContext):
+            self.emit("batch_submitted", context, batch_id=batch.id,
+                      requests=batch.request_counts.total)
+
+    @hookimpl
+    def on_poll(self, batch: MessageBatch, context: CallContext) -> None:
+        if isinstance(context, JobContext):
+            self.emit("poll", context, batch_id=batch.id, status=batch.processing_status,
+                      counts=_counts(batch))
+
+    @hookimpl
+    def on_batch_end(self, batch: MessageBatch, context: JobContext, complete: bool) -> None:
+        self.emit("batch_ended", context, batch_id=batch.id, complete=complete,
+                  counts=_counts(batch), results_written=context.results_written)
+
+    @hookimpl
+    def resubmit_requests(self, pass_number: int, context: JobContext) -> None:
+        self._pass_end(context, pass_number)
+
+    def _pass_end(self, context: JobContext, pass_number: int) -> None:
+        if pass_number not in self._passes_ended:
+            self._passes_ended.add(pass_number)
+            self.emit("pass_end", context, results_written=context.results_written)
+
+    @hookimpl
+    def on_job_end(self, report: JobReport, context: JobContext) -> None:
+        self._pass_end(context, context.pass_number)  # the last pass asks nothing after it
+        self.emit("job_end", context, requests=report.total_requests, counts=report.counts,
+                  missing=len(report.missing), passes=report.passes,
+                  complete=report.complete, elapsed_seconds=round(report.elapsed_seconds, 3),
+                  reused=report.reused, duplicates=report.duplicates, output=report.output,
+                  table=report.table)
+
+
+def _counts(batch: MessageBatch) -> Dict[str, int]:
+    counts = batch.request_counts
+    return {name: getattr(counts, name) for name in
+            ("processing", "succeeded", "errored", "canceled", "expired")}

@@ -182,6 +182,10 @@ def add_job_options(parser: argparse.ArgumentParser, *,
                         help="first wait between polls in seconds (default 30; grows with "
                              "backoff); small values suit the emulator")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--progress", choices=("lines", "json"), default="lines",
+                        help="how progress goes to stderr: lines for people (default), or "
+                             "json: one event a line (job_start, batch_submitted, poll, "
+                             "batch_ended, pass_end, job_end) for scripts")
     group = parser.add_argument_group(
         "reuse", "Never pay twice: a request whose answer a job store kept is not sent again, "
                  "and identical requests in one job are sent once (docs/reuse.md).")
@@ -246,9 +250,10 @@ def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
 
 
 def job_plugins(args: argparse.Namespace) -> List[Any]:
-    from ._progress import Progress
+    from ._progress import JsonProgress, Progress
 
-    progress = Progress(interval=2.0 if args.demo else 10.0)
+    progress: Any = JsonProgress() if args.progress == "json" else \
+        Progress(interval=2.0 if args.demo else 10.0)
     return [*plugins_from_args(args), *([] if args.quiet else [progress])]
 
 

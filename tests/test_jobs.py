@@ -263,6 +263,34 @@ def test_cli_progress_degrades_to_plain_lines(tmp_path: Path, monkeypatch: pytes
     assert "10/10 requests done, 10 results written" in err
 
 
+def test_cli_progress_json_is_one_event_a_line_for_scripts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    good = write_jsonl(tmp_path / "good.jsonl", (request(i) for i in range(30)))
+    with Emulator(rate=float("inf"), seed=1, faults=Faults(errored=0.5)) as emu:
+        code = cli_main(["run", str(good), "-o", str(tmp_path / "o.jsonl"), "--base-url",
+                         emu.url, "--poll-interval", "0.01", "--progress", "json"])
+        batch_id = emu.batch_ids[0]
+    assert code == 6  # some errored
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+              if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert kinds[:2] == ["job_start", "batch_submitted"] and kinds[-2:] == ["pass_end",
+                                                                          "job_end"]
+    assert set(kinds) == {"job_start", "batch_submitted", "poll", "batch_ended", "pass_end",
+                          "job_end"}
+    assert all(isinstance(e["time"], float) and e["pass"] == 1 for e in events)
+    start, end = events[0], events[-1]
+    assert start["requests"] == 30 and start["output"] == str(tmp_path / "o.jsonl")
+    ended = next(e for e in events if e["event"] == "batch_ended")
+    assert ended["batch_id"] == batch_id and ended["complete"] is True
+    assert sum(ended["counts"].values()) == 30 and ended["results_written"] == 30
+    assert end["counts"] == {k: v for k, v in ended["counts"].items() if v and k in
+                             ("succeeded", "errored")}
+    assert end["complete"] is True and end["missing"] == 0
+
+
 def test_requests_are_accepted_as_request_objects(emulator: Emulator, tmp_path: Path) -> None:
     rows = [Request(f"q-{i}", request(i)["params"]) for i in range(3)]
     report = client_for(emulator).run(rows, output=str(tmp_path / "o.jsonl"))
