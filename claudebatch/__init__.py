@@ -38,6 +38,7 @@ from .errors import (
     WaitTimeoutError,
 )
 from .hookspecs import GIVE_UP
+from .logcontext import LogContext
 from .models import (
     Annotation,
     BatchResult,
@@ -86,6 +87,7 @@ __all__ = [
     "JobContext",
     "JobPlan",
     "JobReport",
+    "LogContext",
     "Message",
     "MessageBatch",
     "MissingExtraError",

@@ -64,6 +64,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if getattr(args, "verbose", 0):
+        from .logcontext import log_to_stderr
+
+        log_to_stderr(args.verbose)
     try:
         return command(args)
     except (ConfigurationError, InvalidBatchIdError) as exc:
@@ -113,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "and top_k)")
     common.add_argument("--beta", action="append", default=[], metavar="NAME",
                         help="a beta to enable (sent in the anthropic-beta header); repeatable")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log what claudebatch and its plugins do on stderr, each record "
+                             "naming its job and batch (-vv: debug)")
     common.add_argument("--allow-http", action="store_true",
                         help="allow plain http:// to a host other than this machine (the key "
                              "and prompts cross the network unencrypted)")

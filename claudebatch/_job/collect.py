@@ -20,6 +20,7 @@ from .._results import annotate, to_result
 from .._spool import Spool
 from ..errors import APIConnectionError, BatchNotEndedError
 from ..limits import RESULT_STREAM_ATTEMPTS
+from ..logcontext import about
 from ..models import BatchResult, MessageBatch
 from ..policies import backoff_delay
 from .plan import PlannedBatch
@@ -230,6 +231,10 @@ class Collector:
         Only results for requests sent in this batch are written, each once; a
         broken download is tried again with backoff, skipping what is written.
         """
+        with about(batch=item.summary.id):
+            self._collect(item, resuming=resuming)
+
+    def _collect(self, item: SubmittedBatch, *, resuming: bool) -> None:
         ids = list(item.custom_ids())  # in the batch's order: the missing are listed so
         expected = set(ids)
         seen: Set[str] = self.ids_in_output(expected) if resuming else set(item.written)

@@ -31,6 +31,7 @@ from .._spool import Spool, request_of
 from ..context import JobContext
 from ..errors import ValidationError
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
+from ..logcontext import about
 from ..models import BatchResult, MessageBatch, Request
 from ..rows import Rows
 from .collect import Collector, SubmittedBatch
@@ -218,6 +219,10 @@ class Job:
     def dry_run(self) -> JobPlan:
         """Validate and split, let plugins weigh the pass (``before_pass`` with
         ``context.dry_run``); send nothing."""
+        with about(job=self.name, batch="-"):
+            return self._dry_run()
+
+    def _dry_run(self) -> JobPlan:
         self.dry_running = True
         self.pass_number = 1
         self.hook.on_job_start(context=self.context)
@@ -250,6 +255,10 @@ class Job:
     # --- running ------------------------------------------------------------
 
     def run(self) -> JobReport:
+        with about(job=self.name, batch="-"):  # every log record made meanwhile names them
+            return self._run()
+
+    def _run(self) -> JobReport:
         self.started_at = started = self.clock.monotonic()
         check_output(self.output, self.source.path if isinstance(self.source, Rows)
                      else self.source)
@@ -346,12 +355,14 @@ class Job:
             batch = self.client.retrieve(known)
             if state is not None and known in state.adopted:
                 self.client.adopt(known, state.adopted[known], plan.count)
-            logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
-                        self.pass_number, plan.index)
+            with about(batch=known):
+                logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
+                            self.pass_number, plan.index)
         else:
             batch = self.client.create(pending, context=self.context)
-            logger.info("job %s: submitted batch %s with %d requests (%d bytes)", self.name,
-                        batch.id, plan.count, plan.body_bytes)
+            with about(batch=batch.id):
+                logger.info("job %s: submitted batch %s with %d requests (%d bytes)",
+                            self.name, batch.id, plan.count, plan.body_bytes)
         summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
         item = SubmittedBatch(plan, spool, summary, batch,
                               done=bool(state and batch.id in state.finished))
