@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, List, Mapping, Optional
 
 import attrs
 
@@ -52,17 +52,23 @@ def _strip_cache_marks(params: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),
-               declared: Optional[Mapping[str, Any]] = None) -> str:
+               declared: Optional[Mapping[str, Any]] = None,
+               service: Optional[str] = None) -> str:
     """The hex sha256 an answer to ``params`` is stored and looked up under.
 
     :param params: the request's params as planned (before plugins' rewrites).
     :param betas: the betas the request goes out with (they enable what it asks).
     :param declared: the options plugins declared for the job
         (``context.declare_option``: a structured-output schema changes the answer).
+    :param service: the base URL of a server other than the API (an emulator, a
+        gateway), whose answers must never answer a request to another; None for the API.
     """
-    canonical = json.dumps(
-        [KEY_VERSION, _strip_cache_marks(params), sorted(set(betas)), declared or {}],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    parts: List[Any] = [KEY_VERSION, _strip_cache_marks(params), sorted(set(betas)),
+                        declared or {}]
+    if service is not None:
+        parts.append({"service": service})
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -83,6 +83,8 @@ def test_the_key_ignores_order_whitespace_and_cache_marks_but_nothing_else() -> 
     assert answer_key(PARAMS, betas=["files-api-2025-04-14"]) != key
     assert answer_key(PARAMS, betas=["b", "a"]) == answer_key(PARAMS, betas=["a", "b", "a"])
     assert answer_key(PARAMS, declared={"structured.schema": "ab12"}) != key
+    assert answer_key(PARAMS, service="http://127.0.0.1:8765") != key
+    assert answer_key(PARAMS, service=None) == key  # the API's keys are as they were
     assert len(key) == 64 and int(key, 16) >= 0
 
 
@@ -150,10 +152,13 @@ def test_a_store_is_offered_each_answer_bought_and_asked_before_sending(
     data = rows(8)
     client_for(emulator, store).run(data, name="first", output=str(tmp_path / "a.jsonl"),
                                     poll_interval=0.005)
-    assert set(store.kept) == {answer_key(r["params"]) for r in data}
+    def key(params: Dict[str, Any]) -> str:  # an emulator's answers are keyed to it
+        return answer_key(params, service=emulator.url)
+
+    assert set(store.kept) == {key(r["params"]) for r in data}
     served = output(tmp_path / "a.jsonl")
     for row in data:  # the line as served, under its request's key
-        assert json.loads(store.kept[answer_key(row["params"])].line) == served[row["custom_id"]]
+        assert json.loads(store.kept[key(row["params"])].line) == served[row["custom_id"]]
     made = len(emulator.batch_ids)
     seen = Seen()
     report = client_for(emulator, store, seen).run(
@@ -164,7 +169,7 @@ def test_a_store_is_offered_each_answer_bought_and_asked_before_sending(
     assert out["r-003"]["reused_from"] == "first/r-003"
     assert out["r-003"]["result"] == served["r-003"]["result"]
     # on_result sees a reused answer with the batch that bought it
-    assert seen.batches["r-003"].id == store.kept[answer_key(data[3]["params"])].batch_id
+    assert seen.batches["r-003"].id == store.kept[key(data[3]["params"])].batch_id
     assert seen.batches["r-003"].created_at.year >= 2026
 
 
@@ -184,11 +189,27 @@ def test_no_reuse_asks_no_store_but_keeps_what_it_buys(emulator: Emulator,
 def test_a_damaged_store_answer_is_refused_before_anything_is_sent(
         emulator: Emulator, tmp_path: Path) -> None:
     store = DictStore()
-    key = answer_key(rows(1)[0]["params"])
+    key = answer_key(rows(1)[0]["params"], service=emulator.url)
     store.kept[key] = StoredAnswer(b'{"not": "a result"}', "j", "c", "msgbatch_x", None, 1.0)
     with pytest.raises(ReuseError, match="not a result"):
         client_for(emulator, store).run(rows(2), output=str(tmp_path / "o.jsonl"))
     assert emulator.batch_ids == []
+
+
+def test_an_emulators_answers_never_answer_another_server(tmp_path: Path) -> None:
+    """A demo's stand-in answers, kept in a store, must not answer the same request sent to
+    another server (the service): answers are keyed to the server that gave them."""
+    store = DictStore()
+    with Emulator(rate=5000.0, seed=3) as first:
+        client_for(first, store).run(rows(3), output=str(tmp_path / "a.jsonl"),
+                                     poll_interval=0.005)
+        again = client_for(first, store).run(rows(3), output=str(tmp_path / "b.jsonl"),
+                                             poll_interval=0.005)
+        assert again.reused == 3  # the same server: reused
+    with Emulator(rate=5000.0, seed=4) as other:
+        report = client_for(other, store).run(rows(3), output=str(tmp_path / "c.jsonl"),
+                                              poll_interval=0.005)
+        assert report.reused == 0 and len(sent(other)) == 3
 
 
 # --- options ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class ReusePlan:
 
     def __init__(self, context: JobContext, *, lookup: bool, dedupe: bool,
                  max_age: Optional[float], betas: Sequence[str],
-                 declared: Mapping[str, Any]) -> None:
+                 declared: Mapping[str, Any], service: Optional[str] = None) -> None:
         self.context = context
         self.hook = context.client.hook
         self.lookup = lookup
@@ -46,6 +46,7 @@ class ReusePlan:
         self.max_age = max_age
         self.betas = tuple(betas)
         self.declared = dict(declared)
+        self.service = service
         #: sha256 digests of the requests sent, in the order they are spooled.
         self.keys = bytearray()
         self._sent: Dict[int, int] = {}  # short key -> index of the request sent for it
@@ -77,7 +78,8 @@ class ReusePlan:
 
     def feed(self, request: Request, data: bytes) -> List[Tuple[Request, bytes]]:
         """Take one valid request; return those now known to be sent, in input order."""
-        key = answer_key(request.params, betas=self.betas, declared=self.declared)
+        key = answer_key(request.params, betas=self.betas, declared=self.declared,
+                         service=self.service)
         self._buffer.append((request, data, key))
         if self.lookup and len(self._buffer) < LOOKUP_CHUNK:
             return []

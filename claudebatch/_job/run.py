@@ -28,6 +28,7 @@ from .._polling import poll_until_ended
 from .._report import BatchSummary, JobPlan, JobReport
 from .._results import annotate, to_result
 from .._spool import Spool, request_of
+from .._transport import DEFAULT_BASE_URL
 from ..context import JobContext
 from ..errors import ValidationError
 from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
@@ -176,7 +177,15 @@ class Job:
             return None
         return ReusePlan(self.context, lookup=lookup, dedupe=dedupe,
                          max_age=self.reuse_max_age, betas=self.client.betas,
-                         declared=self.declared)
+                         declared=self.declared, service=self.service)
+
+    @property
+    def service(self) -> Optional[str]:
+        """Where the answers come from, for their keys: None for the API itself; any other
+        server's base URL (an emulator, a gateway), so an emulator's stand-in answer never
+        answers a request sent to the service."""
+        base = self.client.base_url.rstrip("/")
+        return None if base == DEFAULT_BASE_URL.rstrip("/") else base
 
     def plan(self, source: Any) -> Tuple[Spool, List[PlannedBatch]]:
         """Validate every request and cut the batches; raise before anything is sent."""
