@@ -247,6 +247,18 @@ def resubmit_requests(pass_number: int, context: JobContext
 
 
 @hookspec(firstresult=True)
+def find_job(output: str) -> Optional[str]:
+    """The name of the job a run given no name continues, if any.
+
+    Asked when a job is made without a name: a store answers with an unfinished job
+    that writes the same result lines, so running the same command again resumes it.
+
+    :param output: the job's result lines file (absolute).
+    :return: a job name, or None (the job gets a new name).
+    """
+
+
+@hookspec(firstresult=True)
 def resume_state(context: JobContext) -> Optional[ResumeState]:
     """Before anything is sent: what an earlier run of this job did, or None.
 

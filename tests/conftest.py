@@ -25,9 +25,13 @@ EPOCH = 1_700_000_000.0
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch,
+                  tmp_path_factory: pytest.TempPathFactory) -> None:
     """No entry-point plugins and no credentials from the developer's environment."""
     monkeypatch.setenv("CLAUDEBATCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+    # a per-user store of its own: no test reads or writes the developer's
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("CLAUDEBATCH_STORE", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)

@@ -93,8 +93,11 @@ class Job:
         self.clock = client.clock
         self.source = source
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        self.name = name or f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
-        table, output = route_output(source, output, results, self.name)
+        made = f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
+        table, output = route_output(source, output, results, name or made)
+        if name is None and output is not None:  # the same command again: a store knows it
+            name = self.hook.find_job(output=os.path.abspath(output))
+        self.name = name or made
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
         #: The table the job writes when it ends (None: only result lines); a job over
         #: rows always has one, for ``report.to_pandas()`` and friends.

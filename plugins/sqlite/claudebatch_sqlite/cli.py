@@ -15,12 +15,12 @@ import time
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional
 
-from claudebatch import hookimpl
+from claudebatch import ConfigurationError, hookimpl
 from claudebatch.argtypes import bounded, duration
 
 from .errors import StoreFileError
 from .info import expiry_warnings, format_job, format_jobs
-from .store import DEFAULT_STORE, STORE_ENV, SQLiteStore, default_path, warn_expiring
+from .store import STORE_ENV, SQLiteStore, default_path, user_store_path, warn_expiring
 
 #: ``claudebatch.cli.EXIT_JOB_MISSING``: some requests have no result line.
 EXIT_OK = 0
@@ -30,15 +30,22 @@ EXIT_JOB_MISSING = 7
 _seconds = bounded(float, what="seconds", low=0.0)
 
 
+def _shown(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+
+
 @hookimpl
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "persistence (claudebatch-sqlite)",
-        "Record the job in a SQLite store so it survives its process: run the same command "
-        "with the same --name again to resume, with no batch sent twice.")
+        "Every job is recorded in a SQLite store so it survives its process: run the same "
+        "command again to resume it, with no batch sent twice.")
     group.add_argument("--store", metavar="PATH", default=None,
-                       help=f"the store (default: ${STORE_ENV}; without either the store is "
-                            f"off, except under demo, which uses ./{DEFAULT_STORE})")
+                       help=f"the store (default: ${STORE_ENV}, else your own store, "
+                            f"{_shown(user_store_path())})")
+    group.add_argument("--no-store", action="store_true",
+                       help="record nothing: a run that stops cannot resume")
     group.add_argument("--store-wait", type=_seconds, metavar="S", default=None,
                        help="if another process is running this job on the store, wait up to "
                             "S seconds for it (default: refuse at once)")
@@ -46,11 +53,11 @@ def add_cli_options(parser: argparse.ArgumentParser) -> None:
 
 @hookimpl
 def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
-    path = getattr(args, "store", None) or os.environ.get(STORE_ENV)
-    if not path and getattr(args, "demo", False):
-        path = DEFAULT_STORE
-    if not path:
+    if getattr(args, "no_store", False):
+        if getattr(args, "store", None):
+            raise ConfigurationError("--store and --no-store: choose one")
         return None
+    path = getattr(args, "store", None) or default_path()
     if getattr(args, "dry_run", False):
         if not os.path.exists(path):
             return None  # a dry run sends nothing: nothing to record, no store made
@@ -63,7 +70,7 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
 @hookimpl
 def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                       common: argparse.ArgumentParser) -> None:
-    store_help = f"the store (default: ${STORE_ENV}, else ./{DEFAULT_STORE})"
+    store_help = f"the store (default: ${STORE_ENV}, else {_shown(user_store_path())})"
 
     def add(name: str, func: Any, text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = subparsers.add_parser(name, parents=[common], help=text,

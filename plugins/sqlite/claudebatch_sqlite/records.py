@@ -130,6 +130,13 @@ class Records:
                                 (name,)).fetchone()
         return _job(row) if row else None
 
+    def unfinished_job_writing(self, output: str) -> Optional[str]:
+        """The latest job not done whose latest run wrote to ``output``."""
+        row = self.conn.execute("SELECT name FROM jobs WHERE output = ? AND state != 'done' "
+                                "ORDER BY updated_at DESC, id DESC LIMIT 1",
+                                (output,)).fetchone()
+        return str(row[0]) if row else None
+
     def jobs(self) -> List[JobRow]:
         return [_job(r) for r in self.conn.execute(
             f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at, id")]

@@ -59,7 +59,7 @@ from claudebatch.tables import check_overwrite, table_format, write_results_tabl
 
 from . import fingerprint as fp
 from .database import connect, guard
-from .errors import InputChangedError, StoreError, UnknownJobError
+from .errors import InputChangedError, StoreError, StoreFileError, UnknownJobError
 from .info import (
     WARN_BEFORE_SECONDS,
     BatchInfo,
@@ -94,8 +94,31 @@ DEFAULT_STORE = "claudebatch.db"
 _HORIZON: StashKey[float] = StashKey()
 
 
+def user_store_path() -> str:
+    """The per-user store: in the platform's folder for an application's state
+    (``$XDG_STATE_HOME`` or ``~/.local/state`` on Linux, ``~/Library/Application
+    Support`` on macOS, ``%LOCALAPPDATA%`` on Windows), ``claudebatch/jobs.db``."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "claudebatch", "jobs.db")
+
+
+def _make_own_folder(path: str) -> None:
+    """Your own store's folder is made for it, private (0700)."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StoreFileError(f"cannot make the folder of your store {path}: {exc.strerror} "
+                             "(give --store PATH, or --no-store)") from None
+
+
 def default_path() -> str:
-    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+    """``$CLAUDEBATCH_STORE``, else the per-user store."""
+    return os.environ.get(STORE_ENV) or user_store_path()
 
 
 def _as_request(item: Any) -> Request:
@@ -192,6 +215,8 @@ class SQLiteStore:
         self.unconfirmed_grace = float(unconfirmed_grace)
         self.replay = replay
         self.stream = stream
+        if self.path == os.path.abspath(user_store_path()):
+            _make_own_folder(self.path)
         self.conn = connect(self.path)
         self.records = Records(self.conn)
         self._run: Optional[_Run] = None
@@ -214,6 +239,17 @@ class SQLiteStore:
         self.close()
 
     # --- the job hooks ----------------------------------------------------------------
+
+    @hookimpl
+    def find_job(self, output: str) -> Optional[str]:
+        """An unfinished job writing to ``output``: running the same command again resumes
+        it without its name (a finished one is not: a new job reuses its answers)."""
+        with guard(self.path):
+            name = self.records.unfinished_job_writing(os.path.abspath(output))
+        if name is not None:
+            self._say(f"store: {output} is the output of job {name}, which did not finish: "
+                      "this run continues it (--name NAME starts another)")
+        return name
 
     @hookimpl
     def resume_state(self, context: JobContext) -> Optional[ResumeState]:

@@ -55,14 +55,19 @@ def parse(*argv: str, demo: bool = False, dry_run: bool = False) -> argparse.Nam
     return args
 
 
-def test_the_store_is_off_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_store_is_on_by_default_in_your_own_folder(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert store_cli.plugins_from_cli(args=parse()) is None
-    assert store_cli.plugins_from_cli(args=parse("--store", "x.db", dry_run=True)) is None
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (mine,) = store_cli.plugins_from_cli(args=parse()) or []
+    assert Path(mine.path) == tmp_path / "state" / "claudebatch" / "jobs.db"
+    assert (tmp_path / "state" / "claudebatch").stat().st_mode & 0o777 == 0o700
+    (demo,) = store_cli.plugins_from_cli(args=parse(demo=True)) or []
+    assert demo.path == mine.path
+    assert store_cli.plugins_from_cli(args=parse("--no-store")) is None
     (store,) = store_cli.plugins_from_cli(args=parse("--store", "x.db", "--store-wait", "9"))
     assert (Path(store.path), store.lock_timeout) == (tmp_path / "x.db", 9.0)
-    (demo,) = store_cli.plugins_from_cli(args=parse(demo=True)) or []
-    assert Path(demo.path) == tmp_path / "claudebatch.db"
+    assert store_cli.plugins_from_cli(args=parse("--store", "y.db", dry_run=True)) is None
     monkeypatch.setenv("CLAUDEBATCH_STORE", str(tmp_path / "env.db"))
     (from_env,) = store_cli.plugins_from_cli(args=parse()) or []
     assert Path(from_env.path) == tmp_path / "env.db"
@@ -181,7 +186,35 @@ def test_demo_uses_the_store(tmp_path: Path, capsys: Any,
                "--quiet", "-o", str(tmp_path / "demo.jsonl"))
     assert code == 0
     assert "store: " in capsys.readouterr().out
-    assert SQLiteStore(tmp_path / "claudebatch.db").job("demo-1").counts == {"succeeded": 20}
+    assert not (tmp_path / "claudebatch.db").exists()  # your own store, not the folder's
+    assert cli("jobs") == 0  # and the commands read it with no --store
+    assert "demo-1" in capsys.readouterr().out
+
+
+def test_the_same_command_again_continues_an_unfinished_job_without_its_name(
+        emulator: Emulator, tmp_path: Path, capsys: Any) -> None:
+    """No --name, no --store: the first run dies mid-way; the same command again finds its
+    job in your own store by its output, and pays for nothing twice. Once done, the same
+    command is a new job (its answers reused from the first)."""
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(12))
+    argv = ["run", source, "-o", str(tmp_path / "out.jsonl"), "--base-url", emulator.url,
+            "--poll-interval", "0.005", "--quiet"]
+    with pytest.raises(Interrupted):
+        client = BatchClient(api_key="emulator", base_url=emulator.url,
+                             load_entry_points=False,
+                             plugins=[SQLiteStore(store_cli.default_path()),
+                                      StopAt("on_result", 5)])
+        client.run(source, output=str(tmp_path / "out.jsonl"), poll_interval=0.005)
+    capsys.readouterr()
+    assert cli(*argv) == 0
+    err = capsys.readouterr().err
+    assert f"store: {tmp_path / 'out.jsonl'} is the output of job job-" in err
+    assert "did not finish: this run continues it" in err
+    assert emulator.batches_created == 1
+    assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 12
+    assert cli(*argv) == 0  # done: a new job, answered from what the first bought
+    assert "continues it" not in capsys.readouterr().err
+    assert emulator.batches_created == 1
 
 
 def test_status_takes_a_job_name_as_well_as_a_batch_id(emulator: Emulator, tmp_path: Path,
