@@ -11,6 +11,7 @@ too): ``isinstance(context, JobContext)`` tells them apart. Per-job state goes i
 
 The call sequence of a job::
 
+    [find_job                         (firstresult; when the job is made without a name)]
     on_job_start                      (then the input is read and planned: on_planned,
                                        find_answers for the answers a store kept)
     resume_state                      (firstresult; a store answers on a rerun)
