@@ -284,6 +284,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import support_tickets
 
     args.demo = True  # installed plugins activate with their defaults
+    if args.name is None:  # each demo's emulator is new: an earlier demo is never continued
+        from ._job.run import new_job_name
+
+        args.name = new_job_name()
     if args.template and not args.from_csv:
         raise ConfigurationError("--template goes with --from-csv FILE (the rows it fills)")
     if args.from_csv and not args.template:

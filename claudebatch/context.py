@@ -195,12 +195,13 @@ class JobContext(CallContext):
 
     @property
     def options(self) -> Dict[str, Any]:
-        """What decides how the input is cut and sent: the split options, the API version
-        and betas, what plugins declared, and which requests reuse answered (a store
+        """What decides how the input is cut and sent: the split options, the server, the
+        API version and betas, what plugins declared, and which requests reuse answered (a store
         fingerprints them, and refuses to resume a job started with others)."""
         client = self._job.client
         return {"max_batch_requests": self._job.max_batch_requests,
                 "max_batch_bytes": self._job.max_batch_bytes,
+                "server": client.base_url.rstrip("/"),
                 "api_version": client.api_version, "betas": sorted(client.betas),
                 **self._job.declared, **self._job.reuse_option, **self._job.rows_option}
 

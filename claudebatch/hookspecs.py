@@ -248,13 +248,15 @@ def resubmit_requests(pass_number: int, context: JobContext
 
 
 @hookspec(firstresult=True)
-def find_job(output: str) -> Optional[str]:
+def find_job(output: str, server: str) -> Optional[str]:
     """The name of the job a run given no name continues, if any.
 
     Asked when a job is made without a name: a store answers with an unfinished job
-    that writes the same result lines, so running the same command again resumes it.
+    that writes the same result lines through the same server, so running the same
+    command again resumes it.
 
     :param output: the job's result lines file (absolute).
+    :param server: the client's base URL (its batches live there and nowhere else).
     :return: a job name, or None (the job gets a new name).
     """
 

@@ -52,11 +52,17 @@ def about(*, job: Optional[str] = None, batch: Optional[str] = None) -> Iterator
             var.reset(token)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``-v`` installs: one at most, however often the CLI runs in a process."""
+
+
 def log_to_stderr(verbosity: int) -> None:
     """``-v``: INFO records of claudebatch and its plugins on stderr; ``-vv``: DEBUG."""
-    handler = logging.StreamHandler()
+    root = logging.getLogger("claudebatch")
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    handler = _StderrHandler()
     handler.addFilter(LogContext())
     handler.setFormatter(logging.Formatter(FORMAT))
-    root = logging.getLogger("claudebatch")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)

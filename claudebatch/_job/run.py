@@ -64,6 +64,12 @@ class ResumeState:
     stored: Optional[Callable[[str], Iterable[bytes]]] = None
 
 
+def new_job_name() -> str:
+    """``job-<UTC time>-<4 hex>``: unique, so a new job never resumes another by accident."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"job-{stamp}-{secrets.token_hex(2)}"
+
+
 class Job:
     """Runs one dataset: ``Job(client, source, ...).run()`` -> JobReport.
 
@@ -92,11 +98,11 @@ class Job:
         self.client = client
         self.clock = client.clock
         self.source = source
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        made = f"job-{stamp}-{secrets.token_hex(2)}"  # unique: no accidental resume
+        made = new_job_name()
         table, output = route_output(source, output, results, name or made)
         if name is None and output is not None:  # the same command again: a store knows it
-            name = self.hook.find_job(output=os.path.abspath(output))
+            name = self.hook.find_job(output=os.path.abspath(output),
+                                      server=client.base_url.rstrip("/"))
         self.name = name or made
         self.output = os.path.abspath(output or f"{self.name}.results.jsonl")
         #: The table the job writes when it ends (None: only result lines); a job over

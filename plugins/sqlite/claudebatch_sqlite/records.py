@@ -130,12 +130,15 @@ class Records:
                                 (name,)).fetchone()
         return _job(row) if row else None
 
-    def unfinished_job_writing(self, output: str) -> Optional[str]:
-        """The latest job not done whose latest run wrote to ``output``."""
-        row = self.conn.execute("SELECT name FROM jobs WHERE output = ? AND state != 'done' "
-                                "ORDER BY updated_at DESC, id DESC LIMIT 1",
-                                (output,)).fetchone()
-        return str(row[0]) if row else None
+    def unfinished_job_writing(self, output: str, server: str) -> Optional[str]:
+        """The latest job not done whose latest run wrote to ``output`` through ``server``
+        (a job recorded before the server was, through any)."""
+        for name, options in self.conn.execute(
+                "SELECT name, options FROM jobs WHERE output = ? AND state != 'done' "
+                "ORDER BY updated_at DESC, id DESC", (output,)):
+            if json.loads(options).get("server", server) == server:
+                return str(name)
+        return None
 
     def jobs(self) -> List[JobRow]:
         return [_job(r) for r in self.conn.execute(
@@ -153,6 +156,19 @@ class Records:
                 (name, fingerprint.digest, fingerprint.to_json(), dumps(options), output,
                  fingerprint.total, now, now, reuse_horizon))
             return int(cursor.lastrowid or 0)
+
+    def restart_job(self, job_id: int, fingerprint: Fingerprint, options: Dict[str, Any],
+                    output: str, now: float, reuse_horizon: Optional[float] = None) -> None:
+        """A job that sent nothing starts again as made now (its input, its options)."""
+        with self.transaction(durable=True) as conn:
+            for table in ("results", "requests", "batches", "passes"):
+                conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            conn.execute(
+                "UPDATE jobs SET fingerprint = ?, input = ?, options = ?, output = ?, "
+                "state = 'running', total_requests = ?, runs = runs + 1, updated_at = ?, "
+                "ended_at = NULL, reuse_horizon = ? WHERE id = ?",
+                (fingerprint.digest, fingerprint.to_json(), dumps(options), output,
+                 fingerprint.total, now, reuse_horizon, job_id))
 
     def start_run(self, job_id: int, output: str, now: float) -> None:
         with self.transaction() as conn:

@@ -103,7 +103,9 @@ def user_store_path() -> str:
     elif sys.platform == "darwin":
         base = os.path.expanduser("~/Library/Application Support")
     else:
-        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        state = os.environ.get("XDG_STATE_HOME", "")
+        # the XDG spec: a relative path is ignored (it would move with the current folder)
+        base = state if os.path.isabs(state) else os.path.expanduser("~/.local/state")
     return os.path.join(base, "claudebatch", "jobs.db")
 
 
@@ -241,11 +243,12 @@ class SQLiteStore:
     # --- the job hooks ----------------------------------------------------------------
 
     @hookimpl
-    def find_job(self, output: str) -> Optional[str]:
-        """An unfinished job writing to ``output``: running the same command again resumes
-        it without its name (a finished one is not: a new job reuses its answers)."""
+    def find_job(self, output: str, server: str) -> Optional[str]:
+        """An unfinished job writing to ``output`` through ``server``: running the same
+        command again resumes it without its name (a finished one is not: a new job reuses
+        its answers; one of another server is not: its batches are not there)."""
         with guard(self.path):
-            name = self.records.unfinished_job_writing(os.path.abspath(output))
+            name = self.records.unfinished_job_writing(os.path.abspath(output), server)
         if name is not None:
             self._say(f"store: {output} is the output of job {name}, which did not finish: "
                       "this run continues it (--name NAME starts another)")
@@ -278,6 +281,15 @@ class SQLiteStore:
             self._run = _Run(job, job_id, lock)
             self._say(f"store: job {job.name} recorded in {self.path} (if it stops, run it "
                    "again with the same name to resume)")
+            return None
+        if row.state != "done" and not self.records.batches(row.id) \
+                and not self.records.latest_counts(row.id):
+            # nothing was ever sent (a budget veto, a refusal): nothing to mix, whatever
+            # the input is now; the job starts again from this run's
+            self.records.restart_job(row.id, found, options, job.output, now,
+                                     reuse_horizon=job.stash.get(_HORIZON, None))
+            self._run = _Run(job, row.id, lock)
+            self._say(f"store: job {job.name} had sent nothing yet; starting it")
             return None
         self._check_same_input(row.id, row.input, found, job)
         self.records.start_run(row.id, job.output, now)

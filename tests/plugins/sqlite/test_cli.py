@@ -15,7 +15,7 @@ import pytest
 from claudebatch_sqlite import SQLiteStore
 
 import claudebatch.cli
-from claudebatch import BatchClient
+from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator
 
 from .helpers import Interrupted, StopAt, dataset, write_jsonl
@@ -231,3 +231,78 @@ def test_status_takes_a_job_name_as_well_as_a_batch_id(emulator: Emulator, tmp_p
     # not a job of the store, not a batch id: the service says so
     assert cli("status", "no-such-job", "--base-url", emulator.url) == 1
     assert "not_found_error" in capsys.readouterr().err
+
+
+def test_the_same_output_is_continued_only_through_the_same_server(
+        tmp_path: Path, capsys: Any) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(6))
+    out = str(tmp_path / "out.jsonl")
+    with Emulator(rate=5000.0, seed=2) as first:
+        with pytest.raises(Interrupted):
+            BatchClient(api_key="emulator", base_url=first.url, load_entry_points=False,
+                        plugins=[SQLiteStore(store_cli.default_path()),
+                                 StopAt("on_result", 2)]).run(source, output=out,
+                                                              poll_interval=0.005)
+        name = SQLiteStore(store_cli.default_path()).jobs()[-1].name
+        first_url = first.url
+    capsys.readouterr()
+    with Emulator(rate=5000.0, seed=3) as other:  # another server: its batches are not there
+        assert cli("run", source, "-o", out, "--base-url", other.url, "--poll-interval",
+                   "0.005", "--quiet") == 0
+        assert "continues it" not in capsys.readouterr().err
+        assert other.batches_created == 1
+        # named, the old job is refused with the reason, not a 404
+        assert cli("run", source, "-o", out, "--name", name, "--base-url", other.url,
+                   "--quiet") == 1
+        assert f"server was '{first_url}'" in capsys.readouterr().err
+
+
+def test_a_demo_never_continues_an_earlier_one(tmp_path: Path, capsys: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore(store_cli.default_path())
+    with Emulator(rate=5000.0, seed=2) as emu:  # an unfinished job writing demo.jsonl
+        with pytest.raises(Interrupted):
+            BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
+                        plugins=[store, StopAt("on_result", 1)]).run(
+                write_jsonl(tmp_path / "in.jsonl", dataset(4)),
+                output=str(tmp_path / "demo.jsonl"), poll_interval=0.005)
+    capsys.readouterr()
+    assert cli("demo", "--requests", "10", "-o", "demo.jsonl", "--poll-interval", "0.01",
+               "--quiet") == 0
+    assert "continues it" not in capsys.readouterr().err
+
+
+def test_a_job_that_sent_nothing_starts_again_with_new_input(emulator: Emulator,
+                                                            tmp_path: Path) -> None:
+    class Veto:
+        @hookimpl
+        def before_submit(self) -> None:
+            raise RuntimeError("vetoed")
+
+    store_path = tmp_path / "s.db"
+    with pytest.raises(RuntimeError):
+        BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
+                    plugins=[SQLiteStore(store_path), Veto()]).run(
+            dataset(4), name="vetoed", output=str(tmp_path / "o.jsonl"))
+    report = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
+                         plugins=[SQLiteStore(store_path)]).run(
+        dataset(3), name="vetoed", output=str(tmp_path / "o.jsonl"), poll_interval=0.005)
+    assert report.all_succeeded and report.total_requests == 3
+
+
+def test_verbose_twice_in_one_process_logs_each_record_once(
+        emulator: Emulator, tmp_path: Path, capsys: Any) -> None:
+    import logging
+
+    root = logging.getLogger("claudebatch")
+    before, level = list(root.handlers), root.level
+    try:
+        for name in ("v1", "v2"):
+            assert run_cli(emulator, tmp_path, "-v", "--no-store", name=name) == 0
+        err = capsys.readouterr().err
+        assert err.count("job v2: submitted batch") == 1
+    finally:
+        for handler in root.handlers[len(before):]:
+            root.removeHandler(handler)
+        root.setLevel(level)
