@@ -59,7 +59,13 @@ from claudebatch.tables import check_overwrite, table_format, write_results_tabl
 
 from . import fingerprint as fp
 from .database import connect, guard
-from .errors import InputChangedError, StoreError, StoreFileError, UnknownJobError
+from .errors import (
+    InputChangedError,
+    JobLockedError,
+    StoreError,
+    StoreFileError,
+    UnknownJobError,
+)
 from .info import (
     WARN_BEFORE_SECONDS,
     BatchInfo,
@@ -222,6 +228,8 @@ class SQLiteStore:
         self.conn = connect(self.path)
         self.records = Records(self.conn)
         self._run: Optional[_Run] = None
+        #: This process's claim on an output, from find_job until its job is locked.
+        self._claim: Optional[JobLock] = None
         if warn:
             for warning in self.warnings():
                 logger.warning("%s", warning)
@@ -247,8 +255,22 @@ class SQLiteStore:
         """An unfinished job writing to ``output`` through ``server``: running the same
         command again resumes it without its name (a finished one is not: a new job reuses
         its answers; one of another server is not: its batches are not there)."""
+        output = os.path.abspath(output)
+        # Claimed first, until this run's job holds its own lock (resume_state): two
+        # processes running the same command at once would otherwise both find no job,
+        # and both pay for it.
+        claim = JobLock(self.conn, f"output:{output}", store_path=self.path,
+                        stale_after=self.stale_after)
         with guard(self.path):
-            name = self.records.unfinished_job_writing(os.path.abspath(output), server)
+            try:
+                claim.acquire(self.lock_timeout)
+            except JobLockedError as exc:
+                raise JobLockedError(f"another process is starting a job that writes {output} "
+                                     f"(give --name to run another job beside it): "
+                                     f"{exc}") from None
+            self._release_claim()
+            self._claim = claim
+            name = self.records.unfinished_job_writing(output, server)
         if name is not None:
             self._say(f"store: {output} is the output of job {name}, which did not finish: "
                       "this run continues it (--name NAME starts another)")
@@ -262,6 +284,7 @@ class SQLiteStore:
             lock = JobLock(self.conn, context.name, store_path=self.path,
                            stale_after=self.stale_after)
             lock.acquire(self.lock_timeout)
+            self._release_claim()  # the job's own lock keeps others out from here
             try:
                 return self._start(context, lock)
             except BaseException:
@@ -552,6 +575,8 @@ class SQLiteStore:
     def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
                     ) -> Optional[Dict[str, Any]]:
         if isinstance(report, JobPlan):
+            with guard(self.path):
+                self._release_claim()  # a dry run never locks its job
             return None
         return {"store": f"{self.path} (job {context.name}; run it again to resume)"}
 
@@ -578,6 +603,11 @@ class SQLiteStore:
         rows, run.results = run.results, []
         run.drained_at = time.monotonic()
         return rows
+
+    def _release_claim(self) -> None:
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
 
     def _end_run(self) -> None:
         run, self._run = self._run, None

@@ -306,3 +306,33 @@ def test_verbose_twice_in_one_process_logs_each_record_once(
         for handler in root.handlers[len(before):]:
             root.removeHandler(handler)
         root.setLevel(level)
+
+
+def test_a_second_process_starting_the_same_command_is_refused_until_the_first_holds_its_job(
+        emulator: Emulator, tmp_path: Path, capsys: Any) -> None:
+    """Between finding no job for an output and locking its own, a run claims the output:
+    the same command started at the same moment elsewhere is refused, not run twice."""
+    import subprocess
+    import sys
+
+    source = write_jsonl(tmp_path / "in.jsonl", dataset(4))
+    out = str(tmp_path / "out.jsonl")
+    holder = subprocess.Popen(  # another process, mid-way between find_job and its lock
+        [sys.executable, "-c",
+         "import sys; from claudebatch_sqlite import SQLiteStore;"
+         "s = SQLiteStore(sys.argv[1], warn=False);"
+         "s.find_job(output=sys.argv[2], server=sys.argv[3]);"
+         "print('claimed', flush=True); sys.stdin.read()",
+         store_cli.default_path(), out, emulator.url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        argv = ["run", source, "-o", out, "--base-url", emulator.url, "--poll-interval",
+                "0.005", "--quiet"]
+        assert cli(*argv) == 1
+        assert f"another process is starting a job that writes {out}" in \
+            capsys.readouterr().err
+        assert emulator.batches_created == 0
+    finally:
+        holder.communicate("")  # it ends: its claim lapses with it
+    assert cli(*argv) == 0 and emulator.batches_created == 1
