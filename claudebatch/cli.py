@@ -188,7 +188,8 @@ def add_job_options(parser: argparse.ArgumentParser, *,
     parser.add_argument("--poll-interval", type=seconds(), default=poll_default,
                         help="first wait between polls in seconds (default 30; grows with "
                              "backoff); small values suit the emulator")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines (--progress json events still come)")
     parser.add_argument("--progress", choices=("lines", "json"), default="lines",
                         help="how progress goes to stderr: lines for people (default), or "
                              "json: one event a line (job_start, batch_submitted, poll, "
@@ -261,7 +262,8 @@ def job_plugins(args: argparse.Namespace) -> List[Any]:
 
     progress: Any = JsonProgress() if args.progress == "json" else \
         Progress(interval=2.0 if args.demo else 10.0)
-    return [*plugins_from_args(args), *([] if args.quiet else [progress])]
+    shown = not args.quiet or args.progress == "json"  # --quiet silences lines, not events
+    return [*plugins_from_args(args), *([progress] if shown else [])]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
