@@ -284,13 +284,14 @@ class SQLiteStore:
             lock = JobLock(self.conn, context.name, store_path=self.path,
                            stale_after=self.stale_after)
             lock.acquire(self.lock_timeout)
-            self._release_claim()  # the job's own lock keeps others out from here
             try:
                 return self._start(context, lock)
             except BaseException:
                 self._run = None
                 lock.release()
                 raise
+            finally:  # the job's row and own lock keep others out from here
+                self._release_claim()
 
     def _start(self, job: JobContext, lock: JobLock) -> Optional[ResumeState]:
         self._check_output_is_not_the_store(job.output)
