@@ -3,13 +3,15 @@
 ``Progress``: on a terminal it redraws one line; otherwise (logs, CI) it prints a
 plain line at most every ``interval`` seconds, and at each batch's end.
 ``JsonProgress`` (``--progress json``): one JSON event a line, for scripts.
+``BarProgress``: on a terminal with rich installed, a live bar per pass.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
-from typing import IO, Any, Dict, Optional, Set
+from typing import IO, Any, Dict, Optional, Sequence, Set
 
 from ._plugins import hookimpl
 from ._report import JobReport
@@ -142,3 +144,113 @@ def _counts(batch: MessageBatch) -> Dict[str, int]:
     counts = batch.request_counts
     return {name: getattr(counts, name) for name in
             ("processing", "succeeded", "errored", "canceled", "expired")}
+
+
+class BarProgress:
+    """On a terminal: a live bar per pass (rich), from the first request read to the end.
+
+    Each pass's bar counts its requests done, with the result types so far and the
+    batches submitted, in flight and ended; elapsed time and an ETA. Redrawn on each
+    event (no thread of its own: nothing is left running if the job stops).
+    """
+
+    #: The planning counter is redrawn every this many requests read.
+    READ_STEP = 2000
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichBar
+
+        self.console = console if console is not None else Console(stderr=True)
+        self.bar = RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                           TimeRemainingColumn(), console=self.console, auto_refresh=False)
+        self._reading: Any = None
+        self._read = 0
+        self._passes: Dict[int, Any] = {}
+        self._running = False
+
+    def _redraw(self) -> None:
+        self.bar.refresh()
+
+    @hookimpl
+    def on_job_start(self, context: JobContext) -> None:
+        self.bar.start()
+        self._running = True
+        atexit.register(self._stop)  # a job that raised: the terminal gets its cursor back
+        self._read = 0
+        self._reading = self.bar.add_task(f"job {context.name}: reading", total=None,
+                                          detail="")
+        self._redraw()
+        context.on_planned(self._planned)
+
+    def _planned(self, _: Any) -> None:
+        self._read += 1
+        if self._read % self.READ_STEP == 0 and self._reading is not None:
+            self.bar.update(self._reading, completed=self._read,
+                            detail=f"{self._read:,} requests checked")
+            self._redraw()
+
+    @hookimpl
+    def before_pass(self, batches: Sequence[Any], context: JobContext) -> None:
+        if self._reading is not None:
+            self.bar.remove_task(self._reading)
+            self._reading = None
+        total = sum(len(batch) for batch in batches)
+        verb = "would send" if context.dry_run else "to send"
+        self._passes[context.pass_number] = self.bar.add_task(
+            f"pass {context.pass_number}", total=total or None,
+            detail=f"{len(batches)} batch(es) {verb}")
+        self._redraw()
+
+    def _update(self, context: JobContext) -> None:
+        task = self._passes.get(context.pass_number)
+        if task is None:
+            return
+        ids = {s.id for s in context.batches if s.pass_number == context.pass_number}
+        states = [b for b in context.batch_states if b.id in ids]
+        kinds: Dict[str, int] = {}
+        done = 0
+        for batch in states:
+            counts = batch.request_counts
+            done += counts.total - counts.processing
+            for kind in ("succeeded", "errored", "canceled", "expired"):
+                kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
+        ended = sum(1 for b in states if b.processing_status == "ended")
+        shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
+        self.bar.update(task, completed=done,
+                        detail=f"{shown or 'waiting'}  batches: {len(states) - ended} in "
+                               f"flight, {ended} ended")
+        self._redraw()
+
+    @hookimpl
+    def after_submit(self, context: CallContext) -> None:
+        if isinstance(context, JobContext):
+            self._update(context)
+
+    @hookimpl
+    def on_poll(self, context: CallContext) -> None:
+        if isinstance(context, JobContext):
+            self._update(context)
+
+    @hookimpl
+    def on_batch_end(self, context: JobContext) -> None:
+        self._update(context)
+
+    @hookimpl(tryfirst=True)
+    def job_summary(self) -> None:
+        """The job is over (a dry run's too): the bars stay as they last were."""
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._redraw()
+            self.bar.stop()

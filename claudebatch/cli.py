@@ -262,6 +262,10 @@ def job_plugins(args: argparse.Namespace) -> List[Any]:
 
     progress: Any = JsonProgress() if args.progress == "json" else \
         Progress(interval=2.0 if args.demo else 10.0)
+    if args.progress == "lines" and sys.stderr.isatty():
+        from ._progress import BarProgress
+
+        progress = BarProgress()  # a terminal: live bars
     shown = not args.quiet or args.progress == "json"  # --quiet silences lines, not events
     return [*plugins_from_args(args), *([progress] if shown else [])]
 

@@ -425,3 +425,30 @@ def test_a_pass_whose_bodies_grew_past_the_limit_sends_nothing(
     report = client_for(emulator, plugins=[Padding(200, reserve=True)]).run(
         rows, output=str(tmp_path / "b.jsonl"), max_batch_bytes=limit)
     assert report.all_succeeded and len(report.batches) >= 3
+
+
+def test_on_a_terminal_a_live_bar_per_pass_counts_requests_by_result_type(
+        tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from claudebatch._progress import BarProgress
+
+    screen = io.StringIO()
+    bar = BarProgress(Console(file=screen, force_terminal=True, width=160))
+    bar.READ_STEP = 5  # the reading counter shows at once for a small input
+    with Emulator(rate=float("inf"), seed=1, faults=Faults(errored=0.3)) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, plugins=[bar],
+                             load_entry_points=False)
+        report = client.run([request(i) for i in range(40)], name="barred",
+                            output=str(tmp_path / "o.jsonl"), poll_interval=0.01)
+    shown = screen.getvalue()
+    assert "job barred: reading" in shown and "requests checked" in shown
+    last = shown.rsplit("pass 1", 1)[1]
+    assert "40/40" in last and "batches: 0 in flight, 1 ended" in last
+    assert f"succeeded {report.counts['succeeded']:,}" in last
+    assert f"errored {report.counts['errored']:,}" in last
+    assert not bar._running  # stopped with the job: the terminal is given back
+    plan = client.job([request(i) for i in range(3)], name="dry").dry_run()
+    assert plan.total_requests == 3 and "would send" in screen.getvalue()

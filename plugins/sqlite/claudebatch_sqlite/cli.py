@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional, cast
 
 from claudebatch import ConfigurationError, hookimpl
 from claudebatch.argtypes import bounded, duration
@@ -28,6 +28,17 @@ EXIT_JOB_MISSING = 7
 
 
 _seconds = bounded(float, what="seconds", low=0.0)
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a note is written: a live progress display that
+    takes stderr over prints the store's notes above its bars instead of through them."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _shown(path: str) -> str:
@@ -64,7 +75,7 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
         # it records nothing, but says which requests kept answers would answer
         return [SQLiteStore(path, warn=False)]
     return [SQLiteStore(path, lock_timeout=getattr(args, "store_wait", None) or 0.0,
-                        stream=sys.stderr)]
+                        stream=cast(IO[str], _Stderr()))]
 
 
 @hookimpl
