@@ -17,6 +17,7 @@ on a resume were counted by the run that bought them, and are not counted again.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any, Dict, List, Optional
 
 from opentelemetry import context as otel_context
@@ -30,11 +31,21 @@ from claudebatch import (
     JobPlan,
     JobReport,
     MessageBatch,
-    __version__,
     hookimpl,
 )
 
 SYSTEM = "anthropic"
+
+
+def _version() -> str:
+    """This instrumentation's version (the distribution's), as OpenTelemetry asks."""
+    try:
+        return metadata.version("claudebatch-otel")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+VERSION = _version()
 _TOKEN_KINDS = (("input", "input_tokens"), ("output", "output_tokens"),
                 ("cache_creation", "cache_creation_input_tokens"),
                 ("cache_read", "cache_read_input_tokens"))
@@ -55,9 +66,9 @@ class OpenTelemetry:
     """
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-        self.tracer = trace.get_tracer("claudebatch", __version__,
+        self.tracer = trace.get_tracer("claudebatch_otel", VERSION,
                                        tracer_provider=tracer_provider)
-        meter = metrics.get_meter("claudebatch", __version__, meter_provider=meter_provider)
+        meter = metrics.get_meter("claudebatch_otel", VERSION, meter_provider=meter_provider)
         self.requests = meter.create_counter(
             "claudebatch.requests", unit="{request}",
             description="Batch requests answered, by result type")
