@@ -104,6 +104,13 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("-o", "--output", required=True,
                    help="each request's latest result: a JSONL file of result lines, a table "
                         "by extension (.csv, .tsv, .parquet), or an fsspec URL (s3://...)")
+    p = add("serve", cmd_serve, "Serve a read-only page of a store's jobs, refreshing itself "
+                                "(claudebatch-sqlite).")
+    p.add_argument("--port", type=bounded(int, what="a port", low=0, high=65535), default=8787,
+                   help="the port (default 8787; 0: any free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine only; the "
+                        "page shows job names, paths and costs)")
     reuse = subparsers.add_parser(
         "reuse", help="The answers a store keeps for reuse: stats, prune (claudebatch-sqlite).",
         description="The succeeded answers a store keeps so no request is paid twice "
@@ -219,6 +226,23 @@ def _age(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import address, make_server
+
+    with open_existing(args) as store:
+        server = make_server(store, args.host, args.port)
+        host, port = address(server)
+        print(f"serving the jobs of {store.path} at http://{host}:{port}/ (Ctrl-C to stop)",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -1,0 +1,78 @@
+"""``claudebatch serve``: the page and its JSON, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator, Tuple
+
+import pytest
+from claudebatch_sqlite import SQLiteStore
+from claudebatch_sqlite.serve import address, make_server
+
+from claudebatch import BatchClient
+from claudebatch.emulator import Emulator
+
+from .helpers import dataset
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Tuple[str, SQLiteStore, Emulator]]:
+    store = SQLiteStore(tmp_path / "s.db")
+    with Emulator(rate=5000.0, seed=2) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
+                             plugins=[store])
+        client.run(dataset(6), name="shown", output=str(tmp_path / "o.jsonl"),
+                   poll_interval=0.005, max_batch_requests=4)
+        server = make_server(store)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        host, port = address(server)
+        try:
+            yield f"http://{host}:{port}", store, emu
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def get(url: str) -> Tuple[int, str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+
+
+def test_the_page_is_self_contained_and_on_loopback(served: Any) -> None:
+    url, _, _ = served
+    assert url.startswith("http://127.0.0.1:")
+    status, kind, body = get(url + "/")
+    page = body.decode()
+    assert status == 200 and kind.startswith("text/html")
+    assert "jobs.json" in page and "setInterval(load" in page  # it refreshes itself
+    assert "src=" not in page and "href=" not in page  # no assets from anywhere
+
+
+def test_jobs_json_lists_each_job_with_batches_and_their_deletion_day(served: Any) -> None:
+    url, _, emu = served
+    status, kind, body = get(url + "/jobs.json")
+    document = json.loads(body)
+    assert status == 200 and kind == "application/json"
+    (job,) = document["jobs"]
+    assert job["name"] == "shown" and job["state"] == "done"
+    assert job["counts"] == {"succeeded": 6} and job["missing"] == 0
+    assert sorted(b["batch_id"] for b in job["batches"]) == sorted(emu.batch_ids)
+    for batch in job["batches"]:
+        assert batch["results_deleted_at"] == pytest.approx(batch["created_at"] + 29 * 86400)
+
+
+def test_it_is_read_only_and_answers_404_elsewhere(served: Any) -> None:
+    url, _, _ = served
+    for method in ("POST", "PUT", "DELETE"):
+        request = urllib.request.Request(url + "/jobs.json", method=method, data=b"{}")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 405
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url + "/../s.db", timeout=10)
+    assert caught.value.code == 404
