@@ -134,6 +134,7 @@ def make_server(store: SQLiteStore, host: str = "127.0.0.1", port: int = 0
                 ) -> ThreadingHTTPServer:
     """A server of the page and ``/jobs.json`` (``port`` 0: any free port)."""
     lock = threading.Lock()  # one connection to the store, one reader at a time
+    own_port = [port]  # the port bound, once the server is made
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "claudebatch-serve"
@@ -152,7 +153,19 @@ def make_server(store: SQLiteStore, host: str = "127.0.0.1", port: int = 0
             self.end_headers()
             self.wfile.write(body)
 
+        def _host_ok(self) -> bool:
+            """The Host the browser asked for is this server's own name: a page elsewhere
+            that rebinds its DNS name to 127.0.0.1 cannot read the jobs."""
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                return True  # served beyond this machine on purpose (--host)
+            port = own_port[0]
+            return self.headers.get("Host", "") in {
+                f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
         def do_GET(self) -> None:
+            if not self._host_ok():
+                self._send(403, b"this page answers only to its own address\n", "text/plain")
+                return
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
                 self._send(200, PAGE.encode("utf-8"), "text/html; charset=utf-8")
@@ -169,7 +182,9 @@ def make_server(store: SQLiteStore, host: str = "127.0.0.1", port: int = 0
 
         do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
+    own_port[0] = address(server)[1]
+    return server
 
 
 def address(server: ThreadingHTTPServer) -> Tuple[str, int]:

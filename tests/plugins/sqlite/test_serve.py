@@ -76,3 +76,15 @@ def test_it_is_read_only_and_answers_404_elsewhere(served: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(url + "/../s.db", timeout=10)
     assert caught.value.code == 404
+
+
+def test_a_page_under_another_name_cannot_read_the_jobs(served: Any) -> None:
+    """DNS rebinding: a site whose name now points at 127.0.0.1 is refused by its Host."""
+    url, _, _ = served
+    request = urllib.request.Request(url + "/jobs.json", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 403
+    port = url.rsplit(":", 1)[1]
+    request = urllib.request.Request(url + "/jobs.json", headers={"Host": f"localhost:{port}"})
+    assert urllib.request.urlopen(request, timeout=10).status == 200
