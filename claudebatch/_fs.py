@@ -73,27 +73,8 @@ def open_input(path: str, options: Optional[Mapping[str, Any]] = None) -> Iterat
 
 def check_destination(path: str, options: Optional[Mapping[str, Any]] = None,
                       source: object = None) -> None:
-    """Refuse, before anything is sent, a destination the job could not write."""
-    if not is_url(path):
-        target = local(path)
-        if os.path.isdir(target):
-            raise OutputPathError(f"the output {path} is a folder; give a file path")
-        folder = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(folder):
-            raise OutputPathError(f"the output's folder {folder} does not exist; create it "
-                                  "first")
-        if isinstance(source, (str, os.PathLike)) and os.path.exists(target) \
-                and os.path.exists(os.fspath(source)) \
-                and os.path.samefile(os.fspath(source), target):
-            raise OutputPathError(f"the output {path} is the input file: writing it would "
-                                  "destroy the input; choose another output")
-        if os.path.exists(target) and not os.access(target, os.W_OK):
-            raise OutputPathError(f"the output {path} is not writable (read-only file or "
-                                  "file system)")
-        if not os.path.exists(target) and not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputPathError(f"cannot create the output in {folder}: the folder is not "
-                                  "writable")
-        return
+    """Refuse, before anything is sent, a URL the job could not write (a local path is
+    checked as any output is: ``_output.check_output``)."""
     if isinstance(source, str) and source == path:
         raise OutputPathError(f"the output {path} is the input: choose another output")
     fs, target = _filesystem(path, options)
@@ -167,35 +148,33 @@ def temporary_folder(kind: str) -> str:
     gone are removed first (a SIGKILL runs no cleanup)."""
     base = tempfile.gettempdir()
     start = f"claudebatch-{kind}-"
-    try:
-        entries = os.listdir(base)
-    except OSError:
-        entries = []
-    for entry in entries:
-        if entry.startswith(start):
-            pid = entry[len(start):].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+    for leftover in _left_by_the_dead(base, start, "-"):
+        shutil.rmtree(leftover, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{start}{os.getpid()}-", dir=base)
 
 
 def _sweep(folder: str, name: str) -> None:
     """Remove what a killed writer of ``name`` left beside it (``.NAME.PID.*.tmp`` of a
     process that is gone): a table half-written when the process died."""
-    start = f".{name}."
+    for leftover in _left_by_the_dead(folder, f".{name}.", ".", TEMP_SUFFIX):
+        try:
+            os.unlink(leftover)
+        except OSError:
+            pass
+
+
+def _left_by_the_dead(folder: str, start: str, after_pid: str, end: str = ""
+                      ) -> Iterator[str]:
+    """Paths in ``folder`` named ``START<pid>AFTER_PID...END`` whose process is gone."""
     try:
         entries = os.listdir(folder)
     except OSError:
         return
     for entry in entries:
-        if not (entry.startswith(start) and entry.endswith(TEMP_SUFFIX)):
-            continue
-        pid = entry[len(start):].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            try:
-                os.unlink(os.path.join(folder, entry))
-            except OSError:
-                pass
+        if entry.startswith(start) and entry.endswith(end):
+            pid = entry[len(start):].split(after_pid, 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                yield os.path.join(folder, entry)
 
 
 def _alive(pid: int) -> bool:

@@ -14,11 +14,12 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .. import _fs
+from .._output import check_output
 from .._resultindex import ResultIndex
 from .._tablewriter import ArrowMaker, Shape, open_writer
 from ..errors import ConfigurationError, OutputError, OutputPathError, ValidationError
 from ..rows import Rows, RowsSpool
-from ..tables import ANSWER_COLUMNS, Column, answer_values, check_overwrite, table_format
+from ..tables import ANSWER_COLUMNS, Column, answer_values, table_format
 
 if TYPE_CHECKING:
     from .run import Job
@@ -103,8 +104,10 @@ class TablePlan:
         path = source.path if isinstance(source, Rows) else source
         destination = self.destination
         assert destination is not None
-        _fs.check_destination(destination, self.storage_options, path)
-        check_overwrite(destination)
+        if _fs.is_url(destination):
+            _fs.check_destination(destination, self.storage_options, path)
+        else:  # the checks of any local output: folder, input, writable, overwrite
+            check_output(_fs.local(destination), path)
         if not _fs.is_url(destination) and os.path.abspath(_fs.local(destination)) \
                 == self.job.output:
             raise OutputPathError(f"the table {self.destination} is the results file "
