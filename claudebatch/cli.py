@@ -15,7 +15,7 @@ import functools
 import json
 import os
 import sys
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import __version__
 from ._client import BatchClient
@@ -210,9 +210,18 @@ def add_job_options(parser: argparse.ArgumentParser, *,
 @functools.lru_cache(maxsize=1)
 def cli_plugins() -> Any:
     """A plugin manager holding the installed plugins, for their options and commands."""
-    from ._plugins import make_plugin_manager
+    return cli_plugin_manager()
 
-    return make_plugin_manager()
+
+def cli_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool = True) -> Any:
+    """The installed plugins (or ``plugins``) and the shared store layer's options and
+    commands (``--store``, ``jobs``, ``export``...), which every store backend uses."""
+    from ._plugins import make_plugin_manager
+    from .store import _cli as store_cli
+
+    pm = make_plugin_manager(plugins, load_entry_points=load_entry_points)
+    pm.register(store_cli, name="claudebatch.store")
+    return pm
 
 
 def plugins_from_args(args: argparse.Namespace) -> List[Any]:

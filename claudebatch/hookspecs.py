@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from .context import CallContext, JobContext
     from .models import Annotation, BatchResult, MessageBatch, Request
     from .reuse import StoredAnswer
+    from .store import JobStore, StoreOptions
     from .tables import Column
 
 hookspec = pluggy.HookspecMarker("claudebatch")
@@ -392,6 +393,23 @@ def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
 
     A plugin that knows jobs by name (a store) prints the job and returns the
     exit code; None lets the core treat NAME as a batch id.
+    """
+
+
+@hookspec(firstresult=True)
+def open_store(location: str, options: StoreOptions) -> Optional[JobStore]:
+    """Open the job store at ``location``, if this plugin's backend understands it.
+
+    :param location: what the user gave (``--store``, ``$CLAUDEBATCH_STORE``) or the
+        per-user store's path: a file path for SQLite, ``postgresql://...`` for
+        PostgreSQL.
+    :param options: how to open it (:class:`~claudebatch.store.StoreOptions`): may it
+        be created, how long to wait for a job's lock, where to say what it does.
+
+    A backend returns a :class:`~claudebatch.store.JobStore` over its
+    :class:`~claudebatch.store.Database`, or None for a location it does not
+    handle. It raises :class:`~claudebatch.store.NoStoreError` when the location is
+    its kind but holds no store and ``options.create`` is False.
     """
 
 

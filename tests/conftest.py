@@ -15,6 +15,7 @@ import responses
 
 from claudebatch import BatchClient
 
+from .pgserver import postgres_dsn, postgres_server  # noqa: F401  (PostgreSQL store tests)
 from .s3server import s3, s3_server  # noqa: F401  (fixtures for the object-store tests)
 
 API_KEY = "sk-ant-SECRET-123"

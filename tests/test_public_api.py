@@ -17,7 +17,8 @@ PUBLIC_MODULES = {"claudebatch", "claudebatch.hookspecs", "claudebatch.models",
                   "claudebatch.errors", "claudebatch.limits", "claudebatch.policies",
                   "claudebatch.tokens", "claudebatch.argtypes", "claudebatch.emulator",
                   "claudebatch.catalog", "claudebatch.context", "claudebatch.apirules",
-                  "claudebatch.reuse", "claudebatch.rows", "claudebatch.tables"}
+                  "claudebatch.reuse", "claudebatch.rows", "claudebatch.tables",
+                  "claudebatch.store"}
 
 
 def plugin_sources() -> List[Path]:

@@ -7,7 +7,6 @@ from typing import Any, Callable
 import pytest
 
 import claudebatch.cli
-from claudebatch._plugins import make_plugin_manager
 
 
 @pytest.fixture
@@ -15,7 +14,7 @@ def install_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Make the CLI see exactly these plugin modules as installed (autoload is off in tests)."""
 
     def install(*modules: Any) -> None:
-        manager = make_plugin_manager(modules, load_entry_points=False)
+        manager = claudebatch.cli.cli_plugin_manager(modules, load_entry_points=False)
         monkeypatch.setattr(claudebatch.cli, "cli_plugins", lambda: manager)
 
     return install

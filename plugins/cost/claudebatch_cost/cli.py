@@ -3,7 +3,7 @@
 Installed, the tracker is active for every ``claudebatch run`` and ``demo``: its
 figures appear in the summary, and ``run --dry-run`` prints its estimate.
 ``claudebatch cost NAME`` prices a stored job from the results the
-claudebatch-sqlite store kept (every attempt of every pass), without the service.
+job store kept (every attempt of every pass), without the service.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional
 
-from claudebatch import ConfigurationError, hookimpl
+from claudebatch import hookimpl
 from claudebatch.argtypes import bounded
 
 from .costing import price_result
@@ -66,12 +66,12 @@ def plugins_from_cli(args: argparse.Namespace) -> Optional[List[Any]]:
 @hookimpl
 def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                       common: argparse.ArgumentParser) -> None:
-    text = ("Price a job kept by the claudebatch-sqlite store, from its stored results "
+    text = ("Price a job kept by a job store, from its stored results "
             "(every attempt of every pass): batch cost, standard-API cost, per model.")
     p = subparsers.add_parser("cost", parents=[common], help=text, description=text)
     p.add_argument("name", help="the job's name (see 'claudebatch jobs')")
-    p.add_argument("--store", metavar="PATH", default=None,
-                   help="the store (default: $CLAUDEBATCH_STORE, else ./claudebatch.db)")
+    p.add_argument("--store", metavar="PATH|URL", default=None,
+                   help="the store (default: $CLAUDEBATCH_STORE, else your own store)")
     p.add_argument("--pricing", metavar="FILE", default=None,
                    help="JSON or CSV file of model prices that add to or replace the table")
     p.add_argument("--json", action="store_true", help="the figures as one JSON object")
@@ -87,16 +87,14 @@ def _moment(created: Optional[float]) -> Optional[dt.datetime]:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    try:
-        from claudebatch_sqlite.cli import open_existing  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigurationError("'claudebatch cost NAME' reads the job store: install "
-                                 "claudebatch-sqlite (pip install -e plugins/sqlite)") from None
+    from claudebatch.store import StoreOptions, default_location, open_store
+
     table = load_pricing(args.pricing)
     job = Totals()
     reused = Totals()  # answers not bought by this job (reuse): what they would have cost
     by_model: Dict[str, Totals] = {}
-    with open_existing(args) as store:
+    location = getattr(args, "store", None) or default_location()
+    with open_store(location, StoreOptions(create=False, warn=False)) as store:
         for _pass, _custom_id, line, created in store.dated_results(args.name):
             value = json.loads(line)
             cost = price_result(value, table, _moment(created))

@@ -1,6 +1,7 @@
 """The store's file: created private, checked on open, one versioned schema.
 
-Every ``sqlite3`` error is turned into a :class:`~claudebatch_sqlite.errors.StoreError`
+:class:`SQLiteDatabase` is the shared store layer's :class:`~claudebatch.store.Database`
+over it. Every ``sqlite3`` error is turned into a :class:`~claudebatch.store.StoreError`
 naming the file (``guard``), so a foreign or corrupted file never shows a raw
 sqlite3 traceback.
 """
@@ -10,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from typing import Iterator
+from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
 
-from .errors import StoreError, StoreFileError
+from claudebatch.store import Database, StoreError, StoreFileError
 
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
 SCHEMA_VERSION = 2
@@ -255,3 +256,58 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+class SQLiteDatabase(Database):
+    """The store in one SQLite file (WAL mode): ``BEGIN IMMEDIATE`` for a transaction,
+    ``synchronous=FULL`` for a durable one."""
+
+    kind = "sqlite"
+    order_column = "rowid"
+
+    def __init__(self, path: str) -> None:
+        self.name = os.path.abspath(os.fspath(path))
+        self.conn = connect(self.name)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    def begin(self, *, exclusive: bool, durable: bool) -> None:
+        if durable:
+            self.conn.execute("PRAGMA synchronous=FULL")
+        self._durable = durable
+        self.conn.execute("BEGIN IMMEDIATE")  # one writer at a time, whatever is asked
+
+    def commit(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        finally:
+            self._relax()
+
+    def rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self._relax()
+
+    def _relax(self) -> None:
+        if getattr(self, "_durable", False):
+            self._durable = False
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def guard(self) -> ContextManager[None]:
+        return guard(self.name)
+
+    def files(self) -> Tuple[str, ...]:
+        return (self.name, *(self.name + end for end in ("-wal", "-shm", "-journal")))
+
+    def close(self) -> None:
+        self.conn.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict
 
 import claudebatch_cost.cli as cost_cli
-import claudebatch_sqlite.cli as sqlite_cli
+import claudebatch_sqlite.plugin as sqlite_cli
 import pytest
 from claudebatch_cost import CostTracker
 from claudebatch_cost.summary import usd

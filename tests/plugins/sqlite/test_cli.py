@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
-import claudebatch_sqlite.cli as store_cli
+import claudebatch_sqlite.plugin as sqlite_plugin
 import pytest
 from claudebatch_sqlite import SQLiteStore
 
 import claudebatch.cli
+import claudebatch.store._cli as store_cli
 from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator
 
@@ -26,7 +27,7 @@ DAY = 86400.0
 @pytest.fixture(autouse=True)
 def cli_with_store(monkeypatch: pytest.MonkeyPatch, install_cli: Callable[..., None]) -> None:
     """The CLI as it is with claudebatch-sqlite installed."""
-    install_cli(store_cli)
+    install_cli(sqlite_plugin)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")
     monkeypatch.delenv("CLAUDEBATCH_STORE", raising=False)
 
@@ -202,7 +203,7 @@ def test_the_same_command_again_continues_an_unfinished_job_without_its_name(
     with pytest.raises(Interrupted):
         client = BatchClient(api_key="emulator", base_url=emulator.url,
                              load_entry_points=False,
-                             plugins=[SQLiteStore(store_cli.default_path()),
+                             plugins=[SQLiteStore(store_cli.default_location()),
                                       StopAt("on_result", 5)])
         client.run(source, output=str(tmp_path / "out.jsonl"), poll_interval=0.005)
     capsys.readouterr()
@@ -240,10 +241,10 @@ def test_the_same_output_is_continued_only_through_the_same_server(
     with Emulator(rate=5000.0, seed=2) as first:
         with pytest.raises(Interrupted):
             BatchClient(api_key="emulator", base_url=first.url, load_entry_points=False,
-                        plugins=[SQLiteStore(store_cli.default_path()),
+                        plugins=[SQLiteStore(store_cli.default_location()),
                                  StopAt("on_result", 2)]).run(source, output=out,
                                                               poll_interval=0.005)
-        name = SQLiteStore(store_cli.default_path()).jobs()[-1].name
+        name = SQLiteStore(store_cli.default_location()).jobs()[-1].name
         first_url = first.url
     capsys.readouterr()
     with Emulator(rate=5000.0, seed=3) as other:  # another server: its batches are not there
@@ -260,7 +261,7 @@ def test_the_same_output_is_continued_only_through_the_same_server(
 def test_a_demo_never_continues_an_earlier_one(tmp_path: Path, capsys: Any,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    store = SQLiteStore(store_cli.default_path())
+    store = SQLiteStore(store_cli.default_location())
     with Emulator(rate=5000.0, seed=2) as emu:  # an unfinished job writing demo.jsonl
         with pytest.raises(Interrupted):
             BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
@@ -323,7 +324,7 @@ def test_a_second_process_starting_the_same_command_is_refused_until_the_first_h
          "s = SQLiteStore(sys.argv[1], warn=False);"
          "s.find_job(output=sys.argv[2], server=sys.argv[3]);"
          "print('claimed', flush=True); sys.stdin.read()",
-         store_cli.default_path(), out, emulator.url],
+         store_cli.default_location(), out, emulator.url],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"

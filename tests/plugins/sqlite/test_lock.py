@@ -12,10 +12,10 @@ from typing import Any, Dict, Iterator
 
 import pytest
 from claudebatch_sqlite import JobLockedError, SQLiteStore
-from claudebatch_sqlite.lock import process_alive, process_start
 
 from claudebatch import BatchClient
 from claudebatch.emulator import Emulator
+from claudebatch.store._lock import process_alive, process_start
 
 from .crash_child import ResubmitEven, requests, run_child
 from .helpers import fork_context

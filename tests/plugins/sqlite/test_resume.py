@@ -33,6 +33,9 @@ from .helpers import (
 )
 
 
+pytestmark = pytest.mark.usefixtures("store_backend")
+
+
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     with Emulator(rate=2000.0, seed=5) as emu:
@@ -78,6 +81,7 @@ def test_a_job_is_recorded_whole(emulator: Emulator, tmp_path: Path) -> None:
     assert [r[0] for r in rows] == [r["custom_id"] for r in dataset()]
 
 
+@pytest.mark.sqlite_only
 def test_store_file_is_private_and_in_wal_mode(emulator: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = SQLiteStore(path)
@@ -278,6 +282,7 @@ def test_a_batch_whose_download_kept_breaking_is_fetched_again_on_rerun(
             sorted(r["custom_id"] for r in dataset(40))
 
 
+@pytest.mark.sqlite_only
 def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
         emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A store written before the completeness rule: done, with results missing."""
@@ -290,14 +295,14 @@ def test_a_store_that_marked_an_incomplete_batch_done_fetches_it_again(
     with SQLiteStore(db) as store:
         client_for(emulator, store).run(source, name="j", output=str(out),
                                                   poll_interval=0.01)
-        store.conn.execute("UPDATE batches SET results_done = 1")  # the old, wrong mark
-        store.conn.commit()
+        store.db.execute("UPDATE batches SET results_done = 1")  # the old, wrong mark
     with SQLiteStore(db) as store:
         report = client_for(emulator, store).run(source, name="j", output=str(out),
                                                   poll_interval=0.01)
     assert report.complete and emulator.batches_created == 1
 
 
+@pytest.mark.sqlite_only
 def test_the_store_itself_as_output_is_refused_and_kept(emulator: Emulator,
                                                         tmp_path: Path) -> None:
     from claudebatch import OutputPathError

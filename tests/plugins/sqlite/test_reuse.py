@@ -10,18 +10,22 @@ import json
 import signal
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
+import claudebatch_sqlite.plugin as sqlite_plugin
 import pytest
 from claudebatch_sqlite import InputChangedError, SQLiteStore
-from claudebatch_sqlite.cli import cmd_reuse_prune, cmd_reuse_stats
 from claudebatch_sqlite.database import SCHEMA_VERSION
 
 from claudebatch import Annotation, BatchClient, BatchResult, hookimpl
 from claudebatch.emulator import Emulator, Faults
+from claudebatch.store._cli import cmd_reuse_prune, cmd_reuse_stats
 
 from .crash_child import run_child
 from .helpers import dataset, fork_context, output_lines
+
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 @pytest.fixture
@@ -199,6 +203,7 @@ def test_a_resumed_job_decides_as_its_first_run(emulator: Emulator, tmp_path: Pa
         run(emulator, store, tmp_path, rows, "job", reuse=False)
 
 
+@pytest.mark.sqlite_only
 def test_killed_while_reusing_resumes_with_nothing_paid_twice(emulator: Emulator,
                                                               tmp_path: Path) -> None:
     base = {"url": emulator.url, "store": str(tmp_path / "store.db"), "requests": 24,
@@ -238,8 +243,11 @@ def test_killed_while_reusing_resumes_with_nothing_paid_twice(emulator: Emulator
     assert len(emulator.batch_ids) == seeded + len(kills)
 
 
+@pytest.mark.sqlite_only
 def test_reuse_stats_and_prune(emulator: Emulator, tmp_path: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+                               capsys: pytest.CaptureFixture[str],
+                               install_cli: Callable[..., None]) -> None:
+    install_cli(sqlite_plugin)
     path = tmp_path / "s.db"
     store = SQLiteStore(path)
     rows = dataset(8)
@@ -263,6 +271,7 @@ def test_reuse_stats_and_prune(emulator: Emulator, tmp_path: Path,
         assert third.reused == 6
 
 
+@pytest.mark.sqlite_only
 def test_a_version_1_store_is_upgraded_in_place(emulator: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     store = SQLiteStore(path)

@@ -16,10 +16,10 @@ from typing import Any, Dict, Iterator, Optional
 
 import pytest
 from claudebatch_sqlite import SQLiteStore
-from claudebatch_sqlite.errors import InputChangedError
 
 from claudebatch import BatchClient, Rows
 from claudebatch.emulator import Emulator
+from claudebatch.store import InputChangedError
 
 from .crash_child import run_child
 from .helpers import fork_context
@@ -112,11 +112,11 @@ def test_export_writes_tables_and_object_store_urls(emulator: Emulator, tmp_path
                                                     s3: Any, install_cli: Any,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    import claudebatch_sqlite.cli as store_cli
+    import claudebatch_sqlite.plugin as sqlite_plugin
 
     from claudebatch.cli import main
 
-    install_cli(store_cli)
+    install_cli(sqlite_plugin)
     db = str(tmp_path / "s.db")
     client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
                          plugins=[SQLiteStore(db)])
@@ -157,11 +157,11 @@ def test_rows_in_memory_that_changed_are_refused_on_resume(emulator: Emulator,
 def test_export_refuses_to_destroy_the_store_an_input_or_to_guess_a_format(
         emulator: Emulator, tmp_path: Path, install_cli: Any,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import claudebatch_sqlite.cli as store_cli
+    import claudebatch_sqlite.plugin as sqlite_plugin
 
     from claudebatch.cli import main
 
-    install_cli(store_cli)
+    install_cli(sqlite_plugin)
     db = tmp_path / "s.db"
     source = write_rows(tmp_path / "rows.csv")
     client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,

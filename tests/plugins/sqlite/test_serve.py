@@ -11,10 +11,10 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 from claudebatch_sqlite import SQLiteStore
-from claudebatch_sqlite.serve import address, make_server
 
 from claudebatch import BatchClient
 from claudebatch.emulator import Emulator
+from claudebatch.store._serve import address, make_server
 
 from .helpers import dataset
 

@@ -6,10 +6,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Iterator, List
 
-from claudebatch_sqlite.fingerprint import Fingerprint, difference
-from claudebatch_sqlite.recovery import find_created_batch
-
 from claudebatch import MessageBatch, RequestCounts
+from claudebatch.store._fingerprint import Fingerprint, difference
+from claudebatch.store._recovery import find_created_batch
 
 T0 = 1_700_000_000.0
 
@@ -61,12 +60,12 @@ def test_the_create_search_skips_known_batches_and_other_sizes() -> None:
 
 
 def test_only_results_of_requests_the_job_sent_are_stored(tmp_path: Path) -> None:
-    from claudebatch_sqlite.database import connect
-    from claudebatch_sqlite.records import Records
+    from claudebatch_sqlite.database import SQLiteDatabase
 
     from claudebatch import Request
+    from claudebatch.store._records import Records
 
-    records = Records(connect(str(tmp_path / "s.db")))
+    records = Records(SQLiteDatabase(str(tmp_path / "s.db")))
     job = records.create_job("j", Fingerprint("items", "x", 1), {}, "o.jsonl", T0)
     records.record_intent(job, 1, 0, 1, T0, [Request("a", {"model": "m"})])
     line = b'{"custom_id":"%s","result":{"type":"succeeded"}}'

@@ -1,4 +1,4 @@
-"""One process per job name and store: a lock row, taken in a ``BEGIN IMMEDIATE``.
+"""One process per job name and store: a lock row, taken in an exclusive transaction.
 
 The row names its owner (host, pid, the process's start time) and carries a
 heartbeat. It is stale once its owner is gone: on the same host when the pid is
@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .errors import JobLockedError
+from ._database import Database
+from ._errors import JobLockedError
 
 #: Seconds without a heartbeat after which a lock held from another host is stale.
 DEFAULT_STALE_AFTER = 1800.0
@@ -78,7 +78,7 @@ class Owner:
 class JobLock:
     """The lock on one job name; ``acquire`` waits up to ``timeout`` seconds, then refuses."""
 
-    def __init__(self, conn: sqlite3.Connection, job: str, *, store_path: str,
+    def __init__(self, conn: Database, job: str, *, store_path: str,
                  stale_after: float = DEFAULT_STALE_AFTER,
                  now: Callable[[], float] = time.time) -> None:
         self.conn = conn
@@ -109,22 +109,18 @@ class JobLock:
 
     def try_acquire(self) -> Optional[Owner]:
         """Take the lock; return None on success, else the live owner."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.conn.transaction():
             owner = self.owner()
             if owner is not None and not self._ours(owner) and self.is_live(owner):
-                self.conn.execute("ROLLBACK")
                 return owner
             now = self.now()
             self.conn.execute(
-                "INSERT OR REPLACE INTO locks (job, pid, host, process_start, token, "
-                "acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO locks (job, pid, host, process_start, token, acquired_at, "
+                "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job) DO UPDATE SET "
+                "pid = excluded.pid, host = excluded.host, "
+                "process_start = excluded.process_start, token = excluded.token, "
+                "acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
                 (self.job, self.pid, self.host, self.started, self.token, now, now))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
         self.held = True
         self._beat = time.monotonic()
         return None

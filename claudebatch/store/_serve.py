@@ -14,12 +14,12 @@ from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Tuple
 
-from .store import SQLiteStore
+from ._jobstore import JobStore
 
 REFRESH_SECONDS = 5
 
 
-def jobs_document(store: SQLiteStore) -> Dict[str, Any]:
+def jobs_document(store: JobStore) -> Dict[str, Any]:
     """Every job with its batches (and each batch's results deletion time), as JSON."""
     jobs: List[Dict[str, Any]] = []
     for summary in store.jobs():
@@ -29,7 +29,7 @@ def jobs_document(store: SQLiteStore) -> Dict[str, Any]:
             batch["results_deleted_at"] = info.results_deleted_at
         item["results_stored"] = job.results_stored
         jobs.append(item)
-    return {"store": store.path, "jobs": jobs}
+    return {"store": store.location, "jobs": jobs}
 
 
 PAGE = """<!doctype html>
@@ -130,7 +130,7 @@ setInterval(load, REFRESH * 1000);
 """.replace("@REFRESH@", str(REFRESH_SECONDS))
 
 
-def make_server(store: SQLiteStore, host: str = "127.0.0.1", port: int = 0
+def make_server(store: JobStore, host: str = "127.0.0.1", port: int = 0
                 ) -> ThreadingHTTPServer:
     """A server of the page and ``/jobs.json`` (``port`` 0: any free port)."""
     lock = threading.Lock()  # one connection to the store, one reader at a time

@@ -1,7 +1,7 @@
 """What the store raises: every error is a :class:`claudebatch.ClaudeBatchError`.
 
-The CLI turns these into one line and exit code 1; nothing from :mod:`sqlite3`
-reaches a caller raw.
+The CLI turns these into one line and exit code 1; nothing from a database driver
+(:mod:`sqlite3`, psycopg) reaches a caller raw.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ class StoreError(ClaudeBatchError):
 
 class StoreFileError(StoreError):
     """The file is not a usable claudebatch store: foreign, corrupted, unreadable or newer."""
+
+
+class NoStoreError(StoreFileError):
+    """There is no store at that location (and it was not to be made)."""
 
 
 class JobLockedError(StoreError):

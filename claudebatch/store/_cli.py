@@ -1,8 +1,9 @@
 """The store on the command line: ``--store`` on run/demo, and ``jobs``, ``job``, ``export``.
 
-Registered through the ``claudebatch`` entry point, so installing the
-distribution adds them. ``claudebatch job NAME`` shows one job (the core's
-``claudebatch status`` takes a batch id, so the store does not reuse that name).
+Written once for every backend; the core CLI registers it, and ``--store``
+opens whatever the installed backends handle (``open_store`` hook). ``claudebatch job
+NAME`` shows one job (the core's ``claudebatch status`` takes a batch id, so the store
+does not reuse that name).
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from typing import IO, Any, Dict, List, Optional, cast
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional, cast
 
 from claudebatch import ConfigurationError, hookimpl
 from claudebatch.argtypes import bounded, duration
 
-from .errors import StoreFileError
-from .info import expiry_warnings, format_job, format_jobs
-from .store import STORE_ENV, SQLiteStore, default_path, user_store_path, warn_expiring
+from ._errors import NoStoreError
+from ._info import expiry_warnings, format_job, format_jobs
+from ._location import STORE_ENV, default_location, user_store_path
+from ._opening import StoreOptions, open_store
+
+if TYPE_CHECKING:
+    from ._jobstore import JobStore
 
 #: ``claudebatch.cli.EXIT_JOB_MISSING``: some requests have no result line.
 EXIT_OK = 0
@@ -49,11 +54,12 @@ def _shown(path: str) -> str:
 @hookimpl
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "persistence (claudebatch-sqlite)",
-        "Every job is recorded in a SQLite store so it survives its process: run the same "
+        "persistence",
+        "Every job is recorded in a job store so it survives its process: run the same "
         "command again to resume it, with no batch sent twice.")
-    group.add_argument("--store", metavar="PATH", default=None,
-                       help=f"the store (default: ${STORE_ENV}, else your own store, "
+    group.add_argument("--store", metavar="PATH|URL", default=None,
+                       help=f"the store: a SQLite file, or postgresql://... shared by many "
+                            f"hosts (default: ${STORE_ENV}, else your own store, "
                             f"{_shown(user_store_path())})")
     group.add_argument("--no-store", action="store_true",
                        help="record nothing: a run that stops cannot resume")
@@ -63,19 +69,30 @@ def add_cli_options(parser: argparse.ArgumentParser) -> None:
 
 
 @hookimpl
-def plugins_from_cli(args: argparse.Namespace) -> Optional[List[SQLiteStore]]:
+def plugins_from_cli(args: argparse.Namespace) -> Optional[List[JobStore]]:
     if getattr(args, "no_store", False):
         if getattr(args, "store", None):
             raise ConfigurationError("--store and --no-store: choose one")
         return None
-    path = getattr(args, "store", None) or default_path()
+    given = getattr(args, "store", None)
+    location = given or default_location()
+    if not given and not _backends():
+        return None  # no store installed: the run says it cannot resume
     if getattr(args, "dry_run", False):
-        if not os.path.exists(path):
+        try:  # it records nothing, but says which requests kept answers would answer
+            return [open_store(location, StoreOptions(create=False, warn=False))]
+        except NoStoreError:
             return None  # a dry run sends nothing: nothing to record, no store made
-        # it records nothing, but says which requests kept answers would answer
-        return [SQLiteStore(path, warn=False)]
-    return [SQLiteStore(path, lock_timeout=getattr(args, "store_wait", None) or 0.0,
-                        stream=cast(IO[str], _Stderr()))]
+    return [open_store(location, StoreOptions(
+        lock_timeout=getattr(args, "store_wait", None) or 0.0,
+        stream=cast(IO[str], _Stderr())))]
+
+
+def _backends() -> bool:
+    """Whether any installed plugin opens stores."""
+    from ..cli import cli_plugins
+
+    return bool(cli_plugins().hook.open_store.get_hookimpls())
 
 
 @hookimpl
@@ -86,56 +103,53 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     def add(name: str, func: Any, text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = subparsers.add_parser(name, parents=[common], help=text,
                                                            description=text)
-        p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+        p.add_argument("--store", metavar="PATH|URL", default=None, help=store_help)
         p.set_defaults(command=func)
         return p
 
     p = add("jobs", cmd_jobs, "List the jobs of a store: state, result counts, cost when "
-                              "known (claudebatch-sqlite).")
+                              "known (a job store).")
     p.add_argument("--json", action="store_true", help="one JSON object per job")
-    p = add("job", cmd_job, "Show one job of a store with its batches (claudebatch-sqlite).")
+    p = add("job", cmd_job, "Show one job of a store with its batches (a job store).")
     p.add_argument("name", help="the job's name")
     p.add_argument("--json", action="store_true", help="as one JSON object")
     p.add_argument("--forget", action="store_true",
                    help="drop the job and all it stored (its batches stay on the service)")
     p = add("export", cmd_export, "Write a stored job's results to a file or object store, "
-                                  "without the service (claudebatch-sqlite).")
+                                  "without the service (a job store).")
     p.add_argument("name", help="the job's name")
     p.add_argument("-o", "--output", required=True,
                    help="each request's latest result: a JSONL file of result lines, a table "
                         "by extension (.csv, .tsv, .parquet), or an fsspec URL (s3://...)")
     p = add("serve", cmd_serve, "Serve a read-only page of a store's jobs, refreshing itself "
-                                "(claudebatch-sqlite).")
+                                "(a job store).")
     p.add_argument("--port", type=bounded(int, what="a port", low=0, high=65535), default=8787,
                    help="the port (default 8787; 0: any free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this machine only; the "
                         "page shows job names, paths and costs)")
     reuse = subparsers.add_parser(
-        "reuse", help="The answers a store keeps for reuse: stats, prune (claudebatch-sqlite).",
+        "reuse", help="The answers a store keeps for reuse: stats, prune (a job store).",
         description="The succeeded answers a store keeps so no request is paid twice "
                     "(docs/reuse.md).")
     actions = reuse.add_subparsers(title="actions", metavar="ACTION")
     p = actions.add_parser("stats", parents=[common], help="how many answers, their size, "
                            "the requests they answered")
-    p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+    p.add_argument("--store", metavar="PATH|URL", default=None, help=store_help)
     p.add_argument("--json", action="store_true", help="as one JSON object")
     p.set_defaults(command=cmd_reuse_stats)
     p = actions.add_parser("prune", parents=[common], help="drop answers kept longer ago "
                            "than AGE")
-    p.add_argument("--store", metavar="PATH", default=None, help=store_help)
+    p.add_argument("--store", metavar="PATH|URL", default=None, help=store_help)
     p.add_argument("--older-than", type=duration, required=True, metavar="AGE",
                    help="90s, 30m, 12h, 7d, 2w...")
     p.set_defaults(command=cmd_reuse_prune)
     reuse.set_defaults(command=lambda args: _usage(reuse))
 
 
-def open_existing(args: argparse.Namespace) -> SQLiteStore:
+def open_existing(args: argparse.Namespace) -> JobStore:
     """The store named on the command line; never creates one by accident."""
-    path = os.path.abspath(args.store or default_path())
-    if not os.path.exists(path):
-        raise StoreFileError(f"no store at {path} (give --store PATH or set ${STORE_ENV})")
-    return SQLiteStore(path, warn=False)
+    return open_store(args.store or default_location(), StoreOptions(create=False, warn=False))
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -147,8 +161,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         elif jobs:
             print(format_jobs(jobs))
         else:
-            print(f"no jobs in {store.path}")
-        warn_expiring(store)
+            print(f"no jobs in {store.location}")
+        store.warn_expiring()
     return EXIT_OK
 
 
@@ -171,13 +185,17 @@ def cmd_job(args: argparse.Namespace) -> int:
 @hookimpl
 def show_status(name: str, args: argparse.Namespace) -> Optional[int]:
     """``claudebatch status NAME``: the job NAME of the default store, when there is one."""
-    path = os.path.abspath(default_path())
-    if not os.path.exists(path):
+    location = default_location()
+    if not _backends():
         return None
-    with SQLiteStore(path, warn=False) as store:
+    try:
+        store = open_store(location, StoreOptions(create=False, warn=False))
+    except NoStoreError:
+        return None
+    with store:
         if name not in {job.name for job in store.jobs()}:
             return None
-    return cmd_job(argparse.Namespace(store=path, name=name, json=False, forget=False))
+    return cmd_job(argparse.Namespace(store=location, name=name, json=False, forget=False))
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -191,7 +209,7 @@ def cmd_reuse_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats))
         return EXIT_OK
-    print(format_reuse_stats(store.path, stats))
+    print(format_reuse_stats(store.location, stats))
     return EXIT_OK
 
 
@@ -200,7 +218,7 @@ def cmd_reuse_prune(args: argparse.Namespace) -> int:
         dropped = store.prune_answers(args.older_than)
         left = store.reuse_stats()["answers"]
     print(f"pruned {dropped:,} answer(s) kept more than {_age(args.older_than)} ago; "
-          f"{left:,} left in {store.path}")
+          f"{left:,} left in {store.location}")
     return EXIT_OK
 
 
@@ -229,12 +247,12 @@ def _age(seconds: float) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import address, make_server
+    from ._serve import address, make_server
 
     with open_existing(args) as store:
         server = make_server(store, args.host, args.port)
         host, port = address(server)
-        print(f"serving the jobs of {store.path} at http://{host}:{port}/ (Ctrl-C to stop)",
+        print(f"serving the jobs of {store.location} at http://{host}:{port}/ (Ctrl-C to stop)",
               flush=True)
         try:
             server.serve_forever()

@@ -1,24 +1,24 @@
 """Every read and write of the store's tables, in one place.
 
-Callers wrap calls in :func:`~claudebatch_sqlite.database.guard`. Writes that
-must survive a power cut (an intent before its create, a batch id after it)
-commit with ``synchronous=FULL``; results commit with the WAL's default, which
-survives a killed process.
+Written once for every backend (:class:`~claudebatch.store.Database`): ``?`` marks
+and the SQL SQLite and PostgreSQL both speak. Callers wrap calls in ``db.guard()``.
+Writes that must survive a power cut (an intent before its create, a batch id after
+it) are ``durable``; results commit with the backend's default, which survives a
+killed process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from claudebatch import MessageBatch, Request
 
-from .errors import StoreError
-from .fingerprint import Fingerprint
+from ._database import Database
+from ._errors import StoreError
+from ._fingerprint import Fingerprint
 
 
 def dumps(value: Any) -> str:
@@ -86,6 +86,11 @@ class BatchRow:
     results_stored: int = 0
 
 
+#: An intent recorded again replaces everything known of the batch's earlier attempt.
+_FRESH_BATCH = ("batch_id = NULL, request_count = excluded.request_count, "
+                "intent_at = excluded.intent_at, status = NULL, counts = NULL, created_at = NULL, "
+                "expires_at = NULL, ended_at = NULL, results_done = 0")
+
 _JOB_COLUMNS = ("id, name, fingerprint, input, options, output, state, total_requests, runs, "
                 "created_at, updated_at, ended_at, counts, summary, reuse_horizon")
 
@@ -100,28 +105,10 @@ def _job(row: Sequence[Any]) -> JobRow:
 
 
 class Records:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    # --- transactions ----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``durable`` syncs the commit to disk."""
-        if durable:
-            self.conn.execute("PRAGMA synchronous=FULL")
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-                self.conn.execute("COMMIT")
-            except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
-        finally:
-            if durable:
-                self.conn.execute("PRAGMA synchronous=NORMAL")
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn = db  # the statements below read as they would on a connection
+        self.transaction = db.transaction
 
     # --- jobs -----------------------------------------------------------------------
 
@@ -152,10 +139,10 @@ class Records:
             cursor = conn.execute(
                 "INSERT INTO jobs (name, fingerprint, input, options, output, state, "
                 "total_requests, created_at, updated_at, reuse_horizon) VALUES (?, ?, ?, ?, "
-                "?, 'running', ?, ?, ?, ?)",
+                "?, 'running', ?, ?, ?, ?) RETURNING id",
                 (name, fingerprint.digest, fingerprint.to_json(), dumps(options), output,
                  fingerprint.total, now, now, reuse_horizon))
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def restart_job(self, job_id: int, fingerprint: Fingerprint, options: Dict[str, Any],
                     output: str, now: float, reuse_horizon: Optional[float] = None) -> None:
@@ -208,8 +195,9 @@ class Records:
                                       ((pos, r.custom_id, dumps(r.params))
                                        for pos, r in enumerate(requests)))
             conn.execute(
-                "INSERT OR REPLACE INTO batches (job_id, pass, idx, batch_id, request_count, "
-                "intent_at) VALUES (?, ?, ?, NULL, ?, ?)",
+                "INSERT INTO batches (job_id, pass, idx, batch_id, request_count, intent_at) "
+                "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (job_id, pass, idx) DO UPDATE SET "
+                f"{_FRESH_BATCH}",
                 (job_id, pass_number, index, count, intent_at))
 
     def add_requests(self, job_id: int, pass_number: int, index: int,
@@ -223,7 +211,7 @@ class Records:
             self._insert_requests(conn, job_id, pass_number, index, rows)
 
     @staticmethod
-    def _insert_requests(conn: sqlite3.Connection, job_id: int, pass_number: int, index: int,
+    def _insert_requests(conn: Database, job_id: int, pass_number: int, index: int,
                          rows: Iterable[Tuple[int, str, str]]) -> None:
         conn.executemany(
             "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
@@ -260,12 +248,13 @@ class Records:
             self._update_batch(conn, job_id, batch)
 
     @staticmethod
-    def _update_batch(conn: sqlite3.Connection, job_id: int, batch: MessageBatch, *,
+    def _update_batch(conn: Database, job_id: int, batch: MessageBatch, *,
                       results_done: bool = False) -> None:
         counts = batch.request_counts
         conn.execute(
             "UPDATE batches SET status = ?, counts = ?, created_at = ?, expires_at = ?, "
-            "ended_at = ?, results_done = max(results_done, ?) WHERE job_id = ? AND batch_id = ?",
+            "ended_at = ?, results_done = CASE WHEN ? = 1 THEN 1 ELSE results_done END "
+            "WHERE job_id = ? AND batch_id = ?",
             (batch.processing_status,
              dumps({"processing": counts.processing, "succeeded": counts.succeeded,
                     "errored": counts.errored, "canceled": counts.canceled,
@@ -319,7 +308,7 @@ class Records:
             self._insert_results(conn, job_id, pass_number, rows)
 
     @staticmethod
-    def _insert_pending(conn: sqlite3.Connection, job_id: int, pass_number: int,
+    def _insert_pending(conn: Database, job_id: int, pass_number: int,
                         pending: Optional[Pending]) -> None:
         """Requests answered without a batch (reused, duplicates), so their results are
         the job's; and the answers this job bought, kept for reuse (the first kept of a
@@ -328,9 +317,10 @@ class Records:
             return
         if pending.held:
             conn.executemany(
-                f"INSERT OR IGNORE INTO requests (job_id, pass, idx, pos, custom_id, params) "
+                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
                 f"VALUES (?, ?, {HELD_INDEX}, (SELECT coalesce(max(pos), -1) + 1 FROM requests "
-                f"WHERE job_id = ? AND pass = ? AND idx = {HELD_INDEX}), ?, '{{}}')",
+                f"WHERE job_id = ? AND pass = ? AND idx = {HELD_INDEX}), ?, '{{}}') "
+                "ON CONFLICT DO NOTHING",
                 [(job_id, pass_number, job_id, pass_number, custom_id)
                  for custom_id in pending.held])
         if pending.answers:
@@ -338,20 +328,22 @@ class Records:
             # they must fall after its horizon (kept-at times would race a slow commit)
             now = pending.clock()
             conn.executemany(
-                "INSERT OR IGNORE INTO answers (key, line, job, custom_id, batch_id, "
-                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers (key, line, job, custom_id, batch_id, "
+                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [(*answer[:6], now) for answer in pending.answers])
         pending.clear()
 
     @staticmethod
-    def _insert_results(conn: sqlite3.Connection, job_id: int, pass_number: int,
+    def _insert_results(conn: Database, job_id: int, pass_number: int,
                         rows: Sequence[Tuple[str, str, bytes]]) -> None:
         # Only results of requests this job sent in that pass: a line from anywhere else
         # (an output replaced under the job) is never stored as the job's.
         conn.executemany(
-            "INSERT OR REPLACE INTO results (job_id, custom_id, pass, type, line) "
+            "INSERT INTO results (job_id, custom_id, pass, type, line) "
             "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE job_id = ? "
-            "AND pass = ? AND custom_id = ?)",
+            "AND pass = ? AND custom_id = ?) ON CONFLICT (job_id, custom_id, pass) DO UPDATE SET "
+            "type = excluded.type, line = excluded.line",
             [(job_id, custom_id, pass_number, kind, line, job_id, pass_number, custom_id)
              for custom_id, kind, line in rows])
 
@@ -378,9 +370,9 @@ class Records:
         passes = [r[0] for r in self.conn.execute(
             "SELECT DISTINCT pass FROM results WHERE job_id = ? ORDER BY pass", (job_id,))]
         for pass_number in passes:
-            for custom_id, line in self.conn.execute(
+            for custom_id, line in self.db.stream(
                     f"SELECT r.custom_id, r.line FROM results r {join}"
-                    "WHERE r.job_id = ? AND r.pass = ? ORDER BY r.rowid",
+                    f"WHERE r.job_id = ? AND r.pass = ? ORDER BY r.{self.db.order_column}",
                     (job_id, pass_number)):
                 if later.get(custom_id, pass_number) > pass_number:
                     continue
@@ -389,31 +381,32 @@ class Records:
     def lines_of_batches(self, job_id: int, pass_number: int,
                          batch_ids: Sequence[str]) -> Iterator[bytes]:
         marks = ",".join("?" * len(batch_ids))  # a pass has few batches
-        for (line,) in self.conn.execute(
+        for (line,) in self.db.stream(
                 "SELECT r.line FROM results r JOIN requests q ON q.job_id = r.job_id "
                 "AND q.pass = r.pass AND q.custom_id = r.custom_id JOIN batches b "
                 "ON b.job_id = q.job_id AND b.pass = q.pass AND b.idx = q.idx "
                 f"WHERE r.job_id = ? AND r.pass = ? AND b.batch_id IN ({marks}) "
-                "ORDER BY r.rowid", (job_id, pass_number, *batch_ids)):
+                f"ORDER BY r.{self.db.order_column}", (job_id, pass_number, *batch_ids)):
             yield bytes(line)
 
     def stored_results(self, job_id: int) -> Iterator[Tuple[int, str, bytes]]:
         """``(pass, custom_id, line)`` of every stored result, every pass."""
-        for pass_number, custom_id, line in self.conn.execute(
+        for pass_number, custom_id, line in self.db.stream(
                 "SELECT pass, custom_id, line FROM results WHERE job_id = ? "
-                "ORDER BY pass, rowid", (job_id,)):
+                f"ORDER BY pass, {self.db.order_column}", (job_id,)):
             yield pass_number, custom_id, bytes(line)
 
     def dated_results(self, job_id: int
                       ) -> Iterator[Tuple[int, str, bytes, Optional[float]]]:
         """``(pass, custom_id, line, created_at)``: each stored result with the creation
         time of the batch that served it (None if unrecorded)."""
-        for pass_number, custom_id, line, created in self.conn.execute(
+        for pass_number, custom_id, line, created in self.db.stream(
                 "SELECT r.pass, r.custom_id, r.line, b.created_at FROM results r "
                 "LEFT JOIN requests q ON q.job_id = r.job_id AND q.pass = r.pass "
                 "AND q.custom_id = r.custom_id "
                 "LEFT JOIN batches b ON b.job_id = q.job_id AND b.pass = q.pass "
-                "AND b.idx = q.idx WHERE r.job_id = ? ORDER BY r.pass, r.rowid", (job_id,)):
+                f"AND b.idx = q.idx WHERE r.job_id = ? ORDER BY r.pass, r.{self.db.order_column}",
+                (job_id,)):
             yield pass_number, custom_id, bytes(line), created
 
     def latest_counts(self, job_id: int) -> Dict[str, int]:
@@ -449,7 +442,7 @@ class Records:
         """``(key, line, job, custom_id, batch_id, batch_created_at, stored_at)`` of the
         answers kept for ``keys`` before ``horizon`` (and not before ``oldest``)."""
         marks = ",".join("?" * len(keys))
-        rows = self.conn.execute(
+        rows: List[Tuple[Any, ...]] = self.conn.execute(
             "SELECT key, line, job, custom_id, batch_id, batch_created_at, stored_at FROM "
             f"answers WHERE key IN ({marks}) AND stored_at < ? AND stored_at >= ?",
             (*keys, horizon, oldest if oldest is not None else float("-inf"))).fetchall()
@@ -457,7 +450,7 @@ class Records:
             with self.transaction() as conn:
                 conn.executemany(
                     "INSERT INTO answer_hits (key, hits, last_hit_at) VALUES (?, 1, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET hits = hits + 1, "
+                    "ON CONFLICT (key) DO UPDATE SET hits = answer_hits.hits + 1, "
                     "last_hit_at = excluded.last_hit_at", [(row[0], horizon) for row in rows])
         return rows
 
@@ -492,6 +485,7 @@ class Records:
                         now: float) -> None:
         with self.transaction(durable=True) as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO passes (job_id, pass, decided_at, requests) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO passes (job_id, pass, decided_at, requests) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (job_id, pass) DO UPDATE SET decided_at = excluded.decided_at, "
+                "requests = excluded.requests",
                 (job_id, pass_number, now, dumps([r.to_dict() for r in requests])))

@@ -1,0 +1,93 @@
+"""What the shared store layer needs of a database: SQL with ``?`` marks, transactions.
+
+A backend (SQLite in claudebatch-sqlite, PostgreSQL in claudebatch-postgres)
+subclasses :class:`Database`; the records, the locks, the hooks, the commands and
+the workers are written once against it. Its SQL is the subset both speak
+(``INSERT ... ON CONFLICT``, ``RETURNING``); the few places they differ are
+attributes here, not branches in the callers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
+
+
+class Database:
+    """One connection to one store. Outside a transaction, every statement commits.
+
+    ``transaction()`` is exclusive among writers of the store (SQLite's ``BEGIN
+    IMMEDIATE``; a transaction-scoped advisory lock on PostgreSQL), so what the
+    store decides under it (a job's lock, an intent) no other process decides at
+    once. ``claim_transaction()`` is a plain transaction for ``FOR UPDATE SKIP
+    LOCKED`` claims that many workers make side by side.
+    """
+
+    #: ``"sqlite"`` or ``"postgresql"``: shown in messages.
+    kind: str = ""
+    #: Where the store is, for messages: a path, or a DSN without its password.
+    name: str = ""
+    #: The column that orders result rows as they were stored.
+    order_column: str = "rowid"
+    #: Appended to a ``SELECT`` that claims rows others may be claiming.
+    skip_locked: str = ""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; the cursor (``fetchone``, ``fetchall``, iteration,
+        ``rowcount``)."""
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows of a read of any size, in bounded memory, while this connection goes on
+        being used (the store writes as a job replays what it read)."""
+        yield from self.execute(sql, params)
+
+    def begin(self, *, exclusive: bool, durable: bool) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        """Undo the transaction under way, if one is (and whatever ``begin`` set)."""
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    def guard(self) -> ContextManager[None]:
+        """Turn the driver's errors into :class:`~claudebatch.store.StoreError` naming the
+        store and what to do."""
+        return contextlib.nullcontext()
+
+    def files(self) -> Tuple[str, ...]:
+        """The files the store lives in (an output must never be one of them)."""
+        return ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[Database]:
+        """An exclusive transaction; ``durable``: its commit survives a power cut."""
+        with self._transaction(exclusive=True, durable=durable):
+            yield self
+
+    @contextlib.contextmanager
+    def claim_transaction(self) -> Iterator[Database]:
+        with self._transaction(exclusive=False, durable=True):
+            yield self
+
+    @contextlib.contextmanager
+    def _transaction(self, *, exclusive: bool, durable: bool) -> Iterator[None]:
+        self.begin(exclusive=exclusive, durable=durable)
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
