@@ -289,6 +289,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         job = client.job(source, name=args.name, output=args.output, **job_options(args))
         print(job.dry_run().summary())
         return EXIT_OK
+    if getattr(args, "enqueue", False):
+        from .store._cli import enqueue_from_cli
+
+        return enqueue_from_cli(args, make_client(args), source, job_options(args))
     if not args.output:
         raise ConfigurationError("run needs -o/--output FILE for the results "
                                  "(or --dry-run to only check and estimate)")

@@ -61,6 +61,9 @@ def add_cli_options(parser: argparse.ArgumentParser) -> None:
                        help=f"the store: a SQLite file, or postgresql://... shared by many "
                             f"hosts (default: ${STORE_ENV}, else your own store, "
                             f"{_shown(user_store_path())})")
+    group.add_argument("--enqueue", action="store_true",
+                       help="(run) put the job in the store for 'claudebatch worker' processes "
+                            "on any host to run, instead of running it here (needs --name)")
     group.add_argument("--no-store", action="store_true",
                        help="record nothing: a run that stops cannot resume")
     group.add_argument("--store-wait", type=_seconds, metavar="S", default=None,
@@ -128,6 +131,22 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this machine only; the "
                         "page shows job names, paths and costs)")
+    p = add("worker", cmd_worker, "Work on the jobs enqueued in a store ('run ... --enqueue') "
+                                  "beside other workers, on this host or any other.")
+    p.add_argument("--job", metavar="NAME", default=None,
+                   help="only this job, and stop when it is done (default: every job)")
+    p.add_argument("--lease", type=bounded(float, what="seconds", low=1.0), default=60.0,
+                   metavar="S", help="a batch stays this worker's S seconds without a "
+                                     "heartbeat (default 60): a killed worker's batches are "
+                                     "taken over after that")
+    p.add_argument("--poll-interval", type=bounded(float, what="seconds", low=0.0),
+                   default=None, metavar="S",
+                   help="first wait between looks at a batch (default: the job's, else 30)")
+    p.add_argument("--max-in-flight", type=bounded(int, what="requests", low=1), default=None,
+                   metavar="N", help="requests in unfinished batches, per job (default: "
+                                     "the job's --max-in-flight)")
+    p.add_argument("--forever", action="store_true",
+                   help="keep waiting for new jobs (default: stop when no job has work left)")
     reuse = subparsers.add_parser(
         "reuse", help="The answers a store keeps for reuse: stats, prune (a job store).",
         description="The succeeded answers a store keeps so no request is paid twice "
@@ -145,6 +164,48 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                    help="90s, 30m, 12h, 7d, 2w...")
     p.set_defaults(command=cmd_reuse_prune)
     reuse.set_defaults(command=lambda args: _usage(reuse))
+
+
+def enqueue_from_cli(args: argparse.Namespace, client: Any, source: Any,
+                     options: Dict[str, Any]) -> int:
+    """``claudebatch run INPUT --enqueue --name NAME``: the job, for workers."""
+    from ._worker import enqueue
+
+    if getattr(args, "no_store", False):
+        raise ConfigurationError("--enqueue puts the job in a store: drop --no-store")
+    if not args.name:
+        raise ConfigurationError("--enqueue needs --name NAME: the workers and 'claudebatch "
+                                 "export NAME' find the job by it")
+    if args.dry_run:
+        raise ConfigurationError("--enqueue and --dry-run: choose one")
+    location = args.store or default_location()
+    with open_store(location, StoreOptions(lock_timeout=getattr(args, "store_wait", None)
+                                           or 0.0, stream=cast(IO[str], _Stderr()))) as store:
+        enqueue(store, client, source, name=args.name, poll_interval=args.poll_interval,
+                max_in_flight=getattr(args, "max_in_flight", None), **options)
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ..cli import make_client
+    from ._worker import Worker
+
+    with open_existing(args) as store:
+        store.worker_lease = args.lease
+        worker = Worker(store, make_client(args), job=args.job, lease=args.lease,
+                        check_interval=args.poll_interval, max_in_flight=args.max_in_flight,
+                        until_idle=not args.forever, stream=cast(IO[str], _Stderr()))
+        try:
+            worker.run()
+        except KeyboardInterrupt:
+            worker.stop()
+            print(f"worker {worker.id}: stopped; its leases are released", file=sys.stderr)
+            return 130
+        if args.job is not None and store.job(args.job).state == "failed":
+            print(f"job {args.job} failed: {store.job(args.job).summary.get('error')}",
+                  file=sys.stderr)
+            return 1
+    return EXIT_OK
 
 
 def open_existing(args: argparse.Namespace) -> JobStore:

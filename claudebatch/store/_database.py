@@ -29,8 +29,15 @@ class Database:
     name: str = ""
     #: The column that orders result rows as they were stored.
     order_column: str = "rowid"
-    #: Appended to a ``SELECT`` that claims rows others may be claiming.
-    skip_locked: str = ""
+
+    def claim_suffix(self, table: str = "", *, skip: bool = False) -> str:
+        """What ends a ``SELECT`` that claims rows (of ``table``, an alias) other workers may
+        be claiming; ``skip``: pass over rows another has claimed rather than wait."""
+        return ""
+
+    def another(self) -> Database:
+        """A second connection to the same store (for a thread of its own)."""
+        raise NotImplementedError
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; the cursor (``fetchone``, ``fetchall``, iteration,

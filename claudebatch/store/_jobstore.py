@@ -194,6 +194,9 @@ class JobStore:
         self.stream = stream
         self.conn = db
         self.records = Records(db)
+        #: Seconds a worker's lease lasts (``claudebatch worker --lease``): a worker is
+        #: shown as gone after three of them without a heartbeat.
+        self.worker_lease = 60.0
         self._run: Optional[_Run] = None
         #: This process's claim on an output, from find_job until its job is locked.
         self._claim: Optional[JobLock] = None
@@ -266,6 +269,10 @@ class JobStore:
         found = fp.of_job(job)
         row = self.records.job(job.name)
         options = {**job.options, "poll_interval": job.poll_interval}
+        if row is not None and row.mode == "workers":
+            raise StoreError(f"job {job.name!r} in the store {self.location} is enqueued for "
+                             "workers ('claudebatch worker'); its results come out with "
+                             f"'claudebatch export {job.name} -o FILE'")
         if row is None:
             job_id = self.records.create_job(job.name, found, options, job.output, now,
                                              reuse_horizon=job.stash.get(_HORIZON, None))
@@ -618,7 +625,9 @@ class JobStore:
             else self.records.latest_counts(row.id)
         owner = None
         state = row.state
-        if state == "running":
+        if row.mode == "workers":
+            owner = self._workers_on(row.name) if state == "running" else None
+        elif state == "running":
             lock = JobLock(self.conn, row.name, store_path=self.location,
                            stale_after=self.stale_after)
             holder = lock.owner()
@@ -635,6 +644,22 @@ class JobStore:
             created_at=row.created_at, updated_at=row.updated_at, ended_at=row.ended_at,
             owner=owner, cost=cost_of(row.summary), summary=row.summary or {},
             batches=batches)
+
+    def _workers_on(self, name: str) -> str:
+        from ._leases import Leases
+
+        now = time.time()
+        live = [w for w in Leases(self.db).workers() if w["state"] == "working"
+                and now - w["heartbeat_at"] < 3 * self.worker_lease
+                and any(lease.startswith(f"{name} ") for lease in w["leases"])]
+        return f"{len(live)} worker(s) on it now" if live else "waiting for a worker"
+
+    def workers(self) -> List[Dict[str, Any]]:
+        """Every worker this store has seen (``claudebatch worker``), with its leases."""
+        from ._leases import Leases
+
+        with self.db.guard():
+            return Leases(self.db).workers()
 
     def results(self, name: str) -> Iterator[Tuple[int, str, bytes]]:
         """``(pass, custom_id, line)`` of every stored result of job ``name``, every pass."""

@@ -68,6 +68,7 @@ class JobRow:
     counts: Optional[Dict[str, int]]
     summary: Optional[Dict[str, Any]]
     reuse_horizon: Optional[float] = None
+    mode: str = "run"  # run: one process runs it; workers: enqueued for workers
 
 
 @dataclass
@@ -92,7 +93,7 @@ _FRESH_BATCH = ("batch_id = NULL, request_count = excluded.request_count, "
                 "expires_at = NULL, ended_at = NULL, results_done = 0")
 
 _JOB_COLUMNS = ("id, name, fingerprint, input, options, output, state, total_requests, runs, "
-                "created_at, updated_at, ended_at, counts, summary, reuse_horizon")
+                "created_at, updated_at, ended_at, counts, summary, reuse_horizon, mode")
 
 
 def _job(row: Sequence[Any]) -> JobRow:
@@ -101,7 +102,8 @@ def _job(row: Sequence[Any]) -> JobRow:
         options=json.loads(row[4]), output=row[5], state=row[6], total_requests=row[7],
         runs=row[8], created_at=row[9], updated_at=row[10], ended_at=row[11],
         counts=json.loads(row[12]) if row[12] else None,
-        summary=json.loads(row[13]) if row[13] else None, reuse_horizon=row[14])
+        summary=json.loads(row[13]) if row[13] else None, reuse_horizon=row[14],
+        mode=row[15])
 
 
 class Records:

@@ -58,7 +58,7 @@ CREATE TABLE batches (
     idx INTEGER NOT NULL,
     batch_id TEXT,
     request_count INTEGER NOT NULL,
-    intent_at DOUBLE PRECISION,
+    intent_at DOUBLE PRECISION NOT NULL,
     status TEXT,
     counts TEXT,
     created_at DOUBLE PRECISION,
@@ -149,7 +149,6 @@ def _pg(sql: str) -> str:
 class PostgresDatabase(Database):
     kind = "postgresql"
     order_column = "seq"
-    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, *, create: bool = True) -> None:
         self.dsn = dsn
@@ -203,6 +202,13 @@ class PostgresDatabase(Database):
         if version < 1:
             raise StoreFileError(f"{self.name} has a schema {NAMESPACE} that is not a "
                                  "claudebatch store")
+
+    def claim_suffix(self, table: str = "", *, skip: bool = False) -> str:
+        return " FOR UPDATE" + (f" OF {table}" if table else "") + (" SKIP LOCKED" if skip
+                                                                     else "")
+
+    def another(self) -> PostgresDatabase:
+        return PostgresDatabase(self.dsn)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(_pg(sql), params)

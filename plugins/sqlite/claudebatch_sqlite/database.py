@@ -16,7 +16,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
 from claudebatch.store import Database, StoreError, StoreFileError
 
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
 APPLICATION_ID = 0x63624442
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -114,11 +114,29 @@ CREATE TABLE answer_hits (           -- apart from the answers: counting rewrite
     last_hit_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
+#: Version 3 adds what workers share a job through: leases on batches, the workers.
+WORKERS_SCHEMA = """
+ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'run';
+ALTER TABLE batches ADD COLUMN lease_owner TEXT;
+ALTER TABLE batches ADD COLUMN lease_until REAL;
+ALTER TABLE batches ADD COLUMN next_check_at REAL;
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    job TEXT,                        -- the job it works on, or NULL: any
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    state TEXT NOT NULL,             -- working | stopped
+    batches_done INTEGER NOT NULL DEFAULT 0
+)
+"""
 MIGRATIONS = {
     1: ["ALTER TABLE jobs ADD COLUMN reuse_horizon REAL",
         *[part for part in ANSWERS_SCHEMA.split(";\n") if part.strip()]],
+    2: [part for part in WORKERS_SCHEMA.split(";\n") if part.strip()],
 }
-SCHEMA = SCHEMA % ANSWERS_SCHEMA.strip()
+SCHEMA = SCHEMA % ANSWERS_SCHEMA.strip() + ";\n" + WORKERS_SCHEMA
 
 
 def create_private(path: str) -> bool:
@@ -268,6 +286,9 @@ class SQLiteDatabase(Database):
     def __init__(self, path: str) -> None:
         self.name = os.path.abspath(os.fspath(path))
         self.conn = connect(self.name)
+
+    def another(self) -> SQLiteDatabase:
+        return SQLiteDatabase(self.name)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql, params)

@@ -1,0 +1,223 @@
+"""The statements workers share a job through: queued batches, leases, workers.
+
+A batch of a job made for workers (``mode = 'workers'``) is *queued* while its
+``intent_at`` is 0. A worker takes a batch by writing its lease (``lease_owner``,
+``lease_until``) in a claim transaction (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so workers never wait on each other's rows); it records the create
+intent (``intent_at``) before the POST, the batch id after it, and the results as
+they stream. A lease that is not renewed expires, and any worker takes it over.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ._database import Database
+from ._records import dumps
+
+#: ``intent_at`` of a batch no worker has tried to create yet.
+QUEUED = 0.0
+
+
+class Leases:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- jobs made for workers ------------------------------------------------------
+
+    def create_worker_job(self, name: str, fingerprint: Any, options: Dict[str, Any],
+                          now: float) -> int:
+        with self.db.transaction(durable=True) as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (name, fingerprint, input, options, output, state, "
+                "total_requests, created_at, updated_at, mode) VALUES (?, ?, ?, ?, NULL, "
+                "'queued', ?, ?, ?, 'workers') RETURNING id",
+                (name, fingerprint.digest, fingerprint.to_json(), dumps(options),
+                 fingerprint.total, now, now))
+            return int(cursor.fetchone()[0])
+
+    def add_requests(self, job_id: int, index: int, rows: Sequence[Tuple[int, str, str]], *,
+                     first: bool) -> None:
+        """Requests ``(position, custom_id, params JSON)`` of a first-pass batch."""
+        with self.db.transaction() as db:
+            if first:
+                db.execute("DELETE FROM requests WHERE job_id = ? AND pass = 1 AND idx = ?",
+                           (job_id, index))
+            db.executemany(
+                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
+                "VALUES (?, 1, ?, ?, ?, ?)",
+                [(job_id, index, pos, custom_id, params) for pos, custom_id, params in rows])
+
+    def queue_batch(self, job_id: int, index: int, count: int) -> None:
+        """The batch, its requests written, queued for a worker to create."""
+        with self.db.transaction() as db:
+            db.execute("INSERT INTO batches (job_id, pass, idx, batch_id, request_count, "
+                       "intent_at) VALUES (?, 1, ?, NULL, ?, ?)", (job_id, index, count, QUEUED))
+
+    def release_job(self, job_id: int, now: float) -> None:
+        """Enqueued whole: workers may start."""
+        with self.db.transaction(durable=True) as db:
+            db.execute("UPDATE jobs SET state = 'running', updated_at = ? WHERE id = ?",
+                       (now, job_id))
+
+    # --- claims -----------------------------------------------------------------------
+
+    def _job_filter(self, job: Optional[str]) -> Tuple[str, Tuple[Any, ...]]:
+        return (" AND j.name = ?", (job,)) if job is not None else ("", ())
+
+    def claim_create(self, worker: str, now: float, lease: float, job: Optional[str],
+                     max_in_flight: Optional[int]) -> Optional[Tuple[Any, ...]]:
+        """A batch to create: ``(job_id, job name, pass, index, count, intent_at)``, leased
+        to ``worker``; None if there is none, or none fits under ``max_in_flight``."""
+        where, params = self._job_filter(job)
+        with self.db.claim_transaction() as db:
+            row = db.execute(
+                "SELECT b.job_id, j.name, b.pass, b.idx, b.request_count, b.intent_at, "
+                "j.options FROM batches b JOIN jobs j ON j.id = b.job_id "
+                "WHERE j.mode = 'workers' AND j.state = 'running' AND b.batch_id IS NULL "
+                "AND (b.lease_until IS NULL OR b.lease_until < ?) "
+                "AND (b.next_check_at IS NULL OR b.next_check_at <= ?)" + where +
+                " ORDER BY b.job_id, b.pass, b.idx LIMIT 1" + self.db.claim_suffix("b", skip=True),
+                (now, now, *params)).fetchone()
+            if row is None:
+                return None
+            job_id, count = row[0], int(row[4])
+            limit = max_in_flight
+            if limit is None:
+                import json
+
+                limit = json.loads(row[6]).get("max_in_flight")
+            if limit:
+                # the job's row serializes this sum among workers
+                db.execute("SELECT id FROM jobs WHERE id = ?" + self.db.claim_suffix(),
+                           (job_id,)).fetchone()
+                flying = int(db.execute(  # sent, or being sent, and not ended
+                    "SELECT coalesce(sum(request_count), 0) FROM batches WHERE job_id = ? "
+                    "AND (intent_at > 0 OR lease_until >= ?) AND results_done = 0 "
+                    "AND (status IS NULL OR status != 'ended') AND NOT (pass = ? AND idx = ?)",
+                    (job_id, now, row[2], row[3])).fetchone()[0])
+                if flying and flying + count > int(limit):
+                    return None
+            db.execute("UPDATE batches SET lease_owner = ?, lease_until = ? WHERE job_id = ? "
+                       "AND pass = ? AND idx = ?", (worker, now + lease, job_id, row[2], row[3]))
+            return (job_id, row[1], row[2], row[3], count, float(row[5]))
+
+    def record_intent(self, job_id: int, pass_number: int, index: int, worker: str,
+                      now: float) -> bool:
+        """Durably, before the create is sent; False if the lease was lost meanwhile."""
+        with self.db.transaction(durable=True) as db:
+            cursor = db.execute(
+                "UPDATE batches SET intent_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                "AND lease_owner = ? AND batch_id IS NULL", (now, job_id, pass_number, index,
+                                                             worker))
+            return bool(cursor.rowcount)
+
+    def requeue(self, job_id: int, pass_number: int, index: int, *, after: float) -> None:
+        """The create certainly made nothing (refused, queue full): queued again, not
+        before ``after``."""
+        with self.db.transaction(durable=True) as db:
+            db.execute("UPDATE batches SET intent_at = ?, lease_owner = NULL, lease_until = NULL, "
+                       "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                       "AND batch_id IS NULL", (QUEUED, after, job_id, pass_number, index))
+
+    def release(self, job_id: int, pass_number: int, index: int, *,
+                next_check_at: Optional[float] = None) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE batches SET lease_owner = NULL, lease_until = NULL, "
+                       "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ?",
+                       (next_check_at, job_id, pass_number, index))
+
+    def claim_check(self, worker: str, now: float, lease: float, job: Optional[str]
+                    ) -> Optional[Tuple[Any, ...]]:
+        """A created batch due for a look: ``(job_id, job name, pass, index, batch_id,
+        count)``, leased to ``worker``."""
+        where, params = self._job_filter(job)
+        with self.db.claim_transaction() as db:
+            row = db.execute(
+                "SELECT b.job_id, j.name, b.pass, b.idx, b.batch_id, b.request_count "
+                "FROM batches b JOIN jobs j ON j.id = b.job_id "
+                "WHERE j.mode = 'workers' AND j.state = 'running' AND b.batch_id IS NOT NULL "
+                "AND b.results_done = 0 AND (b.lease_until IS NULL OR b.lease_until < ?) "
+                "AND (b.next_check_at IS NULL OR b.next_check_at <= ?)" + where +
+                " ORDER BY b.next_check_at, b.job_id, b.pass, b.idx LIMIT 1"
+                + self.db.claim_suffix("b", skip=True), (now, now, *params)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE batches SET lease_owner = ?, lease_until = ? WHERE job_id = ? "
+                       "AND pass = ? AND idx = ?", (worker, now + lease, row[0], row[2], row[3]))
+            return tuple(row)
+
+    def next_due(self, job: Optional[str]) -> Optional[float]:
+        """When the next batch becomes due for a worker (None: nothing left to do)."""
+        where, params = self._job_filter(job)
+        row = self.db.execute(
+            "SELECT min(CASE WHEN b.lease_until IS NOT NULL AND "
+            "b.lease_until > coalesce(b.next_check_at, 0) THEN b.lease_until "
+            "ELSE coalesce(b.next_check_at, 0) END) FROM batches b JOIN jobs j "
+            "ON j.id = b.job_id WHERE j.mode = 'workers' AND j.state = 'running' "
+            "AND b.results_done = 0" + where, params).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def unfinished_jobs(self, job: Optional[str]) -> List[Tuple[int, str]]:
+        where, params = self._job_filter(job)
+        return [(int(r[0]), str(r[1])) for r in self.db.execute(
+            "SELECT j.id, j.name FROM jobs j WHERE j.mode = 'workers' "
+            "AND j.state IN ('queued', 'running')" + where, params)]
+
+    def job_state(self, name: str) -> Optional[str]:
+        row = self.db.execute("SELECT state FROM jobs WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def all_collected(self, job_id: int) -> bool:
+        row = self.db.execute(
+            "SELECT count(*) FROM batches WHERE job_id = ? AND results_done = 0",
+            (job_id,)).fetchone()
+        return int(row[0]) == 0
+
+    def fail_job(self, job_id: int, now: float, why: str) -> None:
+        with self.db.transaction(durable=True) as db:
+            db.execute("UPDATE jobs SET state = 'failed', updated_at = ?, ended_at = ?, "
+                       "summary = ? WHERE id = ?", (now, now, dumps({"error": why}), job_id))
+
+    # --- workers ----------------------------------------------------------------------
+
+    def register_worker(self, worker: str, host: str, pid: int, job: Optional[str],
+                        now: float) -> None:
+        with self.db.transaction() as db:
+            db.execute("INSERT INTO workers (id, host, pid, job, started_at, heartbeat_at, "
+                       "state) VALUES (?, ?, ?, ?, ?, ?, 'working')",
+                       (worker, host, pid, job, now, now))
+
+    def heartbeat(self, worker: str, now: float, lease: float) -> None:
+        """The worker is alive: its row, and every lease it holds, renewed."""
+        with self.db.transaction() as db:
+            db.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker))
+            db.execute("UPDATE batches SET lease_until = ? WHERE lease_owner = ? "
+                       "AND lease_until >= ?", (now + lease, worker, now))
+
+    def worker_done_batch(self, worker: str) -> None:
+        self.db.execute("UPDATE workers SET batches_done = batches_done + 1 WHERE id = ?",
+                        (worker,))
+
+    def stop_worker(self, worker: str, now: float) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE workers SET state = 'stopped', heartbeat_at = ? WHERE id = ?",
+                       (now, worker))
+            db.execute("UPDATE batches SET lease_owner = NULL, lease_until = NULL "
+                       "WHERE lease_owner = ?", (worker,))
+
+    def workers(self) -> List[Dict[str, Any]]:
+        """Every worker the store has seen, with the leases each holds now."""
+        held: Dict[str, List[str]] = {}
+        for owner, name, pass_number, index, batch_id in self.db.execute(
+                "SELECT b.lease_owner, j.name, b.pass, b.idx, b.batch_id FROM batches b "
+                "JOIN jobs j ON j.id = b.job_id WHERE b.lease_owner IS NOT NULL"):
+            held.setdefault(owner, []).append(
+                f"{name} pass {pass_number} batch {index}" + (f" ({batch_id})" if batch_id
+                                                              else " (creating)"))
+        return [{"id": r[0], "host": r[1], "pid": r[2], "job": r[3], "started_at": r[4],
+                 "heartbeat_at": r[5], "state": r[6], "batches_done": r[7],
+                 "leases": held.get(r[0], [])}
+                for r in self.db.execute(
+                    "SELECT id, host, pid, job, started_at, heartbeat_at, state, batches_done "
+                    "FROM workers ORDER BY started_at")]

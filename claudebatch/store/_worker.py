@@ -1,0 +1,363 @@
+"""Jobs many workers share: ``enqueue`` puts a job's requests in the store, ``Worker``
+takes its batches through leases, on as many hosts as share the store.
+
+A worker loops: take a queued batch and create it (the intent recorded before the
+POST, the batch id after it), or take a created batch that is due and look at it
+(on ``ended``, stream its results into the store). A worker that dies leaves its
+leases to expire; the next worker to take a batch whose create was sent but never
+recorded looks for that batch on the service first, so no batch is paid twice.
+Results land in the store; ``claudebatch export`` writes the output from any host.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import IO, Any, Iterator, List, Optional, Tuple
+
+from .. import _client
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    RateLimitError,
+)
+from ..models import MessageBatch, Request
+from . import _fingerprint as fp
+from ._errors import InputChangedError, StoreError
+from ._jobstore import UNCONFIRMED_GRACE_SECONDS, JobStore
+from ._leases import Leases
+from ._lock import JobLock
+from ._records import Pending, dumps
+from ._recovery import find_created_batch
+
+logger = logging.getLogger("claudebatch.worker")
+
+#: A worker's lease on a batch lasts this long unless renewed (every third of it).
+DEFAULT_LEASE_SECONDS = 60.0
+#: The first wait between looks at a batch; it grows to ``MAX_CHECK_SECONDS``.
+DEFAULT_CHECK_SECONDS = 30.0
+MAX_CHECK_SECONDS = 300.0
+#: When the queue is full (429 on create) and the service named no delay.
+QUEUE_FULL_BACKOFF = 60.0
+#: Result rows written per transaction while a batch's results stream in.
+RESULT_ROWS_PER_WRITE = 1000
+#: A worker with nothing due sleeps at most this long before looking again.
+MAX_IDLE_SECONDS = 30.0
+#: Requests written per transaction while a job is enqueued.
+ENQUEUE_ROWS_PER_WRITE = 2000
+
+
+def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
+            max_in_flight: Optional[int] = None, poll_interval: Optional[float] = None,
+            **options: Any) -> int:
+    """Validate and split ``source`` as a run would, and put the job in ``store`` for
+    workers; returns the number of batches queued. Nothing is sent.
+
+    Enqueueing the same input again under the same name is a no-op; a job of that name
+    made from other input is refused. A job whose enqueue was interrupted is made
+    again."""
+    job = client.job(source, name=name, poll_interval=poll_interval, **options)
+    spool, plans = job.plan(source)
+    if job.reuse_plan is not None and (job.reuse_plan.reused or job.duplicates):
+        raise ConfigurationError("a job for workers sends every request (give --no-reuse)")
+    job.total_requests = sum(p.count for p in plans)
+    found = fp.of_job(job.context)
+    leases = Leases(store.db)
+    lock = JobLock(store.db, name, store_path=store.location)
+    with store.db.guard():
+        lock.acquire(store.lock_timeout)
+        try:
+            row = store.records.job(name)
+            if row is not None:
+                if row.mode == "workers" and row.state != "queued":
+                    why = fp.difference(row.input, found)
+                    if why is not None:
+                        raise InputChangedError(f"job {name!r} in the store {store.location} "
+                                                f"was enqueued from other input: {why}")
+                    store._say(f"store: job {name} is enqueued already ({row.state})")
+                    return len(store.records.batches(row.id))
+                if row.mode != "workers":
+                    raise StoreError(f"the store {store.location} has a job {name!r} run "
+                                     "without workers already: give the job another name")
+                store.records.forget(row.id, name)  # an enqueue that was interrupted
+                lock.acquire(store.lock_timeout)  # forget dropped the lock row too
+            opts = {**job.context.options, "max_in_flight": max_in_flight,
+                    "poll_interval": poll_interval}
+            job_id = leases.create_worker_job(name, found, opts, time.time())
+            for plan in plans:
+                _queue_batch(leases, job_id, job._pending(spool, plan))
+            leases.release_job(job_id, time.time())
+        finally:
+            lock.release()
+            job.close()
+    store._say(f"store: job {name} enqueued in {store.location}: {job.total_requests:,} "
+               f"request(s) in {len(plans)} batch(es); start workers with 'claudebatch worker "
+               f"--store ...'")
+    return len(plans)
+
+
+def _queue_batch(leases: Leases, job_id: int, pending: Any) -> None:
+    rows: List[Tuple[int, str, str]] = []
+    first = True
+    for pos, request in enumerate(pending):
+        rows.append((pos, request.custom_id, dumps(request.params)))
+        if len(rows) >= ENQUEUE_ROWS_PER_WRITE:
+            leases.add_requests(job_id, pending.index, rows, first=first)
+            rows, first = [], False
+    leases.add_requests(job_id, pending.index, rows, first=first)
+    leases.queue_batch(job_id, pending.index, len(pending))
+
+
+class Worker:
+    """Works on the jobs of ``store`` made for workers (all, or the job ``job``).
+
+    ``client``: how to reach the service (its API key stays on this host). ``lease``:
+    seconds a batch stays this worker's without a heartbeat. ``check_interval``: the
+    first wait between looks at a batch (default: the job's poll interval, else 30 s).
+    ``max_in_flight``: requests in unfinished batches, per job (default: the job's).
+    ``until_idle``: stop when no job has work left (False: wait for new jobs).
+    """
+
+    def __init__(self, store: JobStore, client: Any, *, job: Optional[str] = None,
+                 lease: float = DEFAULT_LEASE_SECONDS, check_interval: Optional[float] = None,
+                 max_in_flight: Optional[int] = None, until_idle: bool = True,
+                 stream: Optional[IO[str]] = None) -> None:
+        if lease <= 0:
+            raise ValueError(f"lease must be > 0 seconds, got {lease}")
+        self.store = store
+        self.client = client
+        self.job = job
+        self.lease = float(lease)
+        self.check_interval = check_interval
+        self.max_in_flight = max_in_flight
+        self.until_idle = until_idle
+        self.stream = stream
+        self.clock = client.clock
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.leases = Leases(store.db)
+        self.batches_done = 0
+        self._stop = threading.Event()
+        self._checks: dict[Tuple[int, int, int], int] = {}
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Work until the job is done (or, without a job, until no job has work left,
+        unless ``until_idle`` is False); returns the batches this worker finished."""
+        with self.store.db.guard():
+            if self.job is not None and self.leases.job_state(self.job) is None:
+                raise StoreError(f"no job {self.job!r} in the store {self.store.location} "
+                                 "(enqueue it with 'claudebatch run ... --enqueue')")
+            self.leases.register_worker(self.id, socket.gethostname(), os.getpid(), self.job,
+                                        time.time())
+        self._say(f"worker {self.id}: working on "
+                  f"{'job ' + self.job if self.job else 'every job'} in {self.store.location}")
+        beat = threading.Thread(target=self._heartbeats, name="claudebatch-heartbeat",
+                                daemon=True)
+        beat.start()
+        try:
+            while not self._stop.is_set():
+                if self.step():
+                    continue
+                with self.store.db.guard():
+                    left = self.leases.unfinished_jobs(self.job)
+                    due = self.leases.next_due(self.job)
+                if not left and (self.until_idle or self.job is not None):
+                    break
+                wait = MAX_IDLE_SECONDS if due is None else due - time.time()
+                self.clock.sleep(min(MAX_IDLE_SECONDS, max(0.05, wait)))
+        finally:
+            self._stop.set()
+            beat.join(timeout=5)
+            try:
+                with self.store.db.guard():
+                    self.leases.stop_worker(self.id, time.time())
+            except StoreError as exc:
+                logger.warning("worker %s: could not sign off: %s", self.id, exc)
+        self._say(f"worker {self.id}: done, {self.batches_done} batch(es) finished")
+        return self.batches_done
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def step(self) -> bool:
+        """Do one thing that is due; False if nothing was."""
+        now = time.time()
+        with self.store.db.guard():
+            claim = self.leases.claim_create(self.id, now, self.lease, self.job,
+                                             self.max_in_flight)
+        if claim is not None:
+            self._create(*claim)
+            return True
+        with self.store.db.guard():
+            check = self.leases.claim_check(self.id, now, self.lease, self.job)
+        if check is not None:
+            self._check(*check)
+            return True
+        return False
+
+    def _heartbeats(self) -> None:
+        """Renew this worker's leases on a connection of its own, every third of a lease."""
+        try:
+            db = self.store.db.another()
+        except StoreError as exc:
+            logger.error("worker %s: no heartbeat connection: %s", self.id, exc)
+            return
+        leases = Leases(db)
+        try:
+            while not self._stop.wait(self.lease / 3):
+                try:
+                    with db.guard():
+                        leases.heartbeat(self.id, time.time(), self.lease)
+                except StoreError as exc:
+                    logger.warning("worker %s: heartbeat failed: %s", self.id, exc)
+        finally:
+            db.close()
+
+    # --- creating ---------------------------------------------------------------------
+
+    def _create(self, job_id: int, name: str, pass_number: int, index: int, count: int,
+                intent_at: float) -> None:
+        where = f"job {name} pass {pass_number} batch {index}"
+        if intent_at > 0:  # sent by a worker that died before recording the batch id
+            with self.store.db.guard():
+                known = self.store.records.known_batch_ids()
+            batch = find_created_batch(self.client, intent_at, count, known)
+            if batch is not None:
+                with self.store.db.guard():
+                    self.store.records.record_batch(job_id, pass_number, index, batch)
+                    self.leases.release(job_id, pass_number, index, next_check_at=time.time())
+                self._say(f"worker {self.id}: {where}: its create was sent by a worker that "
+                          f"stopped before recording it; found it: {batch.id}")
+                return
+        with self.store.db.guard():
+            if not self.leases.record_intent(job_id, pass_number, index, self.id, time.time()):
+                return  # the lease lapsed meanwhile: another worker has it
+        try:
+            batch = self.client.create(self._requests(job_id, pass_number, index))
+        except RateLimitError as exc:  # the workspace's queue is full: nothing was made
+            delay = _retry_after(exc) or QUEUE_FULL_BACKOFF
+            with self.store.db.guard():
+                self.leases.requeue(job_id, pass_number, index, after=time.time() + delay)
+            self._say(f"worker {self.id}: {where}: the service's queue is full; trying "
+                      f"again in {delay:.0f} s")
+            return
+        except APIConnectionError as exc:  # maybe made: looked for once old enough
+            with self.store.db.guard():
+                self.leases.release(job_id, pass_number, index,
+                                    next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
+            logger.warning("worker %s: %s: the create's answer was lost (%s); the batch is "
+                           "looked for before it is sent again", self.id, where, exc)
+            return
+        except APIStatusError as exc:
+            if not _client.made_nothing(exc):
+                raise
+            with self.store.db.guard():
+                self.leases.requeue(job_id, pass_number, index, after=time.time())
+                if exc.status_code < 500:  # refused for good: the job cannot finish
+                    self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
+            logger.error("worker %s: %s: the create was refused: %s", self.id, where, exc)
+            return
+        with self.store.db.guard():
+            self.store.records.record_batch(job_id, pass_number, index, batch)
+            self.leases.release(job_id, pass_number, index,
+                                next_check_at=time.time() + self._interval(job_id, 0))
+        self._say(f"worker {self.id}: {where}: created {batch.id} ({count:,} requests)")
+
+    def _requests(self, job_id: int, pass_number: int, index: int) -> Iterator[Request]:
+        for custom_id, params in self.store.db.stream(
+                "SELECT custom_id, params FROM requests WHERE job_id = ? AND pass = ? "
+                "AND idx = ? ORDER BY pos", (job_id, pass_number, index)):
+            yield Request(custom_id, json.loads(params))
+
+    # --- looking and collecting -------------------------------------------------------
+
+    def _check(self, job_id: int, name: str, pass_number: int, index: int, batch_id: str,
+               count: int) -> None:
+        key = (job_id, pass_number, index)
+        try:
+            batch = self.client.retrieve(batch_id)
+            with self.store.db.guard():
+                self.store.records.update_batch(job_id, batch)
+            if not batch.ended:
+                looks = self._checks[key] = self._checks.get(key, 0) + 1
+                with self.store.db.guard():
+                    self.leases.release(job_id, pass_number, index, next_check_at=time.time()
+                                        + self._interval(job_id, looks))
+                return
+            self._collect(job_id, name, pass_number, index, batch, count)
+        except APIConnectionError as exc:
+            with self.store.db.guard():
+                self.leases.release(job_id, pass_number, index,
+                                    next_check_at=time.time() + self._interval(job_id, 0))
+            logger.warning("worker %s: batch %s: %s; looked at again later", self.id,
+                           batch_id, exc)
+
+    def _collect(self, job_id: int, name: str, pass_number: int, index: int,
+                 batch: MessageBatch, count: int) -> None:
+        records = self.store.records
+        with self.store.db.guard():
+            ours = {r[0] for r in self.store.db.execute(
+                "SELECT custom_id FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                (job_id, pass_number, index))}
+        rows: List[Tuple[str, str, bytes]] = []
+        seen = 0
+        for value in self.client.results(batch, raw=True, call_hooks=False):
+            custom_id = value.get("custom_id")
+            if custom_id not in ours:
+                continue  # not a request of this batch: never stored as the job's
+            seen += 1
+            kind = str((value.get("result") or {}).get("type", "errored"))
+            rows.append((custom_id, kind, dumps(value).encode("utf-8")))
+            if len(rows) >= RESULT_ROWS_PER_WRITE:
+                with self.store.db.guard():
+                    records.insert_results(job_id, pass_number, rows)
+                rows = []
+        complete = seen >= count
+        with self.store.db.guard():
+            records.end_batch(job_id, pass_number, rows, Pending(), batch, complete=complete)
+            self.leases.release(job_id, pass_number, index,
+                                next_check_at=None if complete else time.time() + 5.0)
+            if complete:
+                self.leases.worker_done_batch(self.id)
+                if self.leases.all_collected(job_id):
+                    records.finish_job(job_id, time.time(), records.latest_counts(job_id),
+                                       None)
+                    self._say(f"worker {self.id}: job {name} is done (every batch's results "
+                              "are in the store)")
+        if complete:
+            self.batches_done += 1
+            self._say(f"worker {self.id}: job {name} pass {pass_number} batch {index}: "
+                      f"{seen:,} result(s) stored from {batch.id}")
+
+    def _interval(self, job_id: int, looks: int) -> float:
+        first = self.check_interval
+        if first is None:
+            with self.store.db.guard():
+                row = self.store.db.execute("SELECT options FROM jobs WHERE id = ?",
+                                            (job_id,)).fetchone()
+            first = json.loads(row[0]).get("poll_interval") if row else None
+        first = DEFAULT_CHECK_SECONDS if first is None else float(first)
+        return float(min(MAX_CHECK_SECONDS, first * (1.5 ** min(looks, 20))))
+
+    def _say(self, message: str) -> None:
+        logger.info("%s", message)
+        if self.stream is not None:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+
+
+def _retry_after(exc: APIStatusError) -> Optional[float]:
+    """The 429's ``retry-after`` seconds, when the error carries its response."""
+    response = getattr(exc, "response", None)
+    value = None if response is None else response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
