@@ -324,17 +324,17 @@ class Worker:
             records.end_batch(job_id, pass_number, rows, Pending(), batch, complete=complete)
             self.leases.release(job_id, pass_number, index,
                                 next_check_at=None if complete else time.time() + 5.0)
-            if complete:
-                self.leases.worker_done_batch(self.id)
-                if self.leases.all_collected(job_id):
-                    records.finish_job(job_id, time.time(), records.latest_counts(job_id),
-                                       None)
-                    self._say(f"worker {self.id}: job {name} is done (every batch's results "
-                              "are in the store)")
-        if complete:
-            self.batches_done += 1
-            self._say(f"worker {self.id}: job {name} pass {pass_number} batch {index}: "
-                      f"{seen:,} result(s) stored from {batch.id}")
+            if not complete:
+                return
+            self.leases.worker_done_batch(self.id)
+        self.batches_done += 1
+        self._say(f"worker {self.id}: job {name} pass {pass_number} batch {index}: "
+                  f"{seen:,} result(s) stored from {batch.id}")
+        with self.store.db.guard():
+            if self.leases.all_collected(job_id) and self.leases.job_state(name) == "running":
+                records.finish_job(job_id, time.time(), records.latest_counts(job_id), None)
+                self._say(f"worker {self.id}: job {name} is done (every batch's results are "
+                          "in the store)")
 
     def _interval(self, job_id: int, looks: int) -> float:
         first = self.check_interval

@@ -1,0 +1,106 @@
+"""Workers on one job, killed at random: no batch paid twice, every result once.
+
+Real worker processes (``claudebatch worker``) share a store (PostgreSQL from the
+test suite's own server, and SQLite) and the emulator on loopback; one is killed
+with SIGKILL every moment and started again. Leases expire in real time, so this
+waits for real: a short lease keeps it quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pytest
+
+from claudebatch import BatchClient
+from claudebatch.emulator import Emulator, Faults
+from claudebatch.store._worker import enqueue
+
+from ..sqlite.helpers import dataset
+
+REQUESTS = 240
+PER_BATCH = 12
+MAX_IN_FLIGHT = 60
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    # creates answered slowly (a kill lands between the intent and the batch id) or
+    # never (the batch is made, the answer lost)
+    faults = Faults(slow=0.4, slow_seconds=0.8, drop_create=0.1, endpoints={"create"})
+    with Emulator(rate=400.0, seed=11, faults=faults) as emu:
+        yield emu
+
+
+def open_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if backend == "sqlite":
+        from claudebatch_sqlite import SQLiteStore
+
+        return str(tmp_path / "jobs.db"), SQLiteStore(tmp_path / "jobs.db")
+    from claudebatch_postgres import PostgresStore
+
+    dsn = request.getfixturevalue("postgres_dsn")
+    return dsn, PostgresStore(dsn)
+
+
+def start_worker(location: str, emulator: Emulator, log: Path) -> "subprocess.Popen[bytes]":
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDEBATCH_DISABLE_PLUGIN_AUTOLOAD"}
+    env["ANTHROPIC_API_KEY"] = "emulator"
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "claudebatch", "worker", "--store", location, "--job",
+             "sweep", "--lease", "1.5", "--poll-interval", "0.05", "--base-url", emulator.url],
+            env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emulator,
+                                                     tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    location, store = open_store(backend, tmp_path, request)
+    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False)
+    planned = enqueue(store, client, dataset(REQUESTS), name="sweep",
+                      max_batch_requests=PER_BATCH, max_in_flight=MAX_IN_FLIGHT)
+    assert planned == REQUESTS // PER_BATCH
+    log = tmp_path / "workers.log"
+    workers: List["subprocess.Popen[bytes]"] = [start_worker(location, emulator, log)
+                                               for _ in range(3)]
+    chance = random.Random(7)
+    kills = 0
+    deadline = time.monotonic() + 120
+    try:
+        while store.job("sweep").state != "done":
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.4)
+            if kills < 12:
+                victim = chance.randrange(len(workers))
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait()
+                kills += 1
+                workers[victim] = start_worker(location, emulator, log)
+            for i, worker in enumerate(workers):
+                if worker.poll() is not None:  # finished its share: start it again
+                    workers[i] = start_worker(location, emulator, log)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    assert len(emulator.batch_ids) == planned  # no batch created twice
+    out = tmp_path / "out.jsonl"
+    written, missing = store.export("sweep", str(out))
+    ids = [json.loads(line)["custom_id"] for line in out.read_text().splitlines()]
+    assert (written, missing) == (REQUESTS, 0)
+    assert sorted(ids) == sorted(r["custom_id"] for r in dataset(REQUESTS))  # each once
+    info = store.job("sweep")
+    assert info.counts == {"succeeded": REQUESTS} and all(b.results_done for b in info.batches)
+    assert kills >= 3
+    assert "found it" in log.read_text()  # a dead worker's create was recovered, not resent
+    store.close()
