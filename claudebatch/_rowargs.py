@@ -101,6 +101,8 @@ def job_options(args: argparse.Namespace) -> Dict[str, Any]:
         options["results"] = args.results
     if getattr(args, "column_prefix", ""):
         options["column_prefix"] = args.column_prefix
+    if getattr(args, "max_batch_requests", None):
+        options["max_batch_requests"] = args.max_batch_requests
     return options
 
 

@@ -33,6 +33,7 @@ from .errors import (
     ValidationError,
     WaitTimeoutError,
 )
+from .limits import MAX_REQUESTS_PER_BATCH
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -188,6 +189,12 @@ def add_job_options(parser: argparse.ArgumentParser, *,
     parser.add_argument("--poll-interval", type=seconds(), default=poll_default,
                         help="first wait between polls in seconds (default 30; grows with "
                              "backoff); small values suit the emulator")
+    parser.add_argument("--max-batch-requests", type=bounded(int, what="requests", low=1,
+                                                             high=MAX_REQUESTS_PER_BATCH),
+                        default=None, metavar="N",
+                        help=f"requests per batch at most (default and limit "
+                             f"{MAX_REQUESTS_PER_BATCH:,}): smaller batches end sooner and "
+                             "spread over more workers")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines (--progress json events still come)")
     parser.add_argument("--progress", choices=("lines", "json"), default="lines",

@@ -51,7 +51,7 @@ def open_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     return dsn, PostgresStore(dsn)
 
 
-def start_worker(location: str, emulator: Emulator, log: Path) -> "subprocess.Popen[bytes]":
+def start_worker(location: str, emulator: Emulator, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "CLAUDEBATCH_DISABLE_PLUGIN_AUTOLOAD"}
     env["ANTHROPIC_API_KEY"] = "emulator"
     with open(log, "ab") as out:
@@ -71,7 +71,7 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
                       max_batch_requests=PER_BATCH, max_in_flight=MAX_IN_FLIGHT)
     assert planned == REQUESTS // PER_BATCH
     log = tmp_path / "workers.log"
-    workers: List["subprocess.Popen[bytes]"] = [start_worker(location, emulator, log)
+    workers: List[subprocess.Popen[bytes]] = [start_worker(location, emulator, log)
                                                for _ in range(3)]
     chance = random.Random(7)
     kills = 0

@@ -32,7 +32,6 @@ from .helpers import (
     write_jsonl,
 )
 
-
 pytestmark = pytest.mark.usefixtures("store_backend")
 
 

@@ -24,7 +24,6 @@ from claudebatch.store._cli import cmd_reuse_prune, cmd_reuse_stats
 from .crash_child import run_child
 from .helpers import dataset, fork_context, output_lines
 
-
 pytestmark = pytest.mark.usefixtures("store_backend")
 
 
