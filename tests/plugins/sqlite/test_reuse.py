@@ -271,14 +271,18 @@ def test_reuse_stats_and_prune(emulator: Emulator, tmp_path: Path,
 
 
 @pytest.mark.sqlite_only
-def test_a_version_1_store_is_upgraded_in_place(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator, tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     store = SQLiteStore(path)
     run(emulator, store, tmp_path, dataset(4), "before")
     store.close()
     conn = sqlite3.connect(path)  # as version 1 made it
-    conn.executescript("DROP TABLE answers; DROP TABLE answer_hits; "
+    conn.executescript("DROP TABLE answers; DROP TABLE answer_hits; DROP TABLE workers; "
                        "ALTER TABLE jobs DROP COLUMN reuse_horizon; "
+                       "ALTER TABLE jobs DROP COLUMN mode; "
+                       "ALTER TABLE batches DROP COLUMN lease_owner; "
+                       "ALTER TABLE batches DROP COLUMN lease_until; "
+                       "ALTER TABLE batches DROP COLUMN next_check_at; "
                        "PRAGMA user_version = 1;")
     conn.close()
     with SQLiteStore(path) as upgraded:
