@@ -15,6 +15,7 @@ from typing import (
     IO,
     TYPE_CHECKING,
     Any,
+    Collection,
     Dict,
     FrozenSet,
     Iterable,
@@ -190,6 +191,19 @@ class BatchClient:
         batch the service may have made before retrying, so one call never
         makes two batches.
         """
+        return self._create(requests, context=context)
+
+    def _create(self, requests: Union[Iterable[RequestLike], str, os.PathLike[str],
+                                      PendingBatch],
+                *, context: Optional[CallContext] = None,
+                final_statuses: Collection[int] = ()) -> MessageBatch:
+        """``create``, raising at once an answer whose status is in ``final_statuses``
+        (a job waits out a 429 on create itself, polling its other batches meanwhile).
+
+        A caller's PendingBatch keeps its written body when the create fails, so it can
+        be sent again as it is; the caller discards it.
+        """
+        owned = not isinstance(requests, PendingBatch)
         if isinstance(requests, PendingBatch):
             pending = requests
         else:
@@ -205,13 +219,14 @@ class BatchClient:
                 raise ValidationError(
                     f"the batch was not sent: its body is {size:,} bytes, over the "
                     f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
-            batch = self._post_batch(body, len(pending), pending.betas)
+            batch = self._post_batch(body, len(pending), pending.betas, final_statuses)
         except Exception as exc:
+            if owned:
+                pending.discard_body()
             self.hook.on_submit_error(requests=pending, error=exc,
                                       made_nothing=made_nothing(exc), context=ctx)
             raise
-        finally:
-            pending.discard_body()
+        pending.discard_body()
         self._created_ids.add(batch.id)
         self.hook.after_submit(batch=batch, requests=pending, context=ctx)
         return batch
@@ -229,8 +244,8 @@ class BatchClient:
                            "silence this note)", ", ".join(sorted(names)))
         return names
 
-    def _post_batch(self, body: IO[bytes], count: int,
-                    betas: FrozenSet[str] = frozenset()) -> MessageBatch:
+    def _post_batch(self, body: IO[bytes], count: int, betas: FrozenSet[str] = frozenset(),
+                    final_statuses: Collection[int] = ()) -> MessageBatch:
         started = self.clock.time()
 
         def rewound() -> IO[bytes]:
@@ -247,7 +262,8 @@ class BatchClient:
         call = f"POST {BATCHES}"
         extra = beta_header((*self.betas, *betas)) if betas else None
         response = self.transport.request("POST", BATCHES, body=rewound, headers=extra,
-                                          recover=find_made_batch)
+                                          recover=find_made_batch,
+                                          final_statuses=final_statuses)
         try:
             return _answer(response.json(), MessageBatch, call)
         except (ValueError, RecursionError, UnexpectedResponseError) as exc:

@@ -4,6 +4,8 @@ Each round retrieves every batch still waited for (``on_poll`` after each), hand
 the ended ones to the caller, then sleeps the ``poll_delay`` policy's answer,
 never past a deadline: the caller's timeout, or a batch's ``expires_at`` plus
 the grace (the service ends every batch by then; waiting longer is a bug there).
+A job's :class:`Feed` sends more batches between rounds, as the service's queue
+has room, and may wake the loop earlier to try a refused create again.
 """
 
 from __future__ import annotations
@@ -40,15 +42,34 @@ class Watch:
 
 
 W = TypeVar("W", bound=Watched)
+#: Seconds of float error forgiven when a sleep ends at the next poll's time.
+SLACK = 1e-6
+
+
+class Feed(Protocol[W]):
+    """Batches still to send, sent by the loop as they may go (a job's pass)."""
+
+    @property
+    def pending(self) -> bool:
+        """True while batches are left to send: the loop goes on even with none waited for."""
+
+    def send(self, waiting: Sequence[W]) -> List[W]:
+        """Send what may go now, beside the batches ``waiting``; the new watches."""
+
+    def wake_at(self) -> Optional[float]:
+        """A ``clock.monotonic()`` time to be asked again before the next poll, or None."""
 
 
 def poll_until_ended(client: BatchClient, watches: Sequence[W], *, context: CallContext,
                      first_interval: float, on_ended: Callable[[W], bool],
-                     timeout: Optional[float] = None, label: str = "") -> None:
+                     timeout: Optional[float] = None, label: str = "",
+                     feed: Optional[Feed[W]] = None) -> None:
     """Poll until every watched batch has ended and ``on_ended`` said it is done with it.
 
     ``on_ended`` may answer False to keep waiting (a job swaps in another batch, such
-    as the real one for a wrong adoption, under the same watch).
+    as the real one for a wrong adoption, under the same watch). ``feed`` sends more
+    batches after each round (and when it asks to be woken); the loop ends when it has
+    none left and every batch has ended.
 
     Raises :class:`WaitTimeoutError` (with the last state) past ``timeout`` seconds,
     or when a batch is still running an hour past its ``expires_at``.
@@ -57,32 +78,52 @@ def poll_until_ended(client: BatchClient, watches: Sequence[W], *, context: Call
     started = clock.monotonic()
     waiting: List[W] = list(watches)
     attempt = 0
-    while waiting:
+    if feed is not None:
+        waiting.extend(feed.send(waiting))
+    poll_at: Optional[float] = started if waiting else None  # the next status checks
+    while waiting or (feed is not None and feed.pending):
         remaining = math.inf
-        for watch in list(waiting):
-            batch = watch.batch = client.retrieve(watch.id)
-            client.hook.on_poll(batch=batch, context=context)
-            if batch.ended:
-                if on_ended(watch):
-                    waiting.remove(watch)
-                continue
-            left = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - clock.time()
-            if left <= 0:
-                raise _gave_up(batch, "its expiry (expires_at plus an hour)", label)
-            remaining = min(remaining, left)
+        polled = False
+        if waiting and poll_at is not None and clock.monotonic() >= poll_at - SLACK:
+            polled = True
+            for watch in list(waiting):
+                batch = watch.batch = client.retrieve(watch.id)
+                client.hook.on_poll(batch=batch, context=context)
+                if batch.ended:
+                    if on_ended(watch):
+                        waiting.remove(watch)
+                    continue
+                left = batch.expires_at.timestamp() + EXPIRY_GRACE_SECONDS - clock.time()
+                if left <= 0:
+                    raise _gave_up(batch, "its expiry (expires_at plus an hour)", label)
+                remaining = min(remaining, left)
+        if feed is not None:
+            waiting.extend(feed.send(waiting))  # room may have come as batches ended
+        now = clock.monotonic()
+        pause = math.inf
         if not waiting:
-            return
-        first = waiting[0].batch
-        assert first is not None
-        if timeout is not None:
-            left = started + timeout - clock.monotonic()
-            if left <= 0:
-                raise _gave_up(first, f"the timeout of {timeout} s", label)
-            remaining = min(remaining, left)
-        delay = client.hook.poll_delay(batch=first, attempt=attempt,
-                                       first_interval=first_interval, context=context)
-        clock.sleep(min(float(delay), remaining))
-        attempt += 1
+            if feed is None or not feed.pending:
+                return
+            poll_at = None
+        elif polled or poll_at is None:
+            first = waiting[0].batch
+            assert first is not None
+            if timeout is not None:
+                left = started + timeout - now
+                if left <= 0:
+                    raise _gave_up(first, f"the timeout of {timeout} s", label)
+                remaining = min(remaining, left)
+            delay = client.hook.poll_delay(batch=first, attempt=attempt,
+                                           first_interval=first_interval, context=context)
+            pause = min(float(delay), remaining)
+            poll_at = now + pause
+            attempt += 1
+        else:
+            pause = max(0.0, poll_at - now)
+        asked = feed.wake_at() if feed is not None else None
+        if asked is not None:
+            pause = min(pause, max(0.0, asked - now))
+        clock.sleep(first_interval if math.isinf(pause) else pause)
 
 
 def _gave_up(batch: MessageBatch, why: str, label: str) -> WaitTimeoutError:

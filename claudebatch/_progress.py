@@ -9,14 +9,40 @@ plain line at most every ``interval`` seconds, and at each batch's end.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import sys
 from typing import IO, Any, Dict, Optional, Sequence, Set
 
+from ._pending import PendingBatch
 from ._plugins import hookimpl
 from ._report import JobReport
 from .context import CallContext, JobContext
+from .errors import APIStatusError
 from .models import MessageBatch
+
+
+def batch_counts(job: JobContext) -> Dict[str, int]:
+    """The current pass's batches: ``queued`` (not sent yet: the service's queue has no
+    room), ``in_flight`` (sent, not ended) and ``ended``."""
+    ids = {s.id for s in job.batches if s.pass_number == job.pass_number}
+    states = [b for b in job.batch_states if b.id in ids]
+    ended = sum(1 for b in states if b.processing_status == "ended")
+    return {"queued": job.queued_batches, "in_flight": len(states) - ended, "ended": ended}
+
+
+def describe_batches(counts: Dict[str, int]) -> str:
+    """``batches: 2 queued, 3 in flight, 5 ended`` (no queued part when none wait)."""
+    queued = f"{counts['queued']:,} queued, " if counts["queued"] else ""
+    return f"batches: {queued}{counts['in_flight']:,} in flight, {counts['ended']:,} ended"
+
+
+def wait_note(requests: PendingBatch, error: BaseException, delay: float) -> str:
+    """One line for a create refused because the service's queue is full."""
+    asked = getattr(error, "retry_after", None)
+    why = f"; it asked for {asked:g} s" if asked is not None else ""
+    return (f"queue full: batch {requests.index} ({len(requests):,} requests) waits, "
+            f"trying again in {delay:.0f} s (the service refused it with 429{why})")
 
 
 class Progress:
@@ -32,10 +58,11 @@ class Progress:
             counts = batch.request_counts
             total += counts.total
             done += counts.total - counts.processing
+        total += job.queued_requests
         elapsed = job.clock.monotonic() - job.started_at
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
-                f"{job.results_written:,} results written, {len(job.batches)} batch(es), "
-                f"{elapsed:.0f} s")
+                f"{job.results_written:,} results written, "
+                f"{describe_batches(batch_counts(job))}, {elapsed:.0f} s")
 
     def show(self, job: CallContext, *, force: bool = False) -> None:
         if not isinstance(job, JobContext):
@@ -63,6 +90,13 @@ class Progress:
         self.show(context)
 
     @hookimpl
+    def on_queue_wait(self, requests: PendingBatch, error: BaseException, delay: float,
+                      context: JobContext) -> None:
+        self.stream.write(("\r\x1b[K" if self.interactive else "")
+                          + wait_note(requests, error, delay) + "\n")
+        self.stream.flush()
+
+    @hookimpl
     def on_batch_end(self, batch: MessageBatch, context: JobContext) -> None:
         self.show(context, force=True)
 
@@ -77,8 +111,11 @@ class JsonProgress:
     """``--progress json``: one JSON object a line for scripts and schedulers.
 
     Events: ``job_start`` (the input planned), ``batch_submitted``, ``poll``,
-    ``batch_ended``, ``pass_end``, ``job_end``. Each has ``event``, ``time`` (Unix
-    seconds on the job's clock), ``job`` and ``pass``; the rest is the event's own.
+    ``queue_wait`` (a create refused for a full queue), ``batch_ended``, ``pass_end``,
+    ``job_end``. Each has ``event``, ``time`` (Unix seconds on the job's clock), ``job``
+    and ``pass``; the rest is the event's own. Those about batches also carry
+    ``batches`` (the pass's ``queued``, ``in_flight`` and ``ended``) and
+    ``in_flight_requests``.
     """
 
     def __init__(self, stream: Optional[IO[str]] = None) -> None:
@@ -104,22 +141,37 @@ class JsonProgress:
             self.emit("job_start", context, requests=context.total_requests,
                       resumed=context.resumed, output=context.output, table=context.table)
 
+    def emit_queue(self, event: str, context: JobContext, **fields: Any) -> None:
+        """An event about batches, with where the pass's batches stand."""
+        self.emit(event, context, **fields, batches=batch_counts(context),
+                  in_flight_requests=context.in_flight_requests)
+
     @hookimpl
     def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
         if isinstance(context, JobContext):
-            self.emit("batch_submitted", context, batch_id=batch.id,
-                      requests=batch.request_counts.total)
+            self.emit_queue("batch_submitted", context, batch_id=batch.id,
+                            requests=batch.request_counts.total)
 
     @hookimpl
     def on_poll(self, batch: MessageBatch, context: CallContext) -> None:
         if isinstance(context, JobContext):
-            self.emit("poll", context, batch_id=batch.id, status=batch.processing_status,
-                      counts=_counts(batch))
+            self.emit_queue("poll", context, batch_id=batch.id,
+                            status=batch.processing_status, counts=_counts(batch))
+
+    @hookimpl
+    def on_queue_wait(self, requests: PendingBatch, error: BaseException, delay: float,
+                      context: JobContext) -> None:
+        self.emit_queue("queue_wait", context, batch_index=requests.index,
+                        requests=len(requests),
+                        retry_after=getattr(error, "retry_after", None),
+                        delay=round(delay, 3),
+                        message=error.message if isinstance(error, APIStatusError)
+                        else str(error))
 
     @hookimpl
     def on_batch_end(self, batch: MessageBatch, context: JobContext, complete: bool) -> None:
-        self.emit("batch_ended", context, batch_id=batch.id, complete=complete,
-                  counts=_counts(batch), results_written=context.results_written)
+        self.emit_queue("batch_ended", context, batch_id=batch.id, complete=complete,
+                        counts=_counts(batch), results_written=context.results_written)
 
     @hookimpl
     def resubmit_requests(self, pass_number: int, context: JobContext) -> None:
@@ -150,8 +202,9 @@ class BarProgress:
     """On a terminal: a live bar per pass (rich), from the first request read to the end.
 
     Each pass's bar counts its requests done, with the result types so far and the
-    batches submitted, in flight and ended; elapsed time and an ETA. Redrawn on each
-    event (no thread of its own: nothing is left running if the job stops).
+    batches queued (waiting for room in the service's queue), in flight and ended;
+    elapsed time and an ETA. Redrawn on each event (no thread of its own: nothing is
+    left running if the job stops).
     """
 
     #: The planning counter is redrawn every this many requests read.
@@ -176,6 +229,7 @@ class BarProgress:
         self._read = 0
         self._passes: Dict[int, Any] = {}
         self._running = False
+        self._waiting = ""  # the last refusal's note, while batches are queued
 
     def _redraw(self) -> None:
         self.bar.refresh()
@@ -223,22 +277,29 @@ class BarProgress:
             done += counts.total - counts.processing
             for kind in ("succeeded", "errored", "canceled", "expired"):
                 kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
-        ended = sum(1 for b in states if b.processing_status == "ended")
         shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
+        note = f"  {self._waiting}" if self._waiting else ""
         self.bar.update(task, completed=done,
-                        detail=f"{shown or 'waiting'}  batches: {len(states) - ended} in "
-                               f"flight, {ended} ended")
+                        detail=f"{shown or 'waiting'}  "
+                               f"{describe_batches(batch_counts(context))}{note}")
         self._redraw()
 
     @hookimpl
     def after_submit(self, context: CallContext) -> None:
         if isinstance(context, JobContext):
+            self._waiting = ""
             self._update(context)
 
     @hookimpl
     def on_poll(self, context: CallContext) -> None:
         if isinstance(context, JobContext):
             self._update(context)
+
+    @hookimpl
+    def on_queue_wait(self, delay: float, context: JobContext) -> None:
+        until = context.clock.monotonic() - context.started_at + delay
+        self._waiting = f"(queue full: next try at {dt.timedelta(seconds=int(until))})"
+        self._update(context)
 
     @hookimpl
     def on_batch_end(self, context: JobContext) -> None:

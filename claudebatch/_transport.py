@@ -7,7 +7,19 @@ caller's session, never in a message, repr or log line).
 from __future__ import annotations
 
 import logging
-from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+import time
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from urllib.parse import urljoin
 
 import requests
@@ -26,6 +38,7 @@ from .errors import (
     error_class_for,
 )
 from .hookspecs import GIVE_UP
+from .policies import retry_after_seconds
 
 logger = logging.getLogger("claudebatch")
 
@@ -98,13 +111,15 @@ class Transport:
                 body: Optional[BodyFactory] = None, stream: bool = False,
                 headers: Optional[Mapping[str, str]] = None,
                 recover: Optional[RecoverPolicy] = None,
+                final_statuses: Collection[int] = (),
                 ) -> requests.Response:
         """Send, retrying what the delay policy allows; return a 2xx response or raise.
 
         ``recover`` runs when the outcome is unknown (a connection error,
         timeout or 504 after the request may have been acted on), before any
         retry and before giving up; if it returns a response, that is the
-        outcome and nothing more is sent.
+        outcome and nothing more is sent. An answer with a status in
+        ``final_statuses`` is raised at once: the caller waits for it its own way.
         """
         url = self.url(path)
         attempt = 0
@@ -125,10 +140,12 @@ class Transport:
                     logger.debug("%s %s -> %s", method, response.url or url,
                                  response.status_code)
                     return response
-                error = api_error_from_response(response)
+                error = api_error_from_response(response, now=self.clock.time())
                 response.close()
             assert error is not None
             logger.info("%s %s failed (attempt %d): %s", method, url, attempt + 1, error)
+            if response is not None and response.status_code in final_statuses:
+                raise error
 
             if recover is not None and (response is None or response.status_code == 504):
                 recovered = recover(error)
@@ -198,8 +215,10 @@ class Transport:
                 f"that is not JSON: {response.text[:200]!r}") from None
 
 
-def api_error_from_response(response: requests.Response) -> APIStatusError:
-    """The exception for an error response, from its body and ``request-id`` header."""
+def api_error_from_response(response: requests.Response, *,
+                            now: Optional[float] = None) -> APIStatusError:
+    """The exception for an error response, from its body and ``request-id`` header (and
+    its ``retry-after``, read at ``now``: an HTTP date counts from then)."""
     request_id = response.headers.get("request-id")
     error_type: Optional[str] = None
     body: Any = None
@@ -218,8 +237,9 @@ def api_error_from_response(response: requests.Response) -> APIStatusError:
                 message = err["message"]
         request_id = request_id or body.get("request_id")
     cls = error_class_for(response.status_code)
+    wait = retry_after_seconds(response, time.time() if now is None else now)
     return cls(message, status_code=response.status_code, error_type=error_type,
-               request_id=request_id, body=body)
+               request_id=request_id, body=body, retry_after=wait)
 
 
 def _describe(exc: BaseException) -> str:

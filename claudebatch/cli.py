@@ -2,7 +2,8 @@
 
 Exit codes scripts can trust (see docs/cli.md):
 0 success (for run/demo: every request succeeded), 1 an API or network error,
-2 bad usage, 3 invalid input (nothing was sent), 4 a wait that timed out,
+2 bad usage, 3 invalid input (nothing was sent), 4 a wait that timed out (for a
+batch, or for room in the service's queue),
 5 the batch has not ended (results asked too early), 6 a job ended with failed
 requests (each has an errored/expired/canceled line), 7 a job ended with
 requests that got no result line at all.
@@ -33,7 +34,7 @@ from .errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from .limits import MAX_REQUESTS_PER_BATCH
+from .limits import DEFAULT_MAX_IN_FLIGHT, MAX_REQUESTS_PER_BATCH
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -200,7 +201,20 @@ def add_job_options(parser: argparse.ArgumentParser, *,
     parser.add_argument("--progress", choices=("lines", "json"), default="lines",
                         help="how progress goes to stderr: lines for people (default), or "
                              "json: one event a line (job_start, batch_submitted, poll, "
-                             "batch_ended, pass_end, job_end) for scripts")
+                             "queue_wait, batch_ended, pass_end, job_end) for scripts")
+    queue = parser.add_argument_group(
+        "the service's queue", "The service limits the batch requests waiting in a "
+        "workspace's processing queue (docs/queue.md).")
+    queue.add_argument("--max-in-flight", type=bounded(int, what="a whole number", low=0),
+                       default=None, metavar="N",
+                       help=f"keep at most N of the job's requests waiting in the service's "
+                            f"queue, sending each batch as earlier ones end; batches are cut "
+                            f"no larger (default {DEFAULT_MAX_IN_FLIGHT:,}, the smallest "
+                            "tier's limit; 0: no limit of its own)")
+    queue.add_argument("--queue-patience", type=duration, default=None, metavar="AGE",
+                       help="how long a create the service refuses for a full queue (429) is "
+                            "tried again while none of the job's batches is in flight (90s, "
+                            "30m, 12h; default 24h)")
     group = parser.add_argument_group(
         "reuse", "Never pay twice: a request whose answer a job store kept is not sent again, "
                  "and identical requests in one job are sent once (docs/reuse.md).")
@@ -266,11 +280,22 @@ def run_job(client: BatchClient, source: Any, args: argparse.Namespace) -> int:
               "(already paid) would be sent again. To make it resumable, pip install "
               "claudebatch-sqlite and add --store FILE.", file=sys.stderr)
     report = client.run(source, name=args.name, output=args.output,
-                        poll_interval=args.poll_interval, **job_options(args))
+                        poll_interval=args.poll_interval, **job_options(args),
+                        **queue_options(args))
     print(report.summary())
     if report.missing or not report.complete:
         return EXIT_JOB_MISSING
     return EXIT_OK if report.all_succeeded else EXIT_JOB_FAILURES
+
+
+def queue_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """``client.run`` options for the service's queue, as given on the command line."""
+    options: Dict[str, Any] = {}
+    if args.max_in_flight is not None:
+        options["max_in_flight"] = args.max_in_flight
+    if args.queue_patience is not None:
+        options["queue_patience"] = args.queue_patience
+    return options
 
 
 def job_plugins(args: argparse.Namespace) -> List[Any]:
@@ -293,7 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         key = os.environ.get("ANTHROPIC_API_KEY") or "dry-run"  # nothing is sent
         client = make_client(args, plugins=plugins_from_args(args), api_key=key)
-        job = client.job(source, name=args.name, output=args.output, **job_options(args))
+        job = client.job(source, name=args.name, output=args.output, **job_options(args),
+                         **queue_options(args))
         print(job.dry_run().summary())
         return EXIT_OK
     if getattr(args, "enqueue", False):

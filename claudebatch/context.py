@@ -189,6 +189,30 @@ class JobContext(CallContext):
         return self._job.results_written
 
     @property
+    def max_in_flight(self) -> Optional[int]:
+        """At most this many of the job's requests wait in the service's processing queue
+        at once (None: no limit of the job's own; the service's 429s still pace it)."""
+        return self._job.max_in_flight
+
+    @property
+    def in_flight_requests(self) -> int:
+        """The job's requests in batches not ended, as the service counts them waiting
+        (each batch's latest ``request_counts.processing``)."""
+        return self._job.in_flight_requests
+
+    @property
+    def queued_batches(self) -> int:
+        """Batches of the pass not sent yet: they go as the service's queue has room."""
+        queue = self._job.queue
+        return queue.batches if queue is not None else 0
+
+    @property
+    def queued_requests(self) -> int:
+        """Requests of the batches not sent yet."""
+        queue = self._job.queue
+        return queue.requests if queue is not None else 0
+
+    @property
     def started_at(self) -> float:
         """When the job started, on ``clock.monotonic()``."""
         return self._job.started_at

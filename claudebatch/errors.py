@@ -98,6 +98,17 @@ class WaitTimeoutError(ClaudeBatchError, TimeoutError):
         super().__init__(message)
 
 
+class QueueFullError(WaitTimeoutError):
+    """A job stopped waiting for room in the service's processing queue: its create kept
+    being refused (429) past ``queue_patience`` with none of its own batches in flight.
+    ``error`` is the service's last refusal. Nothing of the batch was made: run the job
+    again later (a job store resumes it)."""
+
+    def __init__(self, message: str, *, error: Any = None):
+        self.error = error
+        super().__init__(message)
+
+
 class APIConnectionError(ClaudeBatchError):
     """The service could not be reached, or the connection broke mid-request."""
 
@@ -110,18 +121,22 @@ class APIStatusError(ClaudeBatchError):
     """The service answered with an error status.
 
     Attributes: ``status_code``, ``error_type`` (the body's ``error.type``),
-    ``message`` (the body's ``error.message``), ``request_id`` and ``body``.
+    ``message`` (the body's ``error.message``), ``request_id``, ``body``, and
+    ``retry_after``: the seconds the service asked to wait (``retry-after-ms`` or
+    ``retry-after``), or None.
     """
 
     status_code: int = 0
 
     def __init__(self, message: str, *, status_code: int, error_type: Optional[str] = None,
-                 request_id: Optional[str] = None, body: Any = None):
+                 request_id: Optional[str] = None, body: Any = None,
+                 retry_after: Optional[float] = None):
         self.status_code = status_code
         self.error_type = error_type
         self.message = message
         self.request_id = request_id
         self.body = body
+        self.retry_after = retry_after
         parts = [f"HTTP {status_code}"]
         if error_type:
             parts.append(error_type)
@@ -167,7 +182,8 @@ class RequestTooLargeError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: rate limited; retried automatically honouring ``retry-after``."""
+    """429: rate limited; retried automatically honouring ``retry-after`` (a job's create
+    refused for a full processing queue is tried again as the queue frees)."""
     status_code = 429
 
 

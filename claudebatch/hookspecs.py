@@ -19,11 +19,14 @@ The call sequence of a job::
     per pass (1, then one more each time resubmit_requests answers):
         before_pass                   (also in a dry run, context.dry_run)
         every body of the pass written: transforms, observers   (a dry run stops here)
-        per batch:  before_submit -> POST -> after_submit   (or on_submit_error)
         [replay: on_result for each result stored by an earlier run, context.replaying]
-        until every batch ended:  on_poll ... (poll_delay between rounds)
-        per ended batch:  on_result ... (one per result written, after keep_answer
-                          for a succeeded one; then its duplicates') -> on_batch_end
+        until every batch is sent and ended, in the one poll loop:
+          per batch, as the queue has room (max_in_flight):
+                    before_submit -> POST -> after_submit   (or on_submit_error;
+                    a 429: on_queue_wait, and before_submit again when tried again)
+          on_poll ... (poll_delay between rounds)
+          per ended batch:  on_result ... (one per result written, after keep_answer
+                            for a succeeded one; then its duplicates') -> on_batch_end
         resubmit_requests             (firstresult)
     [a table output: table_columns (also before anything is sent, to check it),
      table_values for each row as the table is written]
@@ -109,6 +112,11 @@ def before_submit(requests: PendingBatch, context: CallContext) -> None:
     :param context: the job, or the client's context for a plain ``create``.
 
     Raise to veto: nothing is sent and the exception reaches the caller.
+
+    Inside a job it may run again for the same ``requests``: a create the service
+    refused for a full processing queue (``on_submit_error`` with a 429, then
+    ``on_queue_wait``) is tried again later, its body as written. Do one-time work
+    (decisions, transforms, primers) once per batch; a store records its intent anew.
     """
 
 
@@ -126,6 +134,24 @@ def on_submit_error(requests: PendingBatch, error: BaseException, made_nothing: 
         batch): a batch may exist, and a store keeps its intent so a resumed job
         looks for it.
     :param context: the job, or the client's context.
+    """
+
+
+@hookspec
+def on_queue_wait(requests: PendingBatch, error: BaseException, delay: float,
+                  context: JobContext) -> None:
+    """Inside a job: the service refused a batch's create (429 ``rate_limit_error``: its
+    processing queue is full, or a request rate limit), after ``on_submit_error``.
+
+    The job tries it again in ``delay`` seconds (the service's ``retry-after`` when it gave
+    one), polling and collecting its other batches meanwhile; ``before_submit`` then runs
+    again for it. For progress displays and metrics.
+
+    :param requests: the batch refused (nothing of it was made).
+    :param error: the service's answer, a :class:`~claudebatch.errors.RateLimitError`
+        (``error.retry_after``: the seconds it asked for, or None).
+    :param delay: seconds until the job tries again.
+    :param context: the job (``context.queued_batches``, ``context.in_flight_requests``).
     """
 
 

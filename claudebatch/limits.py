@@ -25,6 +25,15 @@ DEFAULT_SAFETY_MARGIN = 0.02
 #: The service's rule for a custom_id (use ``fullmatch``), unique within its batch.
 CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
+#: A job keeps at most this many of its requests waiting in the service's processing queue
+#: (the workspace limit the service enforces with 429; 100,000 to 500,000 by tier). The
+#: smallest tier's, so a default job never meets the limit alone; raise it to your tier's.
+DEFAULT_MAX_IN_FLIGHT = 100_000
+#: A create the service refuses for a full queue is tried again for this long while none of
+#: the job's own batches is in flight (others' batches fill the queue; every batch ends
+#: within 24 hours). While its own are in flight, the job waits for them without limit.
+DEFAULT_QUEUE_PATIENCE = 24 * 3600.0
+
 #: A job stops asking for further passes after this many, whatever plugins say.
 MAX_PASSES = 10
 #: Waiting gives up this long after a batch's ``expires_at`` (the service ends every

@@ -23,6 +23,13 @@ MAX_RETRY_DELAY = 8.0
 #: A server's retry-after is honoured up to this many seconds.
 MAX_RETRY_AFTER = 60.0
 
+#: A create refused for a full queue (429) is tried again after the service's retry-after
+#: (up to MAX_QUEUE_RETRY_AFTER), else with backoff from QUEUE_RETRY_DELAY to
+#: MAX_QUEUE_RETRY_DELAY: room comes as queued requests are processed, minutes apart.
+QUEUE_RETRY_DELAY = 5.0
+MAX_QUEUE_RETRY_DELAY = 300.0
+MAX_QUEUE_RETRY_AFTER = 3600.0
+
 #: The first wait between status checks, for the real service; it grows by
 #: POLL_BACKOFF up to ten times the first wait, capped at MAX_POLL_INTERVAL.
 DEFAULT_POLL_INTERVAL = 30.0
@@ -68,6 +75,14 @@ class DefaultPolicies:
     def poll_delay(self, batch: MessageBatch, attempt: int, first_interval: float) -> float:
         cap = max(first_interval, min(MAX_POLL_INTERVAL, first_interval * 10))
         return float(min(first_interval * (POLL_BACKOFF ** min(attempt, MAX_EXPONENT)), cap))
+
+
+def queue_retry_delay(attempt: int, retry_after: Optional[float]) -> float:
+    """Seconds before a create refused for a full queue is tried again (``attempt`` from 0):
+    the service's ``retry-after`` when it gave a sane one, else backoff."""
+    if retry_after is not None and 0 <= retry_after <= MAX_QUEUE_RETRY_AFTER:
+        return float(retry_after)
+    return backoff_delay(attempt, initial=QUEUE_RETRY_DELAY, maximum=MAX_QUEUE_RETRY_DELAY)
 
 
 def retry_after_seconds(response: requests.Response, now: float) -> Optional[float]:

@@ -30,13 +30,21 @@ from .._results import annotate, to_result
 from .._spool import Spool, request_of
 from .._transport import DEFAULT_BASE_URL
 from ..context import JobContext
-from ..errors import ValidationError
-from ..limits import DEFAULT_SAFETY_MARGIN, MAX_BATCH_BYTES, MAX_PASSES, MAX_REQUESTS_PER_BATCH
+from ..errors import ConfigurationError, ValidationError
+from ..limits import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_QUEUE_PATIENCE,
+    DEFAULT_SAFETY_MARGIN,
+    MAX_BATCH_BYTES,
+    MAX_PASSES,
+    MAX_REQUESTS_PER_BATCH,
+)
 from ..logcontext import about
 from ..models import BatchResult, MessageBatch, Request
 from ..rows import Rows
 from .collect import Collector, SubmittedBatch
 from .plan import PlannedBatch, plan_requests
+from .queue import SubmitQueue, in_flight
 from .reuse import ReusePlan
 from .table import TablePlan, route_output
 
@@ -80,6 +88,12 @@ class Job:
     lines then go to ``results`` (default: beside it, ``TABLE.results.jsonl``).
     Plugins see the job through ``self.context``, a
     :class:`~claudebatch.context.JobContext`.
+
+    ``max_in_flight``: at most this many of the job's requests wait in the service's
+    processing queue at once (None or 0: no limit of its own); batches are cut no larger,
+    and each is sent as earlier ones end. ``queue_patience``: seconds a create refused for
+    a full queue is tried again while none of the job's batches is in flight (None:
+    without end). See docs/queue.md.
     """
 
     def __init__(self, client: BatchClient, source: Any, *, name: Optional[str] = None,
@@ -89,12 +103,27 @@ class Job:
                  safety_margin: float = DEFAULT_SAFETY_MARGIN,
                  reuse: Optional[bool] = None, reuse_max_age: Optional[float] = None,
                  results: Optional[str] = None,
-                 storage_options: Optional[Dict[str, Any]] = None, column_prefix: str = ""):
+                 storage_options: Optional[Dict[str, Any]] = None, column_prefix: str = "",
+                 max_in_flight: Optional[int] = DEFAULT_MAX_IN_FLIGHT,
+                 queue_patience: Optional[float] = DEFAULT_QUEUE_PATIENCE):
         if not 0 <= safety_margin < 1:
             raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin}")
         if not 1 <= max_batch_requests <= MAX_REQUESTS_PER_BATCH:
             raise ValueError(f"max_batch_requests must be 1..{MAX_REQUESTS_PER_BATCH}, "
                              f"got {max_batch_requests}")
+        if max_in_flight is not None and (isinstance(max_in_flight, bool)
+                                          or not isinstance(max_in_flight, int)
+                                          or max_in_flight < 0):
+            raise ConfigurationError(f"max_in_flight must be a whole number of requests >= 0 "
+                                     f"(0 or None: no limit), got {max_in_flight!r}")
+        if queue_patience is not None:
+            check_interval(queue_patience, "queue_patience", allow_zero=True)
+        #: Requests of the job that may wait in the service's queue at once (None: any).
+        self.max_in_flight = max_in_flight or None
+        #: Seconds a refused create is tried again with none of the job's batches in flight.
+        self.queue_patience = queue_patience
+        if self.max_in_flight is not None:  # no batch larger than the job may have queued
+            max_batch_requests = min(max_batch_requests, self.max_in_flight)
         self.client = client
         self.clock = client.clock
         self.source = source
@@ -133,6 +162,8 @@ class Job:
         self.declared: Dict[str, Any] = {}
         self._resubmitted: Set[str] = set()
         self._collector: Optional[Collector] = None
+        #: The current pass's batches not sent yet (None before the first pass is sent).
+        self.queue: Optional[SubmitQueue] = None
         #: None: reuse when a store offers answers; True: also dedupe without one.
         self.reuse = client.reuse if reuse is None else reuse
         self.reuse_max_age = client.reuse_max_age if reuse_max_age is None else reuse_max_age
@@ -307,15 +338,19 @@ class Job:
                     collector.write_reused(self.reuse_plan, skip)
                 pending = [self._pending(spool, plan) for plan in plans]
                 self.hook.before_pass(batches=pending, context=self.context)
-                submitted = self._submit_pass(spool, plans, pending, state)
-                if rebuild:
-                    assert state is not None
-                    collector.replay(submitted, state)
-                # Only pass 1 can have lines of its own batches in the output already;
-                # a later pass resends custom_ids whose earlier lines are there.
-                self._wait_and_collect(submitted, collector,
-                                       resuming=resumed and not rebuild
-                                       and self.pass_number == 1)
+                try:
+                    taken_up = self._start_pass(spool, plans, pending, state)
+                    if rebuild:
+                        assert state is not None
+                        collector.replay(taken_up, state)
+                    # Only pass 1 can have lines of its own batches in the output already;
+                    # a later pass resends custom_ids whose earlier lines are there.
+                    self._wait_and_collect(taken_up, collector,
+                                           resuming=resumed and not rebuild
+                                           and self.pass_number == 1)
+                finally:
+                    for batch in pending:  # those never sent (a failure) still hold one
+                        batch.discard_body()
                 if self.pass_number >= MAX_PASSES:
                     break
                 again = self.hook.resubmit_requests(pass_number=self.pass_number,
@@ -345,51 +380,72 @@ class Job:
         self.hook.on_job_end(report=report, context=self.context)
         return report
 
-    def _submit_pass(self, spool: Spool, plans: List[PlannedBatch], pending: List[PendingBatch],
-                     state: Optional[ResumeState]) -> List[SubmittedBatch]:
+    def _start_pass(self, spool: Spool, plans: List[PlannedBatch], pending: List[PendingBatch],
+                    state: Optional[ResumeState]) -> List[SubmittedBatch]:
         """Write every body of the pass first (each request read, rewritten and observed
-        once: a budget sees the whole pass before anything is sent), then create them."""
-        try:
-            for plan, batch in zip(plans, pending):
-                if not (state and (self.pass_number, plan.index) in state.submitted):
-                    size = batch.write_body(on_disk=True).seek(0, os.SEEK_END)
-                    if size > MAX_BATCH_BYTES:  # grown by a plugin past what it reserved
-                        raise ValidationError(
-                            f"job {self.name}: nothing of pass {self.pass_number} was sent: "
-                            f"batch {plan.index} grew to {size:,} bytes once the plugins "
-                            f"rewrote its requests, over the {MAX_BATCH_BYTES:,}-byte limit (a "
-                            "plugin that grows every request reserves the bytes with "
-                            "context.reserve_bytes(n); or pass a smaller max_batch_bytes)")
-            return [self._submit(spool, plan, batch, state)
-                    for plan, batch in zip(plans, pending)]
-        finally:
-            for batch in pending:
-                batch.discard_body()
+        once: a budget sees the whole pass before anything is sent); take up the batches
+        an earlier run made; queue the others, sent from the poll loop as room comes."""
+        def known(plan: PlannedBatch) -> Optional[str]:
+            return state.submitted.get((self.pass_number, plan.index)) if state else None
 
-    def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch,
-                state: Optional[ResumeState]) -> SubmittedBatch:
-        known = state.submitted.get((self.pass_number, plan.index)) if state else None
-        if known:
-            batch = self.client.retrieve(known)
-            if state is not None and known in state.adopted:
-                self.client.adopt(known, state.adopted[known], plan.count)
-            with about(batch=known):
-                logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, known,
-                            self.pass_number, plan.index)
-        else:
-            batch = self.client.create(pending, context=self.context)
-            with about(batch=batch.id):
-                logger.info("job %s: submitted batch %s with %d requests (%d bytes)",
-                            self.name, batch.id, plan.count, plan.body_bytes)
+        for plan, batch in zip(plans, pending):
+            if not known(plan):
+                size = batch.write_body(on_disk=True).seek(0, os.SEEK_END)
+                if size > MAX_BATCH_BYTES:  # grown by a plugin past what it reserved
+                    raise ValidationError(
+                        f"job {self.name}: nothing of pass {self.pass_number} was sent: "
+                        f"batch {plan.index} grew to {size:,} bytes once the plugins "
+                        f"rewrote its requests, over the {MAX_BATCH_BYTES:,}-byte limit (a "
+                        "plugin that grows every request reserves the bytes with "
+                        "context.reserve_bytes(n); or pass a smaller max_batch_bytes)")
+        taken_up = []
+        for plan in plans:
+            batch_id = known(plan)
+            if batch_id:
+                assert state is not None
+                taken_up.append(self._take_up(spool, plan, batch_id, state))
+        self.queue = SubmitQueue(
+            self, [(plan, batch) for plan, batch in zip(plans, pending) if not known(plan)],
+            lambda plan, batch: self._submit(spool, plan, batch))
+        return taken_up
+
+    def _take_up(self, spool: Spool, plan: PlannedBatch, batch_id: str,
+                 state: ResumeState) -> SubmittedBatch:
+        """A batch an earlier run of the job made: waited for again, never created again."""
+        batch = self.client.retrieve(batch_id)
+        if batch_id in state.adopted:
+            self.client.adopt(batch_id, state.adopted[batch_id], plan.count)
+        with about(batch=batch_id):
+            logger.info("job %s: resuming batch %s (pass %d, batch %d)", self.name, batch_id,
+                        self.pass_number, plan.index)
+        return self._add(spool, plan, batch, done=batch.id in state.finished)
+
+    def _submit(self, spool: Spool, plan: PlannedBatch, pending: PendingBatch
+                ) -> SubmittedBatch:
+        """Create one batch; a 429 (the queue is full) is raised at once: the queue waits
+        it out while the poll loop goes on."""
+        batch = self.client._create(pending, context=self.context, final_statuses=(429,))
+        with about(batch=batch.id):
+            logger.info("job %s: submitted batch %s with %d requests (%d bytes)",
+                        self.name, batch.id, plan.count, plan.body_bytes)
+        return self._add(spool, plan, batch)
+
+    def _add(self, spool: Spool, plan: PlannedBatch, batch: MessageBatch, *,
+             done: bool = False) -> SubmittedBatch:
         summary = BatchSummary(batch.id, self.pass_number, plan.index, plan.count)
-        item = SubmittedBatch(plan, spool, summary, batch,
-                              done=bool(state and batch.id in state.finished))
+        item = SubmittedBatch(plan, spool, summary, batch, done=done)
         self.batches.append(item)
         return item
 
+    @property
+    def in_flight_requests(self) -> int:
+        """The job's requests the service still counts in its processing queue."""
+        return in_flight(self.batches)
+
     def _wait_and_collect(self, submitted: List[SubmittedBatch], collector: Collector, *,
                           resuming: bool) -> None:
-        """The one poll loop over the pass's unfinished batches; each collected as it ends."""
+        """The one poll loop over the pass's batches: the unfinished ones polled, each
+        collected as it ends, the queued ones sent as the service's queue has room."""
         def ended(item: SubmittedBatch) -> bool:
             if self.client.is_adopted(item.id) and not collector.proves_ours(item):
                 self._replace_adoption(item)
@@ -400,7 +456,7 @@ class Job:
         poll_until_ended(self.client, [item for item in submitted if not item.done],
                          context=self.context,
                          first_interval=self.poll_interval, on_ended=ended,
-                         label=f"job {self.name}: ")
+                         label=f"job {self.name}: ", feed=self.queue)
 
     def _replace_adoption(self, item: SubmittedBatch) -> None:
         """Drop a wrong adoption: take the real batch if the service made one, else send it."""
@@ -415,7 +471,10 @@ class Job:
             logger.warning("job %s: batch %s was not ours and the lost create made none; "
                            "sending pass %d batch %d now", self.name, wrong, self.pass_number,
                            item.plan.index)
-            found = self.client.create(pending, context=self.context)
+            try:
+                found = self.client.create(pending, context=self.context)
+            finally:
+                pending.discard_body()
         item.batch = found
         item.summary.id = found.id
 

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept only these model ids (repeatable; default: any claude-*)")
     p.add_argument("--max-body-bytes", type=int, default=MAX_BATCH_BYTES,
                    help="largest create body accepted (default 256 MiB)")
+    p.add_argument("--queue-limit", type=int, metavar="N",
+                   help="batch requests the processing queue may hold (not yet processed, in "
+                        "batches not ended); a create that would go over is refused with 429 "
+                        "rate_limit_error and a retry-after, as the service does (default: "
+                        "no limit)")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     f = p.add_argument_group("faults (seeded; rates are shares of requests, 0-1)")
     f.add_argument("--fault-rate-limit", type=_share, default=0.0, help="429 rate_limit_error")
@@ -121,6 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             cache_min_tokens=args.cache_min_tokens, answer_tokens=args.answer_tokens,
             pause_rate=args.pause_rate, refusal_rate=args.refusal_rate,
             models=args.models, faults=faults, max_body_bytes=args.max_body_bytes,
+            queue_limit=args.queue_limit,
             log=None if args.quiet else _log,
         )
     except ValueError as exc:

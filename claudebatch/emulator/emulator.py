@@ -58,6 +58,7 @@ class Emulator:
         faults: Optional[Faults] = None,
         max_body_bytes: int = MAX_BATCH_BYTES,
         max_requests: int = 100_000,
+        queue_limit: Optional[int] = None,
         spool_dir: Optional[str] = None,
         drain_seconds: float = 30.0,
         log: Optional[Callable[[str], None]] = None,
@@ -83,6 +84,7 @@ class Emulator:
             models=tuple(models) if models is not None else None,
             max_body_bytes=int(max_body_bytes),
             max_requests=int(max_requests),
+            queue_limit=None if queue_limit is None else int(queue_limit),
         )
         self.drain_seconds = float(drain_seconds)
         self.log = log
@@ -201,6 +203,21 @@ class Emulator:
         """The batch as ``GET /v1/messages/batches/{id}`` would return it now."""
         base = self.url if self._server is not None else "http://emulator"
         return self.service.retrieve(batch_id, base)
+
+    @property
+    def in_flight(self) -> int:
+        """Batch requests in the processing queue now (not yet processed, batch not ended)."""
+        return self.service.queue.queued()
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most batch requests the processing queue ever held (with or without a limit)."""
+        return self.service.queue.peak
+
+    @property
+    def queue_refusals(self) -> int:
+        """Creates refused with 429 because the queue was full (``queue_limit``)."""
+        return self.service.queue.refused
 
     @property
     def cache_stats(self) -> Dict[str, int]:

@@ -48,7 +48,7 @@ class IngestSettings(NamedTuple):
     cache_latency: float = 0.0
 
 
-def _scan(path: str, max_requests: int) -> int:
+def count_requests(path: str, max_requests: int) -> int:
     """Check the body's outline; return the number of requests."""
     count = 0
     seen_requests = False
@@ -137,8 +137,11 @@ def ingest(
     dialect: Dialect,
     errored_rate: float,
     settings: IngestSettings,
+    size: Optional[int] = None,
 ) -> BatchRecord:
-    size = _scan(body_path, settings.max_requests)
+    """The batch a body makes (``size``: its requests, when its outline was checked)."""
+    if size is None:
+        size = count_requests(body_path, settings.max_requests)
     order = _order(size, random.Random(f"order:{settings.seed}:{batch_id}"))
     position = array("l", [0]) * size
     for pos, index in enumerate(order):

@@ -22,7 +22,8 @@ from .catalog import Catalog
 from .clock import Now
 from .errors import invalid, not_found
 from .ids import IdFactory
-from .ingest import IngestSettings, ingest
+from .ingest import IngestSettings, count_requests, ingest
+from .queue import ProcessingQueue
 from .responder import Responder
 from .results import iter_lines
 from .store import Store
@@ -48,6 +49,8 @@ class Settings:
     models: Optional[Collection[str]] = None
     max_body_bytes: int = MAX_BATCH_BYTES
     max_requests: int = 100_000
+    #: Batch requests the processing queue may hold (None: no limit).
+    queue_limit: Optional[int] = None
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -66,6 +69,8 @@ class Settings:
             raise ValueError("cache_latency must be >= 0 seconds")
         if self.max_requests < 1 or self.max_body_bytes < 1:
             raise ValueError("max_requests and max_body_bytes must be positive")
+        if self.queue_limit is not None and self.queue_limit < 1:
+            raise ValueError("queue_limit must be at least 1 (None: no limit)")
 
 
 class BatchService:
@@ -94,6 +99,7 @@ class BatchService:
         )
         self._lock = threading.Lock()
         self.batch_ids: List[str] = []
+        self.queue = ProcessingQueue(settings.queue_limit, now)
 
     @property
     def batches_created(self) -> int:
@@ -102,13 +108,17 @@ class BatchService:
     def create(self, body_path: str, *, dialect: Dialect, errored_rate: float,
                answer_faults: Tuple[float, ...] = (),
                base_url: str) -> Dict[str, Any]:
-        batch_id = self.ids.batch_id()
-        seq = self.store.next_seq()
-        created = self.now()
-        record = ingest(body_path, batch_id=batch_id, seq=seq, created_at=created,
-                        dialect=dialect, errored_rate=errored_rate, settings=self._ingest)
-        record.answer_faults = answer_faults
-        self.store.add(record)
+        size = count_requests(body_path, self.settings.max_requests)
+        with self.queue.admit(size):  # a full queue refuses it before anything is made
+            batch_id = self.ids.batch_id()
+            seq = self.store.next_seq()
+            created = self.now()
+            record = ingest(body_path, batch_id=batch_id, seq=seq, created_at=created,
+                            dialect=dialect, errored_rate=errored_rate, settings=self._ingest,
+                            size=size)
+            record.answer_faults = answer_faults
+            self.store.add(record)
+            self.queue.add(record)
         with self._lock:
             self.batch_ids.append(batch_id)
         return record.to_json(created, base_url)

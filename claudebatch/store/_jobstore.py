@@ -423,7 +423,7 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return
-        rows = run.rows.pop(requests, None)
+        rows = run.rows.get(requests)  # kept: a create refused for a full queue comes again
         with self.db.guard():
             if rows is not None and rows.count == len(requests):
                 rows.flush()

@@ -81,6 +81,7 @@ class _BatchPlan:
         self.predicted = Predicted()
         self.groups: Dict[int, List[int]] = {}  # deepest prefix key -> [requests, tokens]
         self.primed: Set[int] = set()
+        self.primers_sent = False
 
     def transform(self, request: Request) -> Request:
         prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
@@ -292,6 +293,8 @@ class PromptCache:
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         if self._priming:
             return  # the primer batch: already marked
+        if self._plan is not None and self._plan.pending is requests:
+            return  # refused for a full queue and tried again: marked (and primed) already
         plan = self._planned.pop(requests, None)  # marked in before_pass already
         if plan is None:
             plan = self._make_plan(requests, context)
@@ -301,8 +304,10 @@ class PromptCache:
     def prime_before_submit(self, requests: PendingBatch, context: CallContext) -> None:
         """Runs after every other before_submit: a budget veto stops the primer too."""
         plan = self._plan
-        if self._priming or not self.prime or plan is None or plan.pending is not requests:
+        if self._priming or not self.prime or plan is None or plan.pending is not requests \
+                or plan.primers_sent:
             return
+        plan.primers_sent = True  # once: a create refused for a full queue comes again
         self._send_primers(plan, context)
 
     @hookimpl

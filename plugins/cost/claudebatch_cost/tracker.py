@@ -191,12 +191,14 @@ class CostTracker:
         body of the pass is written by then), so an over-budget pass sends nothing;
         each batch is then checked against what is left (a cache primer batch may
         have been sent since). A plain ``client.create`` has no pass: the batch is
-        estimated here.
+        estimated here. A create refused for a full queue comes again: checked again,
+        not estimated again.
         """
-        if requests in self._planned and isinstance(context, JobContext):
+        found = self._pending.get(requests)  # estimated already: refused, the queue full
+        if found is None and requests in self._planned and isinstance(context, JobContext):
             self._weigh_pass(context)
             found = self._planned.pop(requests).result()[0]
-        else:
+        elif found is None:
             found, _ = self.estimator.estimate(requests, self._token_counter(context),
                                                self._prefixes)
             self._warn_unknown(found.unknown_models)
