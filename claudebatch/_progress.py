@@ -4,6 +4,9 @@
 plain line at most every ``interval`` seconds, and at each batch's end.
 ``JsonProgress`` (``--progress json``): one JSON event a line, for scripts.
 ``BarProgress``: on a terminal with rich installed, a live bar per pass.
+
+Each shows the dollars spent so far when a cost plugin answers ``job_cost``
+(``context.cost_usd()``): claudebatch-cost does.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ class Progress:
             total += counts.total
             done += counts.total - counts.processing
         elapsed = job.clock.monotonic() - job.started_at
+        cost = job.cost_usd()
+        spent = "" if cost is None else f"{dollars(cost)} so far, "
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
                 f"{job.results_written:,} results written, {len(job.batches)} batch(es), "
-                f"{elapsed:.0f} s")
+                f"{spent}{elapsed:.0f} s")
 
     def show(self, job: CallContext, *, force: bool = False) -> None:
         if not isinstance(job, JobContext):
@@ -79,7 +84,12 @@ class JsonProgress:
     Events: ``job_start`` (the input planned), ``batch_submitted``, ``poll``,
     ``batch_ended``, ``pass_end``, ``job_end``. Each has ``event``, ``time`` (Unix
     seconds on the job's clock), ``job`` and ``pass``; the rest is the event's own.
+    ``poll``, ``batch_ended``, ``pass_end`` and ``job_end`` end with ``cost_usd``, the
+    dollars spent so far, when a cost plugin counts them (``context.cost_usd()``).
     """
+
+    #: The events that say what was spent so far.
+    COSTED = frozenset({"poll", "batch_ended", "pass_end", "job_end"})
 
     def __init__(self, stream: Optional[IO[str]] = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -89,6 +99,10 @@ class JsonProgress:
     def emit(self, event: str, context: JobContext, **fields: Any) -> None:
         record = {"event": event, "time": round(context.clock.time(), 3), "job": context.name,
                   "pass": context.pass_number, **fields}
+        if event in self.COSTED:
+            cost = context.cost_usd()
+            if cost is not None:
+                record["cost_usd"] = round(cost, 6)
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.stream.flush()
 
@@ -140,6 +154,11 @@ class JsonProgress:
                   table=report.table)
 
 
+def dollars(amount: float) -> str:
+    """Dollars as the cost plugin shows them: four decimals (small jobs cost cents)."""
+    return f"${amount:,.4f}"
+
+
 def _counts(batch: MessageBatch) -> Dict[str, int]:
     counts = batch.request_counts
     return {name: getattr(counts, name) for name in
@@ -149,8 +168,9 @@ def _counts(batch: MessageBatch) -> Dict[str, int]:
 class BarProgress:
     """On a terminal: a live bar per pass (rich), from the first request read to the end.
 
-    Each pass's bar counts its requests done, with the result types so far and the
-    batches submitted, in flight and ended; elapsed time and an ETA. Redrawn on each
+    Each pass's bar counts its requests done, with the result types so far, the
+    batches in flight and ended, and the job's dollars so far when a cost plugin
+    counts them; elapsed time and an ETA. Redrawn on each
     event (no thread of its own: nothing is left running if the job stops).
     """
 
@@ -225,9 +245,11 @@ class BarProgress:
                 kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
         ended = sum(1 for b in states if b.processing_status == "ended")
         shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
+        cost = context.cost_usd()
+        spent = "" if cost is None else f"  {dollars(cost)}"
         self.bar.update(task, completed=done,
                         detail=f"{shown or 'waiting'}  batches: {len(states) - ended} in "
-                               f"flight, {ended} ended")
+                               f"flight, {ended} ended{spent}")
         self._redraw()
 
     @hookimpl
