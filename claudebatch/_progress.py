@@ -170,7 +170,8 @@ class BarProgress:
 
     Each pass's bar counts its requests done, with the result types so far, the
     batches in flight and ended, and the job's dollars so far when a cost plugin
-    counts them; elapsed time and an ETA. Redrawn on each
+    counts them (once results are written: they are priced as they come); elapsed time
+    and an ETA. Redrawn on each
     event (no thread of its own: nothing is left running if the job stops).
     """
 
@@ -245,7 +246,7 @@ class BarProgress:
                 kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
         ended = sum(1 for b in states if b.processing_status == "ended")
         shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
-        cost = context.cost_usd()
+        cost = context.cost_usd() if context.results_written else None  # none priced yet
         spent = "" if cost is None else f"  {dollars(cost)}"
         self.bar.update(task, completed=done,
                         detail=f"{shown or 'waiting'}  batches: {len(states) - ended} in "

@@ -104,6 +104,8 @@ def test_the_bar_shows_the_dollars_so_far(tmp_path: Path) -> None:
     screen = io.StringIO()
     bar = BarProgress(Console(file=screen, force_terminal=True, width=200))
     report = run([FlatFee(), bar], tmp_path, count=12)
-    last = screen.getvalue().rsplit("pass 1", 1)[1]
+    frames = screen.getvalue().split("pass 1")[1:]
     total = report.counts["succeeded"] * CENTS_PER_RESULT
-    assert f"batches: 0 in flight, 2 ended  ${total:,.4f}" in last
+    assert f"batches: 0 in flight, 2 ended  ${total:,.4f}" in frames[-1]
+    waiting = [frame for frame in frames if "0 ended" in frame]
+    assert waiting and not any("$" in frame for frame in waiting)  # nothing priced yet
