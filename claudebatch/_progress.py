@@ -4,6 +4,9 @@
 plain line at most every ``interval`` seconds, and at each batch's end.
 ``JsonProgress`` (``--progress json``): one JSON event a line, for scripts.
 ``BarProgress``: on a terminal with rich installed, a live bar per pass.
+
+Each shows the dollars spent so far when a cost plugin answers ``job_cost``
+(``context.cost_usd()``): claudebatch-cost does.
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ class Progress:
             done += counts.total - counts.processing
         total += job.queued_requests
         elapsed = job.clock.monotonic() - job.started_at
+        cost = job.cost_usd()
+        spent = "" if cost is None else f"{dollars(cost)} so far, "
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
                 f"{job.results_written:,} results written, "
-                f"{describe_batches(batch_counts(job))}, {elapsed:.0f} s")
+                f"{describe_batches(batch_counts(job))}, {spent}{elapsed:.0f} s")
 
     def show(self, job: CallContext, *, force: bool = False) -> None:
         if not isinstance(job, JobContext):
@@ -115,8 +120,13 @@ class JsonProgress:
     ``job_end``. Each has ``event``, ``time`` (Unix seconds on the job's clock), ``job``
     and ``pass``; the rest is the event's own. Those about batches also carry
     ``batches`` (the pass's ``queued``, ``in_flight`` and ``ended``) and
-    ``in_flight_requests``.
+    ``in_flight_requests``. ``poll``, ``batch_ended``, ``pass_end`` and ``job_end`` end
+    with ``cost_usd``, the dollars spent so far, when a cost plugin counts them
+    (``context.cost_usd()``).
     """
+
+    #: The events that say what was spent so far.
+    COSTED = frozenset({"poll", "batch_ended", "pass_end", "job_end"})
 
     def __init__(self, stream: Optional[IO[str]] = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -126,6 +136,10 @@ class JsonProgress:
     def emit(self, event: str, context: JobContext, **fields: Any) -> None:
         record = {"event": event, "time": round(context.clock.time(), 3), "job": context.name,
                   "pass": context.pass_number, **fields}
+        if event in self.COSTED:
+            cost = context.cost_usd()
+            if cost is not None:
+                record["cost_usd"] = round(cost, 6)
         self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.stream.flush()
 
@@ -192,6 +206,11 @@ class JsonProgress:
                   table=report.table)
 
 
+def dollars(amount: float) -> str:
+    """Dollars as the cost plugin shows them: four decimals (small jobs cost cents)."""
+    return f"${amount:,.4f}"
+
+
 def _counts(batch: MessageBatch) -> Dict[str, int]:
     counts = batch.request_counts
     return {name: getattr(counts, name) for name in
@@ -201,10 +220,11 @@ def _counts(batch: MessageBatch) -> Dict[str, int]:
 class BarProgress:
     """On a terminal: a live bar per pass (rich), from the first request read to the end.
 
-    Each pass's bar counts its requests done, with the result types so far and the
-    batches queued (waiting for room in the service's queue), in flight and ended;
-    elapsed time and an ETA. Redrawn on each event (no thread of its own: nothing is
-    left running if the job stops).
+    Each pass's bar counts its requests done, with the result types so far, the
+    batches queued (waiting for room in the service's queue), in flight and ended, and
+    the job's dollars so far when a cost plugin counts them (once results are written:
+    they are priced as they come); elapsed time and an ETA. Redrawn on each event (no
+    thread of its own: nothing is left running if the job stops).
     """
 
     #: The planning counter is redrawn every this many requests read.
@@ -279,9 +299,11 @@ class BarProgress:
                 kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
         shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
         note = f"  {self._waiting}" if self._waiting else ""
+        cost = context.cost_usd() if context.results_written else None  # none priced yet
+        spent = "" if cost is None else f"  {dollars(cost)}"
         self.bar.update(task, completed=done,
                         detail=f"{shown or 'waiting'}  "
-                               f"{describe_batches(batch_counts(context))}{note}")
+                               f"{describe_batches(batch_counts(context))}{spent}{note}")
         self._redraw()
 
     @hookimpl

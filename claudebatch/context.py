@@ -258,6 +258,16 @@ class JobContext(CallContext):
         """Requests answered, so far in the job, by an identical request sent once."""
         return self._job.duplicates
 
+    def cost_usd(self) -> Optional[float]:
+        """What the job's results have cost so far in US dollars, as a cost plugin counts
+        them (the ``job_cost`` hook; claudebatch-cost answers it), or None without one.
+
+        For displays and telemetry: progress bars and lines, ``--progress json``,
+        OpenTelemetry. It asks the plugins each time, so read it when showing it.
+        """
+        answer = self.client.hook.job_cost(context=self)
+        return None if answer is None else float(answer)
+
     def on_planned(self, fn: Callable[[Request], None]) -> None:
         """Show ``fn`` every valid request the job will send, in every pass, as it plans it
         (a request answered by reuse is not sent, so not shown).

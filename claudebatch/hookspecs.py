@@ -34,6 +34,8 @@ The call sequence of a job::
     on_job_end
 
 and around every HTTP call: ``retry_delay`` (firstresult) after a failed attempt.
+Whenever a display or telemetry reads ``context.cost_usd()`` (each poll, batch end,
+pass end, job end, result): ``job_cost`` (firstresult).
 
 Order, when several plugins implement the same hook (pluggy calls ``tryfirst``
 implementations first and ``trylast`` ones last):
@@ -222,6 +224,22 @@ def on_batch_end(batch: MessageBatch, context: JobContext, complete: bool) -> No
         written; False when some never came (a download that kept breaking,
         results already deleted): a store must not count the batch as collected,
         so a rerun fetches what is missing.
+    """
+
+
+@hookspec(firstresult=True)
+def job_cost(context: JobContext) -> Optional[float]:
+    """What the job's results have cost so far, in US dollars, or None (no opinion).
+
+    :param context: the job. Asked whenever someone reads ``context.cost_usd()``: the
+        progress displays at each poll, batch end, pass end and job end, and telemetry
+        after each result. Keep it cheap: answer from a running total.
+
+    A cost plugin answers from its first ``on_job_start`` on (0.0 before any result):
+    the batch price of every result the job kept, those replayed from a store on a
+    resume included, and none of the answers it did not buy now (``context.reusing``).
+    A result whose price is unknown adds nothing. Read it through
+    ``context.cost_usd()`` rather than calling the hook.
     """
 
 

@@ -131,6 +131,9 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this machine only; the "
                         "page shows job names, paths and costs)")
+    p.add_argument("--refresh", type=bounded(float, what="seconds", low=0.1, high=3600.0),
+                   default=5.0, metavar="SECONDS",
+                   help="how often the page fetches the jobs again (default 5)")
     p = add("worker", cmd_worker, "Work on the jobs enqueued in a store ('run ... --enqueue') "
                                   "beside other workers, on this host or any other.")
     p.add_argument("--job", metavar="NAME", default=None,
@@ -311,7 +314,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ._serve import address, make_server
 
     with open_existing(args) as store:
-        server = make_server(store, args.host, args.port)
+        server = make_server(store, args.host, args.port, refresh=args.refresh)
         host, port = address(server)
         print(f"serving the jobs of {store.location} at http://{host}:{port}/ (Ctrl-C to stop)",
               flush=True)

@@ -1,8 +1,9 @@
 """``claudebatch serve``: a read-only page of a store's jobs, on this machine only by default.
 
 One self-contained HTML page (no build step, no assets from anywhere else) that fetches
-``/jobs.json`` every few seconds and draws every job: its state, requests and results by
-type, cost when known, and each batch with the day the service deletes its results. Only
+``/jobs.json`` every few seconds and draws every job: its state, progress, results by
+type, batches, cost when known, and each batch with what the service has processed and the
+day it deletes its results. Only
 GET is answered; the store is opened read-only in spirit (nothing is written).
 """
 
@@ -16,7 +17,8 @@ from typing import Any, Dict, List, Tuple
 
 from ._jobstore import JobStore
 
-REFRESH_SECONDS = 5
+#: How often the page fetches ``/jobs.json`` again, by default (``--refresh``).
+REFRESH_SECONDS = 5.0
 
 
 def jobs_document(store: JobStore) -> Dict[str, Any]:
@@ -34,87 +36,174 @@ def jobs_document(store: JobStore) -> Dict[str, Any]:
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>claudebatch jobs</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.3em; } table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left; }
-.state-done { color: #1a7f37; } .state-running { color: #0969da; }
-.state-interrupted { color: #bf8700; } .soon { color: #cf222e; font-weight: bold; }
-small { color: #666; }
+:root { --fg: #1f2328; --muted: #656d76; --line: #d8dee4; --bg: #f6f8fa; --card: #fff;
+        --accent: #0969da; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --muted: #8d96a0; --line: #30363d; --bg: #0d1117; --card: #161b22;
+          --accent: #4493f8; --ok: #3fb950; --warn: #d29922; --bad: #f85149; }
+}
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
+       color: var(--fg); background: var(--bg); }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: .2em 1.2em;
+         padding: .9em 1.5em; background: var(--card); border-bottom: 1px solid var(--line); }
+h1 { font-size: 1.2em; margin: 0; }
+main { padding: 1.2em 1.5em 2em; }
+.muted { color: var(--muted); }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+        margin-bottom: 1.2em; overflow-x: auto; }
+.card h2 { font-size: 1em; margin: 0; padding: .65em 1em; border-bottom: 1px solid var(--line); }
+table { border-collapse: collapse; width: 100%; }
+th, td { padding: .45em 1em; text-align: left; border-bottom: 1px solid var(--line);
+         white-space: nowrap; }
+tr:last-child td { border-bottom: none; }
+th { font-weight: 600; font-size: .8em; color: var(--muted); letter-spacing: .04em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: 0 .6em; border: 1px solid currentColor;
+         border-radius: 1em; font-size: .85em; font-weight: 600; }
+.state-done { color: var(--ok); } .state-running { color: var(--accent); }
+.state-interrupted { color: var(--warn); }
+.bar { display: inline-block; width: 8em; height: .55em; margin-right: .6em;
+       vertical-align: middle; background: var(--line); border-radius: .3em; overflow: hidden; }
+.bar > span { display: block; height: 100%; background: var(--accent); }
+.bar.full > span { background: var(--ok); }
+.soon { color: var(--bad); font-weight: 600; }
+.empty { padding: 2em; text-align: center; }
 </style></head>
 <body>
-<h1>claudebatch jobs <small id="store"></small></h1>
-<p><small id="updated">loading...</small></p>
-<div id="jobs"></div>
+<header><h1>claudebatch jobs</h1><span class="muted" id="store"></span>
+<span class="muted" id="updated">loading...</span></header>
+<main id="jobs"></main>
 <script>
 "use strict";
 const DAY = 86400;
+const REFRESH = @REFRESH@;
 function text(value) { return value === null || value === undefined ? "" : String(value); }
-function cell(row, value, cls) {
-  const td = document.createElement("td");
-  td.textContent = text(value);
-  if (cls) td.className = cls;
+function el(tag, cls, content) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (content !== undefined) node.textContent = text(content);
+  return node;
+}
+function cell(row, col, value, cls) {
+  const td = el("td", cls, value);
+  td.dataset.col = col;
   row.appendChild(td);
+  return td;
+}
+function heads(table, names) {
+  const row = table.createTHead().insertRow();
+  for (const name of names) row.appendChild(el("th", "", name));
 }
 function when(seconds) {
-  return seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 16) : "";
+  return seconds ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 16)
+    + " UTC" : "";
 }
+function number(n) { return Number(n || 0).toLocaleString("en-US"); }
 function counts(map) {
-  return Object.entries(map || {}).map(([k, v]) => k + " " + v).join(", ");
+  return Object.entries(map || {}).filter(([, v]) => v).map(([k, v]) => k + " " + number(v))
+    .join(", ");
+}
+function bar(td, done, total) {
+  const share = total ? Math.min(1, done / total) : 0;
+  const outer = el("span", share >= 1 ? "bar full" : "bar");
+  const inner = el("span");
+  inner.style.width = (share * 100).toFixed(1) + "%";
+  outer.appendChild(inner);
+  td.appendChild(outer);
+  td.appendChild(el("span", "", number(done) + " / " + number(total)));
+}
+// Requests answered: results stored, and what the service finished in first-pass batches
+// whose results are not all stored yet (later passes resend requests counted already).
+function answered(job) {
+  let done = job.total_requests - job.missing;
+  for (const b of job.batches) {
+    if (b.pass_number !== 1 || b.results_done) continue;
+    const processing = (b.counts || {}).processing;
+    const finished = processing === undefined ? 0 : b.request_count - processing;
+    done += Math.max(0, finished - b.results_stored);
+  }
+  return Math.min(done, job.total_requests);
+}
+function deadline(td, b, now) {
+  if (!b.results_deleted_at) return;
+  const left = b.results_deleted_at - now;
+  td.textContent = when(b.results_deleted_at);
+  if (b.results_done) {
+    td.title = "the store has every result of this batch";
+    td.classList.add("muted");
+  } else {
+    const soon = left < 3 * DAY;
+    td.textContent += left <= 0 ? " (deleted)" : " (in " + (soon ? Math.ceil(left / 3600)
+      + " h" : Math.floor(left / DAY) + " d") + ")";
+    if (soon) td.classList.add("soon");
+  }
 }
 function draw(doc) {
   document.getElementById("store").textContent = doc.store;
   const root = document.getElementById("jobs");
   root.replaceChildren();
-  const jobs = document.createElement("table");
-  jobs.id = "job-table";
-  const head = jobs.insertRow();
-  for (const name of ["job", "state", "requests", "results", "missing", "batches", "cost",
-                      "updated"]) {
-    const th = document.createElement("th"); th.textContent = name; head.appendChild(th);
-  }
-  for (const job of doc.jobs) {
-    const row = jobs.insertRow();
+  const jobs = [...doc.jobs].sort((a, b) => b.updated_at - a.updated_at);
+  const card = el("section", "card");
+  card.appendChild(el("h2", "", jobs.length + (jobs.length === 1 ? " job" : " jobs")));
+  if (!jobs.length) card.appendChild(el("p", "empty muted", "no jobs in this store yet"));
+  const table = el("table");
+  table.id = "job-table";
+  heads(table, ["job", "state", "progress", "results", "missing", "batches", "cost",
+                "updated"]);
+  const body = table.createTBody();
+  for (const job of jobs) {
+    const row = body.insertRow();
     row.dataset.job = job.name;
-    cell(row, job.name);
-    cell(row, job.state, "state-" + job.state);
-    cell(row, job.total_requests);
-    cell(row, counts(job.counts));
-    cell(row, job.missing);
-    cell(row, job.batches.length);
-    cell(row, job.cost);
-    cell(row, when(job.updated_at));
+    cell(row, "job", job.name);
+    cell(row, "state").appendChild(el("span", "badge state-" + job.state, job.state));
+    bar(cell(row, "progress"), answered(job), job.total_requests);
+    cell(row, "results", counts(job.counts) || "none yet");
+    cell(row, "missing", number(job.missing), "num");
+    cell(row, "batches", number(job.batches.filter((b) => b.batch_id).length), "num");
+    cell(row, "cost", job.cost || "\u2014", "num");
+    cell(row, "updated", when(job.updated_at), "muted");
   }
-  root.appendChild(jobs);
+  if (jobs.length) card.appendChild(table);
+  root.appendChild(card);
   const now = Date.now() / 1000;
-  for (const job of doc.jobs) {
+  for (const job of jobs) {
     if (!job.batches.length) continue;
-    const title = document.createElement("h2");
-    title.style.fontSize = "1em";
-    title.textContent = "job " + job.name + ": batches";
-    root.appendChild(title);
-    const table = document.createElement("table");
-    const top = table.insertRow();
-    for (const name of ["pass", "#", "batch", "status", "requests", "results",
-                        "results deleted"]) {
-      const th = document.createElement("th"); th.textContent = name; top.appendChild(th);
-    }
+    const section = el("section", "card");
+    section.dataset.job = job.name;
+    const title = el("h2", "", "job " + job.name + ": batches ");
+    title.appendChild(el("span", "muted", "results deleted by the service 29 days after "
+                         + "creation"));
+    section.appendChild(title);
+    const batches = el("table");
+    heads(batches, ["pass", "#", "batch", "status", "processed", "results",
+                    "results deleted"]);
+    const rows = batches.createTBody();
     for (const b of job.batches) {
-      const row = table.insertRow();
-      cell(row, b.pass_number); cell(row, b.index); cell(row, b.batch_id || "(not confirmed)");
-      cell(row, b.status); cell(row, b.request_count); cell(row, counts(b.counts));
-      const left = b.results_deleted_at ? b.results_deleted_at - now : null;
-      cell(row, when(b.results_deleted_at),
-           left !== null && left < 3 * DAY && !b.results_done ? "soon" : "");
+      const row = rows.insertRow();
+      row.dataset.batch = b.batch_id || "";
+      const c = b.counts || {};
+      cell(row, "pass", b.pass_number, "num");
+      cell(row, "index", b.index, "num");
+      cell(row, "batch", b.batch_id || "(not confirmed)");
+      cell(row, "status", b.status || "");
+      bar(cell(row, "processed"), c.processing === undefined ? 0
+        : b.request_count - c.processing, b.request_count);
+      const rest = Object.assign({}, c);
+      delete rest.processing;
+      cell(row, "results", counts(rest));
+      deadline(cell(row, "deleted"), b, now);
     }
-    root.appendChild(table);
+    section.appendChild(batches);
+    root.appendChild(section);
   }
   document.getElementById("updated").textContent =
-    "updated " + new Date().toISOString().slice(11, 19) + " UTC; refreshes every "
+    "updated " + new Date().toISOString().slice(11, 19) + " UTC, refreshes every "
     + REFRESH + " s";
 }
-const REFRESH = @REFRESH@;
 async function load() {
   try {
     const answer = await fetch("jobs.json", {cache: "no-store"});
@@ -127,12 +216,19 @@ load();
 setInterval(load, REFRESH * 1000);
 </script>
 </body></html>
-""".replace("@REFRESH@", str(REFRESH_SECONDS))
+"""
 
 
-def make_server(store: JobStore, host: str = "127.0.0.1", port: int = 0
-                ) -> ThreadingHTTPServer:
-    """A server of the page and ``/jobs.json`` (``port`` 0: any free port)."""
+def page(refresh: float = REFRESH_SECONDS) -> str:
+    """The page, refreshing itself every ``refresh`` seconds."""
+    return PAGE.replace("@REFRESH@", f"{refresh:g}")
+
+
+def make_server(store: JobStore, host: str = "127.0.0.1", port: int = 0, *,
+                refresh: float = REFRESH_SECONDS) -> ThreadingHTTPServer:
+    """A server of the page and ``/jobs.json`` (``port`` 0: any free port); the page
+    fetches ``/jobs.json`` again every ``refresh`` seconds."""
+    body = page(refresh).encode("utf-8")
     lock = threading.Lock()  # one connection to the store, one reader at a time
     own_port = [port]  # the port bound, once the server is made
 
@@ -168,7 +264,7 @@ def make_server(store: JobStore, host: str = "127.0.0.1", port: int = 0
                 return
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
-                self._send(200, PAGE.encode("utf-8"), "text/html; charset=utf-8")
+                self._send(200, body, "text/html; charset=utf-8")
             elif path == "/jobs.json":
                 with lock:
                     document = jobs_document(store)

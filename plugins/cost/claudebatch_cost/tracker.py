@@ -235,6 +235,11 @@ class CostTracker:
             self.result_costs.append(cost)
 
     @hookimpl
+    def job_cost(self, context: JobContext) -> float:
+        """The job's batch price so far (priced results only), for progress and telemetry."""
+        return float(self.job.batch_usd)
+
+    @hookimpl
     def table_columns(self) -> List[Column]:
         return [Column("cost_usd", "float")]
 

@@ -13,12 +13,18 @@ Metrics: ``claudebatch.requests`` (a counter by ``claudebatch.result_type`` and
 and ``gen_ai.client.token.usage`` (a histogram per result, by ``gen_ai.token.type``:
 ``input``, ``output``, ``cache_creation``, ``cache_read``). Results replayed from a store
 on a resume were counted by the run that bought them, and are not counted again.
+
+Dollars, when a cost plugin counts them (``context.cost_usd()``, the ``job_cost`` hook):
+the counter ``claudebatch.cost`` (unit ``USD``, by ``gen_ai.request.model``; the GenAI
+conventions have no cost instrument yet) and ``claudebatch.cost_usd`` on the spans. Each
+result's dollars are what the job's total grew by once every plugin saw it (a wrapper of
+``on_result``), so nothing is priced twice.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Generator, List, Optional
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -56,6 +62,7 @@ class _BatchTally:
         self.span = span
         self.counts: Dict[str, int] = {}
         self.tokens: Dict[str, int] = {}
+        self.cost: Optional[float] = None  # dollars of its results collected by this run
 
 
 class OpenTelemetry:
@@ -75,9 +82,14 @@ class OpenTelemetry:
         self.tokens = meter.create_histogram(
             "gen_ai.client.token.usage", unit="{token}",
             description="Tokens used per batch request, by token type")
+        self.cost = meter.create_counter(
+            "claudebatch.cost", unit="USD",
+            description="Dollars spent on batch results, as the cost plugin prices them")
         self._job: Optional[Span] = None
         self._pass: Optional[Span] = None
+        self._pass_cost: Optional[float] = None
         self._batches: Dict[str, _BatchTally] = {}
+        self._spent = 0.0  # the job's dollars (context.cost_usd()) at the last result
 
     def __repr__(self) -> str:
         return "OpenTelemetry()"
@@ -92,6 +104,7 @@ class OpenTelemetry:
     @hookimpl
     def on_job_start(self, context: JobContext) -> None:
         self._end_all()
+        self._spent = 0.0
         self._job = self._child("claudebatch.job", None, **{
             "gen_ai.system": SYSTEM, "gen_ai.operation.name": "batch",
             "claudebatch.job.name": context.name,
@@ -100,8 +113,7 @@ class OpenTelemetry:
 
     @hookimpl(trylast=True)
     def before_pass(self, batches: List[Any], context: JobContext) -> None:
-        if self._pass is not None:
-            self._pass.end()
+        self._end_pass()
         self._pass = self._child("claudebatch.pass", self._job, **{
             "claudebatch.pass": context.pass_number,
             "claudebatch.pass.requests": sum(len(batch) for batch in batches),
@@ -150,6 +162,31 @@ class OpenTelemetry:
                                            "gen_ai.request.model": model})
                 tally.tokens[kind] = tally.tokens.get(kind, 0) + count
 
+    @hookimpl(wrapper=True, specname="on_result")
+    def count_dollars(self, result: BatchResult, context: CallContext,
+                      batch: MessageBatch) -> Generator[None, Any, Any]:
+        """Once every plugin saw the result: what the job's dollars grew by, for it."""
+        outcome = yield
+        if not isinstance(context, JobContext):
+            return outcome
+        spent = context.cost_usd()
+        if spent is None:
+            return outcome
+        grew, self._spent = spent - self._spent, spent
+        if context.replaying or context.reusing:
+            return outcome  # bought by an earlier run, or not bought now
+        tally = self._batch(batch, context)
+        tally.cost = (tally.cost or 0.0) + grew
+        self._pass_cost = (self._pass_cost or 0.0) + grew
+        if grew > 0:
+            message = getattr(result.result, "message", None)
+            attributes: Dict[str, Any] = {"gen_ai.system": SYSTEM}
+            model = str(getattr(message, "model", "") or "")
+            if model:
+                attributes["gen_ai.request.model"] = model
+            self.cost.add(grew, attributes)
+        return outcome
+
     @hookimpl
     def on_batch_end(self, batch: MessageBatch, context: JobContext, complete: bool) -> None:
         tally = self._batch(batch, context)  # one found again on a resume has none yet
@@ -162,6 +199,8 @@ class OpenTelemetry:
                     "output": "gen_ai.usage.output_tokens"}.get(kind,
                                                                 f"claudebatch.usage.{kind}")
             span.set_attribute(name, count)
+        if tally.cost is not None:
+            span.set_attribute("claudebatch.cost_usd", round(tally.cost, 6))
         span.set_attribute("claudebatch.batch.complete", complete)
         if not complete:
             span.set_status(Status(StatusCode.ERROR, "some results never came"))
@@ -184,17 +223,26 @@ class OpenTelemetry:
             job.set_attribute("claudebatch.missing", len(report.missing))
             for kind, count in report.counts.items():
                 job.set_attribute(f"claudebatch.results.{kind}", count)
+            spent = context.cost_usd()
+            if spent is not None:
+                job.set_attribute("claudebatch.cost_usd", round(spent, 6))
             if not report.complete:
                 job.set_status(Status(StatusCode.ERROR, "some requests got no result"))
         self._end_all()
+
+    def _end_pass(self) -> None:
+        if self._pass is not None:
+            if self._pass_cost is not None:
+                self._pass.set_attribute("claudebatch.cost_usd", round(self._pass_cost, 6))
+            self._pass.end()
+            self._pass = None
+        self._pass_cost = None
 
     def _end_all(self) -> None:
         for tally in self._batches.values():
             tally.span.end()
         self._batches.clear()
-        if self._pass is not None:
-            self._pass.end()
-            self._pass = None
+        self._end_pass()
         if self._job is not None:
             self._job.end()
             self._job = None

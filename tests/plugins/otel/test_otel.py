@@ -129,3 +129,108 @@ def test_a_dry_run_ends_its_spans(telemetry: Telemetry) -> None:
     assert names == ["claudebatch.job", "claudebatch.pass"]
     (job,) = [s for s in telemetry.spans.get_finished_spans() if s.name == "claudebatch.job"]
     assert job.attributes["claudebatch.dry_run"] is True
+
+
+# --- dollars, when a cost plugin counts them ------------------------------------------
+
+def mixed(n: int) -> List[Dict[str, Any]]:
+    models = ("claude-haiku-4-5", "claude-sonnet-4-5")
+    return [{"custom_id": f"r{i}", "params": {"model": models[i % 2], "max_tokens": 32,
+             "messages": [{"role": "user", "content": f"q{i}"}]}} for i in range(n)]
+
+
+def test_dollars_are_a_metric_by_model_and_on_every_span(telemetry: Telemetry,
+                                                         tmp_path: Path) -> None:
+    from claudebatch_cost import CostTracker
+
+    tracker = CostTracker()
+    with Emulator(rate=float("inf"), seed=3, faults=Faults(errored=0.3)) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, load_entry_points=False,
+                             plugins=[telemetry.plugin, tracker, Again()])
+        report = client.run(mixed(30), name="priced", output=str(tmp_path / "o.jsonl"),
+                            poll_interval=0.01, max_batch_requests=20)
+    assert report.passes == 2 and tracker.job.batch_usd > 0
+    by_model: Dict[str, float] = {}
+    for attributes, value in telemetry.points("claudebatch.cost"):
+        assert attributes["gen_ai.system"] == "anthropic"
+        model = attributes["gen_ai.request.model"]
+        by_model[model] = by_model.get(model, 0.0) + value
+    assert set(by_model) == set(tracker.job_by_model) and len(by_model) == 2
+    for model, totals in tracker.job_by_model.items():
+        assert by_model[model] == pytest.approx(float(totals.batch_usd), abs=1e-9)
+
+    spans = telemetry.spans.get_finished_spans()
+    (job,) = [s for s in spans if s.name == "claudebatch.job"]
+    assert job.attributes["claudebatch.cost_usd"] == round(float(tracker.job.batch_usd), 6)
+    for kind in ("claudebatch.pass", "claudebatch.batch"):
+        found = [s for s in spans if s.name == kind]
+        assert len(found) >= 2
+        assert sum(s.attributes["claudebatch.cost_usd"] for s in found) == pytest.approx(
+            float(tracker.job.batch_usd), abs=1e-5)
+    for batch in (s for s in spans if s.name == "claudebatch.batch"):
+        batch_id = batch.attributes["claudebatch.batch.id"]
+        assert batch.attributes["claudebatch.cost_usd"] == pytest.approx(
+            float(tracker.by_batch[batch_id].batch_usd), abs=1e-6)
+
+
+def test_without_a_cost_plugin_there_are_no_dollars(telemetry: Telemetry,
+                                                    tmp_path: Path) -> None:
+    with Emulator(rate=float("inf"), seed=3) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, load_entry_points=False,
+                             plugins=[telemetry.plugin])
+        client.run(mixed(6), output=str(tmp_path / "o.jsonl"), poll_interval=0.01)
+    assert telemetry.points("claudebatch.cost") == []
+    assert not any("claudebatch.cost_usd" in (s.attributes or {})
+                   for s in telemetry.spans.get_finished_spans())
+
+
+class Stopped(Exception):
+    pass
+
+
+class StopAtResult:
+    """Stops the job at its ``n``-th result, as a crash would (after the store kept some)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    @hookimpl(trylast=True)
+    def on_result(self) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            raise Stopped
+
+
+class Replayed:
+    def __init__(self) -> None:
+        self.results: List[Any] = []
+
+    @hookimpl
+    def on_result(self, result: Any, context: Any) -> None:
+        if context.replaying:
+            self.results.append(result)
+
+
+def test_results_replayed_on_a_resume_are_not_counted_again(tmp_path: Path) -> None:
+    from claudebatch_cost import CostTracker
+    from claudebatch_sqlite import SQLiteStore
+
+    def run(*plugins: Any) -> Any:
+        client = BatchClient(api_key="k", base_url=emu.url, load_entry_points=False,
+                             plugins=[SQLiteStore(tmp_path / "s.db", commit_every=2),
+                                      *plugins])
+        return client.run(mixed(24), name="resumed", output=str(tmp_path / "o.jsonl"),
+                          poll_interval=0.01, max_batch_requests=8)
+
+    with Emulator(rate=float("inf"), seed=4) as emu:
+        with pytest.raises(Stopped):
+            run(CostTracker(), StopAtResult(13))
+        telemetry, tracker, replayed = Telemetry(), CostTracker(), Replayed()
+        report = run(telemetry.plugin, tracker, replayed)
+    assert report.complete and report.counts == {"succeeded": 24}
+    assert replayed.results  # the earlier run's results came back from the store
+    bought_before = sum(tracker.price(r).batch_usd or 0 for r in replayed.results)
+    counted = sum(value for _, value in telemetry.points("claudebatch.cost"))
+    assert counted == pytest.approx(float(tracker.job.batch_usd - bought_before), abs=1e-9)
+    (job,) = [s for s in telemetry.spans.get_finished_spans() if s.name == "claudebatch.job"]
+    assert job.attributes["claudebatch.cost_usd"] == round(float(tracker.job.batch_usd), 6)

@@ -271,7 +271,8 @@ def test_reuse_stats_and_prune(emulator: Emulator, tmp_path: Path,
 
 
 @pytest.mark.sqlite_only
-def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator, tmp_path: Path) -> None:
+def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator,
+                                                               tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     store = SQLiteStore(path)
     run(emulator, store, tmp_path, dataset(4), "before")

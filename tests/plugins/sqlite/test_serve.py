@@ -7,7 +7,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 from claudebatch_sqlite import SQLiteStore
@@ -88,3 +88,34 @@ def test_a_page_under_another_name_cannot_read_the_jobs(served: Any) -> None:
     port = url.rsplit(":", 1)[1]
     request = urllib.request.Request(url + "/jobs.json", headers={"Host": f"localhost:{port}"})
     assert urllib.request.urlopen(request, timeout=10).status == 200
+
+
+def test_the_page_refreshes_as_often_as_asked(tmp_path: Path) -> None:
+    from claudebatch.store._serve import page
+
+    assert "const REFRESH = 5;" in page() and "const REFRESH = 0.2;" in page(0.2)
+    store = SQLiteStore(tmp_path / "s.db")
+    server = make_server(store, refresh=0.5)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = address(server)
+    try:
+        _, _, body = get(f"http://{host}:{port}/")
+        assert "const REFRESH = 0.5;" in body.decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()
+
+
+def test_serve_refuses_a_refresh_interval_out_of_bounds(
+        install_cli: Callable[..., None], capsys: pytest.CaptureFixture[str]) -> None:
+    import claudebatch_sqlite.plugin as sqlite_plugin
+
+    from claudebatch.cli import main
+
+    install_cli(sqlite_plugin)
+    for bad in ("0", "nan", "inf", "soon"):
+        with pytest.raises(SystemExit) as exited:
+            main(["serve", "--refresh", bad])
+        assert exited.value.code == 2
+        assert "--refresh: expected seconds from 0.1 to 3600.0" in capsys.readouterr().err
