@@ -31,7 +31,7 @@ def jobs_document(store: JobStore) -> Dict[str, Any]:
             batch["results_deleted_at"] = info.results_deleted_at
         item["results_stored"] = job.results_stored
         jobs.append(item)
-    return {"store": store.location, "jobs": jobs}
+    return {"store": store.location, "jobs": jobs, "workers": store.workers()}
 
 
 PAGE = """<!doctype html>
@@ -170,6 +170,27 @@ function draw(doc) {
   if (jobs.length) card.appendChild(table);
   root.appendChild(card);
   const now = Date.now() / 1000;
+  const workers = (doc.workers || []).filter((w) => w.state === "working");
+  if (workers.length) {
+    const section = el("section", "card");
+    section.id = "workers";
+    section.appendChild(el("h2", "", workers.length + " worker(s) "));
+    const table = el("table");
+    heads(table, ["worker", "job", "heartbeat", "batches done", "leases"]);
+    const rows = table.createTBody();
+    for (const w of workers) {
+      const row = rows.insertRow();
+      row.dataset.worker = w.id;
+      cell(row, "worker", w.id + " (" + w.host + ", pid " + w.pid + ")");
+      cell(row, "job", w.job || "every job");
+      cell(row, "heartbeat", Math.max(0, Math.round(now - w.heartbeat_at)) + " s ago",
+           "muted");
+      cell(row, "done", number(w.batches_done), "num");
+      cell(row, "leases", w.leases.join(", ") || "none");
+    }
+    section.appendChild(table);
+    root.appendChild(section);
+  }
   for (const job of jobs) {
     if (!job.batches.length) continue;
     const section = el("section", "card");

@@ -104,3 +104,27 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
     assert kills >= 3
     assert "found it" in log.read_text()  # a dead worker's create was recovered, not resent
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_status_page_shows_workers_and_their_leases(backend: str, emulator: Emulator,
+                                                        tmp_path: Path,
+                                                        request: pytest.FixtureRequest) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._serve import jobs_document
+
+    _, store = open_store(backend, tmp_path, request)
+    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False)
+    enqueue(store, client, dataset(24), name="sweep", max_batch_requests=PER_BATCH)
+    leases = Leases(store.db)
+    now = time.time()
+    leases.register_worker("w-1", "host-a", 42, None, now)
+    assert leases.claim_create("w-1", now, 60.0, None, None) is not None
+    doc = jobs_document(store)
+    (worker,) = doc["workers"]
+    assert (worker["id"], worker["host"], worker["state"]) == ("w-1", "host-a", "working")
+    assert worker["leases"] == ["sweep pass 1 batch 0 (creating)"]
+    assert doc["jobs"][0]["owner"] == "1 worker(s) on it now"
+    leases.stop_worker("w-1", time.time())  # signing off lets its leases go
+    assert jobs_document(store)["workers"][0]["leases"] == []
+    store.close()
