@@ -240,9 +240,11 @@ class Worker:
             if not self.leases.record_intent(job_id, pass_number, index, self.id, time.time()):
                 return  # the lease lapsed meanwhile: another worker has it
         try:
-            batch = self.client.create(self._requests(job_id, pass_number, index))
+            # a 429 comes back at once: the batch waits in the store, not in this worker
+            batch = self.client._create(self._requests(job_id, pass_number, index),
+                                        final_statuses=(429,))
         except RateLimitError as exc:  # the workspace's queue is full: nothing was made
-            delay = _retry_after(exc) or QUEUE_FULL_BACKOFF
+            delay = exc.retry_after or QUEUE_FULL_BACKOFF
             with self.store.db.guard():
                 self.leases.requeue(job_id, pass_number, index, after=time.time() + delay)
             self._say(f"worker {self.id}: {where}: the service's queue is full; trying "
@@ -352,12 +354,3 @@ class Worker:
             self.stream.write(message + "\n")
             self.stream.flush()
 
-
-def _retry_after(exc: APIStatusError) -> Optional[float]:
-    """The 429's ``retry-after`` seconds, when the error carries its response."""
-    response = getattr(exc, "response", None)
-    value = None if response is None else response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, List
@@ -31,12 +32,17 @@ PER_BATCH = 12
 MAX_IN_FLIGHT = 60
 
 
+#: The emulator's processing queue holds fewer requests than the job lets fly: workers
+#: meet 429s and wait them out.
+QUEUE_LIMIT = 36
+
+
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     # creates answered slowly (a kill lands between the intent and the batch id) or
     # never (the batch is made, the answer lost)
     faults = Faults(slow=0.4, slow_seconds=0.8, drop_create=0.1, endpoints={"create"})
-    with Emulator(rate=400.0, seed=11, faults=faults) as emu:
+    with Emulator(rate=15.0, seed=11, faults=faults, queue_limit=QUEUE_LIMIT) as emu:
         yield emu
 
 
@@ -103,6 +109,8 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
     assert info.counts == {"succeeded": REQUESTS} and all(b.results_done for b in info.batches)
     assert kills >= 3
     assert "found it" in log.read_text()  # a dead worker's create was recovered, not resent
+    assert emulator.queue_refusals > 0 and "queue is full" in log.read_text()
+    assert emulator.peak_in_flight <= QUEUE_LIMIT
     store.close()
 
 
@@ -128,3 +136,32 @@ def test_the_status_page_shows_workers_and_their_leases(backend: str, emulator: 
     leases.stop_worker("w-1", time.time())  # signing off lets its leases go
     assert jobs_document(store)["workers"][0]["leases"] == []
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_workers_keep_a_job_under_its_max_in_flight(backend: str, tmp_path: Path,
+                                                    request: pytest.FixtureRequest) -> None:
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=300.0, seed=3) as emu:  # no queue limit: only the job's paces it
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(96), name="sweep", max_batch_requests=PER_BATCH,
+                max_in_flight=2 * PER_BATCH)
+        workers = [Worker(store if i == 0 else type(store)(*_args(store)), client,
+                          job="sweep", check_interval=0.02) for i in range(3)]
+        threads = [threading.Thread(target=w.run) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert store.job("sweep").state == "done"
+        assert emu.peak_in_flight <= 2 * PER_BATCH
+        assert len(emu.batch_ids) == 96 // PER_BATCH
+        assert sum(w.batches_done for w in workers) == 96 // PER_BATCH
+    store.close()
+
+
+def _args(store: Any) -> List[Any]:
+    """What opens another connection to the same store (a worker of its own)."""
+    return [getattr(store, "path", None) or store.db.dsn]
