@@ -96,7 +96,8 @@ def test_the_plain_line_says_what_was_spent(tmp_path: Path) -> None:
     report = run([FlatFee(), Progress(lines, interval=0.0)], tmp_path)
     last = lines.getvalue().splitlines()[-1]
     total = report.counts["succeeded"] * CENTS_PER_RESULT
-    assert last.startswith("pass 1: 20/20 requests done, 20 results written, 3 batch(es), ")
+    assert last.startswith("pass 1: 20/20 requests done, 20 results written, batches: 0 in "
+                           "flight, 3 ended, ")
     assert f"${total:,.4f} so far, " in last
 
 

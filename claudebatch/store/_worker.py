@@ -62,6 +62,8 @@ def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
     Enqueueing the same input again under the same name is a no-op; a job of that name
     made from other input is refused. A job whose enqueue was interrupted is made
     again."""
+    if max_in_flight is not None:  # batches are cut no larger (else one could never go)
+        options["max_in_flight"] = max_in_flight
     job = client.job(source, name=name, poll_interval=poll_interval, **options)
     spool, plans = job.plan(source)
     if job.reuse_plan is not None and (job.reuse_plan.reused or job.duplicates):
@@ -87,7 +89,7 @@ def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
                                      "without workers already: give the job another name")
                 store.records.forget(row.id, name)  # an enqueue that was interrupted
                 lock.acquire(store.lock_timeout)  # forget dropped the lock row too
-            opts = {**job.context.options, "max_in_flight": max_in_flight,
+            opts = {**job.context.options, "max_in_flight": job.max_in_flight,
                     "poll_interval": poll_interval}
             job_id = leases.create_worker_job(name, found, opts, time.time())
             for plan in plans:

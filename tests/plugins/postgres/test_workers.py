@@ -108,7 +108,6 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
     info = store.job("sweep")
     assert info.counts == {"succeeded": REQUESTS} and all(b.results_done for b in info.batches)
     assert kills >= 3
-    assert "found it" in log.read_text()  # a dead worker's create was recovered, not resent
     assert emulator.queue_refusals > 0 and "queue is full" in log.read_text()
     assert emulator.peak_in_flight <= QUEUE_LIMIT
     store.close()
@@ -165,3 +164,28 @@ def test_workers_keep_a_job_under_its_max_in_flight(backend: str, tmp_path: Path
 def _args(store: Any) -> List[Any]:
     """What opens another connection to the same store (a worker of its own)."""
     return [getattr(store, "path", None) or store.db.dsn]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1000.0, seed=3) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+        # a worker took the batch, recorded its intent, sent the create and died before
+        # recording the batch id; its lease has run out since
+        leases = Leases(store.db)
+        sent = time.time() - 5
+        job_id = leases.claim_create("dead", sent, 1.0, None, None)[0]
+        assert leases.record_intent(job_id, 1, 0, "dead", sent)
+        made = client.create(dataset(12))
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        assert worker.run() == 1
+        assert emu.batch_ids == [made.id]  # adopted: nothing sent again
+        assert store.job("sweep").batches[0].batch_id == made.id
+        assert store.job("sweep").counts == {"succeeded": 12}
+    store.close()
