@@ -100,7 +100,7 @@ def cost_of(summary: Optional[Dict[str, Any]]) -> Optional[str]:
     """The batch price from the cost plugin's section of a job summary, if it ran."""
     section = (summary or {}).get("cost")
     if isinstance(section, dict):
-        for key in ("batch", "batch_usd", "total", "total_usd", "usd"):
+        for key in ("batch", "batch_usd", "total", "total_usd", "usd", "so_far"):
             if section.get(key) is not None:
                 return str(section[key])
         return None

@@ -506,6 +506,7 @@ class JobStore:
         with self.db.guard():
             self.records.end_batch(run.job_id, context.pass_number, self._drain(run),
                                    run.pending, batch, complete=complete)
+            self._note_cost(run)
 
     @hookimpl(tryfirst=True)
     def resubmit_requests(self, pass_number: int, context: JobContext
@@ -572,6 +573,13 @@ class JobStore:
             self.records.insert_results(run.job_id, run.buffered_pass or run.job.pass_number,
                                         self._drain(run), run.pending)
             run.lock.heartbeat()
+            self._note_cost(run)
+
+    def _note_cost(self, run: _Run) -> None:
+        """The dollars so far, while the job runs (``claudebatch jobs``, the status page)."""
+        cost = run.job.cost_usd()
+        if cost is not None:
+            self.records.note_cost(run.job_id, f"${cost:,.4f} so far")
 
     def _drain(self, run: _Run) -> List[Tuple[str, str, bytes]]:
         """The result rows gathered since the last commit (and forget them)."""

@@ -172,6 +172,11 @@ class Records:
                          (now, now, dumps(counts), dumps(summary) if summary else None,
                           job_id))
 
+    def note_cost(self, job_id: int, so_far: str) -> None:
+        """A running job's cost so far, in its summary until the job's end replaces it."""
+        self.conn.execute("UPDATE jobs SET summary = ? WHERE id = ? AND state != 'done'",
+                          (dumps({"cost": {"so_far": so_far}}), job_id))
+
     def touch(self, job_id: int, now: float) -> None:
         self.conn.execute("UPDATE jobs SET updated_at = ? WHERE id = ?", (now, job_id))
 

@@ -64,3 +64,28 @@ def test_answers_reused_from_a_store_cost_nothing_now(tmp_path: Path) -> None:
                             poll_interval=0.01)
     assert report.reused == 12 and tracker.job_reused.batch_usd > 0
     assert events(stream, "job_end")[0]["cost_usd"] == 0.0
+
+
+def test_a_running_job_shows_its_cost_so_far_in_the_store(tmp_path: Path) -> None:
+    """``claudebatch jobs`` and the status page read a running job's dollars from the store."""
+    from claudebatch import hookimpl
+
+    tracker = CostTracker()
+    store = SQLiteStore(tmp_path / "s.db")
+    seen: List[Any] = []
+
+    class Look:
+        @hookimpl(trylast=True)
+        def on_batch_end(self) -> None:  # after the store recorded the batch
+            seen.append((store.job("priced").state, store.job("priced").cost,
+                         float(tracker.job.batch_usd)))
+
+    with Emulator(rate=float("inf"), seed=5) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, load_entry_points=False,
+                             plugins=[tracker, store, Look()])
+        client.run(rows(80), name="priced", output=str(tmp_path / "a.jsonl"),
+                   poll_interval=0.01, max_batch_requests=40)
+    (state, cost, usd), _ = seen
+    assert state == "running" and cost == f"${usd:,.4f} so far" and usd > 0
+    final = store.job("priced")
+    assert final.state == "done" and final.cost and not final.cost.endswith("so far")
