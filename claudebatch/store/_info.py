@@ -22,9 +22,9 @@ class BatchInfo:
 
     pass_number: int
     index: int
-    batch_id: Optional[str]  # None: the create was about to be sent, never confirmed
+    batch_id: Optional[str]  # None: queued for a worker, or the create never confirmed
     request_count: int
-    status: Optional[str]
+    status: Optional[str]  # the service's; "queued" before a worker sends it
     counts: Dict[str, int]
     created_at: Optional[float]
     expires_at: Optional[float]
@@ -167,7 +167,8 @@ def format_job(job: JobInfo) -> str:
     for b in job.batches:
         stored = ("all results stored" if b.results_done
                   else f"{b.results_stored:,} result(s) stored")
-        ident = b.batch_id or "(create sent, id never confirmed)"
+        ident = b.batch_id or ("(queued for a worker)" if b.status == "queued"
+                               else "(create sent, id never confirmed)")
         lines.append(f"    pass {b.pass_number} #{b.index}  {ident}  {b.request_count:,} "
                      f"requests  {b.status or 'unknown'}  {stored}  created {when(b.created_at)}")
     return "\n".join(lines)

@@ -625,7 +625,8 @@ class JobStore:
             return [self._info(row) for row in self.records.jobs()]
 
     def _info(self, row: Any) -> JobInfo:
-        batches = [BatchInfo(b.pass_number, b.index, b.batch_id, b.request_count, b.status,
+        batches = [BatchInfo(b.pass_number, b.index, b.batch_id, b.request_count,
+                             b.status or ("queued" if not b.intent_at else None),
                              b.counts, b.created_at, b.expires_at, b.ended_at,
                              b.results_done, b.results_stored)
                    for b in self.records.batches(row.id)]

@@ -209,7 +209,8 @@ function draw(doc) {
       const c = b.counts || {};
       cell(row, "pass", b.pass_number, "num");
       cell(row, "index", b.index, "num");
-      cell(row, "batch", b.batch_id || "(not confirmed)");
+      cell(row, "batch", b.batch_id || (b.status === "queued" ? "(queued for a worker)"
+                                                           : "(not confirmed)"));
       cell(row, "status", b.status || "");
       bar(cell(row, "processed"), c.processing === undefined ? 0
         : b.request_count - c.processing, b.request_count);

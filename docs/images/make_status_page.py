@@ -1,6 +1,7 @@
 """Make ``docs/images/status-page.png``: the ``claudebatch serve`` page in headless Chromium.
 
-A store gets three jobs against local emulators: one done (with its cost), one running
+A store gets four jobs against local emulators: one done (with its cost), one enqueued with
+two workers holding leases on its batches, one running
 and part way through (its poll loop still going), and one interrupted right after its
 batch was created 27 days ago, so the page warns that the batch's results are about to
 be deleted. The page is served as ``claudebatch serve`` serves it and photographed.
@@ -27,7 +28,9 @@ from claudebatch_sqlite import SQLiteStore
 from claudebatch import BatchClient, hookimpl
 from claudebatch.emulator import Emulator
 from claudebatch.emulator.clock import ManualClock
+from claudebatch.store._leases import Leases
 from claudebatch.store._serve import address, jobs_document, make_server
+from claudebatch.store._worker import enqueue
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
@@ -82,6 +85,15 @@ def main(out: Path) -> None:
         client(emu, SQLiteStore(db, warn=False), CostTracker()).run(
             tickets(1000), name="nightly-tickets", output=str(work / "nightly.jsonl"),
             poll_interval=0.01, max_batch_requests=400)
+    with Emulator(rate=float("inf"), seed=9) as emu:  # enqueued, two workers on it
+        store = SQLiteStore(db, warn=False)
+        enqueue(store, client(emu), tickets(600), name="corpus-sweep", max_batch_requests=200)
+        leases, moment = Leases(store.db), time.time()
+        for worker, host, pid in (("build-01-4121-a3f2c1", "build-01", 4121),
+                                  ("build-02-877-91bc0e", "build-02", 877)):
+            leases.register_worker(worker, host, pid, None, moment)
+            leases.claim_create(worker, moment, 3600.0, None, None)
+        store.close()
     now = ManualClock(start=time.time())
     with Emulator(clock=now, rate=50.0, seed=3) as emu:  # running: moves as `now` does
         running = threading.Thread(target=client(emu, SQLiteStore(db, warn=False),
