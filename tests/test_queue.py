@@ -287,10 +287,31 @@ def test_progress_shows_batches_queued_in_flight_and_ended(tmp_path: Path) -> No
     assert parsed[-1]["event"] == "job_end"
     ended = [e for e in parsed if e["event"] == "batch_ended"][-1]
     assert ended["batches"] == {"queued": 0, "in_flight": 0, "ended": 5}
+    submitted = [e for e in parsed if e["event"] == "batch_submitted"]
+    assert submitted[0]["batches"] == {"queued": 4, "in_flight": 1, "ended": 0}
+    assert submitted[0]["in_flight_requests"] == 20  # the batch just sent counts
     text = lines.getvalue()
     assert "batches: 3 queued, 2 in flight, 0 ended" in text
     assert "queue full: batch 2 (20 requests) waits, trying again in 1 s" in text
     assert "batches: 0 in flight, 5 ended" in text.splitlines()[-1]
+
+
+def test_the_bar_shows_queued_batches_and_when_a_refused_one_is_tried_again(
+        tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from claudebatch._progress import BarProgress
+
+    clock = ManualClock()
+    screen = io.StringIO()
+    bar = BarProgress(Console(file=screen, force_terminal=True, width=200))
+    with Emulator(rate=10.0, seed=1, clock=clock, queue_limit=50) as emu:
+        emulated_client(emu, clock, bar).run(rows(100), output=str(tmp_path / "o.jsonl"),
+                                             max_batch_requests=20, max_in_flight=0)
+    shown = screen.getvalue()
+    assert "batches: 3 queued, 2 in flight, 0 ended  (queue full: next try at 0:00:01)" \
+        in shown
+    assert "100/100" in shown.rsplit("pass 1", 1)[1]
 
 
 # --- the command line -------------------------------------------------------------------

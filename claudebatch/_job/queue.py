@@ -90,12 +90,16 @@ class SubmitQueue:
             limit = self.job.max_in_flight
             if limit and flying and flying + plan.count > limit:
                 break  # an earlier batch must end first (one alone always goes)
+            self._items.popleft()  # not queued while it is sent (after_submit sees so)
             try:
                 item = self._create(plan, pending)
             except RateLimitError as exc:
+                self._items.appendleft((plan, pending))
                 self._refused(exc, plan, pending, flying)
                 break
-            self._items.popleft()
+            except BaseException:
+                self._items.appendleft((plan, pending))  # its body is discarded with the pass
+                raise
             self._retry_at, self._refusals, self._alone_since = None, 0, None
             sent.append(item)
         return sent
