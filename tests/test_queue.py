@@ -120,7 +120,7 @@ def test_max_in_flight_below_the_batch_size_cuts_batches_no_larger(tmp_path: Pat
     assert report.complete
 
 
-def test_one_batch_alone_is_polled_and_collected_before_the_next_is_sent(
+def test_one_batch_at_a_time_the_next_goes_once_the_last_ended_before_it_is_read(
         tmp_path: Path) -> None:
     clock = ManualClock()
     recorder = Recorder()
@@ -128,10 +128,14 @@ def test_one_batch_alone_is_polled_and_collected_before_the_next_is_sent(
         emulated_client(emu, clock, recorder).run(
             rows(60), output=str(tmp_path / "o.jsonl"), max_batch_requests=20,
             max_in_flight=20)
+        assert emu.peak_in_flight == 20
     assert [c for c in recorder.calls if c.split()[0] in ("after_submit", "on_batch_end")] \
-        == [
-        "after_submit 0", "on_batch_end 0", "after_submit 1", "on_batch_end 1",
-        "after_submit 2", "on_batch_end 2"]
+        == ["after_submit 0", "after_submit 1", "on_batch_end 0", "after_submit 2",
+            "on_batch_end 1", "on_batch_end 2"]
+    # each is sent right after the poll that saw the one before it ended
+    for index in (1, 2):
+        before = recorder.calls[recorder.calls.index(f"after_submit {index}") - 2]
+        assert before == f"on_poll {index - 1}"
 
 
 @pytest.mark.parametrize("value", [-1, True, 2.5, "10"])
