@@ -227,6 +227,16 @@ def test_without_a_retry_after_the_wait_backs_off(
         assert 0.75 * full <= waited <= full  # jitter only shortens
 
 
+def test_the_queue_wait_policy() -> None:
+    from claudebatch.policies import MAX_QUEUE_RETRY_AFTER, queue_retry_delay
+
+    assert queue_retry_delay(3, 42.0) == 42.0  # the service's word, whatever the attempt
+    assert queue_retry_delay(0, 7200.0) == MAX_QUEUE_RETRY_AFTER == 3600.0
+    assert 3.75 <= queue_retry_delay(0, None) <= 5.0
+    assert 3.75 <= queue_retry_delay(0, -1.0) <= 5.0  # a date in the past: back off
+    assert 225.0 <= queue_retry_delay(50, None) <= 300.0
+
+
 def test_past_its_patience_with_nothing_in_flight_the_job_gives_up_clearly(
         clock: FakeClock, tmp_path: Path, error_body: Any, make_requests: Any) -> None:
     recorder = Recorder()
