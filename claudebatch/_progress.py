@@ -12,7 +12,7 @@ import atexit
 import datetime as dt
 import json
 import sys
-from typing import IO, Any, Dict, Optional, Sequence, Set
+from typing import IO, Any, Dict, List, Optional, Sequence, Set
 
 from ._pending import PendingBatch
 from ._plugins import hookimpl
@@ -22,23 +22,28 @@ from .errors import APIStatusError
 from .models import MessageBatch
 
 
-def batch_counts(job: JobContext, new: Optional[MessageBatch] = None) -> Dict[str, int]:
-    """The current pass's batches: ``queued`` (not sent yet: the service's queue has no
-    room), ``in_flight`` (sent, not ended) and ``ended``; with ``new``, a batch just
+def pass_states(job: JobContext, new: Optional[MessageBatch] = None) -> List[MessageBatch]:
+    """The latest state of each batch of the current pass; with ``new``, a batch just
     accepted (``after_submit`` comes before the job lists it)."""
     ids = {s.id for s in job.batches if s.pass_number == job.pass_number}
     states = [b for b in job.batch_states if b.id in ids]
     if new is not None and new.id not in ids:
         states.append(new)
+    return states
+
+
+def batch_counts(job: JobContext, states: Sequence[MessageBatch]) -> Dict[str, int]:
+    """The pass's batches (``states``: :func:`pass_states`): ``queued`` (not sent yet: the
+    service's queue has no room), ``in_flight`` (sent, not ended) and ``ended``."""
     ended = sum(1 for b in states if b.processing_status == "ended")
     return {"queued": job.queued_batches, "in_flight": len(states) - ended, "ended": ended}
 
 
 def in_flight_requests(job: JobContext, new: Optional[MessageBatch] = None) -> int:
     """``job.in_flight_requests``, with a batch just accepted."""
-    listed = new is None or any(s.id == new.id for s in job.batches)
-    return job.in_flight_requests + (0 if listed or new is None
-                                     else new.request_counts.processing)
+    if new is None or any(s.id == new.id for s in job.batches):
+        return job.in_flight_requests
+    return job.in_flight_requests + new.request_counts.processing
 
 
 def describe_batches(counts: Dict[str, int]) -> str:
@@ -72,7 +77,7 @@ class Progress:
         elapsed = job.clock.monotonic() - job.started_at
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
                 f"{job.results_written:,} results written, "
-                f"{describe_batches(batch_counts(job))}, {elapsed:.0f} s")
+                f"{describe_batches(batch_counts(job, pass_states(job)))}, {elapsed:.0f} s")
 
     def show(self, job: CallContext, *, force: bool = False) -> None:
         if not isinstance(job, JobContext):
@@ -154,7 +159,8 @@ class JsonProgress:
     def emit_queue(self, event: str, context: JobContext, new: Optional[MessageBatch] = None,
                    **fields: Any) -> None:
         """An event about batches, with where the pass's batches stand."""
-        self.emit(event, context, **fields, batches=batch_counts(context, new),
+        self.emit(event, context, **fields,
+                  batches=batch_counts(context, pass_states(context, new)),
                   in_flight_requests=in_flight_requests(context, new))
 
     @hookimpl
@@ -279,10 +285,7 @@ class BarProgress:
         task = self._passes.get(context.pass_number)
         if task is None:
             return
-        ids = {s.id for s in context.batches if s.pass_number == context.pass_number}
-        states = [b for b in context.batch_states if b.id in ids]
-        if new is not None and new.id not in ids:
-            states.append(new)
+        states = pass_states(context, new)
         kinds: Dict[str, int] = {}
         done = 0
         for batch in states:
@@ -294,7 +297,7 @@ class BarProgress:
         note = f"  {self._waiting}" if self._waiting else ""
         self.bar.update(task, completed=done,
                         detail=f"{shown or 'waiting'}  "
-                               f"{describe_batches(batch_counts(context, new))}{note}")
+                               f"{describe_batches(batch_counts(context, states))}{note}")
         self._redraw()
 
     @hookimpl

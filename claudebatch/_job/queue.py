@@ -93,13 +93,12 @@ class SubmitQueue:
             self._items.popleft()  # not queued while it is sent (after_submit sees so)
             try:
                 item = self._create(plan, pending)
-            except RateLimitError as exc:
+            except BaseException as exc:
                 self._items.appendleft((plan, pending))
+                if not isinstance(exc, RateLimitError):
+                    raise
                 self._refused(exc, plan, pending, flying)
                 break
-            except BaseException:
-                self._items.appendleft((plan, pending))  # its body is discarded with the pass
-                raise
             self._retry_at, self._refusals, self._alone_since = None, 0, None
             sent.append(item)
         return sent
