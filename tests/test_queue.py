@@ -258,6 +258,23 @@ def test_past_its_patience_with_nothing_in_flight_the_job_gives_up_clearly(
     assert not any(c.startswith("after_submit") for c in recorder.calls)
 
 
+def test_the_spend_cap_429_is_not_waited_out(
+        clock: FakeClock, tmp_path: Path, make_requests: Any) -> None:
+    recorder = Recorder()
+    client = BatchClient(api_key=API_KEY, base_url=BASE_URL, clock=clock, max_retries=0,
+                         plugins=[recorder], load_entry_points=False)
+    capped = {"type": "error", "error": {
+        "type": "rate_limit_error", "message": "You have reached your API usage limits",
+        "details": {"error_code": "enforced_spend_limit_reached"}}}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, BATCHES_URL, status=429, json=capped)
+        with pytest.raises(RateLimitError) as raised:
+            client.run(make_requests(2), output=str(tmp_path / "o.jsonl"))
+    assert raised.value.spend_cap and clock.sleeps == []  # the month's end is no wait
+    assert recorder.calls == ["before_submit 0",
+                              "on_submit_error 0 RateLimitError made_nothing=True"]
+
+
 def test_a_plain_create_still_retries_a_429_within_max_retries(
         client: BatchClient, clock: FakeClock, mock: responses.RequestsMock,
         batch_json: Any, error_body: Any, make_requests: Any) -> None:

@@ -95,7 +95,7 @@ class SubmitQueue:
                 item = self._create(plan, pending)
             except BaseException as exc:
                 self._items.appendleft((plan, pending))
-                if not isinstance(exc, RateLimitError):
+                if not isinstance(exc, RateLimitError) or exc.spend_cap:
                     raise
                 self._refused(exc, plan, pending, flying)
                 break
