@@ -90,6 +90,8 @@ def poll_until_ended(client: BatchClient, watches: Sequence[W], *, context: Call
                 batch = watch.batch = client.retrieve(watch.id)
                 client.hook.on_poll(batch=batch, context=context)
                 if batch.ended:
+                    if feed is not None:  # its room is free: the next goes before it is read
+                        waiting.extend(feed.send(waiting))
                     if on_ended(watch):
                         waiting.remove(watch)
                     continue

@@ -15,7 +15,7 @@ import atexit
 import datetime as dt
 import json
 import sys
-from typing import IO, Any, Dict, Optional, Sequence, Set
+from typing import IO, Any, Dict, List, Optional, Sequence, Set
 
 from ._pending import PendingBatch
 from ._plugins import hookimpl
@@ -25,13 +25,28 @@ from .errors import APIStatusError
 from .models import MessageBatch
 
 
-def batch_counts(job: JobContext) -> Dict[str, int]:
-    """The current pass's batches: ``queued`` (not sent yet: the service's queue has no
-    room), ``in_flight`` (sent, not ended) and ``ended``."""
+def pass_states(job: JobContext, new: Optional[MessageBatch] = None) -> List[MessageBatch]:
+    """The latest state of each batch of the current pass; with ``new``, a batch just
+    accepted (``after_submit`` comes before the job lists it)."""
     ids = {s.id for s in job.batches if s.pass_number == job.pass_number}
     states = [b for b in job.batch_states if b.id in ids]
+    if new is not None and new.id not in ids:
+        states.append(new)
+    return states
+
+
+def batch_counts(job: JobContext, states: Sequence[MessageBatch]) -> Dict[str, int]:
+    """The pass's batches (``states``: :func:`pass_states`): ``queued`` (not sent yet: the
+    service's queue has no room), ``in_flight`` (sent, not ended) and ``ended``."""
     ended = sum(1 for b in states if b.processing_status == "ended")
     return {"queued": job.queued_batches, "in_flight": len(states) - ended, "ended": ended}
+
+
+def in_flight_requests(job: JobContext, new: Optional[MessageBatch] = None) -> int:
+    """``job.in_flight_requests``, with a batch just accepted."""
+    if new is None or any(s.id == new.id for s in job.batches):
+        return job.in_flight_requests
+    return job.in_flight_requests + new.request_counts.processing
 
 
 def describe_batches(counts: Dict[str, int]) -> str:
@@ -67,7 +82,8 @@ class Progress:
         spent = "" if cost is None else f"{dollars(cost)} so far, "
         return (f"pass {job.pass_number}: {done:,}/{total:,} requests done, "
                 f"{job.results_written:,} results written, "
-                f"{describe_batches(batch_counts(job))}, {spent}{elapsed:.0f} s")
+                f"{describe_batches(batch_counts(job, pass_states(job)))}, {spent}"
+                f"{elapsed:.0f} s")
 
     def show(self, job: CallContext, *, force: bool = False) -> None:
         if not isinstance(job, JobContext):
@@ -155,15 +171,17 @@ class JsonProgress:
             self.emit("job_start", context, requests=context.total_requests,
                       resumed=context.resumed, output=context.output, table=context.table)
 
-    def emit_queue(self, event: str, context: JobContext, **fields: Any) -> None:
+    def emit_queue(self, event: str, context: JobContext, new: Optional[MessageBatch] = None,
+                   **fields: Any) -> None:
         """An event about batches, with where the pass's batches stand."""
-        self.emit(event, context, **fields, batches=batch_counts(context),
-                  in_flight_requests=context.in_flight_requests)
+        self.emit(event, context, **fields,
+                  batches=batch_counts(context, pass_states(context, new)),
+                  in_flight_requests=in_flight_requests(context, new))
 
     @hookimpl
     def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
         if isinstance(context, JobContext):
-            self.emit_queue("batch_submitted", context, batch_id=batch.id,
+            self.emit_queue("batch_submitted", context, batch, batch_id=batch.id,
                             requests=batch.request_counts.total)
 
     @hookimpl
@@ -284,12 +302,11 @@ class BarProgress:
             detail=f"{len(batches)} batch(es) {verb}")
         self._redraw()
 
-    def _update(self, context: JobContext) -> None:
+    def _update(self, context: JobContext, new: Optional[MessageBatch] = None) -> None:
         task = self._passes.get(context.pass_number)
         if task is None:
             return
-        ids = {s.id for s in context.batches if s.pass_number == context.pass_number}
-        states = [b for b in context.batch_states if b.id in ids]
+        states = pass_states(context, new)
         kinds: Dict[str, int] = {}
         done = 0
         for batch in states:
@@ -303,14 +320,15 @@ class BarProgress:
         spent = "" if cost is None else f"  {dollars(cost)}"
         self.bar.update(task, completed=done,
                         detail=f"{shown or 'waiting'}  "
-                               f"{describe_batches(batch_counts(context))}{spent}{note}")
+                               f"{describe_batches(batch_counts(context, states))}{spent}"
+                               f"{note}")
         self._redraw()
 
     @hookimpl
-    def after_submit(self, context: CallContext) -> None:
+    def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
         if isinstance(context, JobContext):
             self._waiting = ""
-            self._update(context)
+            self._update(context, batch)
 
     @hookimpl
     def on_poll(self, context: CallContext) -> None:

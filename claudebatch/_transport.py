@@ -7,7 +7,6 @@ caller's session, never in a message, repr or log line).
 from __future__ import annotations
 
 import logging
-import time
 from typing import (
     IO,
     Any,
@@ -215,8 +214,7 @@ class Transport:
                 f"that is not JSON: {response.text[:200]!r}") from None
 
 
-def api_error_from_response(response: requests.Response, *,
-                            now: Optional[float] = None) -> APIStatusError:
+def api_error_from_response(response: requests.Response, *, now: float) -> APIStatusError:
     """The exception for an error response, from its body and ``request-id`` header (and
     its ``retry-after``, read at ``now``: an HTTP date counts from then)."""
     request_id = response.headers.get("request-id")
@@ -237,7 +235,7 @@ def api_error_from_response(response: requests.Response, *,
                 message = err["message"]
         request_id = request_id or body.get("request_id")
     cls = error_class_for(response.status_code)
-    wait = retry_after_seconds(response, time.time() if now is None else now)
+    wait = retry_after_seconds(response, now)
     return cls(message, status_code=response.status_code, error_type=error_type,
                request_id=request_id, body=body, retry_after=wait)
 

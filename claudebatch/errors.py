@@ -186,6 +186,16 @@ class RateLimitError(APIStatusError):
     refused for a full processing queue is tried again as the queue frees)."""
     status_code = 429
 
+    @property
+    def spend_cap(self) -> bool:
+        """True for the usage tier's monthly spend cap (``error.details.error_code`` is
+        ``enforced_spend_limit_reached``): a 429 like a rate limit, but no wait short of
+        the month's end helps, so a job does not wait it out."""
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        details = error.get("details") if isinstance(error, dict) else None
+        return isinstance(details, dict) and \
+            details.get("error_code") == "enforced_spend_limit_reached"
+
 
 class InternalServerError(APIStatusError):
     """5xx: a server-side failure; retried automatically."""

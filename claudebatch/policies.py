@@ -24,7 +24,7 @@ MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 
 #: A create refused for a full queue (429) is tried again after the service's retry-after
-#: (up to MAX_QUEUE_RETRY_AFTER), else with backoff from QUEUE_RETRY_DELAY to
+#: (at most MAX_QUEUE_RETRY_AFTER), else with backoff from QUEUE_RETRY_DELAY to
 #: MAX_QUEUE_RETRY_DELAY: room comes as queued requests are processed, minutes apart.
 QUEUE_RETRY_DELAY = 5.0
 MAX_QUEUE_RETRY_DELAY = 300.0
@@ -79,9 +79,9 @@ class DefaultPolicies:
 
 def queue_retry_delay(attempt: int, retry_after: Optional[float]) -> float:
     """Seconds before a create refused for a full queue is tried again (``attempt`` from 0):
-    the service's ``retry-after`` when it gave a sane one, else backoff."""
-    if retry_after is not None and 0 <= retry_after <= MAX_QUEUE_RETRY_AFTER:
-        return float(retry_after)
+    the service's ``retry-after`` (at most an hour), else backoff."""
+    if retry_after is not None and retry_after >= 0:
+        return float(min(retry_after, MAX_QUEUE_RETRY_AFTER))
     return backoff_delay(attempt, initial=QUEUE_RETRY_DELAY, maximum=MAX_QUEUE_RETRY_DELAY)
 
 

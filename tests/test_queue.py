@@ -120,7 +120,7 @@ def test_max_in_flight_below_the_batch_size_cuts_batches_no_larger(tmp_path: Pat
     assert report.complete
 
 
-def test_one_batch_alone_is_polled_and_collected_before_the_next_is_sent(
+def test_one_batch_at_a_time_the_next_goes_once_the_last_ended_before_it_is_read(
         tmp_path: Path) -> None:
     clock = ManualClock()
     recorder = Recorder()
@@ -128,10 +128,14 @@ def test_one_batch_alone_is_polled_and_collected_before_the_next_is_sent(
         emulated_client(emu, clock, recorder).run(
             rows(60), output=str(tmp_path / "o.jsonl"), max_batch_requests=20,
             max_in_flight=20)
+        assert emu.peak_in_flight == 20
     assert [c for c in recorder.calls if c.split()[0] in ("after_submit", "on_batch_end")] \
-        == [
-        "after_submit 0", "on_batch_end 0", "after_submit 1", "on_batch_end 1",
-        "after_submit 2", "on_batch_end 2"]
+        == ["after_submit 0", "after_submit 1", "on_batch_end 0", "after_submit 2",
+            "on_batch_end 1", "on_batch_end 2"]
+    # each is sent right after the poll that saw the one before it ended
+    for index in (1, 2):
+        before = recorder.calls[recorder.calls.index(f"after_submit {index}") - 2]
+        assert before == f"on_poll {index - 1}"
 
 
 @pytest.mark.parametrize("value", [-1, True, 2.5, "10"])
@@ -223,6 +227,16 @@ def test_without_a_retry_after_the_wait_backs_off(
         assert 0.75 * full <= waited <= full  # jitter only shortens
 
 
+def test_the_queue_wait_policy() -> None:
+    from claudebatch.policies import MAX_QUEUE_RETRY_AFTER, queue_retry_delay
+
+    assert queue_retry_delay(3, 42.0) == 42.0  # the service's word, whatever the attempt
+    assert queue_retry_delay(0, 7200.0) == MAX_QUEUE_RETRY_AFTER == 3600.0
+    assert 3.75 <= queue_retry_delay(0, None) <= 5.0
+    assert 3.75 <= queue_retry_delay(0, -1.0) <= 5.0  # a date in the past: back off
+    assert 225.0 <= queue_retry_delay(50, None) <= 300.0
+
+
 def test_past_its_patience_with_nothing_in_flight_the_job_gives_up_clearly(
         clock: FakeClock, tmp_path: Path, error_body: Any, make_requests: Any) -> None:
     recorder = Recorder()
@@ -242,6 +256,23 @@ def test_past_its_patience_with_nothing_in_flight_the_job_gives_up_clearly(
     assert isinstance(raised.value.error, RateLimitError)
     assert recorder.calls.count("on_queue_wait 0") == 3
     assert not any(c.startswith("after_submit") for c in recorder.calls)
+
+
+def test_the_spend_cap_429_is_not_waited_out(
+        clock: FakeClock, tmp_path: Path, make_requests: Any) -> None:
+    recorder = Recorder()
+    client = BatchClient(api_key=API_KEY, base_url=BASE_URL, clock=clock, max_retries=0,
+                         plugins=[recorder], load_entry_points=False)
+    capped = {"type": "error", "error": {
+        "type": "rate_limit_error", "message": "You have reached your API usage limits",
+        "details": {"error_code": "enforced_spend_limit_reached"}}}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, BATCHES_URL, status=429, json=capped)
+        with pytest.raises(RateLimitError) as raised:
+            client.run(make_requests(2), output=str(tmp_path / "o.jsonl"))
+    assert raised.value.spend_cap and clock.sleeps == []  # the month's end is no wait
+    assert recorder.calls == ["before_submit 0",
+                              "on_submit_error 0 RateLimitError made_nothing=True"]
 
 
 def test_a_plain_create_still_retries_a_429_within_max_retries(
@@ -287,10 +318,31 @@ def test_progress_shows_batches_queued_in_flight_and_ended(tmp_path: Path) -> No
     assert parsed[-1]["event"] == "job_end"
     ended = [e for e in parsed if e["event"] == "batch_ended"][-1]
     assert ended["batches"] == {"queued": 0, "in_flight": 0, "ended": 5}
+    submitted = [e for e in parsed if e["event"] == "batch_submitted"]
+    assert submitted[0]["batches"] == {"queued": 4, "in_flight": 1, "ended": 0}
+    assert submitted[0]["in_flight_requests"] == 20  # the batch just sent counts
     text = lines.getvalue()
     assert "batches: 3 queued, 2 in flight, 0 ended" in text
     assert "queue full: batch 2 (20 requests) waits, trying again in 1 s" in text
     assert "batches: 0 in flight, 5 ended" in text.splitlines()[-1]
+
+
+def test_the_bar_shows_queued_batches_and_when_a_refused_one_is_tried_again(
+        tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from claudebatch._progress import BarProgress
+
+    clock = ManualClock()
+    screen = io.StringIO()
+    bar = BarProgress(Console(file=screen, force_terminal=True, width=200))
+    with Emulator(rate=10.0, seed=1, clock=clock, queue_limit=50) as emu:
+        emulated_client(emu, clock, bar).run(rows(100), output=str(tmp_path / "o.jsonl"),
+                                             max_batch_requests=20, max_in_flight=0)
+    shown = screen.getvalue()
+    assert "batches: 3 queued, 2 in flight, 0 ended  (queue full: next try at 0:00:01)" \
+        in shown
+    assert "100/100" in shown.rsplit("pass 1", 1)[1]
 
 
 # --- the command line -------------------------------------------------------------------

@@ -90,12 +90,15 @@ class SubmitQueue:
             limit = self.job.max_in_flight
             if limit and flying and flying + plan.count > limit:
                 break  # an earlier batch must end first (one alone always goes)
+            self._items.popleft()  # not queued while it is sent (after_submit sees so)
             try:
                 item = self._create(plan, pending)
-            except RateLimitError as exc:
+            except BaseException as exc:
+                self._items.appendleft((plan, pending))
+                if not isinstance(exc, RateLimitError) or exc.spend_cap:
+                    raise
                 self._refused(exc, plan, pending, flying)
                 break
-            self._items.popleft()
             self._retry_at, self._refusals, self._alone_since = None, 0, None
             sent.append(item)
         return sent
