@@ -112,6 +112,25 @@ class Leases:
                                                              worker))
             return bool(cursor.rowcount)
 
+    def renew(self, job_id: int, pass_number: int, index: int, worker: str, now: float,
+              lease: float) -> bool:
+        """Extend ``worker``'s unexpired lease on the batch; False if it is not held."""
+        with self.db.transaction() as db:
+            cursor = db.execute(
+                "UPDATE batches SET lease_until = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                "AND lease_owner = ? AND lease_until >= ?",
+                (now + lease, job_id, pass_number, index, worker, now))
+            return bool(cursor.rowcount)
+
+    def set_batch_id(self, job_id: int, pass_number: int, index: int, batch_id: str) -> bool:
+        """Record the batch made for a batch of the job, unless one is recorded already."""
+        with self.db.transaction(durable=True) as db:
+            cursor = db.execute(
+                "UPDATE batches SET batch_id = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                "AND (batch_id IS NULL OR batch_id = ?)",
+                (batch_id, job_id, pass_number, index, batch_id))
+            return bool(cursor.rowcount)
+
     def requeue(self, job_id: int, pass_number: int, index: int, *, after: float) -> None:
         """The create certainly made nothing (refused, queue full): queued again, not
         before ``after``."""

@@ -21,6 +21,8 @@ import uuid
 from typing import IO, Any, Iterator, List, Optional, Tuple
 
 from .. import _client
+from .._inputs import validate_batch
+from .._pending import PendingBatch
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -40,9 +42,8 @@ logger = logging.getLogger("claudebatch.worker")
 
 #: A worker's lease on a batch lasts this long unless renewed (every third of it).
 DEFAULT_LEASE_SECONDS = 60.0
-#: The first wait between looks at a batch; it grows to ``MAX_CHECK_SECONDS``.
+#: The first wait between looks at a batch; it grows as the client's polls do.
 DEFAULT_CHECK_SECONDS = 30.0
-MAX_CHECK_SECONDS = 300.0
 #: When the queue is full (429 on create) and the service named no delay.
 QUEUE_FULL_BACKOFF = 60.0
 #: Result rows written per transaction while a batch's results stream in.
@@ -232,47 +233,83 @@ class Worker:
                 known = self.store.records.known_batch_ids()
             batch = find_created_batch(self.client, intent_at, count, known)
             if batch is not None:
-                with self.store.db.guard():
-                    self.store.records.record_batch(job_id, pass_number, index, batch)
-                    self.leases.release(job_id, pass_number, index, next_check_at=time.time())
-                self._say(f"worker {self.id}: {where}: its create was sent by a worker that "
-                          f"stopped before recording it; found it: {batch.id}")
+                if self._record(job_id, pass_number, index, batch):
+                    self._say(f"worker {self.id}: {where}: its create was sent by a worker "
+                              f"that stopped before recording it; found it: {batch.id}")
                 return
         with self.store.db.guard():
             if not self.leases.record_intent(job_id, pass_number, index, self.id, time.time()):
                 return  # the lease lapsed meanwhile: another worker has it
+        validator = self.client.validator()
+        pending = PendingBatch.from_requests(
+            validate_batch(self._requests(job_id, pass_number, index), validator))
+        pending.betas = self.client.note_added_betas(validator.added_betas)
         try:
+            pending.write_body()
+            with self.store.db.guard():  # the body took a while: still ours, right before?
+                if not self.leases.renew(job_id, pass_number, index, self.id, time.time(),
+                                         self.lease):
+                    logger.warning("worker %s: %s: the lease lapsed while the body was "
+                                   "written; another worker has the batch", self.id, where)
+                    return
             # a 429 comes back at once: the batch waits in the store, not in this worker
-            batch = self.client._create(self._requests(job_id, pass_number, index),
-                                        final_statuses=(429,))
+            batch = self.client._create(pending, final_statuses=(429,))
         except RateLimitError as exc:  # the workspace's queue is full: nothing was made
+            if getattr(exc, "spend_cap", False):  # the month's spend cap: waiting won't do
+                with self.store.db.guard():
+                    self.leases.requeue(job_id, pass_number, index, after=time.time())
+                    self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
+                logger.error("worker %s: %s: %s", self.id, where, exc)
+                return
             delay = exc.retry_after or QUEUE_FULL_BACKOFF
             with self.store.db.guard():
                 self.leases.requeue(job_id, pass_number, index, after=time.time() + delay)
             self._say(f"worker {self.id}: {where}: the service's queue is full; trying "
                       f"again in {delay:.0f} s")
             return
-        except APIConnectionError as exc:  # maybe made: looked for once old enough
+        except (APIConnectionError, APIStatusError) as exc:
+            if isinstance(exc, APIConnectionError) or not _client.made_nothing(exc):
+                # maybe made: looked for (not sent again) once it is old enough to be listed
+                with self.store.db.guard():
+                    self.leases.release(job_id, pass_number, index,
+                                        next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
+                logger.warning("worker %s: %s: the create's answer was lost (%s); the batch "
+                               "is looked for before it is sent again", self.id, where, exc)
+                return
             with self.store.db.guard():
-                self.leases.release(job_id, pass_number, index,
-                                    next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
-            logger.warning("worker %s: %s: the create's answer was lost (%s); the batch is "
-                           "looked for before it is sent again", self.id, where, exc)
-            return
-        except APIStatusError as exc:
-            if not _client.made_nothing(exc):
-                raise
-            with self.store.db.guard():
-                self.leases.requeue(job_id, pass_number, index, after=time.time())
                 if exc.status_code < 500:  # refused for good: the job cannot finish
+                    self.leases.requeue(job_id, pass_number, index, after=time.time())
                     self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
+                else:  # the service is failing: later
+                    self.leases.requeue(job_id, pass_number, index,
+                                        after=time.time() + QUEUE_FULL_BACKOFF)
             logger.error("worker %s: %s: the create was refused: %s", self.id, where, exc)
             return
+        finally:
+            pending.discard_body()
+        if self._record(job_id, pass_number, index, batch,
+                        next_check_at=time.time() + self._interval(job_id, 0)):
+            self._say(f"worker {self.id}: {where}: created {batch.id} ({count:,} requests)")
+
+    def _record(self, job_id: int, pass_number: int, index: int, batch: MessageBatch, *,
+                next_check_at: Optional[float] = None) -> bool:
+        """The batch id, unless another worker recorded one for this batch meanwhile (this
+        worker was paused past its lease): then this batch is a duplicate, canceled."""
         with self.store.db.guard():
-            self.store.records.record_batch(job_id, pass_number, index, batch)
-            self.leases.release(job_id, pass_number, index,
-                                next_check_at=time.time() + self._interval(job_id, 0))
-        self._say(f"worker {self.id}: {where}: created {batch.id} ({count:,} requests)")
+            if self.leases.set_batch_id(job_id, pass_number, index, batch.id):
+                self.store.records.update_batch(job_id, batch)
+                self.leases.release(job_id, pass_number, index,
+                                    next_check_at=time.time() if next_check_at is None
+                                    else next_check_at)
+                return True
+        logger.error("worker %s: job %s pass %d batch %d has a batch recorded by another "
+                     "worker already (this one lost its lease while it worked); canceling "
+                     "the duplicate %s", self.id, job_id, pass_number, index, batch.id)
+        try:
+            self.client.cancel(batch.id)
+        except (APIConnectionError, APIStatusError) as exc:
+            logger.error("worker %s: could not cancel %s: %s", self.id, batch.id, exc)
+        return False
 
     def _requests(self, job_id: int, pass_number: int, index: int) -> Iterator[Request]:
         for custom_id, params in self.store.db.stream(
@@ -293,7 +330,7 @@ class Worker:
                 looks = self._checks[key] = self._checks.get(key, 0) + 1
                 with self.store.db.guard():
                     self.leases.release(job_id, pass_number, index, next_check_at=time.time()
-                                        + self._interval(job_id, looks))
+                                        + self._interval(job_id, looks, batch))
                 return
             self._collect(job_id, name, pass_number, index, batch, count)
         except APIConnectionError as exc:
@@ -340,7 +377,8 @@ class Worker:
                 self._say(f"worker {self.id}: job {name} is done (every batch's results are "
                           "in the store)")
 
-    def _interval(self, job_id: int, looks: int) -> float:
+    def _interval(self, job_id: int, looks: int,
+                  batch: Optional[MessageBatch] = None) -> float:
         first = self.check_interval
         if first is None:
             with self.store.db.guard():
@@ -348,7 +386,12 @@ class Worker:
                                             (job_id,)).fetchone()
             first = json.loads(row[0]).get("poll_interval") if row else None
         first = DEFAULT_CHECK_SECONDS if first is None else float(first)
-        return float(min(MAX_CHECK_SECONDS, first * (1.5 ** min(looks, 20))))
+        if batch is None:
+            return first
+        # the client's poll policy (a plugin may replace it): grows to ten times the first
+        return float(self.client.hook.poll_delay(batch=batch, attempt=looks,
+                                                 first_interval=first,
+                                                 context=self.client.context))
 
     def _say(self, message: str) -> None:
         logger.info("%s", message)
