@@ -23,7 +23,7 @@ from ._errors import (
 )
 from ._info import BatchInfo, ExpiryWarning, JobInfo
 from ._location import DEFAULT_STORE, STORE_ENV, default_location, user_store_path
-from ._opening import StoreOptions, open_store, shown_location
+from ._opening import StoreOptions, is_keyword_dsn, open_store, secrets_of, shown_location
 
 if TYPE_CHECKING:
     from ._jobstore import UNCONFIRMED_GRACE_SECONDS, JobStore
@@ -59,7 +59,9 @@ __all__ = [
     "StoreOptions",
     "UnknownJobError",
     "default_location",
+    "is_keyword_dsn",
     "open_store",
+    "secrets_of",
     "shown_location",
     "user_store_path",
 ]

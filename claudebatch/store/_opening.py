@@ -6,7 +6,8 @@ PostgreSQL's (claudebatch-postgres); whichever installed backend answers opens i
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Any, Optional
+import re
+from typing import IO, TYPE_CHECKING, Any, List, Optional
 
 import attrs
 
@@ -37,13 +38,37 @@ class StoreOptions:
 
 
 def shown_location(location: str) -> str:
-    """A location fit for a message: a DSN's password is never shown."""
-    if "://" not in location or "@" not in location:
-        return location
-    scheme, rest = location.split("://", 1)
+    """A location fit for a message: a DSN's password is never shown (in a URL's
+    credentials, a ``password=`` query parameter or a ``password=`` keyword)."""
+    shown = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***",
+                   location)
+    if "://" not in shown or "@" not in shown:
+        return shown
+    scheme, rest = shown.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}{':***' if ':' in credentials else ''}@{host}"
+
+
+#: A libpq keyword DSN (``host=db dbname=jobs user=me``): PostgreSQL's, never a file path.
+_KEYWORD_DSN = re.compile(r"^\s*\w+\s*=.*\b(host|hostaddr|dbname|user|port|service)\s*=|"
+                          r"^\s*(host|hostaddr|dbname|user|port|service)\s*=", re.I)
+
+
+def is_keyword_dsn(location: str) -> bool:
+    """Whether ``location`` is a libpq keyword connection string rather than a path."""
+    return "://" not in location and bool(_KEYWORD_DSN.search(location))
+
+
+def secrets_of(location: str) -> List[str]:
+    """The passwords a DSN holds, to scrub from any message that might echo them."""
+    found = [m.group(2).strip("'") for m in re.finditer(
+        r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", location)]
+    if "://" in location and "@" in location:
+        credentials = location.split("://", 1)[1].rsplit("@", 1)[0]
+        if ":" in credentials:
+            found.append(credentials.split(":", 1)[1])
+    return [secret for secret in found if secret]
 
 
 def open_store(location: str, options: StoreOptions = StoreOptions(), *,
@@ -60,7 +85,8 @@ def open_store(location: str, options: StoreOptions = StoreOptions(), *,
     store = plugins.hook.open_store(location=location, options=options)
     if store is not None:
         return store  # type: ignore[no-any-return]
-    scheme = location.split("://", 1)[0].lower() if "://" in location else ""
+    scheme = location.split("://", 1)[0].lower() if "://" in location else \
+        "postgresql" if is_keyword_dsn(location) else ""
     needed = _BACKENDS.get(scheme, "claudebatch-sqlite" if not scheme else None)
     if needed is None:
         raise StoreError(f"no installed job store handles {shown_location(location)} (a file "

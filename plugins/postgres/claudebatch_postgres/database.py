@@ -15,7 +15,14 @@ import contextlib
 import uuid
 from typing import Any, ContextManager, Dict, Iterable, Iterator, Sequence
 
-from claudebatch.store import Database, NoStoreError, StoreError, StoreFileError, shown_location
+from claudebatch.store import (
+    Database,
+    NoStoreError,
+    StoreError,
+    StoreFileError,
+    secrets_of,
+    shown_location,
+)
 
 try:
     import psycopg
@@ -153,6 +160,7 @@ class PostgresDatabase(Database):
     def __init__(self, dsn: str, *, create: bool = True) -> None:
         self.dsn = dsn
         self.name = shown_location(dsn)
+        self._secrets = secrets_of(dsn)
         self.conn = self._connect()
         try:
             with self.guard():
@@ -167,9 +175,10 @@ class PostgresDatabase(Database):
                                    application_name="claudebatch")
         except psycopg.Error as exc:
             raise StoreError(f"cannot reach the store {self.name}: "
-                             f"{_first_line(exc)}") from None
+                             f"{_first_line(exc, self._secrets)}") from None
         except Exception as exc:  # a malformed DSN
-            raise StoreError(f"cannot use the store {self.name}: {exc}") from None
+            raise StoreError(f"cannot use the store {self.name}: "
+                             f"{_first_line(exc, self._secrets)}") from None
         with self.guard():
             conn.execute(f"SET search_path TO {NAMESPACE}")
         return conn
@@ -247,26 +256,31 @@ class PostgresDatabase(Database):
         return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
 
     def guard(self) -> ContextManager[None]:
-        return _guard(self.name)
+        return _guard(self.name, self._secrets)
 
     def close(self) -> None:
         self.conn.close()
 
 
 @contextlib.contextmanager
-def _guard(name: str) -> Iterator[None]:
+def _guard(name: str, secrets: Sequence[str] = ()) -> Iterator[None]:
     try:
         yield
     except psycopg.OperationalError as exc:
         raise StoreError(f"the store {name} failed (is the server up?): "
-                         f"{_first_line(exc)}") from None
+                         f"{_first_line(exc, secrets)}") from None
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise StoreError(f"the store {name} refused: {_first_line(exc)} (the user needs "
-                         f"CREATE on the database, or a schema {NAMESPACE} it owns)") from None
+        raise StoreError(f"the store {name} refused: {_first_line(exc, secrets)} (the user "
+                         f"needs CREATE on the database, or a schema {NAMESPACE} it owns)"
+                         ) from None
     except psycopg.Error as exc:
-        raise StoreError(f"the store {name} failed: {_first_line(exc)}") from None
+        raise StoreError(f"the store {name} failed: {_first_line(exc, secrets)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The error's first line, with any password the driver echoed (a DSN) masked."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    for secret in secrets:
+        line = line.replace(secret, "***")
+    return line

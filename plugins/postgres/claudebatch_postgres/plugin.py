@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from claudebatch import hookimpl
-from claudebatch.store import StoreOptions
+from claudebatch.store import StoreOptions, is_keyword_dsn
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -15,7 +15,7 @@ SCHEMES = ("postgresql://", "postgres://")
 
 @hookimpl
 def open_store(location: str, options: StoreOptions) -> Optional[PostgresStore]:
-    if not location.lower().startswith(SCHEMES):
+    if not location.lower().startswith(SCHEMES) and not is_keyword_dsn(location):
         return None
     from .store import PostgresStore
 

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Optional
 
 from claudebatch import hookimpl
-from claudebatch.store import NoStoreError, StoreOptions
+from claudebatch.store import NoStoreError, StoreOptions, is_keyword_dsn
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @hookimpl(trylast=True)  # a path is anyone's who claims it first; a URL is never SQLite's
 def open_store(location: str, options: StoreOptions) -> Optional[SQLiteStore]:
-    if "://" in location and not location.startswith("file://"):
+    if ("://" in location and not location.startswith("file://")) or is_keyword_dsn(location):
         return None
     path = os.path.abspath(location[len("file://"):] if location.startswith("file://")
                            else location)
