@@ -10,6 +10,7 @@ they stream. A lease that is not renewed expires, and any worker takes it over.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._database import Database
@@ -17,6 +18,9 @@ from ._records import dumps
 
 #: ``intent_at`` of a batch no worker has tried to create yet.
 QUEUED = 0.0
+#: A batch with no id that is being created: its create may have been sent (an intent),
+#: or a worker holds it to send it now. ``{o}`` is the table's alias; one ``?``: now.
+_CREATING = "({o}.intent_at > 0 OR {o}.lease_until >= ?)"
 
 
 class Leases:
@@ -68,7 +72,12 @@ class Leases:
     def claim_create(self, worker: str, now: float, lease: float, job: Optional[str],
                      max_in_flight: Optional[int]) -> Optional[Tuple[Any, ...]]:
         """A batch to create: ``(job_id, job name, pass, index, count, intent_at)``, leased
-        to ``worker``; None if there is none, or none fits under ``max_in_flight``."""
+        to ``worker``; None if there is none, or none fits under ``max_in_flight``.
+
+        A job has one create under way at a time: a create whose answer never came is found
+        again by its request count and time, which only names it while no other batch of
+        the job is being made. A create that may have been sent (``intent_at`` set, no
+        batch id) is resolved before any other of its job is sent."""
         where, params = self._job_filter(job)
         with self.db.claim_transaction() as db:
             row = db.execute(
@@ -76,21 +85,28 @@ class Leases:
                 "j.options FROM batches b JOIN jobs j ON j.id = b.job_id "
                 "WHERE j.mode = 'workers' AND j.state = 'running' AND b.batch_id IS NULL "
                 "AND (b.lease_until IS NULL OR b.lease_until < ?) "
-                "AND (b.next_check_at IS NULL OR b.next_check_at <= ?)" + where +
-                " ORDER BY b.job_id, b.pass, b.idx LIMIT 1" + self.db.claim_suffix("b", skip=True),
-                (now, now, *params)).fetchone()
+                "AND (b.next_check_at IS NULL OR b.next_check_at <= ?) "
+                "AND NOT EXISTS (SELECT 1 FROM batches o WHERE o.job_id = b.job_id "
+                f"AND o.batch_id IS NULL AND {_CREATING.format(o='o')} "
+                "AND NOT (o.pass = b.pass AND o.idx = b.idx))" + where +
+                " ORDER BY b.job_id, b.intent_at DESC, b.pass, b.idx LIMIT 1"
+                + self.db.claim_suffix("b", skip=True), (now, now, now, *params)).fetchone()
             if row is None:
                 return None
             job_id, count = row[0], int(row[4])
+            # the job's row serializes the rest among workers
+            db.execute("SELECT id FROM jobs WHERE id = ?" + self.db.claim_suffix(),
+                       (job_id,)).fetchone()
+            busy = db.execute(  # claimed by another worker while this one looked
+                "SELECT count(*) FROM batches o WHERE o.job_id = ? AND o.batch_id IS NULL "
+                f"AND {_CREATING.format(o='o')} AND NOT (o.pass = ? AND o.idx = ?)",
+                (job_id, now, row[2], row[3])).fetchone()[0]
+            if busy:
+                return None
             limit = max_in_flight
             if limit is None:
-                import json
-
                 limit = json.loads(row[6]).get("max_in_flight")
             if limit:
-                # the job's row serializes this sum among workers
-                db.execute("SELECT id FROM jobs WHERE id = ?" + self.db.claim_suffix(),
-                           (job_id,)).fetchone()
                 flying = int(db.execute(  # sent, or being sent, and not ended
                     "SELECT coalesce(sum(request_count), 0) FROM batches WHERE job_id = ? "
                     "AND (intent_at > 0 OR lease_until >= ?) AND results_done = 0 "
@@ -123,12 +139,16 @@ class Leases:
             return bool(cursor.rowcount)
 
     def set_batch_id(self, job_id: int, pass_number: int, index: int, batch_id: str) -> bool:
-        """Record the batch made for a batch of the job, unless one is recorded already."""
+        """Record the batch made for a batch of the job, unless one is recorded already, or
+        this batch is recorded for another part of the job (two parts never share one)."""
         with self.db.transaction(durable=True) as db:
             cursor = db.execute(
                 "UPDATE batches SET batch_id = ? WHERE job_id = ? AND pass = ? AND idx = ? "
-                "AND (batch_id IS NULL OR batch_id = ?)",
-                (batch_id, job_id, pass_number, index, batch_id))
+                "AND (batch_id IS NULL OR batch_id = ?) AND NOT EXISTS (SELECT 1 FROM "
+                "batches o WHERE o.batch_id = ? AND NOT (o.job_id = ? AND o.pass = ? "
+                "AND o.idx = ?))",
+                (batch_id, job_id, pass_number, index, batch_id, batch_id, job_id,
+                 pass_number, index))
             return bool(cursor.rowcount)
 
     def requeue(self, job_id: int, pass_number: int, index: int, *, after: float) -> None:
