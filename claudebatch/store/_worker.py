@@ -28,6 +28,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..models import MessageBatch, Request
+from ..policies import queue_retry_delay
 from . import _fingerprint as fp
 from ._errors import InputChangedError, StoreError
 from ._jobstore import UNCONFIRMED_GRACE_SECONDS, JobStore
@@ -43,8 +44,6 @@ DEFAULT_LEASE_SECONDS = 60.0
 #: The first wait between looks at a batch; it grows to ``MAX_CHECK_SECONDS``.
 DEFAULT_CHECK_SECONDS = 30.0
 MAX_CHECK_SECONDS = 300.0
-#: When the queue is full (429 on create) and the service named no delay.
-QUEUE_FULL_BACKOFF = 60.0
 #: Result rows written per transaction while a batch's results stream in.
 RESULT_ROWS_PER_WRITE = 1000
 #: A worker with nothing due sleeps at most this long before looking again.
@@ -146,6 +145,7 @@ class Worker:
         self.batches_done = 0
         self._stop = threading.Event()
         self._checks: dict[Tuple[int, int, int], int] = {}
+        self._refusals: dict[Tuple[int, int, int], int] = {}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -227,6 +227,7 @@ class Worker:
     def _create(self, job_id: int, name: str, pass_number: int, index: int, count: int,
                 intent_at: float) -> None:
         where = f"job {name} pass {pass_number} batch {index}"
+        key = (job_id, pass_number, index)
         if intent_at > 0:  # sent by a worker that died before recording the batch id
             with self.store.db.guard():
                 known = self.store.records.known_batch_ids()
@@ -246,7 +247,9 @@ class Worker:
             batch = self.client._create(self._requests(job_id, pass_number, index),
                                         final_statuses=(429,))
         except RateLimitError as exc:  # the workspace's queue is full: nothing was made
-            delay = exc.retry_after or QUEUE_FULL_BACKOFF
+            # the service's retry-after when sane, else backoff (never a year's wait)
+            refusals = self._refusals[key] = self._refusals.get(key, 0) + 1
+            delay = queue_retry_delay(refusals - 1, exc.retry_after)
             with self.store.db.guard():
                 self.leases.requeue(job_id, pass_number, index, after=time.time() + delay)
             self._say(f"worker {self.id}: {where}: the service's queue is full; trying "

@@ -189,3 +189,20 @@ def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
         assert store.job("sweep").batches[0].batch_id == made.id
         assert store.job("sweep").counts == {"succeeded": 12}
     store.close()
+
+
+def test_a_queue_full_wait_is_bounded(tmp_path: Path) -> None:
+    from claudebatch.policies import MAX_QUEUE_RETRY_DELAY
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
+    faults = Faults(rate_limit=1.0, retry_after=1e9, endpoints={"create"})
+    with Emulator(rate=1000.0, seed=3, faults=faults) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        assert worker.step()  # the create meets a 429: the batch waits in the store
+        (after,) = store.db.execute("SELECT next_check_at FROM batches").fetchone()
+        # a nonsense retry-after (31 years) is not honoured: backoff instead
+        assert 0 < after - time.time() <= MAX_QUEUE_RETRY_DELAY
+    store.close()
