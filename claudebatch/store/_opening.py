@@ -6,6 +6,7 @@ PostgreSQL's (claudebatch-postgres); whichever installed backend answers opens i
 
 from __future__ import annotations
 
+import re
 from typing import IO, TYPE_CHECKING, Any, Optional
 
 import attrs
@@ -37,13 +38,26 @@ class StoreOptions:
 
 
 def shown_location(location: str) -> str:
-    """A location fit for a message: a DSN's password is never shown."""
+    """A location fit for a message: a DSN's password is never shown (in its credentials,
+    or as a ``password=`` parameter)."""
+    location = re.sub(r"(?i)(password\s*=\s*)('[^']*'|[^&\s]*)", r"\1***", location)
     if "://" not in location or "@" not in location:
         return location
     scheme, rest = location.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}{':***' if ':' in credentials else ''}@{host}"
+
+
+def without_secrets(text: str, location: str) -> str:
+    """``text`` (a driver's message) with ``location`` and its password shown safely."""
+    shown = shown_location(location)
+    text = text.replace(location, shown)
+    for secret in re.findall(r"(?i)password\s*=\s*('[^']*'|[^&\s]*)", location) + \
+            re.findall(r"^[^:/]+://[^:@/]*:(.*)@", location):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def open_store(location: str, options: StoreOptions = StoreOptions(), *,

@@ -16,6 +16,7 @@ import uuid
 from typing import Any, ContextManager, Dict, Iterable, Iterator, Sequence
 
 from claudebatch.store import Database, NoStoreError, StoreError, StoreFileError, shown_location
+from claudebatch.store._opening import without_secrets
 
 try:
     import psycopg
@@ -167,9 +168,10 @@ class PostgresDatabase(Database):
                                    application_name="claudebatch")
         except psycopg.Error as exc:
             raise StoreError(f"cannot reach the store {self.name}: "
-                             f"{_first_line(exc)}") from None
-        except Exception as exc:  # a malformed DSN
-            raise StoreError(f"cannot use the store {self.name}: {exc}") from None
+                             f"{without_secrets(_first_line(exc), self.dsn)}") from None
+        except Exception as exc:  # a malformed DSN (the driver's message may quote it)
+            raise StoreError(f"cannot use the store {self.name}: "
+                             f"{without_secrets(str(exc), self.dsn)}") from None
         with self.guard():
             conn.execute(f"SET search_path TO {NAMESPACE}")
         return conn
