@@ -159,10 +159,21 @@ class Leases:
         return None if row is None or row[0] is None else float(row[0])
 
     def unfinished_jobs(self, job: Optional[str]) -> List[Tuple[int, str]]:
+        """Jobs workers still have work on: running, or being enqueued now (a job whose
+        enqueue was interrupted has none until it is enqueued again)."""
         where, params = self._job_filter(job)
-        return [(int(r[0]), str(r[1])) for r in self.db.execute(
-            "SELECT j.id, j.name FROM jobs j WHERE j.mode = 'workers' "
-            "AND j.state IN ('queued', 'running')" + where, params)]
+        rows = self.db.execute(
+            "SELECT j.id, j.name, j.state FROM jobs j WHERE j.mode = 'workers' "
+            "AND j.state IN ('queued', 'running')" + where, params).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows
+                if r[2] == "running" or self.being_enqueued(str(r[1]))]
+
+    def being_enqueued(self, name: str) -> bool:
+        from ._lock import JobLock
+
+        lock = JobLock(self.db, name, store_path=self.db.name)
+        owner = lock.owner()
+        return owner is not None and lock.is_live(owner)
 
     def job_state(self, name: str) -> Optional[str]:
         row = self.db.execute("SELECT state FROM jobs WHERE name = ?", (name,)).fetchone()

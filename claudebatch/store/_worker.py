@@ -153,9 +153,15 @@ class Worker:
         """Work until the job is done (or, without a job, until no job has work left,
         unless ``until_idle`` is False); returns the batches this worker finished."""
         with self.store.db.guard():
-            if self.job is not None and self.leases.job_state(self.job) is None:
+            state = None if self.job is None else self.leases.job_state(self.job)
+            if self.job is not None and state is None:
                 raise StoreError(f"no job {self.job!r} in the store {self.store.location} "
                                  "(enqueue it with 'claudebatch run ... --enqueue')")
+            if self.job is not None and state == "queued" and \
+                    not self.leases.being_enqueued(self.job):
+                raise StoreError(f"the enqueue of job {self.job!r} in the store "
+                                 f"{self.store.location} was interrupted: run the same "
+                                 "'claudebatch run ... --enqueue' again")
             self.leases.register_worker(self.id, socket.gethostname(), os.getpid(), self.job,
                                         time.time())
         self._say(f"worker {self.id}: working on "

@@ -206,3 +206,29 @@ def test_a_queue_full_wait_is_bounded(tmp_path: Path) -> None:
         # a nonsense retry-after (31 years) is not honoured: backoff instead
         assert 0 < after - time.time() <= MAX_QUEUE_RETRY_DELAY
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from claudebatch.store import StoreError
+    from claudebatch.store._fingerprint import of_job
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1000.0, seed=3) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        job = client.job(dataset(12), name="sweep")
+        # an enqueue killed after making the job's row, before its last batch: no lock held
+        Leases(store.db).create_worker_job("sweep", of_job(job.context), {}, time.time())
+        job.close()
+        done = threading.Event()
+        worker = Worker(store, client, check_interval=0.02)  # every job, until idle
+        thread = threading.Thread(target=lambda: (worker.run(), done.set()), daemon=True)
+        thread.start()
+        assert done.wait(10), "a worker waited for an enqueue that will never finish"
+        with pytest.raises(StoreError, match="interrupted"):
+            Worker(store, client, job="sweep").run()
+        assert emu.batch_ids == []
+    store.close()
