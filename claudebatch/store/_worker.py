@@ -237,7 +237,18 @@ class Worker:
         if intent_at > 0:  # sent by a worker that died before recording the batch id
             with self.store.db.guard():
                 known = self.store.records.known_batch_ids()
-            batch = find_created_batch(self.client, intent_at, count, known)
+            try:
+                batch = find_created_batch(self.client, intent_at, count, known)
+            except (APIConnectionError, APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                if status is not None and status < 500 and status not in (408, 409, 429):
+                    raise
+                with self.store.db.guard():  # not sent again before it was looked for
+                    self.leases.release(job_id, pass_number, index,
+                                        next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
+                logger.warning("worker %s: %s: could not look for its create: %s; looked "
+                               "for again later", self.id, where, exc)
+                return
             if batch is not None:
                 with self.store.db.guard():
                     self.store.records.record_batch(job_id, pass_number, index, batch)
@@ -305,7 +316,10 @@ class Worker:
                                         + self._interval(job_id, looks))
                 return
             self._collect(job_id, name, pass_number, index, batch, count)
-        except APIConnectionError as exc:
+        except (APIConnectionError, APIStatusError) as exc:
+            status = getattr(exc, "status_code", None)
+            if status is not None and status < 500 and status not in (408, 409, 429):
+                raise  # refused for good (the batch is gone, the key is wrong): say so
             with self.store.db.guard():
                 self.leases.release(job_id, pass_number, index,
                                     next_check_at=time.time() + self._interval(job_id, 0))

@@ -232,3 +232,28 @@ def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
             Worker(store, client, job="sweep").run()
         assert emu.batch_ids == []
     store.close()
+
+
+@pytest.mark.parametrize("endpoint", ["retrieve", "results", "list"])
+def test_a_worker_outlives_server_errors(endpoint: str, tmp_path: Path) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
+    faults = Faults(server_error=0.6, endpoints={endpoint})
+    with Emulator(rate=1000.0, seed=5, faults=faults) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(120), name="sweep", max_batch_requests=PER_BATCH)
+        if endpoint == "list":  # a worker died after its intent: the next one lists
+            leases = Leases(store.db)
+            sent = time.time() - 5
+            job_id = leases.claim_create("dead", sent, 1.0, None, None)[0]
+            assert leases.record_intent(job_id, 1, 0, "dead", sent)
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        worker._interval = lambda job_id, looks: 0.05  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("claudebatch.store._worker.UNCONFIRMED_GRACE_SECONDS", 0.05)
+            worker.run()  # a 500 past the client's retries is looked at again, not fatal
+        assert store.job("sweep").state == "done"
+        assert len(emu.batch_ids) == 120 // PER_BATCH
+    store.close()
