@@ -198,17 +198,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker = Worker(store, make_client(args), job=args.job, lease=args.lease,
                         check_interval=args.poll_interval, max_in_flight=args.max_in_flight,
                         until_idle=not args.forever, stream=cast(IO[str], _Stderr()))
+        stopping = _stop_on_signals(worker)
         try:
             worker.run()
-        except KeyboardInterrupt:
-            worker.stop()
-            print(f"worker {worker.id}: stopped; its leases are released", file=sys.stderr)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once (leases lapse by themselves)
+            print(f"worker {worker.id}: interrupted; its leases lapse in {args.lease:g} s",
+                  file=sys.stderr)
+            return 130
+        finally:
+            stopping()
+        if worker.stopped_by_signal:
+            print(f"worker {worker.id}: stopped on a signal; its leases are released",
+                  file=sys.stderr)
             return 130
         if args.job is not None and store.job(args.job).state == "failed":
             print(f"job {args.job} failed: {store.job(args.job).summary.get('error')}",
                   file=sys.stderr)
             return 1
     return EXIT_OK
+
+
+def _stop_on_signals(worker: Any) -> Any:
+    """SIGTERM (systemd, docker stop) and the first SIGINT end the worker after the step
+    under way, with its leases released; a second SIGINT interrupts at once. Returns what
+    puts the previous handlers back."""
+    import signal
+
+    def first(signum: int, frame: Any) -> None:
+        worker.stopped_by_signal = True
+        worker.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {sig: signal.signal(sig, first) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def open_existing(args: argparse.Namespace) -> JobStore:

@@ -120,22 +120,12 @@ class Leases:
 
     def record_intent(self, job_id: int, pass_number: int, index: int, worker: str,
                       now: float) -> bool:
-        """Durably, before the create is sent; False if the lease was lost meanwhile."""
+        """Durably, right before the create is sent; False if the lease has run out."""
         with self.db.transaction(durable=True) as db:
             cursor = db.execute(
                 "UPDATE batches SET intent_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
-                "AND lease_owner = ? AND batch_id IS NULL", (now, job_id, pass_number, index,
-                                                             worker))
-            return bool(cursor.rowcount)
-
-    def renew(self, job_id: int, pass_number: int, index: int, worker: str, now: float,
-              lease: float) -> bool:
-        """Extend ``worker``'s unexpired lease on the batch; False if it is not held."""
-        with self.db.transaction() as db:
-            cursor = db.execute(
-                "UPDATE batches SET lease_until = ? WHERE job_id = ? AND pass = ? AND idx = ? "
-                "AND lease_owner = ? AND lease_until >= ?",
-                (now + lease, job_id, pass_number, index, worker, now))
+                "AND lease_owner = ? AND lease_until >= ? AND batch_id IS NULL",
+                (now, job_id, pass_number, index, worker, now))
             return bool(cursor.rowcount)
 
     def set_batch_id(self, job_id: int, pass_number: int, index: int, batch_id: str) -> bool:
@@ -151,20 +141,39 @@ class Leases:
                  pass_number, index))
             return bool(cursor.rowcount)
 
-    def requeue(self, job_id: int, pass_number: int, index: int, *, after: float) -> None:
+    def disown(self, worker: str, job_id: int, pass_number: int, index: int, batch_id: str,
+               now: float) -> None:
+        """A batch taken for a lost create holds none of its requests: it was another's.
+        Never taken again; the create is looked for once more (its intent stays)."""
+        with self.db.transaction(durable=True) as db:
+            db.execute("INSERT INTO foreign_batches (batch_id, job_id, noted_at) VALUES "
+                       "(?, ?, ?) ON CONFLICT DO NOTHING", (batch_id, job_id, now))
+            db.execute("UPDATE batches SET batch_id = NULL, status = NULL, counts = NULL, "
+                       "created_at = NULL, expires_at = NULL, ended_at = NULL, "
+                       "results_done = 0, lease_owner = NULL, lease_until = NULL, "
+                       "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                       "AND batch_id = ? AND lease_owner = ?",
+                       (now, job_id, pass_number, index, batch_id, worker))
+
+    def requeue(self, worker: str, job_id: int, pass_number: int, index: int, *,
+                after: float) -> None:
         """The create certainly made nothing (refused, queue full): queued again, not
-        before ``after``."""
+        before ``after``. Only by the worker holding the batch: one whose lease ran out
+        meanwhile changes nothing."""
         with self.db.transaction(durable=True) as db:
             db.execute("UPDATE batches SET intent_at = ?, lease_owner = NULL, lease_until = NULL, "
                        "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
-                       "AND batch_id IS NULL", (QUEUED, after, job_id, pass_number, index))
+                       "AND batch_id IS NULL AND lease_owner = ?",
+                       (QUEUED, after, job_id, pass_number, index, worker))
 
-    def release(self, job_id: int, pass_number: int, index: int, *,
+    def release(self, worker: str, job_id: int, pass_number: int, index: int, *,
                 next_check_at: Optional[float] = None) -> None:
+        """``worker`` lets the batch go (to be looked at again at ``next_check_at``); a
+        worker whose lease ran out meanwhile changes nothing."""
         with self.db.transaction() as db:
             db.execute("UPDATE batches SET lease_owner = NULL, lease_until = NULL, "
-                       "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ?",
-                       (next_check_at, job_id, pass_number, index))
+                       "next_check_at = ? WHERE job_id = ? AND pass = ? AND idx = ? "
+                       "AND lease_owner = ?", (next_check_at, job_id, pass_number, index, worker))
 
     def claim_check(self, worker: str, now: float, lease: float, job: Optional[str]
                     ) -> Optional[Tuple[Any, ...]]:
@@ -198,10 +207,21 @@ class Leases:
         return None if row is None or row[0] is None else float(row[0])
 
     def unfinished_jobs(self, job: Optional[str]) -> List[Tuple[int, str]]:
+        """Jobs workers still have work on: running, or being enqueued now (a job whose
+        enqueue was interrupted has none until it is enqueued again)."""
         where, params = self._job_filter(job)
-        return [(int(r[0]), str(r[1])) for r in self.db.execute(
-            "SELECT j.id, j.name FROM jobs j WHERE j.mode = 'workers' "
-            "AND j.state IN ('queued', 'running')" + where, params)]
+        rows = self.db.execute(
+            "SELECT j.id, j.name, j.state FROM jobs j WHERE j.mode = 'workers' "
+            "AND j.state IN ('queued', 'running')" + where, params).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows
+                if r[2] == "running" or self.being_enqueued(str(r[1]))]
+
+    def being_enqueued(self, name: str) -> bool:
+        from ._lock import JobLock
+
+        lock = JobLock(self.db, name, store_path=self.db.name)
+        owner = lock.owner()
+        return owner is not None and lock.is_live(owner)
 
     def job_state(self, name: str) -> Optional[str]:
         row = self.db.execute("SELECT state FROM jobs WHERE name = ?", (name,)).fetchone()

@@ -287,8 +287,10 @@ class Records:
         return rows
 
     def known_batch_ids(self) -> Set[str]:
+        """Batches of this store's jobs, and those found to be nobody's here (never adopted)."""
         return {r[0] for r in self.conn.execute(
-            "SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
+            "SELECT batch_id FROM batches WHERE batch_id IS NOT NULL "
+            "UNION SELECT batch_id FROM foreign_batches")}
 
     def undownloaded(self) -> List[Tuple[str, str, float]]:
         """``(job, batch id, created_at)`` of batches whose results were not all stored."""

@@ -30,6 +30,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..models import MessageBatch, Request
+from ..policies import queue_retry_delay
 from . import _fingerprint as fp
 from ._errors import InputChangedError, StoreError
 from ._jobstore import UNCONFIRMED_GRACE_SECONDS, JobStore
@@ -146,7 +147,10 @@ class Worker:
         self.leases = Leases(store.db)
         self.batches_done = 0
         self._stop = threading.Event()
+        #: Set when a signal asked the worker to stop (the command line's handlers).
+        self.stopped_by_signal = False
         self._checks: dict[Tuple[int, int, int], int] = {}
+        self._refusals: dict[Tuple[int, int, int], int] = {}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -154,9 +158,15 @@ class Worker:
         """Work until the job is done (or, without a job, until no job has work left,
         unless ``until_idle`` is False); returns the batches this worker finished."""
         with self.store.db.guard():
-            if self.job is not None and self.leases.job_state(self.job) is None:
+            state = None if self.job is None else self.leases.job_state(self.job)
+            if self.job is not None and state is None:
                 raise StoreError(f"no job {self.job!r} in the store {self.store.location} "
                                  "(enqueue it with 'claudebatch run ... --enqueue')")
+            if self.job is not None and state == "queued" and \
+                    not self.leases.being_enqueued(self.job):
+                raise StoreError(f"the enqueue of job {self.job!r} in the store "
+                                 f"{self.store.location} was interrupted: run the same "
+                                 "'claudebatch run ... --enqueue' again")
             self.leases.register_worker(self.id, socket.gethostname(), os.getpid(), self.job,
                                         time.time())
         self._say(f"worker {self.id}: working on "
@@ -174,7 +184,7 @@ class Worker:
                 if not left and (self.until_idle or self.job is not None):
                     break
                 wait = MAX_IDLE_SECONDS if due is None else due - time.time()
-                self.clock.sleep(min(MAX_IDLE_SECONDS, max(0.05, wait)))
+                self._stop.wait(min(MAX_IDLE_SECONDS, max(0.05, wait)))
         finally:
             self._stop.set()
             beat.join(timeout=5)
@@ -228,42 +238,53 @@ class Worker:
     def _create(self, job_id: int, name: str, pass_number: int, index: int, count: int,
                 intent_at: float) -> None:
         where = f"job {name} pass {pass_number} batch {index}"
+        key = (job_id, pass_number, index)
         if intent_at > 0:  # sent by a worker that died before recording the batch id
             with self.store.db.guard():
                 known = self.store.records.known_batch_ids()
-            batch = find_created_batch(self.client, intent_at, count, known)
+            try:
+                batch = find_created_batch(self.client, intent_at, count, known)
+            except (APIConnectionError, APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                if status is not None and status < 500 and status not in (408, 409, 429):
+                    raise
+                with self.store.db.guard():  # not sent again before it was looked for
+                    self.leases.release(self.id, job_id, pass_number, index,
+                                        next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
+                logger.warning("worker %s: %s: could not look for its create: %s; looked "
+                               "for again later", self.id, where, exc)
+                return
             if batch is not None:
                 if self._record(job_id, pass_number, index, batch):
                     self._say(f"worker {self.id}: {where}: its create was sent by a worker "
                               f"that stopped before recording it; found it: {batch.id}")
                 return
-        with self.store.db.guard():
-            if not self.leases.record_intent(job_id, pass_number, index, self.id, time.time()):
-                return  # the lease lapsed meanwhile: another worker has it
         validator = self.client.validator()
         pending = PendingBatch.from_requests(
             validate_batch(self._requests(job_id, pass_number, index), validator))
         pending.betas = self.client.note_added_betas(validator.added_betas)
         try:
             pending.write_body()
-            with self.store.db.guard():  # the body took a while: still ours, right before?
-                if not self.leases.renew(job_id, pass_number, index, self.id, time.time(),
-                                         self.lease):
-                    logger.warning("worker %s: %s: the lease lapsed while the body was "
-                                   "written; another worker has the batch", self.id, where)
+            with self.store.db.guard():  # durably, right before the POST, if still ours
+                if not self.leases.record_intent(job_id, pass_number, index, self.id,
+                                                 time.time()):
+                    logger.warning("worker %s: %s: the lease lapsed before the create was "
+                                   "sent; another worker has the batch", self.id, where)
                     return
             # a 429 comes back at once: the batch waits in the store, not in this worker
             batch = self.client._create(pending, final_statuses=(429,))
         except RateLimitError as exc:  # the workspace's queue is full: nothing was made
             if getattr(exc, "spend_cap", False):  # the month's spend cap: waiting won't do
                 with self.store.db.guard():
-                    self.leases.requeue(job_id, pass_number, index, after=time.time())
+                    self.leases.requeue(self.id, job_id, pass_number, index, after=time.time())
                     self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
                 logger.error("worker %s: %s: %s", self.id, where, exc)
                 return
-            delay = exc.retry_after or QUEUE_FULL_BACKOFF
+            # the service's retry-after when sane, else backoff (never a year's wait)
+            refusals = self._refusals[key] = self._refusals.get(key, 0) + 1
+            delay = queue_retry_delay(refusals - 1, exc.retry_after)
             with self.store.db.guard():
-                self.leases.requeue(job_id, pass_number, index, after=time.time() + delay)
+                self.leases.requeue(self.id, job_id, pass_number, index, after=time.time() + delay)
             self._say(f"worker {self.id}: {where}: the service's queue is full; trying "
                       f"again in {delay:.0f} s")
             return
@@ -271,17 +292,17 @@ class Worker:
             if isinstance(exc, APIConnectionError) or not _client.made_nothing(exc):
                 # maybe made: looked for (not sent again) once it is old enough to be listed
                 with self.store.db.guard():
-                    self.leases.release(job_id, pass_number, index,
+                    self.leases.release(self.id, job_id, pass_number, index,
                                         next_check_at=time.time() + UNCONFIRMED_GRACE_SECONDS)
                 logger.warning("worker %s: %s: the create's answer was lost (%s); the batch "
                                "is looked for before it is sent again", self.id, where, exc)
                 return
             with self.store.db.guard():
                 if exc.status_code < 500:  # refused for good: the job cannot finish
-                    self.leases.requeue(job_id, pass_number, index, after=time.time())
+                    self.leases.requeue(self.id, job_id, pass_number, index, after=time.time())
                     self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
                 else:  # the service is failing: later
-                    self.leases.requeue(job_id, pass_number, index,
+                    self.leases.requeue(self.id, job_id, pass_number, index,
                                         after=time.time() + QUEUE_FULL_BACKOFF)
             logger.error("worker %s: %s: the create was refused: %s", self.id, where, exc)
             return
@@ -298,7 +319,7 @@ class Worker:
         with self.store.db.guard():
             if self.leases.set_batch_id(job_id, pass_number, index, batch.id):
                 self.store.records.update_batch(job_id, batch)
-                self.leases.release(job_id, pass_number, index,
+                self.leases.release(self.id, job_id, pass_number, index,
                                     next_check_at=time.time() if next_check_at is None
                                     else next_check_at)
                 return True
@@ -329,13 +350,17 @@ class Worker:
             if not batch.ended:
                 looks = self._checks[key] = self._checks.get(key, 0) + 1
                 with self.store.db.guard():
-                    self.leases.release(job_id, pass_number, index, next_check_at=time.time()
+                    self.leases.release(self.id, job_id, pass_number, index,
+                                        next_check_at=time.time()
                                         + self._interval(job_id, looks, batch))
                 return
             self._collect(job_id, name, pass_number, index, batch, count)
-        except APIConnectionError as exc:
+        except (APIConnectionError, APIStatusError) as exc:
+            status = getattr(exc, "status_code", None)
+            if status is not None and status < 500 and status not in (408, 409, 429):
+                raise  # refused for good (the batch is gone, the key is wrong): say so
             with self.store.db.guard():
-                self.leases.release(job_id, pass_number, index,
+                self.leases.release(self.id, job_id, pass_number, index,
                                     next_check_at=time.time() + self._interval(job_id, 0))
             logger.warning("worker %s: batch %s: %s; looked at again later", self.id,
                            batch_id, exc)
@@ -348,10 +373,11 @@ class Worker:
                 "SELECT custom_id FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
                 (job_id, pass_number, index))}
         rows: List[Tuple[str, str, bytes]] = []
-        seen = 0
+        seen = foreign = 0
         for value in self.client.results(batch, raw=True, call_hooks=False):
             custom_id = value.get("custom_id")
             if custom_id not in ours:
+                foreign += 1
                 continue  # not a request of this batch: never stored as the job's
             seen += 1
             kind = str((value.get("result") or {}).get("type", "errored"))
@@ -360,10 +386,17 @@ class Worker:
                 with self.store.db.guard():
                     records.insert_results(job_id, pass_number, rows)
                 rows = []
+        if foreign and not seen:  # taken for a lost create, but someone else's batch
+            with self.store.db.guard():
+                self.leases.disown(self.id, job_id, pass_number, index, batch.id, time.time())
+            logger.error("worker %s: job %s pass %d batch %d: %s, taken for its lost create, "
+                         "holds none of its requests; it is looked for again without it",
+                         self.id, name, pass_number, index, batch.id)
+            return
         complete = seen >= count
         with self.store.db.guard():
             records.end_batch(job_id, pass_number, rows, Pending(), batch, complete=complete)
-            self.leases.release(job_id, pass_number, index,
+            self.leases.release(self.id, job_id, pass_number, index,
                                 next_check_at=None if complete else time.time() + 5.0)
             if not complete:
                 return

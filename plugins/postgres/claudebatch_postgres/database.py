@@ -139,6 +139,11 @@ CREATE TABLE workers (
     state TEXT NOT NULL,
     batches_done INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE foreign_batches (
+    batch_id TEXT PRIMARY KEY,
+    job_id BIGINT NOT NULL,
+    noted_at DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE schema_version (version INTEGER NOT NULL)
 """
 

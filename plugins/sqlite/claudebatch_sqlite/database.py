@@ -129,6 +129,11 @@ CREATE TABLE workers (
     heartbeat_at REAL NOT NULL,
     state TEXT NOT NULL,             -- working | stopped
     batches_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE foreign_batches (       -- taken for a lost create, holding none of its requests
+    batch_id TEXT PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    noted_at REAL NOT NULL
 )
 """
 MIGRATIONS = {

@@ -189,3 +189,163 @@ def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
         assert store.job("sweep").batches[0].batch_id == made.id
         assert store.job("sweep").counts == {"succeeded": 12}
     store.close()
+
+
+def test_a_queue_full_wait_is_bounded(tmp_path: Path) -> None:
+    from claudebatch.policies import MAX_QUEUE_RETRY_DELAY
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
+    faults = Faults(rate_limit=1.0, retry_after=1e9, endpoints={"create"})
+    with Emulator(rate=1000.0, seed=3, faults=faults) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        assert worker.step()  # the create meets a 429: the batch waits in the store
+        (after,) = store.db.execute("SELECT next_check_at FROM batches").fetchone()
+        # a nonsense retry-after (31 years) is not honoured: backoff instead
+        assert 0 < after - time.time() <= MAX_QUEUE_RETRY_DELAY
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from claudebatch.store import StoreError
+    from claudebatch.store._fingerprint import of_job
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1000.0, seed=3) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        job = client.job(dataset(12), name="sweep")
+        # an enqueue killed after making the job's row, before its last batch: no lock held
+        Leases(store.db).create_worker_job("sweep", of_job(job.context), {}, time.time())
+        job.close()
+        done = threading.Event()
+        worker = Worker(store, client, check_interval=0.02)  # every job, until idle
+        thread = threading.Thread(target=lambda: (worker.run(), done.set()), daemon=True)
+        thread.start()
+        assert done.wait(10), "a worker waited for an enqueue that will never finish"
+        with pytest.raises(StoreError, match="interrupted"):
+            Worker(store, client, job="sweep").run()
+        assert emu.batch_ids == []
+    store.close()
+
+
+@pytest.mark.parametrize("endpoint", ["retrieve", "results", "list"])
+def test_a_worker_outlives_server_errors(endpoint: str, tmp_path: Path) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
+    faults = Faults(server_error=0.6, endpoints={endpoint})
+    with Emulator(rate=1000.0, seed=5, faults=faults) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(120), name="sweep", max_batch_requests=PER_BATCH)
+        if endpoint == "list":  # a worker died after its intent: the next one lists
+            leases = Leases(store.db)
+            sent = time.time() - 5
+            job_id = leases.claim_create("dead", sent, 1.0, None, None)[0]
+            assert leases.record_intent(job_id, 1, 0, "dead", sent)
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        worker._interval = lambda job_id, looks: 0.05  # type: ignore[method-assign]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("claudebatch.store._worker.UNCONFIRMED_GRACE_SECONDS", 0.05)
+            worker.run()  # a 500 past the client's retries is looked at again, not fatal
+        assert store.job("sweep").state == "done"
+        assert len(emu.batch_ids) == 120 // PER_BATCH
+    store.close()
+
+
+def test_a_worker_whose_lease_ran_out_does_not_send(tmp_path: Path) -> None:
+    from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch.store._leases import Leases
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with Emulator(rate=1000.0, seed=3) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+    leases, now = Leases(store.db), time.time()
+    job_id = leases.claim_create("a", now, 1.0, None, None)[0]
+    # "a" pauses (SIGSTOP) past its lease; "b" takes the batch over
+    assert leases.claim_create("b", now + 2, 60.0, None, None) is not None
+    assert not leases.record_intent(job_id, 1, 0, "a", now + 3)  # "a" wakes: not its own
+    leases.release("a", job_id, 1, 0)  # nor can it let go of what "b" holds
+    leases.requeue("a", job_id, 1, 0, after=now)
+    row = store.db.execute("SELECT lease_owner, intent_at FROM batches").fetchone()
+    assert tuple(row) == ("b", 0.0)
+    assert leases.record_intent(job_id, 1, 0, "b", now + 3)
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_batch_made_by_a_worker_paused_past_its_lease_is_canceled(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1.0, seed=3) as emu:  # slow: the batches stay in progress
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+        leases = Leases(store.db)
+        job_id = leases.claim_create("b", time.time(), 60.0, None, None)[0]
+        theirs = client.create(dataset(12))  # "b" made and recorded the batch
+        assert leases.set_batch_id(job_id, 1, 0, theirs.id)
+        mine = client.create(dataset(12))  # the paused worker's own create, sent late
+        worker = Worker(store, client, job="sweep")
+        assert not worker._record(job_id, 1, 0, mine)
+        assert client.retrieve(mine.id).processing_status in ("canceling", "ended")
+        assert store.job("sweep").batches[0].batch_id == theirs.id
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_lost_create_taken_for_anothers_batch_is_disowned_and_sent(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from claudebatch.store._leases import Leases
+    from claudebatch.store._worker import Worker
+
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1000.0, seed=3) as emu:
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
+        leases = Leases(store.db)
+        sent = time.time() - 5  # a worker recorded its intent and died before the POST
+        job_id = leases.claim_create("dead", sent, 1.0, None, None)[0]
+        assert leases.record_intent(job_id, 1, 0, "dead", sent)
+        other = client.create(dataset(12, prefix="other-team"))  # same size, same moment
+        worker = Worker(store, client, job="sweep", check_interval=0.02)
+        assert worker.run() == 1
+        made = [b for b in emu.batch_ids if b != other.id]
+        assert len(made) == 1 and store.job("sweep").batches[0].batch_id == made[0]
+        assert store.job("sweep").counts == {"succeeded": 12}
+        assert other.id in store.records.known_batch_ids()  # never taken again
+        assert not [line for _, cid, line in store.results("sweep")
+                    if cid.startswith("other-team")]
+    store.close()
+
+
+def test_sigterm_stops_a_worker_and_releases_its_leases(tmp_path: Path) -> None:
+    from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch.store._leases import Leases
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with Emulator(rate=2.0, seed=3) as emu:  # slow: the batch stays in progress
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        enqueue(store, client, dataset(24), name="sweep", max_batch_requests=PER_BATCH)
+        worker = start_worker(str(tmp_path / "jobs.db"), emu, tmp_path / "w.log")
+        deadline = time.monotonic() + 30
+        while not any(b.batch_id for b in store.job("sweep").batches):
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 130
+        assert "stopped on a signal; its leases are released" in (tmp_path / "w.log").read_text()
+        (gone,) = Leases(store.db).workers()
+        assert gone["state"] == "stopped" and gone["leases"] == []
+    store.close()
