@@ -279,6 +279,7 @@ def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator
     store.close()
     conn = sqlite3.connect(path)  # as version 1 made it
     conn.executescript("DROP TABLE answers; DROP TABLE answer_hits; DROP TABLE workers; "
+                       "DROP TABLE foreign_batches; "
                        "ALTER TABLE jobs DROP COLUMN reuse_horizon; "
                        "ALTER TABLE jobs DROP COLUMN mode; "
                        "ALTER TABLE batches DROP COLUMN lease_owner; "
