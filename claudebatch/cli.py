@@ -315,6 +315,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.demo = False
     rows = rows_from_args(args, args.input)
     source = rows if rows is not None else args.input
+    if args.dry_run and getattr(args, "enqueue", False):
+        raise ConfigurationError("--enqueue and --dry-run: choose one")
     if args.dry_run:
         key = os.environ.get("ANTHROPIC_API_KEY") or "dry-run"  # nothing is sent
         client = make_client(args, plugins=plugins_from_args(args), api_key=key)
@@ -325,7 +327,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "enqueue", False):
         from .store._cli import enqueue_from_cli
 
-        return enqueue_from_cli(args, make_client(args), source, job_options(args))
+        key = os.environ.get("ANTHROPIC_API_KEY") or "enqueue"  # the workers send, not this
+        return enqueue_from_cli(args, make_client(args, api_key=key), source, job_options(args))
     if not args.output:
         raise ConfigurationError("run needs -o/--output FILE for the results "
                                  "(or --dry-run to only check and estimate)")

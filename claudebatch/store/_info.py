@@ -107,6 +107,12 @@ def cost_of(summary: Optional[Dict[str, Any]]) -> Optional[str]:
     return None if section is None else str(section)
 
 
+def _batches_made(job: JobInfo) -> str:
+    """Batches created, and of how many when some wait to be sent (a job for workers)."""
+    made = len([b for b in job.batches if b.batch_id])
+    return str(made) if made == len(job.batches) else f"{made}/{len(job.batches)}"
+
+
 def _utc(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -140,7 +146,7 @@ def format_jobs(jobs: List[JobInfo]) -> str:
         if job.missing:
             results += f"; {job.missing:,} without result"
         rows.append((job.name, job.state, f"{job.total_requests:,}", results,
-                     str(len([b for b in job.batches if b.batch_id])), job.cost or "-",
+                     _batches_made(job), job.cost or "-",
                      when(job.updated_at)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()

@@ -138,7 +138,7 @@ class JobLock:
                     f"job {self.job!r} is being run by {owner.describe()} on the store "
                     f"{self.store_path}{waited}; let it finish (then run again to pick up "
                     "its results), or wait for it with --store-wait SECONDS / "
-                    "SQLiteStore(lock_timeout=...). The lock lapses by itself once that "
+                    "the store's lock_timeout. The lock lapses by itself once that "
                     "process is gone.")
             time.sleep(min(poll, left))
 

@@ -162,6 +162,11 @@ class Worker:
             if self.job is not None and state is None:
                 raise StoreError(f"no job {self.job!r} in the store {self.store.location} "
                                  "(enqueue it with 'claudebatch run ... --enqueue')")
+            row = None if self.job is None else self.store.records.job(self.job)
+            if row is not None and row.mode != "workers":
+                raise StoreError(f"job {self.job!r} in the store {self.store.location} is run "
+                                 "by 'claudebatch run', not enqueued for workers: run that "
+                                 "command again to resume it")
             if self.job is not None and state == "queued" and \
                     not self.leases.being_enqueued(self.job):
                 raise StoreError(f"the enqueue of job {self.job!r} in the store "

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
@@ -349,3 +349,36 @@ def test_sigterm_stops_a_worker_and_releases_its_leases(tmp_path: Path) -> None:
         (gone,) = Leases(store.db).workers()
         assert gone["state"] == "stopped" and gone["leases"] == []
     store.close()
+
+
+def test_worker_and_enqueue_refusals_are_one_line(tmp_path: Path,
+                                                  install_cli: Callable[..., None],
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import claudebatch_sqlite.plugin as sqlite_plugin
+    from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch.cli import main
+
+    install_cli(sqlite_plugin)
+    db = str(tmp_path / "jobs.db")
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in dataset(4)))
+    with Emulator(rate=1000.0, seed=3) as emu:
+        BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
+                    plugins=[SQLiteStore(db)]).run(dataset(4), name="plain",
+                                                   output=str(tmp_path / "o.jsonl"))
+    refusals = [  # enqueueing needs no API key
+        (["run", str(source), "--enqueue", "--dry-run", "--name", "x", "--store", db],
+         "--enqueue and --dry-run: choose one"),
+        (["run", str(source), "--enqueue", "--store", db], "--enqueue needs --name")]
+    for argv, says in refusals:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")  # a worker does
+    for argv, says in ((["worker", "--store", db, "--job", "plain"], "not enqueued for workers"),
+                       (["worker", "--store", db, "--job", "nope"], "no job 'nope'")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
