@@ -373,7 +373,7 @@ def test_worker_and_enqueue_refusals_are_one_line(tmp_path: Path,
          "--enqueue and --dry-run: choose one"),
         (["run", str(source), "--enqueue", "--store", db], "--enqueue needs --name")]
     for argv, says in refusals:
-        assert main(argv) == 1
+        assert main(argv) == 2  # a usage error
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, err
     monkeypatch.setenv("ANTHROPIC_API_KEY", "emulator")  # a worker does
