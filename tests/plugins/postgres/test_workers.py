@@ -23,7 +23,8 @@ import pytest
 
 from claudebatch import BatchClient
 from claudebatch.emulator import Emulator, Faults
-from claudebatch.store._worker import enqueue
+from claudebatch.store._leases import Leases
+from claudebatch.store._worker import Worker, enqueue
 
 from ..sqlite.helpers import dataset
 
@@ -44,6 +45,10 @@ def emulator() -> Iterator[Emulator]:
     faults = Faults(slow=0.4, slow_seconds=0.8, drop_create=0.1, endpoints={"create"})
     with Emulator(rate=15.0, seed=11, faults=faults, queue_limit=QUEUE_LIMIT) as emu:
         yield emu
+
+
+def client_of(emu: Emulator) -> BatchClient:
+    return BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
 
 
 def open_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
@@ -72,7 +77,7 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
                                                      tmp_path: Path,
                                                      request: pytest.FixtureRequest) -> None:
     location, store = open_store(backend, tmp_path, request)
-    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False)
+    client = client_of(emulator)
     planned = enqueue(store, client, dataset(REQUESTS), name="sweep",
                       max_batch_requests=PER_BATCH, max_in_flight=MAX_IN_FLIGHT)
     assert planned == REQUESTS // PER_BATCH
@@ -117,11 +122,10 @@ def test_workers_killed_at_random_pay_no_batch_twice(backend: str, emulator: Emu
 def test_the_status_page_shows_workers_and_their_leases(backend: str, emulator: Emulator,
                                                         tmp_path: Path,
                                                         request: pytest.FixtureRequest) -> None:
-    from claudebatch.store._leases import Leases
     from claudebatch.store._serve import jobs_document
 
     _, store = open_store(backend, tmp_path, request)
-    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False)
+    client = client_of(emulator)
     enqueue(store, client, dataset(24), name="sweep", max_batch_requests=PER_BATCH)
     leases = Leases(store.db)
     now = time.time()
@@ -140,11 +144,10 @@ def test_the_status_page_shows_workers_and_their_leases(backend: str, emulator: 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_workers_keep_a_job_under_its_max_in_flight(backend: str, tmp_path: Path,
                                                     request: pytest.FixtureRequest) -> None:
-    from claudebatch.store._worker import Worker
 
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=300.0, seed=3) as emu:  # no queue limit: only the job's paces it
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(96), name="sweep", max_batch_requests=PER_BATCH,
                 max_in_flight=2 * PER_BATCH)
         workers = [Worker(store if i == 0 else type(store)(*_args(store)), client,
@@ -169,12 +172,10 @@ def _args(store: Any) -> List[Any]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from claudebatch.store._leases import Leases
-    from claudebatch.store._worker import Worker
 
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1000.0, seed=3) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
         # a worker took the batch, recorded its intent, sent the create and died before
         # recording the batch id; its lease has run out since
@@ -193,12 +194,11 @@ def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
 
 def test_a_queue_full_wait_is_bounded(tmp_path: Path) -> None:
     from claudebatch.policies import MAX_QUEUE_RETRY_AFTER
-    from claudebatch.store._worker import Worker
 
     _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
     faults = Faults(rate_limit=1.0, retry_after=1e9, endpoints={"create"})
     with Emulator(rate=1000.0, seed=3, faults=faults) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
         worker = Worker(store, client, job="sweep", check_interval=0.02)
         assert worker.step()  # the create meets a 429: the batch waits in the store
@@ -213,12 +213,10 @@ def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from claudebatch.store import StoreError
     from claudebatch.store._fingerprint import of_job
-    from claudebatch.store._leases import Leases
-    from claudebatch.store._worker import Worker
 
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1000.0, seed=3) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         job = client.job(dataset(12), name="sweep")
         # an enqueue killed after making the job's row, before its last batch: no lock held
         Leases(store.db).create_worker_job("sweep", of_job(job.context), {}, time.time())
@@ -236,13 +234,11 @@ def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
 
 @pytest.mark.parametrize("endpoint", ["retrieve", "results", "list"])
 def test_a_worker_outlives_server_errors(endpoint: str, tmp_path: Path) -> None:
-    from claudebatch.store._leases import Leases
-    from claudebatch.store._worker import Worker
 
     _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
     faults = Faults(server_error=0.6, endpoints={endpoint})
     with Emulator(rate=1000.0, seed=5, faults=faults) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(120), name="sweep", max_batch_requests=PER_BATCH)
         if endpoint == "list":  # a worker died after its intent: the next one lists
             leases = Leases(store.db)
@@ -262,11 +258,10 @@ def test_a_worker_outlives_server_errors(endpoint: str, tmp_path: Path) -> None:
 def test_a_worker_whose_lease_ran_out_does_not_send(tmp_path: Path) -> None:
     from claudebatch_sqlite import SQLiteStore
 
-    from claudebatch.store._leases import Leases
 
     store = SQLiteStore(tmp_path / "jobs.db")
     with Emulator(rate=1000.0, seed=3) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
     leases, now = Leases(store.db), time.time()
     job_id = leases.claim_create("a", now, 1.0, None, None)[0]
@@ -284,12 +279,10 @@ def test_a_worker_whose_lease_ran_out_does_not_send(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_batch_made_by_a_worker_paused_past_its_lease_is_canceled(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from claudebatch.store._leases import Leases
-    from claudebatch.store._worker import Worker
 
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1.0, seed=3) as emu:  # slow: the batches stay in progress
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
         leases = Leases(store.db)
         job_id = leases.claim_create("b", time.time(), 60.0, None, None)[0]
@@ -306,12 +299,10 @@ def test_a_batch_made_by_a_worker_paused_past_its_lease_is_canceled(
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_lost_create_taken_for_anothers_batch_is_disowned_and_sent(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from claudebatch.store._leases import Leases
-    from claudebatch.store._worker import Worker
 
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1000.0, seed=3) as emu:
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(12), name="sweep", max_batch_requests=PER_BATCH)
         leases = Leases(store.db)
         sent = time.time() - 5  # a worker recorded its intent and died before the POST
@@ -332,11 +323,10 @@ def test_a_lost_create_taken_for_anothers_batch_is_disowned_and_sent(
 def test_sigterm_stops_a_worker_and_releases_its_leases(tmp_path: Path) -> None:
     from claudebatch_sqlite import SQLiteStore
 
-    from claudebatch.store._leases import Leases
 
     store = SQLiteStore(tmp_path / "jobs.db")
     with Emulator(rate=2.0, seed=3) as emu:  # slow: the batch stays in progress
-        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False)
+        client = client_of(emu)
         enqueue(store, client, dataset(24), name="sweep", max_batch_requests=PER_BATCH)
         worker = start_worker(str(tmp_path / "jobs.db"), emu, tmp_path / "w.log")
         deadline = time.monotonic() + 30
