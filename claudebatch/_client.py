@@ -476,6 +476,29 @@ class BatchClient:
         return Job(self, source, name=name, output=output, poll_interval=poll_interval,
                    **options)
 
+    def enqueue(self, source: Any, *, name: str, store: Any = None,
+                max_in_flight: Optional[int] = None, poll_interval: Optional[float] = None,
+                **options: Any) -> int:
+        """Put a job in a store for ``claudebatch worker`` processes to run; nothing is sent.
+
+        Validates and splits ``source`` as :meth:`run` would. ``store``: a job store
+        (:class:`~claudebatch.store.JobStore`, e.g. ``PostgresStore(dsn)``); default: the
+        one among this client's plugins. Returns the number of batches queued; the
+        results come out with ``store.export(name, path)`` from any host (docs/scale.md).
+        """
+        from .store import JobStore
+        from .store._worker import enqueue
+
+        if store is None:
+            stores = [p for p in self.plugins if isinstance(p, JobStore)]
+            if not stores:
+                raise ConfigurationError("enqueue needs a job store: pass store=PostgresStore("
+                                         "dsn) (or SQLiteStore(path)), or register one as a "
+                                         "plugin")
+            store = stores[0]
+        return enqueue(store, self, source, name=name, max_in_flight=max_in_flight,
+                       poll_interval=poll_interval, **options)
+
     def run(self, source: Any, *, name: Optional[str] = None, output: Optional[str] = None,
             poll_interval: Optional[float] = None, **options: Any) -> JobReport:
         """Run a whole dataset: validate, split, submit, poll, stream results to ``output``.

@@ -45,8 +45,8 @@ logger = logging.getLogger("claudebatch.worker")
 DEFAULT_LEASE_SECONDS = 60.0
 #: The first wait between looks at a batch; it grows as the client's polls do.
 DEFAULT_CHECK_SECONDS = 30.0
-#: When the queue is full (429 on create) and the service named no delay.
-QUEUE_FULL_BACKOFF = 60.0
+#: A create the service failed (5xx past the client's retries) is tried again after this.
+SERVICE_FAILED_BACKOFF = 60.0
 #: Result rows written per transaction while a batch's results stream in.
 RESULT_ROWS_PER_WRITE = 1000
 #: A worker with nothing due sleeps at most this long before looking again.
@@ -69,7 +69,8 @@ def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
     job = client.job(source, name=name, poll_interval=poll_interval, **options)
     spool, plans = job.plan(source)
     if job.reuse_plan is not None and (job.reuse_plan.reused or job.duplicates):
-        raise ConfigurationError("a job for workers sends every request (give --no-reuse)")
+        raise ConfigurationError("a job for workers sends every request: give reuse=False "
+                                 "(--no-reuse)")
     job.total_requests = sum(p.count for p in plans)
     found = fp.of_job(job.context)
     leases = Leases(store.db)
@@ -308,7 +309,7 @@ class Worker:
                     self.leases.fail_job(job_id, time.time(), f"{where}: {exc}")
                 else:  # the service is failing: later
                     self.leases.requeue(self.id, job_id, pass_number, index,
-                                        after=time.time() + QUEUE_FULL_BACKOFF)
+                                        after=time.time() + SERVICE_FAILED_BACKOFF)
             logger.error("worker %s: %s: the create was refused: %s", self.id, where, exc)
             return
         finally:

@@ -372,3 +372,20 @@ def test_worker_and_enqueue_refusals_are_one_line(tmp_path: Path,
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err, err
+
+
+def test_client_enqueue_uses_the_store_among_its_plugins(tmp_path: Path) -> None:
+    from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch import ConfigurationError
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with Emulator(rate=1000.0, seed=3) as emu:
+        with pytest.raises(ConfigurationError, match="enqueue needs a job store"):
+            client_of(emu).enqueue(dataset(4), name="sweep")
+        client = BatchClient(api_key="emulator", base_url=emu.url, load_entry_points=False,
+                             plugins=[store])
+        assert client.enqueue(dataset(24), name="sweep", max_batch_requests=PER_BATCH) == 2
+        assert Worker(store, client_of(emu), job="sweep", check_interval=0.02).run() == 2
+    assert store.job("sweep").counts == {"succeeded": 24}
+    store.close()
