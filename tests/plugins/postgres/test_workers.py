@@ -144,7 +144,6 @@ def test_the_status_page_shows_workers_and_their_leases(backend: str, emulator: 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_workers_keep_a_job_under_its_max_in_flight(backend: str, tmp_path: Path,
                                                     request: pytest.FixtureRequest) -> None:
-
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=300.0, seed=3) as emu:  # no queue limit: only the job's paces it
         client = client_of(emu)
@@ -172,7 +171,6 @@ def _args(store: Any) -> List[Any]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_create_sent_by_a_worker_that_died_is_adopted_not_resent(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1000.0, seed=3) as emu:
         client = client_of(emu)
@@ -234,7 +232,6 @@ def test_an_interrupted_enqueue_does_not_keep_a_worker_waiting(
 
 @pytest.mark.parametrize("endpoint", ["retrieve", "results", "list"])
 def test_a_worker_outlives_server_errors(endpoint: str, tmp_path: Path) -> None:
-
     _, store = open_store("sqlite", tmp_path, None)  # type: ignore[arg-type]
     faults = Faults(server_error=0.6, endpoints={endpoint})
     with Emulator(rate=1000.0, seed=5, faults=faults) as emu:
@@ -281,7 +278,6 @@ def test_a_worker_whose_lease_ran_out_does_not_send(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_batch_made_by_a_worker_paused_past_its_lease_is_canceled(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1.0, seed=3) as emu:  # slow: the batches stay in progress
         client = client_of(emu)
@@ -301,7 +297,6 @@ def test_a_batch_made_by_a_worker_paused_past_its_lease_is_canceled(
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_lost_create_taken_for_anothers_batch_is_disowned_and_sent(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-
     _, store = open_store(backend, tmp_path, request)
     with Emulator(rate=1000.0, seed=3) as emu:
         client = client_of(emu)
