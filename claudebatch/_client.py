@@ -15,6 +15,7 @@ from typing import (
     IO,
     TYPE_CHECKING,
     Any,
+    Callable,
     Collection,
     Dict,
     FrozenSet,
@@ -27,6 +28,7 @@ from typing import (
     Type,
     TypeVar,
     Union,
+    cast,
 )
 
 import pluggy
@@ -219,7 +221,12 @@ class BatchClient:
                 raise ValidationError(
                     f"the batch was not sent: its body is {size:,} bytes, over the "
                     f"{MAX_BATCH_BYTES:,}-byte limit (client.run() splits large inputs)")
-            batch = self._post_batch(body, len(pending), pending.betas, final_statuses)
+            watchers = getattr(ctx, "upload_watchers", ())
+            sent: IO[bytes] = body
+            if watchers:
+                sent = cast(IO[bytes], WatchedBody(body, size, lambda done: [
+                    fn(pending.index, done, size) for fn in watchers]))
+            batch = self._post_batch(sent, len(pending), pending.betas, final_statuses)
         except Exception as exc:
             if owned:
                 pending.discard_body()
@@ -548,6 +555,39 @@ def _credential(given: Optional[str], env: str, what: str, argument: str) -> Opt
             f"the {what} holds whitespace or control characters inside it; check {env} or "
             f"the {argument} argument (it is not shown)")
     return value or None
+
+
+class WatchedBody:
+    """A batch's body as it is read to be sent, telling ``report(bytes read)`` every MiB
+    and at its end (an upload's progress). Rewinding starts the count again."""
+
+    STEP = 1 << 20
+
+    def __init__(self, body: IO[bytes], size: int, report: Callable[[int], Any]) -> None:
+        self._body = body
+        self._size = size
+        self._report = report
+        self._sent = 0
+        self._told = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._body.read(n)
+        self._sent += len(chunk)
+        if self._sent - self._told >= self.STEP or (self._sent >= self._size > self._told):
+            self._told = self._sent
+            self._report(self._sent)
+        return chunk
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        position = self._body.seek(offset, whence)
+        self._sent = self._told = position
+        return position
+
+    def tell(self) -> int:
+        return self._body.tell()
+
+    def __getattr__(self, name: str) -> Any:  # fileno and the rest, as the file has them
+        return getattr(self._body, name)
 
 
 def made_nothing(error: BaseException) -> bool:

@@ -268,6 +268,7 @@ class BarProgress:
         self._passes: Dict[int, Any] = {}
         self._running = False
         self._waiting = ""  # the last refusal's note, while batches are queued
+        self._sending = ""  # the batch being written and sent, while it is
 
     def _redraw(self) -> None:
         self.bar.refresh()
@@ -282,6 +283,7 @@ class BarProgress:
                                           detail="")
         self._redraw()
         context.on_planned(self._planned)
+        context.on_upload(lambda index, sent, size: self._uploading(context, index, sent, size))
 
     def _planned(self, _: Any) -> None:
         self._read += 1
@@ -315,7 +317,7 @@ class BarProgress:
             for kind in ("succeeded", "errored", "canceled", "expired"):
                 kinds[kind] = kinds.get(kind, 0) + getattr(counts, kind)
         shown = "  ".join(f"{kind} {count:,}" for kind, count in kinds.items() if count)
-        note = f"  {self._waiting}" if self._waiting else ""
+        note = "".join(f"  {text}" for text in (self._sending, self._waiting) if text)
         cost = context.cost_usd() if context.results_written else None  # none priced yet
         spent = "" if cost is None else f"  {dollars(cost)}"
         self.bar.update(task, completed=done,
@@ -324,10 +326,27 @@ class BarProgress:
                                f"{note}")
         self._redraw()
 
+    @hookimpl(trylast=True)
+    def before_submit(self, requests: Any, context: CallContext) -> None:
+        """The body of a big batch takes a while to write: say so at once."""
+        if isinstance(context, JobContext):
+            self._sending = f"(batch {requests.index}: writing {len(requests):,} requests)"
+            self._update(context)
+
+    def _uploading(self, context: JobContext, index: int, sent: int, size: int) -> None:
+        self._sending = f"(batch {index}: sending {sent / 1e6:,.1f}/{size / 1e6:,.1f} MB)"
+        self._update(context)
+
+    @hookimpl
+    def on_submit_error(self, context: CallContext) -> None:
+        if isinstance(context, JobContext):
+            self._sending = ""
+            self._update(context)
+
     @hookimpl
     def after_submit(self, batch: MessageBatch, context: CallContext) -> None:
         if isinstance(context, JobContext):
-            self._waiting = ""
+            self._waiting = self._sending = ""
             self._update(context, batch)
 
     @hookimpl

@@ -113,6 +113,7 @@ class JobContext(CallContext):
         #: identical request's (see ``on_result``).
         self.reusing = False
         self._watchers: List[Callable[[Request], None]] = []
+        self._uploads: List[Callable[[int, int, int], None]] = []
 
     def __repr__(self) -> str:
         return f"<JobContext {self.name!r} pass={self.pass_number} dry_run={self.dry_run}>"
@@ -281,6 +282,16 @@ class JobContext(CallContext):
     @property
     def planning_watchers(self) -> Sequence[Callable[[Request], None]]:
         return tuple(self._watchers)
+
+    def on_upload(self, fn: Callable[[int, int, int], None]) -> None:
+        """Call ``fn(batch_index, bytes_sent, body_bytes)`` as each batch's body goes to
+        the service (every MiB, and at its end): a body may be 256 MB, minutes on a slow
+        link. For progress displays; register it in ``on_job_start``."""
+        self._uploads.append(fn)
+
+    @property
+    def upload_watchers(self) -> Sequence[Callable[[int, int, int], None]]:
+        return tuple(self._uploads)
 
     def find_requests(self, custom_ids: Iterable[str]) -> Iterator[Request]:
         """The job's requests with these custom_ids, as the latest pass that sent them."""

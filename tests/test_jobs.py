@@ -452,3 +452,29 @@ def test_on_a_terminal_a_live_bar_per_pass_counts_requests_by_result_type(
     assert not bar._running  # stopped with the job: the terminal is given back
     plan = client.job([request(i) for i in range(3)], name="dry").dry_run()
     assert plan.total_requests == 3 and "would send" in screen.getvalue()
+
+
+def test_the_bar_says_at_once_that_a_big_batch_is_being_written_and_sent(
+        tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from claudebatch._progress import BarProgress
+
+    screen = io.StringIO()
+    bar = BarProgress(Console(file=screen, force_terminal=True, width=200))
+    big = [Request(f"r-{i}", {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [
+        {"role": "user", "content": f"{i} " + "x" * 20_000}]}) for i in range(120)]
+    with Emulator(rate=float("inf"), seed=1) as emu:
+        client = BatchClient(api_key="k", base_url=emu.url, plugins=[bar],
+                             load_entry_points=False)
+        report = client.run(big, name="big", output=str(tmp_path / "o.jsonl"),
+                            poll_interval=0.01, max_batch_requests=60)
+    assert report.counts == {"succeeded": 120}
+    shown = screen.getvalue()
+    assert "(batch 0: writing 60 requests)" in shown
+    assert "(batch 1: sending 1.0/1.2 MB)" in shown  # every MiB of the body as it goes
+    assert "(batch 1: sending 1.2/1.2 MB)" in shown  # and at its end
+    last = shown.rsplit("pass 1", 1)[1]
+    assert "sending" not in last and "writing" not in last  # gone once the batch is made
