@@ -185,6 +185,7 @@ class Worker:
                 if self.step():
                     continue
                 with self.store.db.guard():
+                    self._finish_collected()
                     left = self.leases.unfinished_jobs(self.job)
                     due = self.leases.next_due(self.job)
                 if not left and (self.until_idle or self.job is not None):
@@ -201,6 +202,16 @@ class Worker:
                 logger.warning("worker %s: could not sign off: %s", self.id, exc)
         self._say(f"worker {self.id}: done, {self.batches_done} batch(es) finished")
         return self.batches_done
+
+    def _finish_collected(self) -> None:
+        """A job whose batches are all collected is done, even if the worker that
+        collected its last one was killed before it could say so."""
+        records = self.store.records
+        for job_id, name in self.leases.unfinished_jobs(self.job):
+            if self.leases.job_state(name) == "running" and self.leases.all_collected(job_id):
+                records.finish_job(job_id, time.time(), records.latest_counts(job_id), None)
+                self._say(f"worker {self.id}: job {name} is done (every batch's results are "
+                          "in the store)")
 
     def stop(self) -> None:
         self._stop.set()

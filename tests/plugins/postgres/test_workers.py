@@ -386,3 +386,19 @@ def test_client_enqueue_uses_the_store_among_its_plugins(tmp_path: Path) -> None
         assert Worker(store, client_of(emu), job="sweep", check_interval=0.02).run() == 2
     assert store.job("sweep").counts == {"succeeded": 24}
     store.close()
+
+
+def test_a_job_whose_last_collector_died_before_finishing_it_is_finished(
+        tmp_path: Path) -> None:
+    from claudebatch_sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with Emulator(rate=1000.0, seed=3) as emu:
+        enqueue(store, client_of(emu), dataset(12), name="sweep",
+                max_batch_requests=PER_BATCH)
+        assert Worker(store, client_of(emu), job="sweep", check_interval=0.02).run() == 1
+        # as if the worker that stored the last results was killed before marking the job
+        store.db.execute("UPDATE jobs SET state = 'running', ended_at = NULL")
+        assert Worker(store, client_of(emu), job="sweep").run() == 0  # it finishes, no wait
+    assert store.job("sweep").state == "done"
+    store.close()
