@@ -170,10 +170,14 @@ def format_job(job: JobInfo) -> str:
         + (f"   ended {when(job.ended_at)}" if job.ended_at else ""),
         "  batches:",
     ]
+    if job.summary.get("error"):
+        lines.insert(1, f"  error     {job.summary['error']}")
     for b in job.batches:
         stored = ("all results stored" if b.results_done
                   else f"{b.results_stored:,} result(s) stored")
-        ident = b.batch_id or ("(queued for a worker)" if b.status == "queued"
+        queued = "(never sent: the job failed)" if job.state == "failed" \
+            else "(queued for a worker)"
+        ident = b.batch_id or (queued if b.status == "queued"
                                else "(create sent, id never confirmed)")
         lines.append(f"    pass {b.pass_number} #{b.index}  {ident}  {b.request_count:,} "
                      f"requests  {b.status or 'unknown'}  {stored}  created {when(b.created_at)}")

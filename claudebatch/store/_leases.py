@@ -21,6 +21,8 @@ QUEUED = 0.0
 #: A batch with no id that is being created: its create may have been sent (an intent),
 #: or a worker holds it to send it now. ``{o}`` is the table's alias; one ``?``: now.
 _CREATING = "({o}.intent_at > 0 OR {o}.lease_until >= ?)"
+#: The jobs workers create batches for.
+_WORKER_JOBS = "SELECT id FROM jobs WHERE mode = 'workers' AND state = 'running'"
 
 
 class Leases:
@@ -74,10 +76,10 @@ class Leases:
         """A batch to create: ``(job_id, job name, pass, index, count, intent_at)``, leased
         to ``worker``; None if there is none, or none fits under ``max_in_flight``.
 
-        A job has one create under way at a time: a create whose answer never came is found
-        again by its request count and time, which only names it while no other batch of
-        the job is being made. A create that may have been sent (``intent_at`` set, no
-        batch id) is resolved before any other of its job is sent."""
+        The store's worker jobs have one create under way at a time: a create whose answer
+        never came is found again by its request count and time, which only names it while
+        no other batch is being made from this store. A create that may have been sent
+        (``intent_at`` set, no batch id) is resolved before any other is sent."""
         where, params = self._job_filter(job)
         with self.db.claim_transaction() as db:
             row = db.execute(
@@ -86,21 +88,22 @@ class Leases:
                 "WHERE j.mode = 'workers' AND j.state = 'running' AND b.batch_id IS NULL "
                 "AND (b.lease_until IS NULL OR b.lease_until < ?) "
                 "AND (b.next_check_at IS NULL OR b.next_check_at <= ?) "
-                "AND NOT EXISTS (SELECT 1 FROM batches o WHERE o.job_id = b.job_id "
-                f"AND o.batch_id IS NULL AND {_CREATING.format(o='o')} "
-                "AND NOT (o.pass = b.pass AND o.idx = b.idx))" + where +
+                "AND NOT EXISTS (SELECT 1 FROM batches o WHERE o.job_id IN "
+                f"({_WORKER_JOBS}) AND o.batch_id IS NULL AND {_CREATING.format(o='o')} "
+                "AND NOT (o.job_id = b.job_id AND o.pass = b.pass AND o.idx = b.idx))" + where +
                 " ORDER BY b.job_id, b.intent_at DESC, b.pass, b.idx LIMIT 1"
                 + self.db.claim_suffix("b", skip=True), (now, now, now, *params)).fetchone()
             if row is None:
                 return None
             job_id, count = row[0], int(row[4])
-            # the job's row serializes the rest among workers
-            db.execute("SELECT id FROM jobs WHERE id = ?" + self.db.claim_suffix(),
-                       (job_id,)).fetchone()
+            # the running worker jobs' rows serialize the rest among workers
+            db.execute(f"SELECT id FROM jobs WHERE id IN ({_WORKER_JOBS}) ORDER BY id"
+                       + self.db.claim_suffix()).fetchall()
             busy = db.execute(  # claimed by another worker while this one looked
-                "SELECT count(*) FROM batches o WHERE o.job_id = ? AND o.batch_id IS NULL "
-                f"AND {_CREATING.format(o='o')} AND NOT (o.pass = ? AND o.idx = ?)",
-                (job_id, now, row[2], row[3])).fetchone()[0]
+                f"SELECT count(*) FROM batches o WHERE o.job_id IN ({_WORKER_JOBS}) "
+                f"AND o.batch_id IS NULL AND {_CREATING.format(o='o')} "
+                "AND NOT (o.job_id = ? AND o.pass = ? AND o.idx = ?)",
+                (now, job_id, row[2], row[3])).fetchone()[0]
             if busy:
                 return None
             limit = max_in_flight
@@ -184,7 +187,8 @@ class Leases:
             row = db.execute(
                 "SELECT b.job_id, j.name, b.pass, b.idx, b.batch_id, b.request_count "
                 "FROM batches b JOIN jobs j ON j.id = b.job_id "
-                "WHERE j.mode = 'workers' AND j.state = 'running' AND b.batch_id IS NOT NULL "
+                "WHERE j.mode = 'workers' AND j.state IN ('running', 'failed') "
+                "AND b.batch_id IS NOT NULL "  # a failed job's batches are paid: collected
                 "AND b.results_done = 0 AND (b.lease_until IS NULL OR b.lease_until < ?) "
                 "AND (b.next_check_at IS NULL OR b.next_check_at <= ?)" + where +
                 " ORDER BY b.next_check_at, b.job_id, b.pass, b.idx LIMIT 1"
@@ -202,19 +206,23 @@ class Leases:
             "SELECT min(CASE WHEN b.lease_until IS NOT NULL AND "
             "b.lease_until > coalesce(b.next_check_at, 0) THEN b.lease_until "
             "ELSE coalesce(b.next_check_at, 0) END) FROM batches b JOIN jobs j "
-            "ON j.id = b.job_id WHERE j.mode = 'workers' AND j.state = 'running' "
-            "AND b.results_done = 0" + where, params).fetchone()
+            "ON j.id = b.job_id WHERE j.mode = 'workers' AND b.results_done = 0 "
+            "AND (j.state = 'running' OR (j.state = 'failed' AND b.batch_id IS NOT NULL))"
+            + where, params).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def unfinished_jobs(self, job: Optional[str]) -> List[Tuple[int, str]]:
-        """Jobs workers still have work on: running, or being enqueued now (a job whose
-        enqueue was interrupted has none until it is enqueued again)."""
+        """Jobs workers still have work on: running, being enqueued now (a job whose
+        enqueue was interrupted has none until it is enqueued again), or failed with
+        batches made and not yet collected (paid for: their results are kept)."""
         where, params = self._job_filter(job)
         rows = self.db.execute(
             "SELECT j.id, j.name, j.state FROM jobs j WHERE j.mode = 'workers' "
-            "AND j.state IN ('queued', 'running')" + where, params).fetchall()
+            "AND (j.state IN ('queued', 'running') OR (j.state = 'failed' AND EXISTS ("
+            "SELECT 1 FROM batches b WHERE b.job_id = j.id AND b.batch_id IS NOT NULL "
+            "AND b.results_done = 0)))" + where, params).fetchall()
         return [(int(r[0]), str(r[1])) for r in rows
-                if r[2] == "running" or self.being_enqueued(str(r[1]))]
+                if r[2] != "queued" or self.being_enqueued(str(r[1]))]
 
     def being_enqueued(self, name: str) -> bool:
         from ._lock import JobLock
@@ -232,6 +240,16 @@ class Leases:
             "SELECT count(*) FROM batches WHERE job_id = ? AND results_done = 0",
             (job_id,)).fetchone()
         return int(row[0]) == 0
+
+    def give_up(self, worker: str, job_id: int, pass_number: int, index: int, now: float,
+                why: str) -> None:
+        """A batch that can never be collected (gone from the service): not looked at
+        again, and its job failed with the reason."""
+        with self.db.transaction(durable=True) as db:
+            db.execute("UPDATE batches SET results_done = 1, status = 'gone', "
+                       "lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND pass = ? "
+                       "AND idx = ? AND lease_owner = ?", (job_id, pass_number, index, worker))
+        self.fail_job(job_id, now, why)
 
     def fail_job(self, job_id: int, now: float, why: str) -> None:
         with self.db.transaction(durable=True) as db:

@@ -374,8 +374,16 @@ class Worker:
             self._collect(job_id, name, pass_number, index, batch, count)
         except (APIConnectionError, APIStatusError) as exc:
             status = getattr(exc, "status_code", None)
+            if status == 404:  # the batch is gone (deleted): its results with it
+                with self.store.db.guard():
+                    self.leases.give_up(self.id, job_id, pass_number, index, time.time(),
+                                        f"batch {batch_id} of pass {pass_number} batch "
+                                        f"{index} is gone from the service: {exc}")
+                logger.error("worker %s: job %s: batch %s is gone: %s", self.id, name,
+                             batch_id, exc)
+                return
             if status is not None and status < 500 and status not in (408, 409, 429):
-                raise  # refused for good (the batch is gone, the key is wrong): say so
+                raise  # refused for good (the key is wrong): say so, and stop
             with self.store.db.guard():
                 self.leases.release(self.id, job_id, pass_number, index,
                                     next_check_at=time.time() + self._interval(job_id, 0))

@@ -402,3 +402,50 @@ def test_a_job_whose_last_collector_died_before_finishing_it_is_finished(
         assert Worker(store, client_of(emu), job="sweep").run() == 0  # it finishes, no wait
     assert store.job("sweep").state == "done"
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_lost_create_holds_back_every_create_of_the_store(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Two jobs of same-size batches: while one job's create may have been sent, no other
+    create leaves this store, so looking for it can never find the other job's batch."""
+    _, store = open_store(backend, tmp_path, request)
+    with Emulator(rate=1000.0, seed=3) as emu:
+        for name in ("job-a", "job-b"):
+            enqueue(store, client_of(emu), dataset(24), name=name,
+                    max_batch_requests=PER_BATCH)
+    leases, now = Leases(store.db), time.time()
+    job_a = leases.claim_create("dead", now - 5, 1.0, "job-a", None)[0]
+    assert leases.record_intent(job_a, 1, 0, "dead", now - 5)  # sent, then the worker died
+    assert leases.claim_create("w", now, 60.0, "job-b", None) is None  # job-b waits
+    claim = leases.claim_create("w", now, 60.0, None, None)
+    assert claim is not None and claim[1] == "job-a" and claim[5] > 0  # resolved first
+    assert leases.claim_create("w2", now, 60.0, None, None) is None  # one at a time
+    store.close()
+
+
+def test_a_failed_job_still_collects_the_batches_it_paid_for(
+        tmp_path: Path, install_cli: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import claudebatch_sqlite.plugin as sqlite_plugin
+    from claudebatch_sqlite import SQLiteStore
+
+    from claudebatch.cli import main
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with Emulator(rate=1000.0, seed=3) as emu:
+        enqueue(store, client_of(emu), dataset(24), name="sweep",
+                max_batch_requests=PER_BATCH)
+        worker = Worker(store, client_of(emu), job="sweep", check_interval=0.02)
+        assert worker.step()  # batch 0 is created (and paid for)
+        job_id = store.records.job("sweep").id
+        Leases(store.db).fail_job(job_id, time.time(), "pass 1 batch 1: HTTP 400 refused")
+        assert worker.run() == 1  # batch 0 is still collected, then the worker stops
+    info = store.job("sweep")
+    assert info.state == "failed" and info.counts == {"succeeded": PER_BATCH}
+    install_cli(sqlite_plugin)
+    assert main(["job", "sweep", "--store", str(tmp_path / "jobs.db")]) == 0
+    shown = capsys.readouterr().out
+    assert "error     pass 1 batch 1: HTTP 400 refused" in shown
+    assert "(never sent: the job failed)" in shown
+    store.close()
