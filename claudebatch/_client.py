@@ -224,8 +224,11 @@ class BatchClient:
             watchers = getattr(ctx, "upload_watchers", ())
             sent: IO[bytes] = body
             if watchers:
-                sent = cast(IO[bytes], WatchedBody(body, size, lambda done: [
-                    fn(pending.index, done, size) for fn in watchers]))
+                def report(done: int) -> None:
+                    for fn in watchers:
+                        fn(pending.index, done, size)
+
+                sent = cast(IO[bytes], WatchedBody(body, size, report))
             batch = self._post_batch(sent, len(pending), pending.betas, final_statuses)
         except Exception as exc:
             if owned:

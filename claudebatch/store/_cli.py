@@ -142,8 +142,7 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
                    metavar="S", help="a batch stays this worker's S seconds without a "
                                      "heartbeat (default 60): a killed worker's batches are "
                                      "taken over after that")
-    p.add_argument("--poll-interval", type=bounded(float, what="seconds", low=0.0),
-                   default=None, metavar="S",
+    p.add_argument("--poll-interval", type=_seconds, default=None, metavar="S",
                    help="first wait between looks at a batch (default: the job's, else 30)")
     p.add_argument("--max-in-flight", type=bounded(int, what="requests", low=1), default=None,
                    metavar="N", help="requests in unfinished batches, per job (default: "
@@ -179,8 +178,6 @@ def enqueue_from_cli(args: argparse.Namespace, client: Any, source: Any,
     if not args.name:
         raise ConfigurationError("--enqueue needs --name NAME: the workers and 'claudebatch "
                                  "export NAME' find the job by it")
-    if args.dry_run:
-        raise ConfigurationError("--enqueue and --dry-run: choose one")
     location = args.store or default_location()
     with open_store(location, StoreOptions(lock_timeout=getattr(args, "store_wait", None)
                                            or 0.0, stream=cast(IO[str], _Stderr()))) as store:
@@ -211,9 +208,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             print(f"worker {worker.id}: stopped on a signal; its leases are released",
                   file=sys.stderr)
             return 130
-        if args.job is not None and store.job(args.job).state == "failed":
-            print(f"job {args.job} failed: {store.job(args.job).summary.get('error')}",
-                  file=sys.stderr)
+        job = None if args.job is None else store.job(args.job)
+        if job is not None and job.state == "failed":
+            print(f"job {job.name} failed: {job.summary.get('error')}", file=sys.stderr)
             return 1
     return EXIT_OK
 

@@ -11,7 +11,7 @@ they stream. A lease that is not renewed expires, and any worker takes it over.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._database import Database
 from ._records import dumps
@@ -41,18 +41,6 @@ class Leases:
                 (name, fingerprint.digest, fingerprint.to_json(), dumps(options),
                  fingerprint.total, now, now))
             return int(cursor.fetchone()[0])
-
-    def add_requests(self, job_id: int, index: int, rows: Sequence[Tuple[int, str, str]], *,
-                     first: bool) -> None:
-        """Requests ``(position, custom_id, params JSON)`` of a first-pass batch."""
-        with self.db.transaction() as db:
-            if first:
-                db.execute("DELETE FROM requests WHERE job_id = ? AND pass = 1 AND idx = ?",
-                           (job_id, index))
-            db.executemany(
-                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
-                "VALUES (?, 1, ?, ?, ?, ?)",
-                [(job_id, index, pos, custom_id, params) for pos, custom_id, params in rows])
 
     def queue_batch(self, job_id: int, index: int, count: int) -> None:
         """The batch, its requests written, queued for a worker to create."""

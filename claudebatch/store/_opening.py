@@ -37,11 +37,14 @@ class StoreOptions:
     warn: bool = True
 
 
+#: A ``password=`` parameter or keyword, quoted or not (group 2: the password).
+_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
 def shown_location(location: str) -> str:
     """A location fit for a message: a DSN's password is never shown (in a URL's
     credentials, a ``password=`` query parameter or a ``password=`` keyword)."""
-    shown = re.sub(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***",
-                   location)
+    shown = _PASSWORD.sub(r"\1***", location)
     if "://" not in shown or "@" not in shown:
         return shown
     scheme, rest = shown.split("://", 1)
@@ -62,8 +65,7 @@ def is_keyword_dsn(location: str) -> bool:
 
 def secrets_of(location: str) -> List[str]:
     """The passwords a DSN holds, to scrub from any message that might echo them."""
-    found = [m.group(2).strip("'") for m in re.finditer(
-        r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", location)]
+    found = [m.group(2).strip("'") for m in _PASSWORD.finditer(location)]
     if "://" in location and "@" in location:
         credentials = location.split("://", 1)[1].rsplit("@", 1)[0]
         if ":" in credentials:

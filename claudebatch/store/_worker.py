@@ -96,7 +96,7 @@ def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
                     "poll_interval": poll_interval}
             job_id = leases.create_worker_job(name, found, opts, time.time())
             for plan in plans:
-                _queue_batch(leases, job_id, job._pending(spool, plan))
+                _queue_batch(store, job_id, job._pending(spool, plan))
             leases.release_job(job_id, time.time())
         finally:
             lock.release()
@@ -107,16 +107,16 @@ def enqueue(store: JobStore, client: Any, source: Any, *, name: str,
     return len(plans)
 
 
-def _queue_batch(leases: Leases, job_id: int, pending: Any) -> None:
+def _queue_batch(store: JobStore, job_id: int, pending: Any) -> None:
     rows: List[Tuple[int, str, str]] = []
     first = True
     for pos, request in enumerate(pending):
         rows.append((pos, request.custom_id, dumps(request.params)))
         if len(rows) >= ENQUEUE_ROWS_PER_WRITE:
-            leases.add_requests(job_id, pending.index, rows, first=first)
+            store.records.add_requests(job_id, 1, pending.index, rows, first=first)
             rows, first = [], False
-    leases.add_requests(job_id, pending.index, rows, first=first)
-    leases.queue_batch(job_id, pending.index, len(pending))
+    store.records.add_requests(job_id, 1, pending.index, rows, first=first)
+    Leases(store.db).queue_batch(job_id, pending.index, len(pending))
 
 
 class Worker:
@@ -143,7 +143,6 @@ class Worker:
         self.max_in_flight = max_in_flight
         self.until_idle = until_idle
         self.stream = stream
-        self.clock = client.clock
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.leases = Leases(store.db)
         self.batches_done = 0
@@ -152,6 +151,7 @@ class Worker:
         self.stopped_by_signal = False
         self._checks: dict[Tuple[int, int, int], int] = {}
         self._refusals: dict[Tuple[int, int, int], int] = {}
+        self._job_intervals: dict[int, float] = {}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -159,17 +159,16 @@ class Worker:
         """Work until the job is done (or, without a job, until no job has work left,
         unless ``until_idle`` is False); returns the batches this worker finished."""
         with self.store.db.guard():
-            state = None if self.job is None else self.leases.job_state(self.job)
-            if self.job is not None and state is None:
+            row = None if self.job is None else self.store.records.job(self.job)
+            if self.job is not None and row is None:
                 raise StoreError(f"no job {self.job!r} in the store {self.store.location} "
                                  "(enqueue it with 'claudebatch run ... --enqueue')")
-            row = None if self.job is None else self.store.records.job(self.job)
             if row is not None and row.mode != "workers":
                 raise StoreError(f"job {self.job!r} in the store {self.store.location} is run "
                                  "by 'claudebatch run', not enqueued for workers: run that "
                                  "command again to resume it")
-            if self.job is not None and state == "queued" and \
-                    not self.leases.being_enqueued(self.job):
+            if row is not None and row.state == "queued" and \
+                    not self.leases.being_enqueued(row.name):
                 raise StoreError(f"the enqueue of job {self.job!r} in the store "
                                  f"{self.store.location} was interrupted: run the same "
                                  "'claudebatch run ... --enqueue' again")
@@ -206,12 +205,15 @@ class Worker:
     def _finish_collected(self) -> None:
         """A job whose batches are all collected is done, even if the worker that
         collected its last one was killed before it could say so."""
-        records = self.store.records
         for job_id, name in self.leases.unfinished_jobs(self.job):
-            if self.leases.job_state(name) == "running" and self.leases.all_collected(job_id):
-                records.finish_job(job_id, time.time(), records.latest_counts(job_id), None)
-                self._say(f"worker {self.id}: job {name} is done (every batch's results are "
-                          "in the store)")
+            self._finish_if_collected(job_id, name)
+
+    def _finish_if_collected(self, job_id: int, name: str) -> None:
+        if self.leases.job_state(name) == "running" and self.leases.all_collected(job_id):
+            records = self.store.records
+            records.finish_job(job_id, time.time(), records.latest_counts(job_id), None)
+            self._say(f"worker {self.id}: job {name} is done (every batch's results are in "
+                      "the store)")
 
     def stop(self) -> None:
         self._stop.set()
@@ -262,8 +264,7 @@ class Worker:
             try:
                 batch = find_created_batch(self.client, intent_at, count, known)
             except (APIConnectionError, APIStatusError) as exc:
-                status = getattr(exc, "status_code", None)
-                if status is not None and status < 500 and status not in (408, 409, 429):
+                if _refused_for_good(exc):
                     raise
                 with self.store.db.guard():  # not sent again before it was looked for
                     self.leases.release(self.id, job_id, pass_number, index,
@@ -373,8 +374,7 @@ class Worker:
                 return
             self._collect(job_id, name, pass_number, index, batch, count)
         except (APIConnectionError, APIStatusError) as exc:
-            status = getattr(exc, "status_code", None)
-            if status == 404:  # the batch is gone (deleted): its results with it
+            if getattr(exc, "status_code", None) == 404:  # gone (deleted), results too
                 with self.store.db.guard():
                     self.leases.give_up(self.id, job_id, pass_number, index, time.time(),
                                         f"batch {batch_id} of pass {pass_number} batch "
@@ -382,7 +382,7 @@ class Worker:
                 logger.error("worker %s: job %s: batch %s is gone: %s", self.id, name,
                              batch_id, exc)
                 return
-            if status is not None and status < 500 and status not in (408, 409, 429):
+            if _refused_for_good(exc):
                 raise  # refused for good (the key is wrong): say so, and stop
             with self.store.db.guard():
                 self.leases.release(self.id, job_id, pass_number, index,
@@ -430,20 +430,20 @@ class Worker:
         self._say(f"worker {self.id}: job {name} pass {pass_number} batch {index}: "
                   f"{seen:,} result(s) stored from {batch.id}")
         with self.store.db.guard():
-            if self.leases.all_collected(job_id) and self.leases.job_state(name) == "running":
-                records.finish_job(job_id, time.time(), records.latest_counts(job_id), None)
-                self._say(f"worker {self.id}: job {name} is done (every batch's results are "
-                          "in the store)")
+            self._finish_if_collected(job_id, name)
 
     def _interval(self, job_id: int, looks: int,
                   batch: Optional[MessageBatch] = None) -> float:
         first = self.check_interval
         if first is None:
+            first = self._job_intervals.get(job_id)
+        if first is None:  # the job's own, read once per job
             with self.store.db.guard():
                 row = self.store.db.execute("SELECT options FROM jobs WHERE id = ?",
                                             (job_id,)).fetchone()
-            first = json.loads(row[0]).get("poll_interval") if row else None
-        first = DEFAULT_CHECK_SECONDS if first is None else float(first)
+            given = json.loads(row[0]).get("poll_interval") if row else None
+            first = self._job_intervals[job_id] = \
+                DEFAULT_CHECK_SECONDS if given is None else float(given)
         if batch is None:
             return first
         # the client's poll policy (a plugin may replace it): grows to ten times the first
@@ -457,3 +457,8 @@ class Worker:
             self.stream.write(message + "\n")
             self.stream.flush()
 
+
+def _refused_for_good(error: BaseException) -> bool:
+    """A 4xx other than 408, 409 and 429: asking again will not help."""
+    status = getattr(error, "status_code", None)
+    return status is not None and status < 500 and status not in (408, 409, 429)
