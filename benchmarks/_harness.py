@@ -101,6 +101,15 @@ class EmulatorProcess:
             pass
         return None
 
+    def cpu_s(self) -> Optional[float]:
+        """The emulator's own CPU so far (user + sys, from /proc/PID/stat)."""
+        assert self.proc is not None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def __exit__(self, *exc: Any) -> None:
         if self.proc is None:
             return

@@ -24,7 +24,7 @@ import argparse
 import json
 import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import requests
 
@@ -50,7 +50,7 @@ CHUNK = 1 << 20
 Plan = Tuple[int, int, int, int]
 
 
-def check(line_no: int, row: Any, seen: set) -> None:  # type: ignore[type-arg]
+def check(line_no: int, row: Any, seen: Set[str]) -> None:
     if not isinstance(row, dict):
         raise ValueError(f"line {line_no}: not a JSON object")
     custom_id = row.get("custom_id")
@@ -77,10 +77,10 @@ def check(line_no: int, row: Any, seen: set) -> None:  # type: ignore[type-arg]
             raise ValueError(f"line {line_no}: {name} is refused in a batch")
 
 
-def plan(input_path: str) -> Tuple[List[Plan], set]:  # type: ignore[type-arg]
+def plan(input_path: str) -> Tuple[List[Plan], Set[str]]:
     """Read, parse and check every line; the batches as byte ranges of the file."""
     plans: List[Plan] = []
-    seen: set = set()  # type: ignore[type-arg]
+    seen: Set[str] = set()
     start = offset = count = 0
     body = len(HEAD) + len(TAIL)
     with open(input_path, "rb") as handle:

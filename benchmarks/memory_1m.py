@@ -3,7 +3,8 @@
 A child process runs ``BatchClient(plugins=[], load_entry_points=False).run(...)`` on a
 JSONL of ``--requests`` tiny requests (~110 bytes each) against the emulator in its own
 process (``--rate inf``), and reports its own VmHWM from /proc/self/status: once after
-its imports (the floor, for reference) and once after the job. Also its wall time and
+its imports (the floor, for reference) and once after the job, and when in the job its
+RSS was highest (sampled every 0.25 s). Also its wall time and
 CPU (user + sys, ``os.wait4``). The output is checked: N lines, N distinct custom_ids.
 With ``--bare``, the bare client (``benchmarks/bare_client.py``) runs the same job in
 the same way, for comparison.
@@ -34,14 +35,28 @@ from _harness import (
 )
 
 CHILD = """
-import json, sys, time
+import json, sys, threading, time
 INPUT, OUTPUT, URL, POLL = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 {imports}
 floor = peak_rss_mb()
 started = time.perf_counter()
+top = [0.0, 0.0]  # the largest VmRSS sampled, and when (seconds into the job)
+
+def sample():
+    while True:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) / 1024
+                    if rss > top[0]:
+                        top[:] = [rss, time.perf_counter() - started]
+        time.sleep(0.25)
+
+threading.Thread(target=sample, daemon=True).start()
 {run}
 print({mark!r} + json.dumps(dict(info, job_s=time.perf_counter() - started,
-                                 floor_mb=floor, peak_rss_mb=peak_rss_mb())))
+                                 floor_mb=floor, peak_rss_mb=peak_rss_mb(),
+                                 peak_at_s=top[1])))
 """
 
 CONTENDERS = {
@@ -82,7 +97,8 @@ def print_figures(figures: Dict[str, Any]) -> None:
           f"emulator in its own process (--rate inf)   (goal: peak RSS < 100 MB)")
     for name, row in figures["rows"].items():
         print(f"  {CONTENDERS[name][0]:<24} peak RSS {row['peak_rss_mb']:>7.1f} MB "
-              f"(after imports {row['floor_mb']:.1f} MB)   wall {row['process_s']:>7.1f} s "
+              f"(after imports {row['floor_mb']:.1f} MB; highest {row['peak_at_s']:.0f} s "
+              f"into the job)   wall {row['process_s']:>7.1f} s "
               f"(job {row['job_s']:.1f} s)   CPU {row['cpu_s']:>7.1f} s   "
               f"batches {row.get('batches', '?')}")
 

@@ -100,13 +100,19 @@ def store_shape(conn: sqlite3.Connection) -> Shape:
 def bare_rate(shape: Shape, lines: List[bytes], custom_ids: List[str], commit_every: int,
               repeat: int) -> float:
     """results/s of a bare ``executemany`` of the same lines into a same-shape table."""
-    known = {"job_id": lambda i: 1, "pass": lambda i: 1, "type": lambda i: "succeeded",
-             "custom_id": lambda i: custom_ids[i], "line": lambda i: lines[i][:-1]}
-    columns = [name for name, not_null in shape["columns"] if name in known or not_null]
+    def value(name: str, i: int) -> Any:
+        known = {"job_id": 1, "pass": 1, "type": "succeeded"}
+        if name == "custom_id":
+            return custom_ids[i]
+        if name == "line":
+            return lines[i][:-1]
+        return known.get(name, "")  # another NOT NULL column: any value
+
+    columns = [name for name, not_null in shape["columns"]
+               if name in ("job_id", "pass", "type", "custom_id", "line") or not_null]
     sql = (f"INSERT INTO results ({', '.join(columns)}) "
            f"VALUES ({', '.join('?' * len(columns))})")
-    rows = [tuple(known.get(name, lambda i: "")(i) for name in columns)
-            for i in range(len(lines))]
+    rows = [tuple(value(name, i) for name in columns) for i in range(len(lines))]
     best = math.inf
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
