@@ -82,7 +82,8 @@ def one_input(label: str, path: Path, count: int, repeat: int) -> Dict[str, Any]
 def measure(small: int = 100_000, large: int = 1_000, large_bytes: int = 200_000,
             repeat: int = 3) -> Dict[str, Any]:
     """Best of ``repeat`` for each side, each input; figures as a dict."""
-    os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="cb-bench-state-"))
+    if not os.environ.get("XDG_STATE_HOME"):  # job state of the dry runs: not the user's
+        os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="cb-bench-state-")
     figures: Dict[str, Any] = {"repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="cb-plan-input-") as tmp:
         if small:
