@@ -2,8 +2,14 @@
 
 Prints records/s for ``client.results()`` (typed and raw) and for the official
 ``anthropic`` package's ``messages.batches.results()``, and the ratios, in one run.
+Also the limit of issue #19, on the same body in the same run: ``requests`` streaming
+the body (``iter_content`` split on newlines, and ``iter_lines``; the faster counts)
+and ``orjson.loads`` of each line, nothing else. Goals: typed >= 60% and raw >= 80% of
+that limit.
 
     python benchmarks/results_stream.py [--records 100000] [--text-bytes 400] [--repeat 3]
+
+Importable: ``measure(records, text_bytes, repeat) -> dict``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -32,21 +38,64 @@ def best_rate(run: Callable[[], int], records: int, repeat: int) -> float:
     return records / best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--text-bytes", type=int, default=400,
-                        help="length of each answer's text")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N runs for each client")
-    args = parser.parse_args()
+def limit_runs(url: str) -> Dict[str, Callable[[], int]]:
+    """The limit: requests + orjson, reading the body two ways (stdlib json without orjson)."""
+    import requests
 
-    chunks: List[bytes] = list(generated_body(args.records, args.text_bytes)())
+    try:
+        import orjson
+
+        loads: Callable[[bytes], Any] = orjson.loads
+    except ImportError:  # pragma: no cover
+        import json
+
+        loads = json.loads
+    session = requests.Session()
+    session.headers.update({"x-api-key": "bench", "anthropic-version": "2026-10-21"})
+
+    def results_url() -> str:
+        got = session.get(f"{url}/v1/messages/batches/{BATCH_ID}", timeout=60)
+        got.raise_for_status()
+        return str(got.json()["results_url"])
+
+    def split_content() -> int:
+        seen = 0
+        rest = b""
+        with session.get(results_url(), stream=True, timeout=600) as body:
+            body.raise_for_status()
+            for chunk in body.iter_content(chunk_size=1 << 16):
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+                for line in lines:
+                    if line and loads(line)["custom_id"]:
+                        seen += 1
+        if rest.strip() and loads(rest)["custom_id"]:
+            seen += 1
+        return seen
+
+    def iter_lines() -> int:
+        seen = 0
+        with session.get(results_url(), stream=True, timeout=600) as body:
+            body.raise_for_status()
+            for line in body.iter_lines(chunk_size=1 << 16):
+                if line and loads(line)["custom_id"]:
+                    seen += 1
+        return seen
+
+    return {"iter_content + split": split_content, "iter_lines": iter_lines}
+
+
+def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
+            ) -> Dict[str, Any]:
+    """records/s of each reader (best of ``repeat``) and the ratios, as a dict."""
+    chunks: List[bytes] = list(generated_body(records, text_bytes)())
     size_mb = sum(map(len, chunks)) / 1e6
 
     def body() -> Iterable[bytes]:
         return chunks
 
-    with LoopbackResultsServer(body, args.records) as server:
+    limits: Dict[str, float] = {}
+    with LoopbackResultsServer(body, records) as server:
         ours = BatchClient(api_key="bench", base_url=server.url, load_entry_points=False)
 
         def typed() -> int:
@@ -55,8 +104,10 @@ def main() -> None:
         def raw() -> int:
             return sum(1 for r in ours.results(BATCH_ID, raw=True) if r["custom_id"])
 
-        rates = {"claudebatch typed": best_rate(typed, args.records, args.repeat),
-                 "claudebatch raw": best_rate(raw, args.records, args.repeat)}
+        rates = {"claudebatch typed": best_rate(typed, records, repeat),
+                 "claudebatch raw": best_rate(raw, records, repeat)}
+        for name, run in limit_runs(server.url).items():
+            limits[name] = best_rate(run, records, repeat)
         try:
             import anthropic
         except ImportError:
@@ -68,19 +119,44 @@ def main() -> None:
                 return sum(1 for r in official.messages.batches.results(BATCH_ID) if r.custom_id)
 
             rates[f"anthropic {anthropic.__version__}"] = best_rate(
-                official_run, args.records, args.repeat)
+                official_run, records, repeat)
 
     from claudebatch._results import BACKEND
 
-    print(f"results body: {args.records:,} records, {size_mb:.1f} MB, ijson backend {BACKEND}")
-    for name, rate in rates.items():
-        print(f"{name:<24} {rate:>12,.0f} records/s")
+    limit = max(limits.values())
     baseline = next((v for k, v in rates.items() if k.startswith("anthropic")), None)
-    if baseline:
-        print(f"typed / official: {rates['claudebatch typed'] / baseline:.2f}x   "
-              f"raw / official: {rates['claudebatch raw'] / baseline:.2f}x")
+    return {"records": records, "size_mb": size_mb, "backend": BACKEND, "rates": rates,
+            "limits": limits, "limit": limit,
+            "typed_of_limit": rates["claudebatch typed"] / limit,
+            "raw_of_limit": rates["claudebatch raw"] / limit,
+            "typed_vs_official": rates["claudebatch typed"] / baseline if baseline else None,
+            "raw_vs_official": rates["claudebatch raw"] / baseline if baseline else None}
+
+
+def print_figures(figures: Dict[str, Any]) -> None:
+    print(f"results body: {figures['records']:,} records, {figures['size_mb']:.1f} MB, "
+          f"ijson backend {figures['backend']}")
+    for name, rate in figures["rates"].items():
+        print(f"{name:<24} {rate:>12,.0f} records/s")
+    for name, rate in figures["limits"].items():
+        print(f"{'limit: ' + name:<32} {rate:>12,.0f} records/s   (requests + orjson)")
+    if figures["typed_vs_official"] is not None:
+        print(f"typed / official: {figures['typed_vs_official']:.2f}x   "
+              f"raw / official: {figures['raw_vs_official']:.2f}x")
     else:
         print("the official anthropic package is not installed: no ratio")
+    print(f"typed / limit: {figures['typed_of_limit']:.0%} (goal >= 60%)   "
+          f"raw / limit: {figures['raw_of_limit']:.0%} (goal >= 80%)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--text-bytes", type=int, default=400,
+                        help="length of each answer's text")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs for each client")
+    args = parser.parse_args()
+    print_figures(measure(args.records, args.text_bytes, args.repeat))
 
 
 if __name__ == "__main__":
