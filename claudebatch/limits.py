@@ -6,9 +6,10 @@ does (``json_bytes`` is the byte count the body limit applies to).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from . import _json
 
 #: The service's limits for one batch: requests, and bytes of request body. "256 MB" is
 #: taken as 256,000,000 bytes: no source settles MB against MiB, and a body over the real
@@ -55,5 +56,6 @@ RESULT_STREAM_ATTEMPTS = 5
 
 
 def json_bytes(value: Any) -> bytes:
-    """Compact JSON as a request body carries it: the bytes the size limit counts."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact JSON as a request body carries it: the bytes the size limit counts
+    (the same bytes with orjson installed or not)."""
+    return _json.dumps(value)

@@ -9,8 +9,9 @@ them when precision matters.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Iterator, NamedTuple, Optional
+
+from . import _json
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 3  # role markers around each message
@@ -23,7 +24,7 @@ def count_tokens(text: str) -> int:
 
 
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _json.dumps_sorted(value).decode("utf-8")
 
 
 def strip_cache_control(block: Any) -> Any:

@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from .. import _json
 from .._spool import Spool
 from ..context import JobContext
 from ..errors import ReuseError
@@ -168,7 +169,7 @@ class ReusePlan:
             bought = StoredAnswer(line=b"", job=job, custom_id=source_id, batch_id=batch_id,
                                   batch_created_at=created_at, stored_at=stored_at)
             try:
-                value = json.loads(line)
+                value = _json.loads(line)
             except ValueError:
                 value = None
             if not isinstance(value, dict) or not isinstance(value.get("result"), dict):
@@ -184,4 +185,4 @@ class ReusePlan:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _json.dumps(value)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from claudebatch import MessageBatch, Request
+from claudebatch import MessageBatch, Request, _json
 
 from ._database import Database
 from ._errors import StoreError
@@ -22,7 +22,10 @@ from ._fingerprint import Fingerprint
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return _json.dumps(value).decode("utf-8")
+    except (TypeError, ValueError):  # not JSON: its text, as the column always kept
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 #: The batch index of requests answered without a batch (reused, duplicates).
