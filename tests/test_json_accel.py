@@ -19,6 +19,14 @@ from claudebatch._inputs import _read_line, iter_jsonl_lines
 
 orjson = pytest.importorskip("orjson")
 
+
+@pytest.fixture(autouse=True)
+def _restore_the_backend() -> Iterator[None]:
+    """Each test switches freely; the next test finds the process's own backend."""
+    before = _json.BACKEND
+    yield
+    _json.use("orjson" if before == "orjson" else None)
+
 _CHARACTERS = ["a", "Z", "0", " ", '"', "\\", "/", "\n", "\t", "\x00", "\x1f", "\x7f", "\x80",
                "é", "\u2028", "\u2029", "\ufeff", "中", "\U0001f600", "\uffff", "<", "&"]
 
