@@ -41,7 +41,7 @@ from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
 from ._polling import Watch, poll_until_ended
-from ._results import annotate, iter_raw, to_result
+from ._results import annotate, iter_lines, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .apirules import DEFAULT_API_VERSION, beta_header, check_api_version, check_betas
@@ -413,6 +413,13 @@ class BatchClient:
         closed when the iteration ends, breaks or fails.
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
+        url = self._results_url(batch)
+        return self._stream_results(batch, url, raw=raw, call_hooks=call_hooks,
+                                    context=context if context is not None else self.context)
+
+    def _results_url(self, batch: MessageBatch) -> str:
+        """The batch's results_url, once it is sure the results exist there and that the
+        API key may go there."""
         if not batch.ended:
             raise BatchNotEndedError(
                 f"batch {batch.id} is {batch.processing_status}: results exist once it has "
@@ -433,31 +440,44 @@ class BatchClient:
                 "there. If your results are served by a gateway you trust, allow its origin "
                 "explicitly: BatchClient(allowed_origins=['https://gateway.example']) or "
                 "--allow-origin https://gateway.example")
-        return self._stream_results(batch, url, raw=raw, call_hooks=call_hooks,
-                                    context=context if context is not None else self.context)
+        return url
 
     def _stream_results(self, batch: MessageBatch, url: str, *, raw: bool, call_hooks: bool,
                         context: CallContext) -> Iterator[Any]:
-        response = self.transport.request("GET", url, stream=True,
-                                          headers={"accept": "application/x-jsonl"})
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         source = f"results of {batch.id}"
+        for value, line in self._result_lines(url, source):
+            if raw and not has_hooks and not has_notes:
+                yield value
+                continue
+            result = to_result(value, source=source)
+            if has_notes:
+                value, annotated, _ = annotate(self.hook, value, result, context)
+                if annotated is not result:
+                    result, line = annotated, None
+            if has_hooks:
+                self.hook.on_result(result=result, line=line or result_line(value),
+                                    context=context, batch=batch)
+            yield value if raw else result
+
+    def _result_lines(self, url: str, source: str
+                      ) -> Iterator[Tuple[Dict[str, Any], Optional[bytes]]]:
+        """``(value, line as served)`` for each result at ``url`` (checked by ``results``)."""
+        response = self.transport.request("GET", url, stream=True,
+                                          headers={"accept": "application/x-jsonl"})
         try:
             response.raw.decode_content = True
-            for value in iter_raw(response.raw, source=source):
-                if raw and not has_hooks and not has_notes:
-                    yield value
-                    continue
-                result = to_result(value, source=source)
-                if has_notes:
-                    value, result, _ = annotate(self.hook, value, result, context)
-                if has_hooks:
-                    self.hook.on_result(result=result, line=result_line(value),
-                                        context=context, batch=batch)
-                yield value if raw else result
+            yield from iter_lines(response.raw, source=source)
         finally:
             response.close()
+
+    def _lines_of(self, batch: MessageBatch
+                  ) -> Iterator[Tuple[Dict[str, Any], Optional[bytes]]]:
+        """An ended batch's results as ``(value, line)``, each line as the service sent it
+        (None for a line too long to hold), no hooks called: for a job, which writes the
+        lines and calls the hooks itself."""
+        return self._result_lines(self._results_url(batch), f"results of {batch.id}")
 
     # --- beside the batches ---------------------------------------------------
 

@@ -1,25 +1,31 @@
 """Stream a results body (JSONL) one result at a time, in constant memory.
 
-The body is read from the socket in chunks by ijson (its C backend when
-installed), so a multi-GB results file never sits in memory and a single huge
-line costs time linear in its length.
+The body is read from the socket in chunks and cut into lines; each line is
+parsed once (orjson when installed) and handed on with its bytes as served, so
+a job writes it without serializing it again. A multi-GB results file never
+sits in memory, and a single line too long to hold is parsed by ijson as it
+streams (its C backend when installed), in time linear in its length.
 """
 
 from __future__ import annotations
 
 import http.client
-from typing import Any, Dict, Iterator, Optional, Protocol, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import attrs
 import ijson
 import requests
 import urllib3
 
+from . import _json
 from ._serde import structure_result
 from .errors import APIConnectionError, ResultsParseError
 from .models import Annotation, BatchResult
 
 READ_SIZE = 64 * 1024
+#: A results line longer than this is parsed as it streams, never held whole (a result
+#: is a few KB; one of 16 MB is already far past the longest answer a model writes).
+MAX_HELD_LINE = 16 * 1024 * 1024
 
 #: What a broken connection raises from inside a read.
 NETWORK_ERRORS = (OSError, urllib3.exceptions.HTTPError, requests.RequestException,
@@ -48,8 +54,110 @@ class CountingReader:
 
 def iter_raw(stream: Readable, *, source: str = "results") -> Iterator[Dict[str, Any]]:
     """Yield each JSON object of a JSONL stream as a dict, checking it is a result line."""
+    for value, _ in iter_lines(stream, source=source):
+        yield value
+
+
+def iter_lines(stream: Readable, *, source: str = "results"
+               ) -> Iterator[Tuple[Dict[str, Any], Optional[bytes]]]:
+    """Each result of a JSONL stream as ``(value, line)``: the line as served (no line
+    end), parsed once. A job writes that line, so nothing is serialized again.
+
+    A line longer than :data:`MAX_HELD_LINE` is never held whole: from there on the
+    stream is parsed as it comes by ijson, and ``line`` is None (the caller writes
+    the value serialized).
+    """
     reader = CountingReader(stream)
+    loads = _json.loads
     last_id: Optional[str] = None
+    offset = 0  # where the next line starts in the stream
+    pending: List[bytes] = []  # the start of a line not ended yet
+    held = 0
+    while True:
+        try:
+            chunk = reader.read(READ_SIZE)
+        except NETWORK_ERRORS as exc:
+            raise _broken(source, reader.offset, last_id, exc) from exc
+        if not chunk:
+            break
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            pending.append(chunk)
+            held += len(chunk)
+            if held > MAX_HELD_LINE:  # a huge line: streamed by ijson from its start
+                rest = _Chained(pending, reader)
+                for value in _iter_ijson(rest, source, offset, last_id):
+                    yield value, None
+                return
+            continue
+        if pending:
+            pending.append(chunk[:end])
+            block = b"".join(pending)
+        else:
+            block = chunk[:end]
+        for line in block.split(b"\n"):
+            start, offset = offset, offset + len(line) + 1
+            line = line.strip()
+            if line:
+                value = _parse(loads, line, source, start, last_id)
+                last_id = value["custom_id"]
+                yield value, line
+        rest_of_chunk = chunk[end + 1:]
+        pending = [rest_of_chunk] if rest_of_chunk else []
+        held = len(rest_of_chunk)
+    line = b"".join(pending).strip()
+    if line:
+        yield _parse(loads, line, source, offset, last_id), line
+
+
+def _parse(loads: Any, line: bytes, source: str, offset: int, last_id: Optional[str]
+           ) -> Dict[str, Any]:
+    where = f"after custom_id {last_id!r}" if last_id else "before the first result"
+    try:
+        value = loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ResultsParseError(
+            f"{source}: malformed JSON near byte {offset} ({where}): {exc}",
+            custom_id=last_id, byte_offset=offset) from None
+    return _checked(value, source, offset, last_id)
+
+
+def _checked(value: Any, source: str, offset: int, last_id: Optional[str]) -> Dict[str, Any]:
+    if type(value) is not dict or type(value.get("custom_id")) is not str \
+            or type(value.get("result")) is not dict:
+        raise ResultsParseError(
+            f"{source}: a line near byte {offset} is not a result object "
+            f"(expected custom_id and result; after custom_id {last_id!r})",
+            custom_id=last_id, byte_offset=offset)
+    return value
+
+
+def _broken(source: str, offset: int, last_id: Optional[str], exc: BaseException
+            ) -> APIConnectionError:
+    where = f"after custom_id {last_id!r}" if last_id else "before the first result"
+    return APIConnectionError(f"{source}: the stream broke near byte {offset} ({where}): "
+                              f"{type(exc).__name__}: {exc}")
+
+
+class _Chained:
+    """The bytes held so far, then the rest of the stream."""
+
+    def __init__(self, held: List[bytes], reader: CountingReader):
+        self._held = held
+        self._reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing first, to see bytes or str
+            return b""
+        if self._held:
+            return self._held.pop(0)
+        return self._reader.read(size)
+
+
+def _iter_ijson(stream: Readable, source: str, start: int, last_id: Optional[str]
+                ) -> Iterator[Dict[str, Any]]:
+    """The rest of a results stream parsed as it comes (for lines too long to hold)."""
+    reader = CountingReader(stream)
     items = ijson.items(reader, "", multiple_values=True, use_float=True, buf_size=READ_SIZE)
     while True:
         try:
@@ -59,19 +167,11 @@ def iter_raw(stream: Readable, *, source: str = "results") -> Iterator[Dict[str,
         except ijson.JSONError as exc:
             where = f"after custom_id {last_id!r}" if last_id else "before the first result"
             raise ResultsParseError(
-                f"{source}: malformed JSON near byte {reader.offset} ({where}): {exc}",
-                custom_id=last_id, byte_offset=reader.offset) from None
+                f"{source}: malformed JSON near byte {start + reader.offset} ({where}): {exc}",
+                custom_id=last_id, byte_offset=start + reader.offset) from None
         except NETWORK_ERRORS as exc:
-            where = f"after custom_id {last_id!r}" if last_id else "before the first result"
-            raise APIConnectionError(
-                f"{source}: the stream broke near byte {reader.offset} ({where}): "
-                f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(value, dict) or not isinstance(value.get("custom_id"), str) \
-                or not isinstance(value.get("result"), dict):
-            raise ResultsParseError(
-                f"{source}: a line near byte {reader.offset} is not a result object "
-                f"(expected custom_id and result; after custom_id {last_id!r})",
-                custom_id=last_id, byte_offset=reader.offset)
+            raise _broken(source, start + reader.offset, last_id, exc) from exc
+        value = _checked(value, source, start + reader.offset, last_id)
         last_id = value["custom_id"]
         yield value
 

@@ -6,7 +6,6 @@ stored (replayed), and the final rewrite keeping one line per custom_id.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
 import attrs
 
+from .. import _json
 from .._output import OutputFile, replace_lines, result_line
 from .._report import BatchSummary
 from .._results import annotate, to_result
@@ -95,7 +95,7 @@ class Collector:
                 where = self._positions(item, ids)
                 counts: Counter[str] = Counter()
                 for line in state.stored(item.summary.id):
-                    value = json.loads(line)
+                    value = _json.loads(line)
                     custom_id = value.get("custom_id")
                     if custom_id not in expected or custom_id in item.written:
                         continue
@@ -192,9 +192,10 @@ class Collector:
         result: Optional[BatchResult] = None
         usable = True
         if self._wants_notes:
-            value, result, usable = annotate(self.hook, value, to_result(value, source=source),
+            noted, result, usable = annotate(self.hook, value, to_result(value, source=source),
                                              self.context)
-            line = None  # the plugins' fields go in
+            if noted is not value:
+                value, line = noted, None  # the plugins' fields go in
         if line is None:
             line = result_line(value)
         if keep is not None and usable and served["result"].get("type") == "succeeded":
@@ -249,7 +250,7 @@ class Collector:
         attempt = 1
         while seen != expected:
             try:
-                for value in self.client.results(item.batch, raw=True, call_hooks=False):
+                for value, line in self.client._lines_of(item.batch):
                     custom_id = value["custom_id"]
                     if custom_id in seen:  # written already (a resumed download): not again
                         if unwritten and where and custom_id in where:
@@ -260,7 +261,7 @@ class Collector:
                         foreign += 1
                         continue
                     seen.add(custom_id)
-                    self.write(value, item, counts, source=item.summary.id,
+                    self.write(value, item, counts, source=item.summary.id, line=line,
                                at=where[custom_id] if where else None)
                     self.results_written += 1
                 break
@@ -314,7 +315,7 @@ class Collector:
         with handle:
             for line in handle:
                 if line.strip():
-                    custom_id = json.loads(line).get("custom_id")
+                    custom_id = _json.loads(line).get("custom_id")
                     if custom_id in wanted:
                         found.add(custom_id)
         return found
@@ -330,7 +331,7 @@ class Collector:
         lines_left: Counter[str] = Counter()
         with open(self.output, "rb") as handle:
             for line in handle:
-                custom_id = json.loads(line)["custom_id"]
+                custom_id = _json.loads(line)["custom_id"]
                 if custom_id in resubmitted:
                     lines_left[custom_id] += 1
         counts: Counter[str] = Counter()
@@ -340,7 +341,7 @@ class Collector:
         def kept() -> Iterator[bytes]:
             with open(self.output, "rb") as src:
                 for line in src:
-                    value = json.loads(line)
+                    value = _json.loads(line)
                     custom_id = value["custom_id"]
                     if custom_id in resubmitted:
                         lines_left[custom_id] -= 1

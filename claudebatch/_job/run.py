@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -21,6 +20,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Opt
 
 import attrs
 
+from .. import _json
 from .._client import BatchClient, check_interval
 from .._output import OutputFile, check_output
 from .._pending import PendingBatch
@@ -500,7 +500,7 @@ class Job:
         notes = bool(self.hook.annotate_result.get_hookimpls())
         with open(self.output, "rb") as handle:
             for line in handle:
-                value = json.loads(line)
+                value = _json.loads(line)
                 spool, offset = where[value["custom_id"]]
                 result = to_result(value, source=self.output)
                 if notes:  # a plugin's typed value (the line holds its JSON)

@@ -399,14 +399,14 @@ class Worker:
                 (job_id, pass_number, index))}
         rows: List[Tuple[str, str, bytes]] = []
         seen = foreign = 0
-        for value in self.client.results(batch, raw=True, call_hooks=False):
+        for value, line in self.client._lines_of(batch):
             custom_id = value.get("custom_id")
             if custom_id not in ours:
                 foreign += 1
                 continue  # not a request of this batch: never stored as the job's
             seen += 1
             kind = str((value.get("result") or {}).get("type", "errored"))
-            rows.append((custom_id, kind, dumps(value).encode("utf-8")))
+            rows.append((custom_id, kind, line or dumps(value).encode("utf-8")))
             if len(rows) >= RESULT_ROWS_PER_WRITE:
                 with self.store.db.guard():
                     records.insert_results(job_id, pass_number, rows)
