@@ -19,7 +19,17 @@ import os
 import re
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from .apirules import DEFAULT_API_VERSION, request_needs, version_problems
+from . import _json
+from ._compactset import DigestTable
+from .apirules import (
+    BETA_ONLY_PARAMS,
+    DEFAULT_API_VERSION,
+    SAMPLING_PARAMS,
+    is_known_model,
+    request_needs,
+    version_problems,
+)
+from .catalog import family
 from .errors import ValidationError
 from .limits import (
     BATCH_REFUSED_PARAMS,
@@ -56,6 +66,19 @@ READ_CHUNK_BYTES = 1024 * 1024
 _ID_CHARACTER = re.compile(r"[a-zA-Z0-9_-]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_NAN = "the API's JSON has no NaN or Infinity"
+
+
+_UNSEEN = object()
+_DIGEST_MASK = 2**64 - 1
+_ODD_WHERE = 2**32 - 1  # a DigestTable number: this ``where`` is kept whole
+#: Params a request usually lacks: refused in a batch, or needing a beta, an API
+#: version or a model's support. A request with one is checked closely.
+_UNUSUAL_PARAMS = frozenset({*BATCH_REFUSED_PARAMS, *BETA_ONLY_PARAMS, *SAMPLING_PARAMS,
+                             "inference_geo"})
+
+
+def _plain_id(custom_id: str) -> bool:
+    return 0 < len(custom_id) <= 64 and CUSTOM_ID_PATTERN.fullmatch(custom_id) is not None
 
 
 def describe_custom_id_problem(custom_id: Any) -> Optional[str]:
@@ -325,7 +348,13 @@ class RequestValidator:
         self.problem_count = 0
         #: False when the source guarantees unique custom_ids (rows): no index is kept.
         self.track_ids = True
-        self._seen: Dict[str, str] = {}
+        # custom_ids seen, as 64-bit hashes in flat arrays (12 bytes each, not ~170), each
+        # with the number its ``where`` ends with: "data.jsonl line 7" is kept as 7
+        self._seen = DigestTable()
+        self._where_head: Optional[str] = None  # "data.jsonl line", the same for every row
+        self._odd_where: Dict[int, str] = {}  # a ``where`` of another shape, kept whole
+        # what a model's max_tokens may be with no beta (None: anything; an unknown model)
+        self._plain_max: Dict[str, Optional[int]] = {}
 
     def add_problem(self, where: str, what: str) -> None:
         self.problem_count += 1
@@ -333,12 +362,15 @@ class RequestValidator:
             self.problems.append(f"{where}: {what}")
 
     def check(self, item: Any, where: str) -> Optional[Request]:
-        if isinstance(item, SourceProblem):
+        if type(item) is dict and len(item) == 2 and "params" in item and "custom_id" in item:
+            custom_id: Any = item["custom_id"]  # the shape of almost every line
+            params: Any = item["params"]
+        elif isinstance(item, SourceProblem):
             self.add_problem(where, item.message)
             return None
-        if isinstance(item, Request):
-            custom_id: Any = item.custom_id
-            params: Any = item.params
+        elif isinstance(item, Request):
+            custom_id = item.custom_id
+            params = item.params
         elif type(item) is dict or isinstance(item, Mapping):
             extra = set(item) - {"custom_id", "params"}
             if extra:
@@ -355,19 +387,77 @@ class RequestValidator:
                                     f"custom_id and params, got {_type_name(item)}")
             return None
 
+        if type(custom_id) is str and type(params) is dict and _plain_id(custom_id) \
+                and self._plain(params, type(where) is CheckedWhere):  # the common case
+            if self.track_ids:
+                first = self._first_of(custom_id, where)
+                if first is not None:
+                    self.add_problem(f"{where} (custom_id {custom_id!r})",
+                                     f"custom_id duplicates {first}")
+                    return None
+            if isinstance(item, Request):
+                return item
+            return Request(custom_id, params)
+        return self._check_closely(item, custom_id, params, where)
+
+    def _plain(self, params: Dict[str, Any], read_clean: bool) -> bool:
+        """True when ``params`` is certainly fine: what a request usually is. Anything
+        else is checked closely, which names every problem. ``read_clean``: read from a
+        line known to hold only JSON the API takes."""
+        model = params.get("model")
+        max_tokens = params.get("max_tokens")
+        messages = params.get("messages")
+        if type(model) is not str or not model or type(max_tokens) is not int \
+                or max_tokens < MIN_MAX_TOKENS or type(messages) is not list or not messages \
+                or params.get("stream") is True:
+            return False
+        for name in _UNUSUAL_PARAMS:
+            if name in params:  # refused in a batch, needs a beta, or a version's rule
+                return False
+        for message in messages:  # blocks a version refuses (only in content lists)
+            if type(message) is not dict or type(message.get("content")) is not str:
+                if version_problems({"messages": messages}, self.api_version):
+                    return False
+                break
+        if not read_clean and describe_json_problem(params) is not None:
+            return False
+        most = self._plain_max.get(model, _UNSEEN)
+        if most is _UNSEEN:
+            found = family(model) if is_known_model(model) else None
+            most = self._plain_max[model] = None if found is None else found.max_output
+        return most is None or max_tokens <= most  # type: ignore[operator]
+
+    def _first_of(self, custom_id: str, where: str) -> Optional[str]:
+        """Where ``custom_id`` was seen first, or None (and it is remembered here)."""
+        digest = hash(custom_id) & _DIGEST_MASK
+        head, _, tail = where.rpartition(" ")
+        if self._where_head is None:
+            self._where_head = head
+        if head == self._where_head and tail.isdigit() and len(tail) < 10:
+            number = int(tail)
+        else:  # not "<head> <number>": kept whole (no source of the core's makes these)
+            number = _ODD_WHERE
+            self._odd_where.setdefault(digest, where)
+        first = self._seen.add(digest, number)
+        if first is None:
+            return None
+        if first == _ODD_WHERE:
+            return self._odd_where.get(digest, "an earlier request")
+        return f"{self._where_head} {first}"
+
+    def _check_closely(self, item: Any, custom_id: Any, params: Any, where: str
+                       ) -> Optional[Request]:
         label = f"{where} (custom_id {custom_id!r})" if isinstance(custom_id, str) else where
         ok = True
         id_problem = describe_custom_id_problem(custom_id)
         if id_problem:
             self.add_problem(label, id_problem)
             ok = False
-        elif not self.track_ids:
-            pass
-        elif custom_id in self._seen:
-            self.add_problem(label, f"custom_id duplicates {self._seen[custom_id]}")
-            ok = False
-        else:
-            self._seen[custom_id] = where
+        elif self.track_ids:
+            first = self._first_of(custom_id, where)
+            if first is not None:
+                self.add_problem(label, f"custom_id duplicates {first}")
+                ok = False
         for problem in describe_params_problems(params):
             self.add_problem(label, problem)
             ok = False
@@ -390,7 +480,7 @@ class RequestValidator:
             return None
         if isinstance(item, Request):
             return item if isinstance(params, dict) else Request(custom_id, dict(params))
-        return Request(custom_id, dict(params))
+        return Request(custom_id, params if type(params) is dict else dict(params))
 
     def raise_if_problems(self, summary: str) -> None:
         if self.problem_count:
@@ -491,7 +581,40 @@ def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BAT
         line = whole
         if not line or line.isspace():
             continue  # a blank line is skipped, not an error
-        yield f"{path} line {number}", _parse_line(line)
+        value, clean = _read_line(line)
+        where = f"{path} line {number}"
+        yield (CheckedWhere(where) if clean else where), value
+
+
+class CheckedWhere(str):
+    """A ``where`` whose line was read as JSON the API can take: no number it refuses, no
+    lone surrogate, no deeper nesting than it allows. The validator skips that walk."""
+
+    __slots__ = ()
+
+
+#: A line's shape, to see in C speed what its JSON may hold: digits become "0", brackets
+#: "{", everything else a space.
+_SHAPE = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord("{") if c in b"{[" else 32
+               for c in range(256))
+#: 19 digits in a row: perhaps an integer past 64 bits (orjson reads one past 64 bits
+#: unsigned as a float, silently), or one inside a string: read strictly then.
+_LONG_NUMBER = b"0" * 19
+
+
+def _read_line(line: bytes) -> Tuple[Any, bool]:
+    """One JSONL line's value (or a SourceProblem), and whether it is known clean (see
+    :class:`CheckedWhere`). orjson reads it when installed and nothing in the line
+    needs the strict reading, which names what the API refuses."""
+    shape = line.translate(_SHAPE)
+    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= MAX_JSON_DEPTH
+    if plain and _json.fast_loads is not None:
+        try:
+            return _json.fast_loads(line), True  # it refuses NaN and lone surrogates
+        except ValueError:
+            pass  # read strictly: its reason, named
+    value, strict = _parse_line_strictly(line)
+    return value, plain and strict and b"\\u" not in line
 
 
 def _parse_line(line: bytes) -> Any:
@@ -500,25 +623,31 @@ def _parse_line(line: bytes) -> Any:
     Numbers the API cannot take are caught as they are parsed; the line is then read
     again with stand-ins for them, so the validator can name their fields.
     """
+    return _parse_line_strictly(line)[0]
+
+
+def _parse_line_strictly(line: bytes) -> Tuple[Any, bool]:
+    """``(value, True)``, or ``(value with stand-ins for the numbers the API refuses,
+    False)``, or ``(SourceProblem, False)``."""
     bom = 3 if line.startswith(codecs.BOM_UTF8) else 0  # json.loads(bytes) skipped it
     try:
         text = line[bom:].decode("utf-8") if bom else line.decode("utf-8")
     except UnicodeDecodeError as exc:
         return SourceProblem(f"not valid UTF-8: byte 0x{line[bom + exc.start]:02x} at byte "
                              f"{bom + exc.start + 1} of the line; the API's JSON must be "
-                             "valid UTF-8")
+                             "valid UTF-8"), False
     try:
         try:
-            return _STRICT.decode(text)
+            return _STRICT.decode(text), True
         except _NotApiJson:
-            return _LENIENT.decode(text)
+            return _LENIENT.decode(text), False
     except RecursionError:
         return SourceProblem(f"nested too deeply: more than {MAX_JSON_DEPTH} levels of "
-                             "objects and arrays")
+                             "objects and arrays"), False
     except ValueError as exc:
         detail = (f"{exc.msg} (column {exc.colno})"
                   if isinstance(exc, json.JSONDecodeError) else str(exc))
-        return SourceProblem(f"not valid JSON: {detail}")
+        return SourceProblem(f"not valid JSON: {detail}"), False
 
 
 def _read_long_line(handle: IO[bytes], first: bytes, max_line_bytes: int

@@ -8,14 +8,15 @@ where the next request is written.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from typing import IO, Iterator, Tuple
 
+from . import _json
 from .models import Request
 
 READ_SIZE = 1024 * 1024
+WRITE_SIZE = 1024 * 1024
 _ID_PREFIX = b'{"custom_id":"'
 
 
@@ -25,7 +26,7 @@ def custom_id_of(line: bytes) -> str:
 
 
 def request_of(line: bytes) -> Request:
-    value = json.loads(line)
+    value = _json.loads(line)
     return Request(value["custom_id"], value["params"])
 
 
@@ -33,13 +34,28 @@ class Spool:
     """Append serialized requests; read back any range of them by byte offsets."""
 
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="claudebatch-spool-")
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="claudebatch-spool-",
+                                                       buffering=0)
         self._end = 0
+        # appended, not written yet: copied in, not kept as given (orjson's bytes hold a
+        # 4 KB buffer each, whatever their length)
+        self._buffer = bytearray()
 
     def append(self, data: bytes) -> None:
-        self._file.write(data)
-        self._file.write(b"\n")
+        buffer = self._buffer
+        buffer += data
+        buffer += b"\n"
+        if len(buffer) >= WRITE_SIZE:
+            self.flush()
         self._end += len(data) + 1
+
+    def flush(self) -> None:
+        if self._buffer:
+            data = memoryview(self._buffer)
+            while data:
+                data = data[self._file.write(data) or 0:]
+            data.release()
+            self._buffer = bytearray()
 
     def tell(self) -> int:
         """Where the next request will be written: the end of what is stored."""
@@ -47,7 +63,7 @@ class Spool:
 
     def lines(self, start: int, end: int) -> Iterator[bytes]:
         """The serialized requests stored between two offsets."""
-        self._file.flush()
+        self.flush()
         fd = self._file.fileno()
         offset, head = start, []  # head: the start of a line longer than one read
         while offset < end:
