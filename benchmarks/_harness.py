@@ -58,6 +58,9 @@ def child_env(state_dir: Optional[str] = None) -> Dict[str, str]:
         prefix="cb-bench-state-")
     env.pop("ANTHROPIC_API_KEY", None)
     env.pop("ANTHROPIC_BASE_URL", None)
+    # as installed packages run: from their .pyc files (a sandbox may forbid writing them,
+    # and then every start compiles every module it imports, for every contender alike)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

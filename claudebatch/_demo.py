@@ -8,9 +8,10 @@ cache prefix) is what makes prompt caching pay off at batch scale.
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from .models import Request
+if TYPE_CHECKING:
+    from .models import Request
 
 DEMO_MODEL = "claude-haiku-4-5"
 
@@ -49,6 +50,8 @@ SYSTEM_PROMPT = (
 
 def support_tickets(count: int, *, seed: int = 7, model: str = DEMO_MODEL) -> Iterator[Request]:
     """``count`` triage requests, ``ticket-00000``..., all sharing SYSTEM_PROMPT."""
+    from .models import Request
+
     rng = random.Random(seed)
     for i in range(count):
         text = (f"{rng.choice(_TONES)}Hello, {rng.choice(_PRODUCTS)} "

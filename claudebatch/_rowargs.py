@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ._rowsource import file_format
 from .argtypes import bounded
 from .errors import ConfigurationError, ValidationError
-from .rows import Rows
+
+if TYPE_CHECKING:  # imported when used: building the parser needs neither
+    from .rows import Rows
 
 #: Options that only mean something with --template.
 ROW_OPTIONS = ("system", "model", "params_file", "params", "id_column", "format",
@@ -76,6 +77,9 @@ def _params(args: argparse.Namespace) -> Dict[str, Any]:
 
 def rows_from_args(args: argparse.Namespace, data: Any) -> Optional[Rows]:
     """A Rows for ``run``'s input when --template is given; None for requests."""
+    from ._rowsource import file_format
+    from .rows import Rows
+
     if not args.template:
         given = [name for name in ROW_OPTIONS if getattr(args, name, None)]
         if given:

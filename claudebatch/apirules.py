@@ -15,18 +15,15 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set,
 
 import attrs
 
+# the versions live apart (the CLI's parser needs only them); public here, as always
+from ._versions import API_VERSION_2023_06_01 as API_VERSION_2023_06_01
+from ._versions import API_VERSION_2026_10_21 as API_VERSION_2026_10_21
+from ._versions import API_VERSIONS as API_VERSIONS
+from ._versions import DEFAULT_API_VERSION as DEFAULT_API_VERSION
 from .catalog import family, packaged_table
 from .errors import ConfigurationError
 
 logger = logging.getLogger("claudebatch")
-
-#: The version every request carried until 2026-10-21; it still accepts sampling params.
-API_VERSION_2023_06_01 = "2023-06-01"
-#: The version released 2026-10-21 and sent by default by the official SDKs since.
-API_VERSION_2026_10_21 = "2026-10-21"
-API_VERSIONS: Tuple[str, ...] = (API_VERSION_2023_06_01, API_VERSION_2026_10_21)
-#: As the official SDK: the latest.
-DEFAULT_API_VERSION = API_VERSION_2026_10_21
 
 #: Refused under 2026-10-21, even at their default values.
 SAMPLING_PARAMS: Tuple[str, ...] = ("temperature", "top_p", "top_k")

@@ -16,15 +16,12 @@ import functools
 import json
 import os
 import sys
-from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import __version__
-from ._client import BatchClient
 from ._demo import DEMO_MODEL
-from ._output import OutputFile, check_output, result_line
 from ._rowargs import add_row_options, job_options, rows_from_args
-from ._serde import unstructure
-from .apirules import API_VERSION_2023_06_01, API_VERSIONS, DEFAULT_API_VERSION
+from ._versions import API_VERSION_2023_06_01, API_VERSIONS, DEFAULT_API_VERSION
 from .argtypes import batch_id, bounded, duration, seconds
 from .errors import (
     BatchNotEndedError,
@@ -35,6 +32,9 @@ from .errors import (
     WaitTimeoutError,
 )
 from .limits import DEFAULT_MAX_IN_FLIGHT, MAX_REQUESTS_PER_BATCH
+
+if TYPE_CHECKING:  # imported where used: ``claudebatch --help`` needs none of them
+    from ._client import BatchClient
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -253,6 +253,8 @@ def plugins_from_args(args: argparse.Namespace) -> List[Any]:
 
 
 def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
+    from ._client import BatchClient
+
     kwargs: Dict[str, Any] = {"base_url": args.base_url, "allow_http": args.allow_http,
                               "allowed_origins": args.allow_origin,
                               "api_version": args.api_version, "betas": args.beta,
@@ -263,6 +265,12 @@ def make_client(args: argparse.Namespace, **extra: Any) -> BatchClient:
     return BatchClient(**kwargs)
 
 
+def _unstructure(value: Any) -> Any:
+    from ._serde import unstructure
+
+    return unstructure(value)
+
+
 def print_json(value: Any, out: Optional[IO[str]] = None) -> None:
     (out or sys.stdout).write(json.dumps(value, ensure_ascii=False) + "\n")
 
@@ -270,7 +278,7 @@ def print_json(value: Any, out: Optional[IO[str]] = None) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     client = make_client(args)
     batch = client.create(args.input)
-    print_json(unstructure(batch))
+    print_json(_unstructure(batch))
     return EXIT_OK
 
 
@@ -378,20 +386,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         batch_id(args.batch_id)
     except argparse.ArgumentTypeError as exc:
         raise ConfigurationError(f"{exc}; nor is it a job name a job store knows") from None
-    print_json(unstructure(make_client(args).retrieve(args.batch_id)))
+    print_json(_unstructure(make_client(args).retrieve(args.batch_id)))
     return EXIT_OK
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
     client = make_client(args)
     batch = client.wait(args.batch_id, timeout=args.timeout, poll_interval=args.poll_interval)
-    print_json(unstructure(batch))
+    print_json(_unstructure(batch))
     return EXIT_OK
 
 
 def cmd_results(args: argparse.Namespace) -> int:
     client = make_client(args)
     results = client.results(args.batch_id, raw=True)
+    from ._output import OutputFile, check_output, result_line
+
     if args.output:
         check_output(args.output)
         with OutputFile(args.output, append=False) as out:
@@ -406,19 +416,19 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     client = make_client(args)
     for number, batch in enumerate(client.list(), start=1):
-        print_json(unstructure(batch))
+        print_json(_unstructure(batch))
         if args.limit is not None and number >= args.limit:
             break
     return EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    print_json(unstructure(make_client(args).cancel(args.batch_id)))
+    print_json(_unstructure(make_client(args).cancel(args.batch_id)))
     return EXIT_OK
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    print_json(unstructure(make_client(args).delete(args.batch_id)))
+    print_json(_unstructure(make_client(args).delete(args.batch_id)))
     return EXIT_OK
 
 

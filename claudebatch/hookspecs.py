@@ -58,9 +58,10 @@ import argparse
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import pluggy
-import requests
 
 if TYPE_CHECKING:
+    import requests
+
     from ._job import ResumeState
     from ._pending import PendingBatch
     from ._report import JobPlan, JobReport

@@ -7,14 +7,15 @@ replaces it (the retry plugin does, for HTTP retries).
 from __future__ import annotations
 
 import random
-from typing import Any, Optional
-
-import requests
+from typing import TYPE_CHECKING, Any, Optional
 
 from ._plugins import hookimpl
 from .context import CallContext
 from .hookspecs import GIVE_UP
 from .models import MessageBatch
+
+if TYPE_CHECKING:
+    import requests
 
 #: Statuses worth retrying: timeouts, conflicts, rate limits, server errors, overload.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})

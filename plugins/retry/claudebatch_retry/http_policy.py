@@ -13,9 +13,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, Optional
-
-import requests
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Optional
 
 from claudebatch import GIVE_UP, CallContext
 from claudebatch.policies import (
@@ -24,6 +22,9 @@ from claudebatch.policies import (
     retry_after_seconds,
     should_retry_header,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger("claudebatch.retry")
 

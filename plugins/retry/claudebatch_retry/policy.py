@@ -24,9 +24,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
-
-import requests
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, Union
 
 from claudebatch import (
     BatchResult,
@@ -42,6 +40,9 @@ from claudebatch.limits import MAX_PASSES
 from .classify import Classification, classify
 from .failures import NOT_RETRYABLE, RETRIES_EXHAUSTED, FailedForGood, Failure
 from .http_policy import HttpRetry, HttpRetrySchedule
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger("claudebatch.retry")
 

@@ -13,17 +13,17 @@ import datetime as dt
 import enum
 import sys
 import typing
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import attrs
 import cattrs
-import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from claudebatch import ConfigurationError
 
 from .apischema import api_schema, check_schema
+
+if TYPE_CHECKING:  # imported when a schema is first read: loading the plugin needs neither
+    from jsonschema import Draft202012Validator
 
 if sys.version_info >= (3, 10):
     from types import UnionType
@@ -113,6 +113,8 @@ def _fast(schema: Dict[str, Any]) -> Optional[Callable[[Any], Any]]:
         return None
     try:
         draft07 = {k: v for k, v in schema.items() if k != "$schema"}
+        import fastjsonschema
+
         compiled: Callable[[Any], Any] = fastjsonschema.compile(draft07)
         return compiled
     except Exception:  # a schema it cannot compile: jsonschema alone judges
@@ -146,6 +148,9 @@ def _shared_only(node: Any, parent: Optional[str]) -> bool:
 
 
 def _validator(schema: Dict[str, Any], what: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
