@@ -27,6 +27,7 @@ class DigestTable:
         self._keys = array("Q", bytes(8 * size))
         self._values = array("I", bytes(4 * size))
         self._mask = size - 1
+        self._limit = int(_MAX_LOAD * size)
         self._count = 0
 
     def __len__(self) -> int:
@@ -37,17 +38,16 @@ class DigestTable:
         digest = digest or 1  # 0 marks an empty slot
         keys, mask = self._keys, self._mask
         slot = digest & mask
-        while True:
-            found = keys[slot]
-            if found == _EMPTY:
-                break
+        found = keys[slot]
+        while found:
             if found == digest:
                 return int(self._values[slot])
             slot = (slot + 1) & mask
+            found = keys[slot]
         keys[slot] = digest
-        self._values[slot] = min(number, _MAX_NUMBER)
-        self._count += 1
-        if self._count > _MAX_LOAD * (mask + 1):
+        self._values[slot] = number if number < _MAX_NUMBER else _MAX_NUMBER
+        self._count = count = self._count + 1
+        if count > self._limit:
             self._grow()
         return None
 
@@ -57,6 +57,7 @@ class DigestTable:
         self._keys = keys = array("Q", bytes(8 * size))
         self._values = values = array("I", bytes(4 * size))
         self._mask = mask = size - 1
+        self._limit = int(_MAX_LOAD * size)
         for digest, number in zip(old_keys, old_values):
             if digest != _EMPTY:
                 slot = digest & mask

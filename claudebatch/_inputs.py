@@ -431,10 +431,10 @@ class RequestValidator:
         """Where ``custom_id`` was seen first, or None (and it is remembered here)."""
         digest = hash(custom_id) & _DIGEST_MASK
         head, _, tail = where.rpartition(" ")
-        if self._where_head is None:
-            self._where_head = head
         if head == self._where_head and tail.isdigit() and len(tail) < 10:
             number = int(tail)
+        elif self._where_head is None and tail.isdigit() and len(tail) < 10:
+            self._where_head, number = head, int(tail)
         else:  # not "<head> <number>": kept whole (no source of the core's makes these)
             number = _ODD_WHERE
             self._odd_where.setdefault(digest, where)
@@ -588,26 +588,47 @@ def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BAT
 
 class CheckedWhere(str):
     """A ``where`` whose line was read as JSON the API can take: no number it refuses, no
-    lone surrogate, no deeper nesting than it allows. The validator skips that walk."""
+    lone surrogate, no deeper nesting than it allows. The validator skips that walk.
+    Nor does it hold a float that orjson writes otherwise than json (see
+    :mod:`claudebatch._json`): the planner serializes it with orjson directly."""
 
     __slots__ = ()
 
 
 #: A line's shape, to see in C speed what its JSON may hold: digits become "0", brackets
-#: "{", everything else a space.
-_SHAPE = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord("{") if c in b"{[" else 32
-               for c in range(256))
+#: "{", "e" and "E" "e"; "." and "-" stay; everything else becomes a space.
+_SHAPE = bytes(ord("0") if 48 <= c <= 57 else ord("{") if c in b"{[" else
+               ord("e") if c in b"eE" else c if c in b".-" else 32 for c in range(256))
+#: Floats json writes otherwise than orjson, in a shape: below 1e-4 written out, or with
+#: a negative exponent. (Also words such as "3e-mails": they only lose the fast path.)
+_ODD_FLOATS = (b"0.0000", b"0e-")
 #: 19 digits in a row: perhaps an integer past 64 bits (orjson reads one past 64 bits
 #: unsigned as a float, silently), or one inside a string: read strictly then.
 _LONG_NUMBER = b"0" * 19
+
+
+#: Lines longer than this are checked by walking what orjson read (few values, much
+#: text) rather than by their shape (a pass over every byte).
+_WALK_ABOVE = 64 * 1024
 
 
 def _read_line(line: bytes) -> Tuple[Any, bool]:
     """One JSONL line's value (or a SourceProblem), and whether it is known clean (see
     :class:`CheckedWhere`). orjson reads it when installed and nothing in the line
     needs the strict reading, which names what the API refuses."""
+    if len(line) > _WALK_ABOVE and _json.fast_loads is not None:
+        try:
+            value = _json.fast_loads(line)
+        except ValueError:
+            pass  # read strictly: its reason, named
+        else:
+            if _plainly_api_json(value):
+                return value, True
+        value, strict = _parse_line_strictly(line)
+        return value, False
     shape = line.translate(_SHAPE)
-    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= MAX_JSON_DEPTH
+    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= MAX_JSON_DEPTH \
+        and _ODD_FLOATS[0] not in shape and _ODD_FLOATS[1] not in shape
     if plain and _json.fast_loads is not None:
         try:
             return _json.fast_loads(line), True  # it refuses NaN and lone surrogates
@@ -615,6 +636,29 @@ def _read_line(line: bytes) -> Tuple[Any, bool]:
             pass  # read strictly: its reason, named
     value, strict = _parse_line_strictly(line)
     return value, plain and strict and b"\\u" not in line
+
+
+def _plainly_api_json(value: Any) -> bool:
+    """True when orjson's reading of a line is what the strict reader would give and holds
+    nothing the API refuses: no integer past 64 bits (orjson gives a float for one past
+    64 bits unsigned: a float that large is read again strictly), nesting within
+    :data:`MAX_JSON_DEPTH`, no float orjson writes otherwise than json (below 1e-4).
+    orjson refuses NaN and lone surrogates itself."""
+    stack: List[Tuple[Any, int]] = [(value, 1)]
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return False
+        for item in (container.values() if type(container) is dict else container):
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return False
+            elif kind is float and (not 1e-4 <= abs(item) < 2.0**63 and item != 0.0):
+                return False  # past 64 bits (perhaps an integer), or written otherwise
+    return True
 
 
 def _parse_line(line: bytes) -> Any:

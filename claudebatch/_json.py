@@ -36,6 +36,9 @@ BACKEND = "json"
 #: orjson's own reading (None without it), for a caller that knows when it agrees with
 #: the strict reading (it reads an integer past 64 bits as a float).
 fast_loads: Optional[Callable[[bytes], Any]] = None
+#: orjson's own writing (None without it), for a caller that knows the value holds no
+#: float it writes otherwise and no key that is not a string.
+fast_dumps: Optional[Callable[[Any], bytes]] = None
 
 
 def _refuse_constant(text: str) -> Any:
@@ -86,15 +89,16 @@ def std_dumps_sorted(value: Any) -> bytes:
 
 def _make_dumps(fast: Any, option: int = 0, std: Callable[[Any], bytes] = std_dumps
                 ) -> Callable[[Any], bytes]:
-    fast_dumps, error = fast.dumps, fast.JSONEncodeError
+    error = fast.JSONEncodeError
+    fast_dumps = fast.dumps if not option else lambda value: fast.dumps(value, option=option)
 
     def dumps(value: Any) -> bytes:
         try:
-            data: bytes = fast_dumps(value, option=option)
+            data: bytes = fast_dumps(value)
         except error:  # a key that is not a string, an int past 64 bits, a lone surrogate
             return std(value)
-        if b"0.0000" in data or _negative_exponent(data):  # a float json writes otherwise
-            return std(value)  # (json: 1e-05 and 1.5e-09; orjson: 0.00001 and 1.5e-9)
+        if b"0.0000" in data or (b"e-" in data and _negative_exponent(data)):  # a float
+            return std(value)  # json writes otherwise (1e-05, 1.5e-09; orjson 0.00001, 1.5e-9)
         return data
 
     return dumps
@@ -103,16 +107,16 @@ def _make_dumps(fast: Any, option: int = 0, std: Callable[[Any], bytes] = std_du
 def use(accelerator: Optional[str]) -> None:
     """Switch the accelerator: "orjson" or None (the standard library). For tests and
     benchmarks; the default is orjson when it is installed."""
-    global loads, dumps, dumps_sorted, fast_loads, BACKEND
+    global loads, dumps, dumps_sorted, fast_loads, fast_dumps, BACKEND
     if accelerator is None:
         loads, dumps, dumps_sorted = std_loads, std_dumps, std_dumps_sorted
-        fast_loads, BACKEND = None, "json"
+        fast_loads, fast_dumps, BACKEND = None, None, "json"
     elif accelerator == "orjson":
         if _orjson is None:
             raise ImportError("orjson is not installed: pip install 'claudebatch[fast]'")
         loads, dumps, BACKEND = _make_loads(_orjson), _make_dumps(_orjson), "orjson"
         dumps_sorted = _make_dumps(_orjson, _orjson.OPT_SORT_KEYS, std_dumps_sorted)
-        fast_loads = _orjson.loads
+        fast_loads, fast_dumps = _orjson.loads, _orjson.dumps
     else:
         raise ValueError(f"unknown JSON accelerator {accelerator!r}")
 

@@ -63,6 +63,12 @@ class PendingBatch:
     def __repr__(self) -> str:
         return f"<PendingBatch index={self.index} requests={self._count}>"
 
+    @property
+    def watched(self) -> bool:
+        """True when a plugin rewrites or observes the requests (writing the body runs
+        its functions): a dry run writes only such bodies."""
+        return bool(self._transforms or self._observers)
+
     def transform(self, fn: Transform) -> None:
         """Rewrite every request on the way out; ``fn`` must return a Request, not mutate.
 

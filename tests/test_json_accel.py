@@ -150,3 +150,23 @@ def test_an_integer_past_64_bits_is_refused_with_or_without_orjson(tmp_path: Any
                 assert validator.check(item, where) is None
         assert "outside the signed 64-bit integer range" in validator.problems[0]
     _json.use("orjson")
+
+
+@pytest.mark.parametrize("number", ["0.00001", "1e-5", "1E-5", "2.5e-9", "0.0001", "1e16", "1.5",
+                                    "0.5", "123456.789", "1e+300", "-0.0", "100"])
+def test_the_spool_holds_the_standard_librarys_bytes_for_every_number(
+        tmp_path: Any, number: str) -> None:
+    from claudebatch._job.plan import plan_requests
+
+    text = ('{"custom_id":"a","params":{"model":"claude-haiku-4-5","max_tokens":5,'
+            '"messages":[{"role":"user","content":"re-run the e-mail"}],'
+            f'"metadata":{{"x":{number}}}}}}}\n')
+    path = tmp_path / "in.jsonl"
+    path.write_text(text)
+    found = []
+    for accelerator in ("orjson", None):
+        _json.use(accelerator)
+        spool, _ = plan_requests(str(path), max_requests=10, max_bytes=10**6, job_name="t")
+        found.append(b"".join(spool.lines(0, spool.tell())))
+        spool.close()
+    assert found[0] == found[1] == _json.std_dumps(json.loads(text))

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
-from .._inputs import RequestValidator, iter_source
+from .. import _json
+from .._inputs import CheckedWhere, RequestValidator, iter_source
 from .._pending import dumps
 from .._spool import Spool
 from ..models import Request
@@ -80,13 +81,19 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
     else:
         items = iter_source(source, max_line_bytes=limit)
         ids = rows
+    direct = _json.fast_dumps
     for where, item in items:
         request = validator.check(item, where)
         if request is None:
             continue
         if ids is not None:
             ids.add_id(request.custom_id)
-        data = dumps(request.to_dict())
+        if type(item) is dict and item.get("params") is request.params \
+                and next(iter(item)) == "custom_id":  # the request as sent: no copy to build
+            data = (direct if direct is not None and type(where) is CheckedWhere
+                    else dumps)(item)  # a line read clean holds no float written otherwise
+        else:
+            data = dumps(request.to_dict())
         size = len(data) + grow_each
         if BODY_OVERHEAD + size > limit:
             validator.add_problem(

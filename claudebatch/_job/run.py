@@ -285,8 +285,9 @@ class Job:
         pending = [self._pending(spool, plan) for plan in plans]
         self.hook.before_pass(batches=pending, context=self.context)
         for batch in pending:  # as a run would write them: plugins observe, nothing is sent
-            batch.write_body(on_disk=True)
-            batch.discard_body()
+            if batch.watched:
+                batch.write_body(on_disk=True)
+                batch.discard_body()
         result = JobPlan(self.name, self.total_requests,
                          [(p.count, p.body_bytes) for p in plans],
                          reused=self.reused, duplicates=self.duplicates)
