@@ -447,10 +447,10 @@ class BatchClient:
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         source = f"results of {batch.id}"
+        if raw and not has_hooks and not has_notes:
+            yield from self._result_lines(url, source, lines=False)
+            return
         for value, line in self._result_lines(url, source):
-            if raw and not has_hooks and not has_notes:
-                yield value
-                continue
             result = to_result(value, source=source)
             if has_notes:
                 value, annotated, _ = annotate(self.hook, value, result, context)
@@ -461,14 +461,15 @@ class BatchClient:
                                     context=context, batch=batch)
             yield value if raw else result
 
-    def _result_lines(self, url: str, source: str
+    def _result_lines(self, url: str, source: str, *, lines: bool = True
                       ) -> Iterator[Tuple[Dict[str, Any], Optional[bytes]]]:
-        """``(value, line as served)`` for each result at ``url`` (checked by ``results``)."""
+        """``(value, line as served)`` for each result at ``url`` (checked by ``results``);
+        ``lines=False``: each value alone."""
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
         try:
             response.raw.decode_content = True
-            yield from iter_lines(response.raw, source=source)
+            yield from iter_lines(response.raw, source=source, lines=lines)
         finally:
             response.close()
 

@@ -54,14 +54,14 @@ class CountingReader:
 
 def iter_raw(stream: Readable, *, source: str = "results") -> Iterator[Dict[str, Any]]:
     """Yield each JSON object of a JSONL stream as a dict, checking it is a result line."""
-    for value, _ in iter_lines(stream, source=source):
-        yield value
+    return iter_lines(stream, source=source, lines=False)  # type: ignore[return-value]
 
 
-def iter_lines(stream: Readable, *, source: str = "results"
+def iter_lines(stream: Readable, *, source: str = "results", lines: bool = True
                ) -> Iterator[Tuple[Dict[str, Any], Optional[bytes]]]:
     """Each result of a JSONL stream as ``(value, line)``: the line as served (no line
     end), parsed once. A job writes that line, so nothing is serialized again.
+    ``lines=False``: each value alone.
 
     A line longer than :data:`MAX_HELD_LINE` is never held whole: from there on the
     stream is parsed as it comes by ijson, and ``line`` is None (the caller writes
@@ -69,6 +69,7 @@ def iter_lines(stream: Readable, *, source: str = "results"
     """
     reader = CountingReader(stream)
     loads = _json.loads
+    fast = _json.fast_loads or loads  # on any error, ``loads`` reads it again to say why
     last_id: Optional[str] = None
     offset = 0  # where the next line starts in the stream
     pending: List[bytes] = []  # the start of a line not ended yet
@@ -87,7 +88,7 @@ def iter_lines(stream: Readable, *, source: str = "results"
             if held > MAX_HELD_LINE:  # a huge line: streamed by ijson from its start
                 rest = _Chained(pending, reader)
                 for value in _iter_ijson(rest, source, offset, last_id):
-                    yield value, None
+                    yield (value, None) if lines else value  # type: ignore[misc]
                 return
             continue
         if pending:
@@ -96,18 +97,29 @@ def iter_lines(stream: Readable, *, source: str = "results"
         else:
             block = chunk[:end]
         for line in block.split(b"\n"):
-            start, offset = offset, offset + len(line) + 1
-            line = line.strip()
-            if line:
-                value = _parse(loads, line, source, start, last_id)
-                last_id = value["custom_id"]
-                yield value, line
+            start = offset
+            offset += len(line) + 1
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            try:
+                value = fast(line)
+            except (ValueError, RecursionError):
+                line = line.strip()
+                if not line:
+                    continue  # a blank line
+                value = _parse(loads, line, source, start, last_id)  # names the problem
+            if type(value) is not dict or type(value.get("result")) is not dict \
+                    or type(value.get("custom_id")) is not str:
+                _checked(value, source, start, last_id)  # raises, naming the line
+            last_id = value["custom_id"]
+            yield (value, line) if lines else value  # type: ignore[misc]
         rest_of_chunk = chunk[end + 1:]
         pending = [rest_of_chunk] if rest_of_chunk else []
         held = len(rest_of_chunk)
     line = b"".join(pending).strip()
     if line:
-        yield _parse(loads, line, source, offset, last_id), line
+        value = _parse(loads, line, source, offset, last_id)
+        yield (value, line) if lines else value  # type: ignore[misc]
 
 
 def _parse(loads: Any, line: bytes, source: str, offset: int, last_id: Optional[str]
