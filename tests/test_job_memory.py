@@ -38,9 +38,8 @@ def test_a_million_request_job_peaks_under_100mb_rss(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     with source.open("w") as handle:
         for i in range(REQUESTS):
-            handle.write('{"custom_id":"r-%07d","params":{"model":"claude-haiku-4-5",'
-                         '"max_tokens":4,"messages":[{"role":"user","content":"%d"}]}}\n'
-                         % (i, i))
+            handle.write(f'{{"custom_id":"r-{i:07d}","params":{{"model":"claude-haiku-4-5",'
+                         f'"max_tokens":4,"messages":[{{"role":"user","content":"{i}"}}]}}}}\n')
     output = tmp_path / "out.jsonl"
     with Emulator(rate=float("inf"), seed=5, answer_tokens=(1, 1)) as emu:
         out = subprocess.run([sys.executable, "-c", CHILD, emu.url, str(source), str(output)],
@@ -51,4 +50,5 @@ def test_a_million_request_job_peaks_under_100mb_rss(tmp_path: Path) -> None:
     assert figures["batches"] == 10
     with output.open("rb") as handle:
         assert sum(1 for _ in handle) == REQUESTS
+    print(figures)  # pytest -s shows the figures
     assert figures["peak_rss_mb"] < 100, figures
