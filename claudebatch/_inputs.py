@@ -644,6 +644,8 @@ def _plainly_api_json(value: Any) -> bool:
     64 bits unsigned: a float that large is read again strictly), nesting within
     :data:`MAX_JSON_DEPTH`, no float orjson writes otherwise than json (below 1e-4).
     orjson refuses NaN and lone surrogates itself."""
+    if type(value) is not dict and type(value) is not list:
+        return False  # not a request at all: the strict reading and the validator say so
     stack: List[Tuple[Any, int]] = [(value, 1)]
     while stack:
         container, depth = stack.pop()

@@ -170,3 +170,19 @@ def test_the_spool_holds_the_standard_librarys_bytes_for_every_number(
         found.append(b"".join(spool.lines(0, spool.tell())))
         spool.close()
     assert found[0] == found[1] == _json.std_dumps(json.loads(text))
+
+
+@pytest.mark.parametrize("line, clean", [
+    (b"12345678", False), (b'"a string"', False), (b'{"a":[1,2.5,"x"]}', True),
+    (b'{"a":123456789012345678901234567890}', False), (b'{"a":1e-05}', False),
+    (b'{"a":' + b"[" * 300 + b"]" * 300 + b"}", False),
+])
+def test_a_long_line_is_checked_by_walking_what_orjson_read(
+        monkeypatch: pytest.MonkeyPatch, line: bytes, clean: bool) -> None:
+    from claudebatch import _inputs
+
+    _json.use("orjson")
+    monkeypatch.setattr(_inputs, "_WALK_ABOVE", 4)  # every line here counts as long
+    value, found = _read_line(line)
+    assert found is clean
+    assert value == _json.std_loads(line) or not found
