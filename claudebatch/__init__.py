@@ -139,6 +139,12 @@ _WHERE: Dict[str, Tuple[str, str]] = {
 def __getattr__(name: str) -> Any:
     found = _WHERE.get(name)
     if found is None:
+        if not name.startswith("__"):  # a submodule: ``claudebatch.errors`` after ``import
+            try:  # claudebatch``, as when the package imported everything at once
+                return importlib.import_module(f".{name}", __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
         raise AttributeError(f"module 'claudebatch' has no attribute {name!r}")
     value = getattr(importlib.import_module(found[0], __name__), found[1])
     globals()[name] = value  # once: later lookups find it without coming here

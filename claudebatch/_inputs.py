@@ -429,7 +429,7 @@ class RequestValidator:
 
     def _first_of(self, custom_id: str, where: str) -> Optional[str]:
         """Where ``custom_id`` was seen first, or None (and it is remembered here)."""
-        digest = hash(custom_id) & _DIGEST_MASK
+        digest = str.__hash__(custom_id) & _DIGEST_MASK  # a subclass's __hash__ is not asked
         head, _, tail = where.rpartition(" ")
         if head == self._where_head and tail.isdigit() and len(tail) < 10:
             number = int(tail)
@@ -605,6 +605,9 @@ _ODD_FLOATS = (b"0.0000", b"0e-")
 #: 19 digits in a row: perhaps an integer past 64 bits (orjson reads one past 64 bits
 #: unsigned as a float, silently), or one inside a string: read strictly then.
 _LONG_NUMBER = b"0" * 19
+#: orjson writes at most 254 levels of objects and arrays (the API takes
+#: :data:`MAX_JSON_DEPTH`): a line nested deeper is not clean, so json writes it.
+_CLEAN_DEPTH = min(MAX_JSON_DEPTH, 254)
 
 
 #: Lines longer than this are checked by walking what orjson read (few values, much
@@ -627,7 +630,7 @@ def _read_line(line: bytes) -> Tuple[Any, bool]:
         value, strict = _parse_line_strictly(line)
         return value, False
     shape = line.translate(_SHAPE)
-    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= MAX_JSON_DEPTH \
+    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= _CLEAN_DEPTH \
         and _ODD_FLOATS[0] not in shape and _ODD_FLOATS[1] not in shape
     if plain and _json.fast_loads is not None:
         try:
@@ -642,14 +645,14 @@ def _plainly_api_json(value: Any) -> bool:
     """True when orjson's reading of a line is what the strict reader would give and holds
     nothing the API refuses: no integer past 64 bits (orjson gives a float for one past
     64 bits unsigned: a float that large is read again strictly), nesting within
-    :data:`MAX_JSON_DEPTH`, no float orjson writes otherwise than json (below 1e-4).
-    orjson refuses NaN and lone surrogates itself."""
+    :data:`_CLEAN_DEPTH` (what orjson writes), no float orjson writes otherwise than
+    json (below 1e-4). orjson refuses NaN and lone surrogates itself."""
     if type(value) is not dict and type(value) is not list:
         return False  # not a request at all: the strict reading and the validator say so
     stack: List[Tuple[Any, int]] = [(value, 1)]
     while stack:
         container, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
+        if depth > _CLEAN_DEPTH:
             return False
         for item in (container.values() if type(container) is dict else container):
             kind = type(item)

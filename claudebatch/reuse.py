@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from typing import Any, Iterable, List, Mapping, Optional
 
 import attrs
@@ -67,7 +68,11 @@ def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),
                         declared or {}]
     if service is not None:
         parts.append({"service": service})
-    return hashlib.sha256(_json.dumps_sorted(parts)).hexdigest()  # validated: no NaN
+    canonical = _json.dumps_sorted(parts)
+    if b"null" in canonical:  # orjson writes NaN as null: json says whether one is there
+        canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return hashlib.sha256(canonical).hexdigest()
 
 
 @attrs.frozen

@@ -186,3 +186,27 @@ def test_a_long_line_is_checked_by_walking_what_orjson_read(
     value, found = _read_line(line)
     assert found is clean
     assert value == _json.std_loads(line) or not found
+
+
+@pytest.mark.parametrize("pad", [0, 70_000])  # a short line (its shape), a long one (walked)
+@pytest.mark.parametrize("depth", [253, 254, 255, 256])
+def test_a_request_nested_as_deeply_as_the_api_allows_is_planned(
+        tmp_path: Any, depth: int, pad: int) -> None:
+    """orjson writes at most 254 levels: a clean line nested deeper (the API takes 256)
+    must still be serialized (by json), not crash the planner."""
+    from claudebatch._job.plan import plan_requests
+
+    messages: Any = "x" * pad  # the line is nested ``depth`` levels: line, params, messages...
+    for _ in range(depth - 2):
+        messages = [messages]
+    value = {"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 5,
+                                          "messages": messages}}
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(value) + "\n")
+    found = []
+    for accelerator in ("orjson", None):
+        _json.use(accelerator)
+        spool, _ = plan_requests(str(path), max_requests=10, max_bytes=10**6, job_name="t")
+        found.append(b"".join(spool.lines(0, spool.tell())))
+        spool.close()
+    assert found[0] == found[1] == _json.std_dumps(value)

@@ -66,3 +66,21 @@ def test_no_plugin_calls_other_plugins_hooks() -> None:
     callers = [f"{p.relative_to(REPO)}" for p in plugin_sources()
                if "subset_hook_caller" in p.read_text(encoding="utf-8")]
     assert callers == []
+
+
+def test_the_public_modules_are_attributes_of_the_package_as_before_lazy_imports() -> None:
+    """``import claudebatch`` then ``claudebatch.errors.RateLimitError`` (or
+    ``claudebatch.limits.MAX_PASSES``, as the docs name it) worked while the package
+    imported everything at once; PEP 562 laziness must keep it working."""
+    import subprocess
+    import sys
+
+    names = sorted(module.split(".")[1] for module in PUBLIC_MODULES if "." in module)
+    code = ("import claudebatch\n"
+            f"for name in {names!r}:\n"
+            "    assert getattr(claudebatch, name).__name__ == 'claudebatch.' + name, name\n"
+            "assert claudebatch.limits.MAX_PASSES\n"
+            "assert not hasattr(claudebatch, 'no_such_module')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr

@@ -76,8 +76,7 @@ from ._info import (
 from ._location import DEFAULT_STORE, STORE_ENV, default_location, user_store_path  # noqa: F401
 from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
-from ._records import BatchRow, Pending, Records
-from ._records import dumps as records_dumps
+from ._records import BatchRow, Pending, Records, params_text
 from ._recovery import find_created_batch
 
 logger = logging.getLogger("claudebatch.store")
@@ -120,7 +119,7 @@ class _RequestRows:
         self.count, self.first, self.buffer = 0, True, []
 
     def add(self, request: Request) -> None:
-        self.buffer.append((self.count, request.custom_id, records_dumps(request.params)))
+        self.buffer.append((self.count, request.custom_id, params_text(request.params)))
         self.count += 1
         if len(self.buffer) >= REQUEST_ROWS_PER_WRITE:
             self.flush()

@@ -22,10 +22,14 @@ from ._fingerprint import Fingerprint
 
 
 def dumps(value: Any) -> str:
-    try:
-        return _json.dumps(value).decode("utf-8")
-    except (TypeError, ValueError):  # not JSON: its text, as the column always kept
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    """A column's JSON; a value JSON has no form for is kept as its text."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def params_text(params: Dict[str, Any]) -> str:
+    """A request's params as the requests table keeps them: what ``dumps`` gives, by
+    orjson when installed (params are JSON as validated)."""
+    return _json.dumps(params).decode("utf-8")
 
 
 #: The batch index of requests answered without a batch (reused, duplicates).
@@ -202,7 +206,7 @@ class Records:
                 conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
                              (job_id, pass_number, index))
                 self._insert_requests(conn, job_id, pass_number, index,
-                                      ((pos, r.custom_id, dumps(r.params))
+                                      ((pos, r.custom_id, params_text(r.params))
                                        for pos, r in enumerate(requests)))
             conn.execute(
                 "INSERT INTO batches (job_id, pass, idx, batch_id, request_count, intent_at) "

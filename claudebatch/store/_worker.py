@@ -36,7 +36,7 @@ from ._errors import InputChangedError, StoreError
 from ._jobstore import UNCONFIRMED_GRACE_SECONDS, JobStore
 from ._leases import Leases
 from ._lock import JobLock
-from ._records import Pending, dumps
+from ._records import Pending, dumps, params_text
 from ._recovery import find_created_batch
 
 logger = logging.getLogger("claudebatch.worker")
@@ -111,7 +111,7 @@ def _queue_batch(store: JobStore, job_id: int, pending: Any) -> None:
     rows: List[Tuple[int, str, str]] = []
     first = True
     for pos, request in enumerate(pending):
-        rows.append((pos, request.custom_id, dumps(request.params)))
+        rows.append((pos, request.custom_id, params_text(request.params)))
         if len(rows) >= ENQUEUE_ROWS_PER_WRITE:
             store.records.add_requests(job_id, 1, pending.index, rows, first=first)
             rows, first = [], False
