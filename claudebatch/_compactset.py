@@ -13,6 +13,8 @@ from array import array
 from typing import Optional
 
 _EMPTY = 0
+#: One empty slot: tables are made by repeating it, with no temporary as large as the table.
+_ZERO_Q, _ZERO_I = (0,), (0,)
 _MAX_LOAD = 0.6
 _MAX_NUMBER = 2**32 - 1  # a number past it is kept as this (a row past 4 billion)
 
@@ -24,8 +26,8 @@ class DigestTable:
         size = 1
         while size < capacity:
             size *= 2
-        self._keys = array("Q", bytes(8 * size))
-        self._values = array("I", bytes(4 * size))
+        self._keys = array("Q", _ZERO_Q) * size
+        self._values = array("I", _ZERO_I) * size
         self._mask = size - 1
         self._limit = int(_MAX_LOAD * size)
         self._count = 0
@@ -54,8 +56,8 @@ class DigestTable:
     def _grow(self) -> None:
         old_keys, old_values = self._keys, self._values
         size = 2 * (self._mask + 1)
-        self._keys = keys = array("Q", bytes(8 * size))
-        self._values = values = array("I", bytes(4 * size))
+        self._keys = keys = array("Q", _ZERO_Q) * size
+        self._values = values = array("I", _ZERO_I) * size
         self._mask = mask = size - 1
         self._limit = int(_MAX_LOAD * size)
         for digest, number in zip(old_keys, old_values):
