@@ -411,9 +411,8 @@ class RequestValidator:
                 or max_tokens < MIN_MAX_TOKENS or type(messages) is not list or not messages \
                 or params.get("stream") is True:
             return False
-        for name in _UNUSUAL_PARAMS:
-            if name in params:  # refused in a batch, needs a beta, or a version's rule
-                return False
+        if not _UNUSUAL_PARAMS.isdisjoint(params):  # refused in a batch, a beta, a version
+            return False
         for message in messages:  # blocks a version refuses (only in content lists)
             if type(message) is not dict or type(message.get("content")) is not str:
                 if version_problems({"messages": messages}, self.api_version):
