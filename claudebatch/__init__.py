@@ -139,8 +139,10 @@ _WHERE: Dict[str, Tuple[str, str]] = {
 def __getattr__(name: str) -> Any:
     found = _WHERE.get(name)
     if found is None:
-        if not name.startswith("__"):  # a submodule: ``claudebatch.errors`` after ``import
-            try:  # claudebatch``, as when the package imported everything at once
+        # a submodule: ``claudebatch.errors`` works after ``import claudebatch``, as it did
+        # when the package imported everything at once
+        if not name.startswith("__"):
+            try:
                 return importlib.import_module(f".{name}", __name__)
             except ModuleNotFoundError as exc:
                 if exc.name != f"{__name__}.{name}":

@@ -9,8 +9,10 @@ standard library does the work.
 - ``loads``: orjson refuses what the strict reader refuses (NaN, Infinity, invalid
   UTF-8, a lone surrogate): those lines are then read by ``json`` so the caller
   sees the same value or error as without orjson. One difference stays: orjson
-  reads an integer past 64 bits as a float. No result line holds one; the input's
-  reader (``_inputs``) sends lines with long digit runs to the strict reader.
+  reads an integer past 64 bits as a float. The input's reader (``_inputs``) sends
+  lines with long digit runs to the strict reader; a result line that holds one (a
+  model may write one in a tool's input) is still written as served, and only its
+  parsed value differs.
 - ``dumps``: compact, UTF-8, the bytes ``json.dumps(separators=(",", ":"),
   ensure_ascii=False)`` gives; ``dumps_sorted`` with ``sort_keys=True`` (keys that
   name stored answers). orjson writes small floats (below 1e-4) without an exponent

@@ -51,10 +51,12 @@ class Spool:
 
     def flush(self) -> None:
         if self._buffer:
-            data = memoryview(self._buffer)
-            while data:
-                data = data[self._file.write(data) or 0:]
-            data.release()
+            with memoryview(self._buffer) as data:
+                while data:
+                    written = self._file.write(data)
+                    if not written:
+                        raise OSError("the spool file took no bytes")
+                    data = data[written:]
             self._buffer = bytearray()
 
     def tell(self) -> int:
