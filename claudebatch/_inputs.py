@@ -630,7 +630,8 @@ def _read_line(line: bytes) -> Tuple[Any, bool]:
         return value, False
     shape = line.translate(_SHAPE)
     plain = _LONG_NUMBER not in shape and shape.count(b"{") <= _CLEAN_DEPTH \
-        and _ODD_FLOATS[0] not in shape and _ODD_FLOATS[1] not in shape
+        and _ODD_FLOATS[0] not in shape \
+        and (b"e-" not in shape or _ODD_FLOATS[1] not in shape)  # the first is cheaper
     if plain and _json.fast_loads is not None:
         try:
             return _json.fast_loads(line), True  # it refuses NaN and lone surrogates
