@@ -34,18 +34,7 @@ for _entry in reversed(SEARCH_PATH):
 
 #: Prepended to every child's code: its own peak RSS, read by itself (not ``ru_maxrss``,
 #: which on Linux keeps the parent's high-water mark across fork and exec).
-PEAK_RSS_FUNCTION = '''
-def peak_rss_mb():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-'''
+from tests.peak_rss import PEAK_RSS_FUNCTION  # noqa: E402  (this tree is on sys.path now)
 
 RESULT_MARK = "@@BENCH-RESULT "
 
@@ -62,6 +51,24 @@ def child_env(state_dir: Optional[str] = None) -> Dict[str, str]:
     # and then every start compiles every module it imports, for every contender alike)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
+
+
+def job_script_main(run: Any) -> None:
+    """The command line of a baseline job script: ``INPUT -o OUT --base-url URL [--poll S]``;
+    prints what ``run(input, output, base_url, poll)`` counted, and the seconds it took."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "")
+                                     .splitlines()[0])
+    parser.add_argument("input")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--poll", type=float, default=0.2, help="poll interval, seconds")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    counts = run(args.input, args.output, args.base_url, args.poll)
+    counts["seconds"] = round(time.perf_counter() - started, 3)
+    print(json.dumps(counts))
 
 
 def venv_script(name: str) -> str:

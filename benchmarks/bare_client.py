@@ -20,7 +20,6 @@ Importable: ``run_bare(input_path, output_path, base_url, poll_interval) -> dict
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -170,16 +169,9 @@ def run_bare(input_path: str, output_path: str, base_url: str, poll_interval: fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("input")
-    parser.add_argument("-o", "--output", required=True)
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--poll", type=float, default=0.2, help="poll interval, seconds")
-    args = parser.parse_args()
-    started = time.perf_counter()
-    counts = run_bare(args.input, args.output, args.base_url, args.poll)
-    counts["seconds"] = round(time.perf_counter() - started, 3)
-    print(json.dumps(counts))
+    from _harness import job_script_main  # only as a script: the baseline imports nothing more
+
+    job_script_main(run_bare)
 
 
 if __name__ == "__main__":

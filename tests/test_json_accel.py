@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Iterator
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -152,23 +152,29 @@ def test_an_integer_past_64_bits_is_refused_with_or_without_orjson(tmp_path: Any
     _json.use("orjson")
 
 
-@pytest.mark.parametrize("number", ["0.00001", "1e-5", "1E-5", "2.5e-9", "0.0001", "1e16", "1.5",
-                                    "0.5", "123456.789", "1e+300", "-0.0", "100"])
-def test_the_spool_holds_the_standard_librarys_bytes_for_every_number(
-        tmp_path: Any, number: str) -> None:
+def _planned_both_ways(path: Any) -> List[bytes]:
+    """The spool's bytes for the requests in ``path``, planned with orjson and without."""
     from claudebatch._job.plan import plan_requests
 
-    text = ('{"custom_id":"a","params":{"model":"claude-haiku-4-5","max_tokens":5,'
-            '"messages":[{"role":"user","content":"re-run the e-mail"}],'
-            f'"metadata":{{"x":{number}}}}}}}\n')
-    path = tmp_path / "in.jsonl"
-    path.write_text(text)
     found = []
     for accelerator in ("orjson", None):
         _json.use(accelerator)
         spool, _ = plan_requests(str(path), max_requests=10, max_bytes=10**6, job_name="t")
         found.append(b"".join(spool.lines(0, spool.tell())))
         spool.close()
+    return found
+
+
+@pytest.mark.parametrize("number", ["0.00001", "1e-5", "1E-5", "2.5e-9", "0.0001", "1e16", "1.5",
+                                    "0.5", "123456.789", "1e+300", "-0.0", "100"])
+def test_the_spool_holds_the_standard_librarys_bytes_for_every_number(
+        tmp_path: Any, number: str) -> None:
+    text = ('{"custom_id":"a","params":{"model":"claude-haiku-4-5","max_tokens":5,'
+            '"messages":[{"role":"user","content":"re-run the e-mail"}],'
+            f'"metadata":{{"x":{number}}}}}}}\n')
+    path = tmp_path / "in.jsonl"
+    path.write_text(text)
+    found = _planned_both_ways(path)
     assert found[0] == found[1] == _json.std_dumps(json.loads(text))
 
 
@@ -194,8 +200,6 @@ def test_a_request_nested_as_deeply_as_the_api_allows_is_planned(
         tmp_path: Any, depth: int, pad: int) -> None:
     """orjson writes at most 254 levels: a clean line nested deeper (the API takes 256)
     must still be serialized (by json), not crash the planner."""
-    from claudebatch._job.plan import plan_requests
-
     messages: Any = "x" * pad  # the line is nested ``depth`` levels: line, params, messages...
     for _ in range(depth - 2):
         messages = [messages]
@@ -203,10 +207,5 @@ def test_a_request_nested_as_deeply_as_the_api_allows_is_planned(
                                           "messages": messages}}
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps(value) + "\n")
-    found = []
-    for accelerator in ("orjson", None):
-        _json.use(accelerator)
-        spool, _ = plan_requests(str(path), max_requests=10, max_bytes=10**6, job_name="t")
-        found.append(b"".join(spool.lines(0, spool.tell())))
-        spool.close()
+    found = _planned_both_ways(path)
     assert found[0] == found[1] == _json.std_dumps(value)
