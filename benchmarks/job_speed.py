@@ -18,6 +18,7 @@ claudebatch CPU / bare CPU (goal <= 2.5), four-plugins wall / no-plugins wall
 
     python benchmarks/job_speed.py [--requests 100000] [--repeat 1] [--poll 0.2]
         [--only bare,claudebatch,plugins,official]
+    python benchmarks/job_speed.py --only claudebatch,sqlite,cost,cache,retry   # each alone
 
 Importable: ``measure(requests, repeat, poll, contenders) -> dict``.
 """
@@ -79,6 +80,19 @@ CONTENDERS: Dict[str, Any] = {
     "official": ("official SDK by hand", "from official_sdk_job import run_official",
                  "info = run_official(INPUT, OUTPUT, URL, POLL)"),
 }
+#: The four contenders the issue's ratios compare; the others run when named in --only.
+DEFAULT_CONTENDERS = tuple(CONTENDERS)
+#: Each first-party plugin alone (``--only claudebatch,sqlite,cost,cache,retry``): what
+#: each adds over no plugins.
+ALONE = {"sqlite": ("claudebatch_sqlite", "SQLiteStore(TMP + '/store.db')"),
+         "cost": ("claudebatch_cost", "CostTracker()"),
+         "cache": ("claudebatch_cache", "PromptCache()"),
+         "retry": ("claudebatch_retry", "RetryPolicy()")}
+for _name, (_module, _make) in ALONE.items():
+    CONTENDERS[_name] = (f"claudebatch, {_name} alone",
+                         f"from claudebatch import BatchClient\n"
+                         f"from {_module} import {_make.split('(')[0]}",
+                         f"plugins = [{_make}]" + CLAUDEBATCH_RUN)
 
 
 def child_code(name: str) -> str:
@@ -106,7 +120,7 @@ def ratio(top: Optional[Dict[str, Any]], bottom: Optional[Dict[str, Any]], key: 
 
 
 def measure(requests: int = 100_000, repeat: int = 1, poll: float = 0.2,
-            contenders: Sequence[str] = tuple(CONTENDERS), verbose: bool = True
+            contenders: Sequence[str] = DEFAULT_CONTENDERS, verbose: bool = True
             ) -> Dict[str, Any]:
     """Run every contender ``repeat`` times (median); figures and ratios as a dict."""
     with tempfile.TemporaryDirectory(prefix="cb-job-input-") as tmp:
@@ -153,6 +167,12 @@ def print_figures(figures: Dict[str, Any]) -> None:
     print(f"official wall / claudebatch wall: no plugins "
           f"{fmt_ratio(figures['official_wall_ratio'])}, four plugins "
           f"{fmt_ratio(figures['official_wall_ratio_plugins'])}   (goal >= 2)")
+    none = figures["rows"].get("claudebatch")
+    alone = [name for name in ALONE if name in figures["rows"]]
+    if none and alone:
+        print("each plugin alone, CPU over no plugins: " + ", ".join(
+            f"{name} +{figures['rows'][name]['cpu_s'] - none['cpu_s']:.2f} s"
+            for name in alone))
 
 
 def main() -> None:
@@ -160,7 +180,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the median")
     parser.add_argument("--poll", type=float, default=0.2, help="poll interval, seconds")
-    parser.add_argument("--only", default=",".join(CONTENDERS),
+    parser.add_argument("--only", default=",".join(DEFAULT_CONTENDERS),
                         help=f"comma-separated contenders (of {', '.join(CONTENDERS)})")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
