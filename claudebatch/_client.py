@@ -414,6 +414,9 @@ class BatchClient:
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
         url = self._results_url(batch)
+        if raw and not (call_hooks and (self.hook.on_result.get_hookimpls()
+                                        or self.hook.annotate_result.get_hookimpls())):
+            return self._result_lines(url, f"results of {batch.id}", lines=False)  # as read
         return self._stream_results(batch, url, raw=raw, call_hooks=call_hooks,
                                     context=context if context is not None else self.context)
 
@@ -447,9 +450,6 @@ class BatchClient:
         has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         source = f"results of {batch.id}"
-        if raw and not has_hooks and not has_notes:
-            yield from self._result_lines(url, source, lines=False)
-            return
         for value, line in self._result_lines(url, source):
             result = to_result(value, source=source)
             if has_notes:

@@ -97,22 +97,23 @@ def iter_lines(stream: Readable, *, source: str = "results", lines: bool = True
         else:
             block = chunk[:end]
         for line in block.split(b"\n"):
-            start = offset
-            offset += len(line) + 1
+            offset += len(line) + 1  # where the next line starts
+            try:
+                value = fast(line)  # a "\r" before the "\n" is whitespace to JSON
+            except (ValueError, RecursionError):
+                if not line.strip():
+                    continue  # a blank line
+                value = _parse(loads, line.strip(), source, offset - len(line) - 1, last_id)
+            custom_id = value.get("custom_id") if type(value) is dict else None
+            if type(custom_id) is not str or type(value.get("result")) is not dict:
+                _checked(value, source, offset - len(line) - 1, last_id)  # raises, naming it
+            last_id = custom_id
+            if not lines:
+                yield value  # type: ignore[misc]
+                continue
             if line[-1:] == b"\r":
                 line = line[:-1]
-            try:
-                value = fast(line)
-            except (ValueError, RecursionError):
-                line = line.strip()
-                if not line:
-                    continue  # a blank line
-                value = _parse(loads, line, source, start, last_id)  # names the problem
-            if type(value) is not dict or type(value.get("result")) is not dict \
-                    or type(value.get("custom_id")) is not str:
-                _checked(value, source, start, last_id)  # raises, naming the line
-            last_id = value["custom_id"]
-            yield (value, line) if lines else value  # type: ignore[misc]
+            yield value, line
         rest_of_chunk = chunk[end + 1:]
         pending = [rest_of_chunk] if rest_of_chunk else []
         held = len(rest_of_chunk)
