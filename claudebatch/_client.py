@@ -414,10 +414,12 @@ class BatchClient:
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
         url = self._results_url(batch)
-        if raw and not (call_hooks and (self.hook.on_result.get_hookimpls()
-                                        or self.hook.annotate_result.get_hookimpls())):
+        has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
+        has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
+        if raw and not has_hooks and not has_notes:
             return self._result_lines(url, f"results of {batch.id}", lines=False)  # as read
-        return self._stream_results(batch, url, raw=raw, call_hooks=call_hooks,
+        return self._stream_results(batch, url, raw=raw, has_hooks=has_hooks,
+                                    has_notes=has_notes,
                                     context=context if context is not None else self.context)
 
     def _results_url(self, batch: MessageBatch) -> str:
@@ -445,10 +447,8 @@ class BatchClient:
                 "--allow-origin https://gateway.example")
         return url
 
-    def _stream_results(self, batch: MessageBatch, url: str, *, raw: bool, call_hooks: bool,
-                        context: CallContext) -> Iterator[Any]:
-        has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
-        has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
+    def _stream_results(self, batch: MessageBatch, url: str, *, raw: bool, has_hooks: bool,
+                        has_notes: bool, context: CallContext) -> Iterator[Any]:
         source = f"results of {batch.id}"
         for value, line in self._result_lines(url, source):
             result = to_result(value, source=source)

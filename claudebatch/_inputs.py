@@ -626,8 +626,7 @@ def _read_line(line: bytes) -> Tuple[Any, bool]:
         else:
             if _plainly_api_json(value):
                 return value, True
-        value, strict = _parse_line_strictly(line)
-        return value, False
+        return _parse_line_strictly(line)[0], False
     shape = line.translate(_SHAPE)
     plain = _LONG_NUMBER not in shape and shape.count(b"{") <= _CLEAN_DEPTH \
         and _ODD_FLOATS[0] not in shape \
@@ -666,18 +665,11 @@ def _plainly_api_json(value: Any) -> bool:
     return True
 
 
-def _parse_line(line: bytes) -> Any:
-    """One JSONL line's value, or a SourceProblem saying why it cannot be read.
-
-    Numbers the API cannot take are caught as they are parsed; the line is then read
-    again with stand-ins for them, so the validator can name their fields.
-    """
-    return _parse_line_strictly(line)[0]
-
-
 def _parse_line_strictly(line: bytes) -> Tuple[Any, bool]:
     """``(value, True)``, or ``(value with stand-ins for the numbers the API refuses,
-    False)``, or ``(SourceProblem, False)``."""
+    False)``, or ``(SourceProblem, False)``: numbers the API cannot take are caught as
+    they are parsed; the line is then read again with stand-ins for them, so the
+    validator can name their fields."""
     bom = 3 if line.startswith(codecs.BOM_UTF8) else 0  # json.loads(bytes) skipped it
     try:
         text = line[bom:].decode("utf-8") if bom else line.decode("utf-8")
