@@ -18,7 +18,7 @@ import requests
 import urllib3
 
 from . import _json
-from ._serde import structure_result
+from ._lazy import structure_result
 from .errors import APIConnectionError, ResultsParseError
 from .models import Annotation, BatchResult
 

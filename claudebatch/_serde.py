@@ -149,7 +149,7 @@ def _structure_usage(d: Dict[str, Any], _: Any) -> Usage:
 _structure_block = converter.get_structure_hook(ContentBlock)
 
 
-def _structure_message(d: Dict[str, Any], _: Any) -> Message:
+def _structure_message(d: Dict[str, Any], _: Any = None) -> Message:
     return Message(
         id=d["id"],
         model=d["model"],
@@ -179,8 +179,12 @@ def unstructure(value: Any) -> Any:
     return converter.unstructure(value)
 
 
+structure_message = _structure_message
+
+
 def structure_result(value: Dict[str, Any]) -> BatchResult:
-    """The hot path of :mod:`claudebatch._results`: one results line to a BatchResult."""
+    """One results line to a BatchResult, built whole (see :mod:`claudebatch._lazy` for
+    the hot path of :mod:`claudebatch._results`)."""
     result = value["result"]
     if result.get("type") == "succeeded":
         return BatchResult(value["custom_id"],
