@@ -10,6 +10,7 @@ at a million rows) far rarer than any other failure.
 from __future__ import annotations
 
 from array import array
+from itertools import compress
 from typing import Optional
 
 _EMPTY = 0
@@ -60,10 +61,9 @@ class DigestTable:
         self._values = values = array("I", _ZERO_I) * size
         self._mask = mask = size - 1
         self._limit = int(_MAX_LOAD * size)
-        for digest, number in zip(old_keys, old_values):
-            if digest != _EMPTY:
-                slot = digest & mask
-                while keys[slot] != _EMPTY:
-                    slot = (slot + 1) & mask
-                keys[slot] = digest
-                values[slot] = number
+        for digest, number in compress(zip(old_keys, old_values), old_keys):  # filled slots
+            slot = digest & mask
+            while keys[slot]:
+                slot = (slot + 1) & mask
+            keys[slot] = digest
+            values[slot] = number

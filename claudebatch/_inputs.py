@@ -71,6 +71,7 @@ _NO_NAN = "the API's JSON has no NaN or Infinity"
 _UNSEEN = object()
 _DIGEST_MASK = 2**64 - 1
 _ODD_WHERE = 2**32 - 1  # a DigestTable number: this ``where`` is kept whole
+_MAX_WHERE_NUMBER = 10**9  # a "where" number kept as a number (below 2**32 - 1)
 #: Params a request usually lacks: refused in a batch, or needing a beta, an API
 #: version or a model's support. A request with one is checked closely.
 _UNUSUAL_PARAMS = frozenset({*BATCH_REFUSED_PARAMS, *BETA_ONLY_PARAMS, *SAMPLING_PARAMS,
@@ -426,17 +427,44 @@ class RequestValidator:
             most = self._plain_max[model] = None if found is None else found.max_output
         return most is None or max_tokens <= most  # type: ignore[operator]
 
+    def check_numbered(self, item: Any, head: str, number: int, clean: bool
+                       ) -> Optional[Request]:
+        """:meth:`check` for the item at ``f"{head} {number}"``, a string built only when
+        a problem names it; ``clean`` as a :class:`CheckedWhere` says (see
+        :func:`iter_source_numbered`)."""
+        if type(item) is dict and len(item) == 2 and "params" in item and "custom_id" in item:
+            custom_id: Any = item["custom_id"]
+            params: Any = item["params"]
+            if type(custom_id) is str and type(params) is dict and _plain_id(custom_id) \
+                    and self._plain(params, clean):  # the common case, as in check
+                if self.track_ids:
+                    first = self._first_at(custom_id, head, number)
+                    if first is not None:
+                        self.add_problem(f"{head} {number} (custom_id {custom_id!r})",
+                                         f"custom_id duplicates {first}")
+                        return None
+                return Request(custom_id, params)
+        where = f"{head} {number}"
+        return self.check(item, CheckedWhere(where) if clean else where)
+
     def _first_of(self, custom_id: str, where: str) -> Optional[str]:
         """Where ``custom_id`` was seen first, or None (and it is remembered here)."""
-        digest = str.__hash__(custom_id) & _DIGEST_MASK  # a subclass's __hash__ is not asked
         head, _, tail = where.rpartition(" ")
-        if head == self._where_head and tail.isdigit() and len(tail) < 10:
-            number = int(tail)
-        elif self._where_head is None and tail.isdigit() and len(tail) < 10:
-            self._where_head, number = head, int(tail)
+        if tail.isascii() and tail.isdigit() and len(tail) < 10:
+            return self._first_at(custom_id, head, int(tail))
+        return self._first_at(custom_id, where, -1)
+
+    def _first_at(self, custom_id: str, head: str, number: int) -> Optional[str]:
+        """:meth:`_first_of` for ``f"{head} {number}"``, or for ``head`` alone when
+        ``number`` is -1."""
+        digest = str.__hash__(custom_id) & _DIGEST_MASK  # a subclass's __hash__ is not asked
+        if head == self._where_head and 0 <= number < _MAX_WHERE_NUMBER:
+            pass
+        elif self._where_head is None and 0 <= number < _MAX_WHERE_NUMBER:
+            self._where_head = head
         else:  # not "<head> <number>": kept whole (no source of the core's makes these)
+            self._odd_where.setdefault(digest, head if number < 0 else f"{head} {number}")
             number = _ODD_WHERE
-            self._odd_where.setdefault(digest, where)
         first = self._seen.add(digest, number)
         if first is None:
             return None
@@ -546,6 +574,39 @@ def iter_source(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
             yield f"request {index}", item
 
 
+def iter_source_numbered(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
+                         ) -> Iterator[Tuple[str, int, Any, bool]]:
+    """:func:`iter_source` as ``(head, number, item, clean)``: ``where`` is
+    ``f"{head} {number}"``, built only when a problem names it, and ``clean`` says what a
+    :class:`CheckedWhere` says (the planner's hot path, see
+    :meth:`RequestValidator.check_numbered`)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if "://" in path and not path.startswith("file://"):  # an fsspec URL
+            from ._fs import open_input
+
+            with open_input(path) as handle:
+                yield from _numbered_lines(handle, path, max_line_bytes)
+            return
+        path = path[7:] if path.startswith("file://") else path
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+        with handle:
+            yield from _numbered_lines(handle, path, max_line_bytes)
+    else:
+        for index, item in enumerate(source):
+            yield "request", index, item, False
+
+
+def _numbered_lines(handle: IO[bytes], path: str, max_line_bytes: int
+                    ) -> Iterator[Tuple[str, int, Any, bool]]:
+    head = f"{path} line"
+    for number, value, clean in _read_jsonl(handle, max_line_bytes):
+        yield head, number, value, clean
+
+
 def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
                 ) -> Iterator[Tuple[str, Any]]:
     try:
@@ -558,7 +619,97 @@ def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
 
 def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BATCH_BYTES
                      ) -> Iterator[Tuple[str, Any]]:
-    """``(where, value)`` for each line of an open JSONL file named ``path``."""
+    """``(where, value)`` for each line of an open JSONL file named ``path``; ``where`` is
+    a :class:`CheckedWhere` for a line read clean."""
+    for number, value, clean in _read_jsonl(handle, max_line_bytes):
+        where = f"{path} line {number}"
+        yield (CheckedWhere(where) if clean else where), value
+
+
+def _read_jsonl(handle: IO[bytes], max_line_bytes: int) -> Iterator[Tuple[int, Any, bool]]:
+    """``(line number, value, clean)`` for each line of an open JSONL file.
+
+    With orjson, the file is read a chunk at a time and each chunk is checked once for
+    what would need the strict reading (:func:`_clean_chunk`); without it, or for a chunk
+    that holds such a line, each line is read as :func:`_read_line` reads it.
+    """
+    if _json.fast_loads is None:
+        yield from _read_jsonl_by_line(handle, max_line_bytes)
+        return
+    loads = _json.fast_loads
+    read = handle.read
+    number = 0
+    tail = b""
+    while True:
+        chunk = read(READ_CHUNK_BYTES)
+        if not chunk:
+            break
+        data = tail + chunk if tail else chunk
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:] if cut else data
+        if cut:
+            body = data[:cut] if cut < len(data) else data
+            lines = body.split(b"\n")
+            lines.pop()  # after the last line end
+            if b"\r" in body:
+                lines = [line.rstrip(b"\r") for line in lines]
+            clean = _clean_chunk(body, lines)
+            for line in lines:
+                number += 1
+                length = len(line)
+                if length > max_line_bytes:
+                    yield number, _too_long(length, max_line_bytes), False
+                elif not line or line.isspace():
+                    continue  # a blank line is skipped, not an error
+                elif clean:
+                    try:
+                        value = loads(line)
+                    except ValueError:
+                        yield (number, *_read_line(line))  # read strictly: its reason, named
+                    else:
+                        yield number, value, True
+                else:
+                    yield (number, *_read_line(line))
+        if len(tail) >= READ_CHUNK_BYTES:  # a line longer than a chunk: never held whole
+            number += 1
+            whole, length = _read_long_line(handle, tail, max_line_bytes)
+            tail = b""
+            if whole is None or length > max_line_bytes:
+                yield number, _too_long(length, max_line_bytes), False
+            elif whole and not whole.isspace():
+                yield (number, *_read_line(whole))
+    tail = tail.rstrip(b"\r")  # the last line, without a line end
+    if tail:
+        number += 1
+        if len(tail) > max_line_bytes:
+            yield number, _too_long(len(tail), max_line_bytes), False
+        elif not tail.isspace():
+            yield (number, *_read_line(tail))
+
+
+def _too_long(length: int, max_line_bytes: int) -> SourceProblem:
+    return SourceProblem(f"the line is {length:,} bytes; a batch body holds at most "
+                         f"{max_line_bytes:,}")
+
+
+def _clean_chunk(body: bytes, lines: List[bytes]) -> bool:
+    """True when every line of ``body`` is clean as :func:`_read_line` decides it, shown
+    by a few passes over the whole chunk instead of several per line: no line long enough
+    to be walked, no 19-digit run, no float written otherwise, and no line with more than
+    :data:`_CLEAN_DEPTH` brackets (so none nested deeper)."""
+    if not lines or max(map(len, lines)) > _WALK_ABOVE:
+        return False
+    shape = body.translate(_SHAPE)
+    if _LONG_NUMBER in shape or _ODD_FLOATS[0] in shape \
+            or (b"e-" in shape and _ODD_FLOATS[1] in shape):
+        return False
+    brackets = body.translate(None, _NOT_BRACKETS)
+    return max(map(len, brackets.split(b"\n"))) <= _CLEAN_DEPTH
+
+
+def _read_jsonl_by_line(handle: IO[bytes], max_line_bytes: int
+                        ) -> Iterator[Tuple[int, Any, bool]]:
+    """:func:`_read_jsonl` a line at a time (the standard library's path)."""
     readline = handle.readline
     number = 0
     while True:
@@ -573,16 +724,12 @@ def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BAT
         else:
             whole, length = _read_long_line(handle, line, max_line_bytes)
         if whole is None or length > max_line_bytes:
-            yield f"{path} line {number}", SourceProblem(
-                f"the line is {length:,} bytes; a batch body holds at most "
-                f"{max_line_bytes:,}")
+            yield number, _too_long(length, max_line_bytes), False
             continue
         line = whole
         if not line or line.isspace():
             continue  # a blank line is skipped, not an error
-        value, clean = _read_line(line)
-        where = f"{path} line {number}"
-        yield (CheckedWhere(where) if clean else where), value
+        yield (number, *_read_line(line))
 
 
 class CheckedWhere(str):
@@ -607,6 +754,9 @@ _LONG_NUMBER = b"0" * 19
 #: orjson writes at most 254 levels of objects and arrays (the API takes
 #: :data:`MAX_JSON_DEPTH`): a line nested deeper is not clean, so json writes it.
 _CLEAN_DEPTH = min(MAX_JSON_DEPTH, 254)
+#: Every byte but brackets and the line end: deleted, a chunk's lines show how many
+#: brackets each holds (at least its depth).
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"{[]}\n")
 
 
 #: Lines longer than this are checked by walking what orjson read (few values, much

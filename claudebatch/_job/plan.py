@@ -7,12 +7,12 @@ serialized once, and each planned batch is a slice of it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import attrs
 
 from .. import _json
-from .._inputs import CheckedWhere, RequestValidator, iter_source
+from .._inputs import RequestValidator, iter_source_numbered
 from .._pending import dumps
 from .._spool import Spool
 from ..models import Request
@@ -21,6 +21,8 @@ from .reuse import ReusePlan
 
 #: Bytes of ``{"requests":[`` and ``]}`` around the requests of a body.
 BODY_OVERHEAD = len(b'{"requests":[') + len(b"]}")
+#: Bytes of serialized requests gathered before they are fed to the job's digest.
+DIGEST_CHUNK = 1 << 20
 
 
 @attrs.define
@@ -52,6 +54,7 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
     hashlib object) is fed every valid request as serialized, sent or not.
     """
     validator = validator if validator is not None else RequestValidator()
+    hashed = bytearray()  # fed to ``digest`` a megabyte at a time: one call a request costs more
     spool = Spool()
     plans: List[PlannedBatch] = []
     start = spool.tell()
@@ -73,29 +76,32 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         sent += 1
         spool.append(data)
 
-    items: Iterable[Tuple[str, Any]]
+    items: Iterable[Tuple[str, int, Any, bool]]
     if isinstance(source, Rows):
-        items = source.requests(rows)  # unique custom_ids by construction
+        items = _numbered(source.requests(rows))  # unique custom_ids by construction
         validator.track_ids = False
         ids = None
     else:
-        items = iter_source(source, max_line_bytes=limit)
+        items = iter_source_numbered(source, max_line_bytes=limit)
         ids = rows
     direct = _json.fast_dumps
-    for where, item in items:
-        request = validator.check(item, where)
+    check = validator.check_numbered
+    for head, number, item, clean in items:
+        request = check(item, head, number, clean) if number >= 0 else \
+            validator.check(item, head)
         if request is None:
             continue
         if ids is not None:
             ids.add_id(request.custom_id)
         if type(item) is dict and item.get("params") is request.params \
                 and next(iter(item)) == "custom_id":  # the request as sent: no copy to build
-            data = (direct if direct is not None and type(where) is CheckedWhere
+            data = (direct if direct is not None and clean
                     else dumps)(item)  # a line read clean holds no float written otherwise
         else:
             data = dumps(request.to_dict())
         size = len(data) + grow_each
         if BODY_OVERHEAD + size > limit:
+            where = head if number < 0 else f"{head} {number}"
             validator.add_problem(
                 f"{where} (custom_id {request.custom_id!r})",
                 f"the request alone is {size:,} bytes; a batch body holds at most "
@@ -104,13 +110,18 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         if validator.problem_count:
             continue  # keep checking, stop writing: nothing will be sent
         if digest is not None:
-            digest.update(data)
-            digest.update(b"\n")
+            hashed += data
+            hashed += b"\n"
+            if len(hashed) >= DIGEST_CHUNK:
+                digest.update(hashed)
+                hashed.clear()
         if reuse is None:
             add(request, data)
         else:
             for ready in reuse.feed(request, data):
                 add(*ready)
+    if digest is not None:
+        digest.update(hashed)
     if reuse is not None and not validator.problem_count:
         for ready in reuse.flush():
             add(*ready)
@@ -125,3 +136,10 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
     if count:
         plans.append(PlannedBatch(len(plans), start, spool.tell(), count, body, sent - count))
     return spool, plans
+
+
+def _numbered(items: Iterable[Tuple[str, Any]]) -> Iterator[Tuple[str, int, Any, bool]]:
+    """``(where, item)`` pairs as :func:`iter_source_numbered` gives them: a ``where``
+    whole is a head with no number (-1)."""
+    for where, item in items:
+        yield where, -1, item, False
