@@ -586,7 +586,7 @@ def iter_source_numbered(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
             from ._fs import open_input
 
             with open_input(path) as handle:
-                yield from _numbered_lines(handle, path, max_line_bytes)
+                yield from _read_jsonl(handle, f"{path} line", max_line_bytes)
             return
         path = path[7:] if path.startswith("file://") else path
         try:
@@ -594,17 +594,10 @@ def iter_source_numbered(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
         except OSError as exc:
             raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
         with handle:
-            yield from _numbered_lines(handle, path, max_line_bytes)
+            yield from _read_jsonl(handle, f"{path} line", max_line_bytes)
     else:
         for index, item in enumerate(source):
             yield "request", index, item, False
-
-
-def _numbered_lines(handle: IO[bytes], path: str, max_line_bytes: int
-                    ) -> Iterator[Tuple[str, int, Any, bool]]:
-    head = f"{path} line"
-    for number, value, clean in _read_jsonl(handle, max_line_bytes):
-        yield head, number, value, clean
 
 
 def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
@@ -621,20 +614,22 @@ def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BAT
                      ) -> Iterator[Tuple[str, Any]]:
     """``(where, value)`` for each line of an open JSONL file named ``path``; ``where`` is
     a :class:`CheckedWhere` for a line read clean."""
-    for number, value, clean in _read_jsonl(handle, max_line_bytes):
-        where = f"{path} line {number}"
+    for head, number, value, clean in _read_jsonl(handle, f"{path} line", max_line_bytes):
+        where = f"{head} {number}"
         yield (CheckedWhere(where) if clean else where), value
 
 
-def _read_jsonl(handle: IO[bytes], max_line_bytes: int) -> Iterator[Tuple[int, Any, bool]]:
-    """``(line number, value, clean)`` for each line of an open JSONL file.
+def _read_jsonl(handle: IO[bytes], head: str, max_line_bytes: int
+                ) -> Iterator[Tuple[str, int, Any, bool]]:
+    """``(head, line number, value, clean)`` for each line of an open JSONL file, where
+    ``head`` is ``"<path> line"`` (as :func:`iter_source_numbered` gives them).
 
     With orjson, the file is read a chunk at a time and each chunk is checked once for
     what would need the strict reading (:func:`_clean_chunk`); without it, or for a chunk
     that holds such a line, each line is read as :func:`_read_line` reads it.
     """
     if _json.fast_loads is None:
-        yield from _read_jsonl_by_line(handle, max_line_bytes)
+        yield from _read_jsonl_by_line(handle, head, max_line_bytes)
         return
     loads = _json.fast_loads
     read = handle.read
@@ -658,33 +653,33 @@ def _read_jsonl(handle: IO[bytes], max_line_bytes: int) -> Iterator[Tuple[int, A
                 number += 1
                 length = len(line)
                 if length > max_line_bytes:
-                    yield number, _too_long(length, max_line_bytes), False
+                    yield head, number, _too_long(length, max_line_bytes), False
                 elif not line or line.isspace():
                     continue  # a blank line is skipped, not an error
                 elif clean:
                     try:
                         value = loads(line)
                     except ValueError:
-                        yield (number, *_read_line(line))  # read strictly: its reason, named
+                        yield (head, number, *_read_line(line))  # read strictly: its reason, named
                     else:
-                        yield number, value, True
+                        yield head, number, value, True
                 else:
-                    yield (number, *_read_line(line))
+                    yield (head, number, *_read_line(line))
         if len(tail) >= READ_CHUNK_BYTES:  # a line longer than a chunk: never held whole
             number += 1
             whole, length = _read_long_line(handle, tail, max_line_bytes)
             tail = b""
             if whole is None or length > max_line_bytes:
-                yield number, _too_long(length, max_line_bytes), False
+                yield head, number, _too_long(length, max_line_bytes), False
             elif whole and not whole.isspace():
-                yield (number, *_read_line(whole))
+                yield (head, number, *_read_line(whole))
     tail = tail.rstrip(b"\r")  # the last line, without a line end
     if tail:
         number += 1
         if len(tail) > max_line_bytes:
-            yield number, _too_long(len(tail), max_line_bytes), False
+            yield head, number, _too_long(len(tail), max_line_bytes), False
         elif not tail.isspace():
-            yield (number, *_read_line(tail))
+            yield (head, number, *_read_line(tail))
 
 
 def _too_long(length: int, max_line_bytes: int) -> SourceProblem:
@@ -707,8 +702,8 @@ def _clean_chunk(body: bytes, lines: List[bytes]) -> bool:
     return max(map(len, brackets.split(b"\n"))) <= _CLEAN_DEPTH
 
 
-def _read_jsonl_by_line(handle: IO[bytes], max_line_bytes: int
-                        ) -> Iterator[Tuple[int, Any, bool]]:
+def _read_jsonl_by_line(handle: IO[bytes], head: str, max_line_bytes: int
+                        ) -> Iterator[Tuple[str, int, Any, bool]]:
     """:func:`_read_jsonl` a line at a time (the standard library's path)."""
     readline = handle.readline
     number = 0
@@ -724,12 +719,12 @@ def _read_jsonl_by_line(handle: IO[bytes], max_line_bytes: int
         else:
             whole, length = _read_long_line(handle, line, max_line_bytes)
         if whole is None or length > max_line_bytes:
-            yield number, _too_long(length, max_line_bytes), False
+            yield head, number, _too_long(length, max_line_bytes), False
             continue
         line = whole
         if not line or line.isspace():
             continue  # a blank line is skipped, not an error
-        yield (number, *_read_line(line))
+        yield (head, number, *_read_line(line))
 
 
 class CheckedWhere(str):

@@ -49,7 +49,7 @@ def _request(rng: random.Random, n: int) -> bytes:
 def _read(data: bytes, chunked: bool, max_line_bytes: int = 10**6) -> List[Tuple[Any, ...]]:
     reader = _inputs._read_jsonl if chunked else _inputs._read_jsonl_by_line
     out: List[Tuple[Any, ...]] = []
-    for number, value, clean in reader(io.BytesIO(data), max_line_bytes):
+    for _, number, value, clean in reader(io.BytesIO(data), "in.jsonl line", max_line_bytes):
         out.append((number, value.message if isinstance(value, SourceProblem) else value,
                     isinstance(value, SourceProblem), clean))
     return out

@@ -10,7 +10,6 @@ file offset, an outcome byte and a place in the processing order.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -25,12 +24,12 @@ from .cache import Candidate, PromptCache
 from .catalog import Catalog
 from .errors import ApiError, invalid
 from .ids import unit
+from .jsonout import encode
 from .prompt import analyse
 from .store import FAULT_API_ERROR, FAULT_OVERLOADED, INVALID, BatchRecord
 from .validation import Dialect, validate
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _ITEM_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
 
 
@@ -164,7 +163,7 @@ def ingest(
                 for i, item in enumerate(items):
                     custom_id = _check_item(i, item, seen)
                     params = item["params"]
-                    params_json = _encode(params)
+                    params_json = encode(params)
                     line = f"{custom_id}\t{params_json}\n".encode()
                     offsets.append(offset)
                     offset += len(line)

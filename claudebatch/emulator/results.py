@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, List
 
 from .catalog import Catalog
 from .ids import message_id
+from .jsonout import encode, encode_plain
 from .responder import Responder, SafeText
 from .store import FAULT_API_ERROR, FAULT_OVERLOADED, INVALID, BatchRecord, View
 from .validation import validate
@@ -23,15 +24,18 @@ _FAULT_ERRORS = {
 }
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
 
+
+#: Blocks whose every value the emulator makes itself (text, ids, token counts): no
+#: float. A tool's input is drawn from the request's schema, which may hold any.
+_OWN_BLOCKS = frozenset({"text", "thinking", "redacted_thinking"})
 
 _MARK = "\x01" + secrets.token_hex(8)  # cannot occur in what a client sent and we echo
 
 
 def _dump(custom_id: str, result: Dict[str, Any]) -> bytes:
-    return (_encode({"custom_id": custom_id, "result": result}) + "\n").encode()
+    return (encode({"custom_id": custom_id, "result": result}) + "\n").encode()
 
 
 def _dump_message(custom_id: str, message: Dict[str, Any]) -> bytes:
@@ -43,7 +47,9 @@ def _dump_message(custom_id: str, message: Dict[str, Any]) -> bytes:
             if isinstance(value, SafeText) and len(value) > 200:
                 block[key] = f"{_MARK}{len(spliced)}"
                 spliced.append(value.escaped)
-    line = _encode({"custom_id": custom_id, "result": {"type": "succeeded", "message": message}})
+    own = all(block.get("type") in _OWN_BLOCKS for block in message["content"])
+    line = (encode_plain if own else encode)(
+        {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}})
     for i, escaped in enumerate(spliced):
         line = line.replace(f"\\u0001{_MARK[1:]}{i}", escaped, 1)
     return (line + "\n").encode()
