@@ -181,12 +181,13 @@ class RetryPolicy:
         if not self._follow(context):
             return
         custom_id = result.custom_id
-        if result.result.type == "succeeded":  # the common case: no object made
+        if result.type == "succeeded":  # the common case: the message is not built
             self._latest.pop(custom_id, None)
             self._paused.pop(custom_id, None)
             if custom_id in self._sent_again:
                 self._recovered.add(custom_id)
-            if self.continue_paused and result.result.message.stop_reason == "pause_turn":
+            if self.continue_paused and b'"pause_turn"' in line \
+                    and result.result.message.stop_reason == "pause_turn":  # type: ignore[union-attr]
                 assert isinstance(context, JobContext)
                 # the raw line: content blocks this version does not model go back as sent
                 content = json.loads(line)["result"]["message"]["content"]
