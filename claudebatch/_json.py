@@ -41,6 +41,8 @@ fast_loads: Optional[Callable[[bytes], Any]] = None
 #: orjson's own writing (None without it), for a caller that knows the value holds no
 #: float it writes otherwise and no key that is not a string.
 fast_dumps: Optional[Callable[[Any], bytes]] = None
+#: The same with keys sorted (``dumps_sorted`` without its checks), on the same terms.
+fast_dumps_sorted: Optional[Callable[[Any], bytes]] = None
 
 
 def _refuse_constant(text: str) -> Any:
@@ -109,16 +111,18 @@ def _make_dumps(fast: Any, option: int = 0, std: Callable[[Any], bytes] = std_du
 def use(accelerator: Optional[str]) -> None:
     """Switch the accelerator: "orjson" or None (the standard library). For tests and
     benchmarks; the default is orjson when it is installed."""
-    global loads, dumps, dumps_sorted, fast_loads, fast_dumps, BACKEND
+    global loads, dumps, dumps_sorted, fast_loads, fast_dumps, fast_dumps_sorted, BACKEND
     if accelerator is None:
         loads, dumps, dumps_sorted = std_loads, std_dumps, std_dumps_sorted
-        fast_loads, fast_dumps, BACKEND = None, None, "json"
+        fast_loads, fast_dumps, fast_dumps_sorted, BACKEND = None, None, None, "json"
     elif accelerator == "orjson":
         if _orjson is None:
             raise ImportError("orjson is not installed: pip install 'claudebatch[fast]'")
         loads, dumps, BACKEND = _make_loads(_orjson), _make_dumps(_orjson), "orjson"
         dumps_sorted = _make_dumps(_orjson, _orjson.OPT_SORT_KEYS, std_dumps_sorted)
         fast_loads, fast_dumps = _orjson.loads, _orjson.dumps
+        sort_keys = _orjson.OPT_SORT_KEYS
+        fast_dumps_sorted = lambda value: _orjson.dumps(value, option=sort_keys)  # noqa: E731
     else:
         raise ValueError(f"unknown JSON accelerator {accelerator!r}")
 

@@ -52,6 +52,44 @@ def _strip_cache_marks(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return out
 
 
+def _marked(params: Mapping[str, Any]) -> bool:
+    """Whether ``params`` may hold a ``cache_control`` mark (a cheap look, without the
+    copy :func:`_strip_cache_marks` makes): strings hold none."""
+    if "cache_control" in params:
+        return True
+    for name in _BLOCK_LISTS:
+        if isinstance(params.get(name), list):
+            return True
+    messages = params.get("messages")
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        if not isinstance(message, dict) or "cache_control" in message \
+                or not isinstance(message.get("content"), str):
+            return True
+    return False
+
+
+def _answer_digest(params: Mapping[str, Any], *, betas: Iterable[str] = (),
+                  declared: Optional[Mapping[str, Any]] = None,
+                  service: Optional[str] = None, clean: bool = False) -> bytes:
+    """:func:`answer_key` as the 32 bytes of the digest. ``clean``: ``params`` were read
+    from a line orjson read as the strict reader would (no NaN, no float it writes
+    otherwise; the planner knows): with no ``declared`` options, orjson's sorted text
+    is then the canonical form without a check."""
+    parts: List[Any] = [KEY_VERSION, _strip_cache_marks(params) if _marked(params) else params,
+                        sorted(set(betas)), declared or {}]
+    if service is not None:
+        parts.append({"service": service})
+    if clean and not declared and _json.fast_dumps_sorted is not None:
+        return hashlib.sha256(_json.fast_dumps_sorted(parts)).digest()
+    canonical = _json.dumps_sorted(parts)
+    if b"null" in canonical:  # orjson writes NaN as null: json says whether one is there
+        canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return hashlib.sha256(canonical).digest()
+
+
 def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),
                declared: Optional[Mapping[str, Any]] = None,
                service: Optional[str] = None) -> str:
@@ -64,15 +102,7 @@ def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),
     :param service: the base URL of a server other than the API (an emulator, a
         gateway), whose answers must never answer a request to another; None for the API.
     """
-    parts: List[Any] = [KEY_VERSION, _strip_cache_marks(params), sorted(set(betas)),
-                        declared or {}]
-    if service is not None:
-        parts.append({"service": service})
-    canonical = _json.dumps_sorted(parts)
-    if b"null" in canonical:  # orjson writes NaN as null: json says whether one is there
-        canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False, allow_nan=False).encode("utf-8")
-    return hashlib.sha256(canonical).hexdigest()
+    return _answer_digest(params, betas=betas, declared=declared, service=service).hex()
 
 
 @attrs.frozen

@@ -280,3 +280,33 @@ class DictStore:
             else None
         self.kept.setdefault(key, StoredAnswer(line, context.name, result.custom_id, batch.id,
                                                created, context.clock.time()))
+
+
+def test_the_planner_s_shortcut_keys_a_clean_request_as_answer_key_does() -> None:
+    """The planner skips the canonical form's checks for a line read clean, and the copy
+    without cache marks when there can be none: the key must not change."""
+    from claudebatch.reuse import _answer_digest
+
+    system_blocks = [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]
+    variants: List[Dict[str, Any]] = [
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "m", "max_tokens": 5, "system": "plain", "temperature": 0.25,
+         "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]},
+        {"model": "m", "max_tokens": 5, "system": system_blocks,
+         "messages": [{"role": "user", "content": "hi"}]},
+        {"model": "m", "max_tokens": 5, "cache_control": {"type": "ephemeral"},
+         "messages": [{"role": "user", "content": [{"type": "text", "text": "a",
+                                                    "cache_control": {"type": "ephemeral"}}]}]},
+        {"model": "m", "max_tokens": 5, "metadata": {"user_id": "ü\u2028"}, "top_k": 3,
+         "messages": [{"role": "user", "content": "hi", "cache_control": {"type": "x"}}]},
+    ]
+    for params in variants:
+        for options in ({}, {"betas": ["b2", "b1"]}, {"service": "http://127.0.0.1:1"},
+                        {"declared": {"schema": {"multipleOf": 1e-05}}}):
+            expected = answer_key(params, **options)  # type: ignore[arg-type]
+            for clean in (False, True):
+                got = _answer_digest(params, clean=clean, **options)  # type: ignore[arg-type]
+                assert got.hex() == expected
+    marked = dict(variants[0], messages=[{"role": "user", "content": "hi",
+                                          "cache_control": {"type": "ephemeral"}}])
+    assert answer_key(marked) == answer_key(variants[0])

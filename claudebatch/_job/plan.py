@@ -118,7 +118,7 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
         if reuse is None:
             add(request, data)
         else:
-            for ready in reuse.feed(request, data):
+            for ready in reuse.feed(request, data, clean):
                 add(*ready)
     if digest is not None:
         digest.update(hashed)

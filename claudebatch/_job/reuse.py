@@ -18,7 +18,7 @@ from .._spool import Spool
 from ..context import JobContext
 from ..errors import ReuseError
 from ..models import Request
-from ..reuse import StoredAnswer, answer_key
+from ..reuse import StoredAnswer, _answer_digest
 
 #: Keys looked up per ``find_answers`` call.
 LOOKUP_CHUNK = 512
@@ -62,7 +62,7 @@ class ReusePlan:
         self.reused = 0
         self.duplicates = 0
         self._decisions = hashlib.sha256()
-        self._buffer: List[Tuple[Request, bytes, str]] = []
+        self._buffer: List[Tuple[Request, bytes, bytes]] = []
 
     @property
     def held_count(self) -> int:
@@ -77,11 +77,13 @@ class ReusePlan:
         """The answer key (hex) of the ``index``-th request sent."""
         return self.keys[index * DIGEST:(index + 1) * DIGEST].hex()
 
-    def feed(self, request: Request, data: bytes) -> List[Tuple[Request, bytes]]:
-        """Take one valid request; return those now known to be sent, in input order."""
-        key = answer_key(request.params, betas=self.betas, declared=self.declared,
-                         service=self.service)
-        self._buffer.append((request, data, key))
+    def feed(self, request: Request, data: bytes, clean: bool = False
+             ) -> List[Tuple[Request, bytes]]:
+        """Take one valid request; return those now known to be sent, in input order.
+        ``clean``: its params were read clean (see :func:`claudebatch.reuse._answer_digest`)."""
+        digest = _answer_digest(request.params, betas=self.betas, declared=self.declared,
+                               service=self.service, clean=clean)
+        self._buffer.append((request, data, digest))
         if self.lookup and len(self._buffer) < LOOKUP_CHUNK:
             return []
         return self.flush()
@@ -93,19 +95,18 @@ class ReusePlan:
             return []
         found: Mapping[str, StoredAnswer] = {}
         if self.lookup:
-            wanted = sorted({key for _, _, key in buffer
-                             if self._known(bytes.fromhex(key)) is None})
+            wanted = sorted({digest.hex() for _, _, digest in buffer
+                             if self._known(digest) is None})
             if wanted:
                 found = self.hook.find_answers(keys=wanted, max_age=self.max_age,
                                                context=self.context) or {}
         send: List[Tuple[Request, bytes]] = []
-        for request, data, key in buffer:
-            digest = bytes.fromhex(key)
+        for request, data, digest in buffer:
             known = self._known(digest)
             if known is not None:
                 self._hold(request, data, known)
                 continue
-            answer = found.get(key)
+            answer = found.get(digest.hex()) if found else None
             if answer is not None:
                 self._reuse(request, data, digest, answer)
                 continue
