@@ -23,8 +23,8 @@ import ijson
 from .cache import Candidate, PromptCache
 from .catalog import Catalog
 from .errors import ApiError, invalid
+from .fastjson import encode
 from .ids import unit
-from .jsonout import encode
 from .prompt import analyse
 from .store import FAULT_API_ERROR, FAULT_OVERLOADED, INVALID, BatchRecord
 from .validation import Dialect, validate

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from claudebatch import _json
-from claudebatch.emulator import jsonout, results
+from claudebatch.emulator import fastjson, results
 
 
 def _std(value: Any) -> str:
@@ -44,7 +44,7 @@ def _many(seed: int) -> Iterator[Any]:
 @pytest.mark.skipif(_json.fast_dumps is None, reason="orjson is not installed")
 def test_encode_writes_what_json_writes_infinity_and_nan_included() -> None:
     for value in _many(19):
-        assert jsonout.encode(value) == _std(value)
+        assert fastjson.encode(value) == _std(value)
 
 
 @pytest.mark.skipif(_json.fast_dumps is None, reason="orjson is not installed")
@@ -66,3 +66,11 @@ def test_a_result_line_is_the_same_with_and_without_orjson() -> None:
         _json.use("orjson")
     assert lines[None] == lines["orjson"]
     assert b'"x":Infinity' in lines[None][0]
+
+
+@pytest.mark.skipif(_json.fast_loads is None, reason="orjson is not installed")
+def test_decode_reads_what_json_reads_long_integers_and_infinity_included() -> None:
+    for value in _many(20):
+        text = _std(value).encode()
+        got, want = fastjson.decode(text), json.loads(text)
+        assert repr(got) == repr(want)  # repr: NaN is not equal to itself
