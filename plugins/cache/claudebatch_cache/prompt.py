@@ -17,7 +17,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from claudebatch.tokens import canonical, iter_blocks, strip_cache_control
+from claudebatch.tokens import (
+    CHARS_PER_TOKEN,
+    MEDIA_TOKENS,
+    MESSAGE_OVERHEAD,
+    SYSTEM_OVERHEAD,
+    canonical,
+    iter_blocks,
+    strip_cache_control,
+)
 
 #: Content block types whose request form accepts ``cache_control`` (from the API's
 #: OpenAPI schemas). Thinking and redacted_thinking blocks do not; nor do the blocks
@@ -179,3 +187,66 @@ def analyse(params: Dict[str, Any]) -> Prompt:
         out.append(Boundary(key, tokens, location, markable, _ttl(block.cache_control),
                             _nested_ttls(block.value)))
     return Prompt(model, out, _ttl(params.get("cache_control")))
+
+
+def short_and_unmarked(params: Dict[str, Any], minimum: int) -> bool:
+    """True when the whole prompt counts fewer than ``minimum`` tokens and carries no
+    ``cache_control``: no prefix can be cached and none is the caller's, so the request
+    is "too-short" without :func:`analyse` (most requests of a job whose shared prefix
+    is short end here, at a few dict lookups each).
+
+    Counts as :func:`claudebatch.tokens.iter_blocks` does, for the common shapes only
+    (string or text-block prompts, images); any other shape answers False and the
+    caller analyses. The total bounds the deepest prefix's tokens from above.
+    """
+    if "cache_control" in params or params.get("tools"):
+        return False
+    tokens = 0
+    system = params.get("system")
+    if isinstance(system, str):
+        if system:
+            tokens = SYSTEM_OVERHEAD + -(-len(system) // CHARS_PER_TOKEN)
+    elif isinstance(system, list):
+        if system:
+            tokens = SYSTEM_OVERHEAD
+        for block in system:
+            if type(block) is not dict or "cache_control" in block or "content" in block \
+                    or block.get("type") != "text":
+                return False
+            text = block.get("text")
+            if type(text) is not str:
+                return False
+            tokens += -(-len(text) // CHARS_PER_TOKEN)
+    elif system is not None:
+        return False
+    if tokens >= minimum:
+        return False
+    messages = params.get("messages")
+    if type(messages) is not list:
+        return False
+    for message in messages:
+        if type(message) is not dict:
+            return False
+        content = message.get("content")
+        tokens += MESSAGE_OVERHEAD
+        if type(content) is str:
+            tokens += -(-len(content) // CHARS_PER_TOKEN)
+        elif type(content) is list:
+            for block in content:
+                if type(block) is not dict or "cache_control" in block or "content" in block:
+                    return False  # a caller's breakpoint, or one nested in the block
+                kind = block.get("type")
+                if kind == "text":
+                    text = block.get("text")
+                    if type(text) is not str:
+                        return False
+                    tokens += -(-len(text) // CHARS_PER_TOKEN)
+                elif kind == "image":
+                    tokens += MEDIA_TOKENS
+                else:
+                    return False
+        else:
+            return False
+        if tokens >= minimum:
+            return False
+    return True
