@@ -1,0 +1,290 @@
+"""The shortcuts change nothing a user sees: the same bodies, figures and output.
+
+A request too short to cache is settled without analysing its prompt, and a batch of a
+pass none of whose requests can be marked gets no transform. Each test runs the same
+varied requests with those shortcuts and with them turned off (every request analysed,
+every batch transformed: the computation before them), and compares byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import claudebatch_cache.placement
+import claudebatch_cache.plugin
+import pytest
+from claudebatch_cache import PromptCache
+from claudebatch_cache.placement import Rules, fixed_reason, triage
+from claudebatch_cache.prompt import analyse, short_and_unmarked
+
+from claudebatch import BatchClient, PendingBatch, Request, hookimpl
+from claudebatch.emulator import Emulator, ManualClock
+from claudebatch.tokens import iter_blocks
+
+from .helpers import CONTEXT, long_text, tool
+
+MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1")  # 1,024 / 4,096 / 1,024
+SYSTEMS = (long_text(1300, "policy"), long_text(4200, "manual"))
+TOOLS = [tool("search", 700), tool("fetch", 500)]
+SHORT_TOOLS = [tool("lookup", 20)]
+IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="}}  # noqa: E501
+
+
+def ephemeral(ttl: str) -> Dict[str, str]:
+    return {"type": "ephemeral", "ttl": ttl}
+
+
+def varied_params(rng: random.Random, i: int) -> Dict[str, Any]:
+    """One request's params of a mixed job: shared and short system prompts, tools,
+    multi-turn messages, images, the caller's own breakpoints, several models."""
+    params: Dict[str, Any] = {"model": rng.choice(MODELS), "max_tokens": 32}
+    system = rng.randrange(7)
+    if system == 1:
+        params["system"] = "You answer briefly."
+    elif system in (2, 3):
+        params["system"] = rng.choice(SYSTEMS)
+    elif system == 4:
+        params["system"] = [{"type": "text", "text": SYSTEMS[0]},
+                            {"type": "text", "text": f"Ticket queue {i % 3}."}]
+    elif system == 5:
+        params["system"] = [{"type": "text", "text": "Be short.",
+                             **({"cache_control": ephemeral("5m")} if i % 2 else {})}]
+    tools = rng.randrange(5)
+    if tools == 1:
+        params["tools"] = TOOLS
+    elif tools == 2:
+        params["tools"] = SHORT_TOOLS
+    turns = rng.randrange(6)
+    if turns == 0:
+        messages: List[Any] = [{"role": "user", "content": f"Question {i}?"}]
+    elif turns == 1:
+        messages = [{"role": "user", "content": rng.choice(SYSTEMS)},
+                    {"role": "assistant", "content": "Read."},
+                    {"role": "user", "content": f"Clause {i % 4}?"}]
+    elif turns == 2:
+        messages = [{"role": "user", "content": [IMAGE, {"type": "text", "text": f"What? {i}"}]}]
+    elif turns == 3:
+        messages = [{"role": "user", "content": [
+            {"type": "text", "text": long_text(1200, "contract")},
+            {"type": "text", "text": f"Summarise part {i % 5}.",
+             **({"cache_control": ephemeral(rng.choice(("5m", "1h")))} if i % 3 == 0 else {})}]}]
+    elif turns == 4:
+        messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                    {"role": "assistant", "content": [{"type": "text", "text": "hello"}]},
+                    {"role": "user", "content": f"and {i}"}]
+    else:
+        messages = [{"role": "user", "content": f"Ticket {i}: " + "export fails. " * 40}]
+    params["messages"] = messages
+    if rng.randrange(15) == 0:
+        params["cache_control"] = ephemeral("5m")
+    return params
+
+
+def varied_requests(count: int, seed: int) -> List[Request]:
+    rng = random.Random(seed)
+    return [Request(f"r{i:04d}", varied_params(rng, i)) for i in range(count)]
+
+
+def short_requests(count: int) -> List[Request]:
+    """The benchmark's shape: a shared system prompt too short for Haiku 4.5."""
+    return [Request(f"t{i:04d}", {
+        "model": "claude-haiku-4-5", "max_tokens": 16,
+        "system": "You label support tickets with one word. " * 8,
+        "messages": [{"role": "user", "content": f"Ticket {i}: export fails. " * 4}]})
+        for i in range(count)]
+
+
+def without_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request analysed and every batch transformed, as before the shortcuts."""
+    monkeypatch.setattr(claudebatch_cache.placement, "short_and_unmarked",
+                        lambda params, minimum: False)
+    monkeypatch.setattr(claudebatch_cache.plugin, "triage",
+                        lambda params, rules: (analyse(params), None))
+
+
+class Bodies:
+    """Every batch body as sent (the job's and the primers'), in order."""
+
+    def __init__(self) -> None:
+        self.sent: List[bytes] = []
+
+    @hookimpl(trylast=True)
+    def before_submit(self, requests: PendingBatch) -> None:
+        body = requests.write_body()
+        self.sent.append(body.read())
+        body.seek(0)
+
+
+def run_job(requests: List[Request], tmp_path: Path, shortcuts: bool,
+            monkeypatch: pytest.MonkeyPatch, **options: Any) -> Tuple[Any, ...]:
+    with monkeypatch.context() as patch:
+        if not shortcuts:
+            without_shortcuts(patch)
+        clock = ManualClock()
+        cache, bodies = PromptCache(**options), Bodies()
+        output = tmp_path / f"out-{shortcuts}.jsonl"
+        with Emulator(seed=5, rate=200.0, clock=clock) as emulator:
+            client = BatchClient(api_key="emulator", base_url=emulator.url, clock=clock,
+                                 plugins=[cache, bodies], poll_interval=1.0)
+            report = client.run(requests, output=str(output), max_batch_requests=25)
+        lines = sorted(json.loads(line)["custom_id"] + json.dumps(
+            json.loads(line)["result"].get("message", {}).get("usage"), sort_keys=True)
+            for line in output.read_text().splitlines())
+        return (bodies.sent, report.plugins["cache"], cache.predicted, cache.observed,
+                cache.hit_rate, lines)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"ttl": "5m"}, {"override": True}, {"prime": True}, {"min_group": 2},
+    {"min_tokens": {"claude-haiku": 900}},
+], ids=["default", "5m", "override", "prime", "min_group", "min_tokens"])
+def test_a_varied_job_is_the_same_with_and_without_the_shortcuts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: Dict[str, Any]) -> None:
+    # short prompts first and last: those batches are settled, the others transformed
+    requests = short_requests(30) + varied_requests(120, seed=len(options) + 3) + [
+        Request(f"z{r.custom_id}", r.params) for r in short_requests(30)]
+    fast = run_job(requests, tmp_path, True, monkeypatch, **options)
+    slow = run_job(requests, tmp_path, False, monkeypatch, **options)
+    assert fast == slow
+    section = fast[1]
+    assert section["requests_marked"] > 0 and section["unmarked_too_short"] > 0
+
+
+def test_a_job_of_prompts_too_short_to_cache_is_the_same_and_sent_as_planned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark's shape: every batch is settled when counted, none transformed."""
+    requests = short_requests(60)
+    fast = run_job(requests, tmp_path, True, monkeypatch)
+    slow = run_job(requests, tmp_path, False, monkeypatch)
+    assert fast == slow
+    assert fast[1]["unmarked_too_short"] == 60 and fast[1]["requests_marked"] == 0
+    plain = run_job(requests, tmp_path, True, monkeypatch, min_tokens={"claude-haiku": 10**6})
+    assert plain[0] == fast[0]  # the bodies: the requests as planned
+
+
+def test_batches_that_can_be_marked_are_transformed_and_the_others_are_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one pass: a batch of short prompts is settled, a batch sharing a long system
+    prompt is transformed, and the figures add up over both."""
+    cache = PromptCache()
+    context = BatchClient(api_key="k", base_url="http://127.0.0.1:9", plugins=[cache],
+                          load_entry_points=False).job([]).context
+    cache.on_job_start(context=context)
+    short = short_requests(4)
+    shared = [Request(f"s{i}", {"model": "claude-sonnet-4-5", "max_tokens": 8,
+                                "system": SYSTEMS[0],
+                                "messages": [{"role": "user", "content": f"q{i}"}]})
+              for i in range(3)]
+    for request in short + shared:
+        cache._count_request(request)
+    batches = [PendingBatch.from_requests(short, index=0),
+               PendingBatch.from_requests(shared, index=1)]
+    cache.before_pass(batches=batches, context=context)
+    assert [b.watched for b in batches] == [False, True]
+    assert [r.params for r in batches[0]] == [r.params for r in short]  # untouched
+    assert all(isinstance(r.params["system"], list) for r in batches[1])  # marked
+    for batch in batches:
+        batch.write_body()
+    figures = [cache._planned[b].predicted for b in batches]
+    assert (figures[0].requests, dict(figures[0].unmarked)) == (4, {"too-short": 4})
+    assert (figures[1].requests, figures[1].requests_marked) == (3, 3)
+
+
+def test_a_plain_create_is_the_same_with_and_without_the_shortcuts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = varied_requests(80, seed=7) + short_requests(10)
+
+    def place() -> Tuple[Any, ...]:
+        cache = PromptCache(ttl="5m")
+        pending = PendingBatch.from_requests(requests)
+        cache.before_submit(requests=pending, context=CONTEXT)
+        return [r.params for r in pending], cache.last_batch
+
+    fast = place()
+    with monkeypatch.context() as patch:
+        without_shortcuts(patch)
+        slow = place()
+    assert fast == slow
+    assert fast[1] is not None and fast[1].requests_marked > 0
+
+
+def test_a_dry_run_counts_the_same_with_and_without_the_shortcuts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = varied_requests(90, seed=11) + short_requests(40)
+
+    def plan() -> Dict[str, Any]:
+        client = BatchClient(api_key="k", base_url="http://127.0.0.1:9",
+                             plugins=[PromptCache(prime=True)], load_entry_points=False)
+        found: Dict[str, Any] = client.job(requests, max_batch_requests=30).dry_run().plugins
+        return found
+
+    fast = plan()
+    with monkeypatch.context() as patch:
+        without_shortcuts(patch)
+        slow = plan()
+    assert fast == slow and fast["cache"]["unmarked_too_short"] >= 40
+
+
+def all_shapes(seed: int) -> Iterator[Dict[str, Any]]:
+    rng = random.Random(seed)
+    for i in range(400):
+        params = varied_params(rng, i)
+        if i % 7 == 0:
+            params.pop("system", None)
+        if i % 11 == 0:
+            params["system"] = ""
+        if i % 13 == 0:
+            params["messages"].append({"role": "assistant", "content": []})
+        if i % 17 == 0:
+            params["messages"][0]["content"] = ""
+        if i % 19 == 0:
+            params["system"] = []
+        yield params
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_the_cheap_test_says_too_short_only_when_the_analysis_does(override: bool) -> None:
+    """``short_and_unmarked`` counts what ``iter_blocks`` counts, for the shapes it takes:
+    just under the total it answers True, at the total False; and a True is always the
+    analysis's "too-short"."""
+    answered = 0
+    for params in all_shapes(seed=int(override)):
+        total = sum(block.tokens for block in iter_blocks(params))
+        if short_and_unmarked(params, total + 1):
+            answered += 1
+            assert not short_and_unmarked(params, total)
+            prompt = analyse(params)
+            assert prompt.user_breakpoints() == []
+            rules = Rules("1h", override, 3, lambda model, m=total + 1: m)
+            assert fixed_reason(prompt, rules) == "too-short"
+            assert triage(params, rules) == (None, "too-short")
+        for minimum in (1024, 4096):
+            if short_and_unmarked(params, minimum):
+                assert total < minimum
+                rules = Rules("1h", override, 3, lambda model, m=minimum: m)
+                assert fixed_reason(analyse(params), rules) == "too-short"
+    assert answered > 100  # the common shapes take the cheap path
+
+
+def test_the_cheap_test_leaves_marked_and_unusual_prompts_to_the_analysis() -> None:
+    base: Dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 8,
+                            "messages": [{"role": "user", "content": "hi"}]}
+    marked_block = {"type": "text", "text": "hi", "cache_control": ephemeral("5m")}
+    nested = {"type": "tool_result", "tool_use_id": "t",
+              "content": [{"type": "text", "text": "x", "cache_control": ephemeral("5m")}]}
+    odd: List[Optional[Dict[str, Any]]] = [
+        {**base, "cache_control": ephemeral("5m")},
+        {**base, "tools": SHORT_TOOLS},
+        {**base, "system": [marked_block]},
+        {**base, "messages": [{"role": "user", "content": [marked_block]}]},
+        {**base, "messages": [{"role": "user", "content": [nested]}]},
+        {**base, "messages": [{"role": "user", "content": None}]},
+        {**base, "system": 3},
+    ]
+    assert short_and_unmarked(base, 10**6)
+    for params in odd:
+        assert params is not None and not short_and_unmarked(params, 10**6)
