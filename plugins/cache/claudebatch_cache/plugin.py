@@ -58,7 +58,7 @@ from .placement import (
     plan_request,
     triage,
 )
-from .prompt import Boundary, Prompt, analyse
+from .prompt import Boundary, Prompt, analyse, short_and_unmarked
 from .savings import cache_saving
 
 logger = logging.getLogger("claudebatch.cache")
@@ -74,6 +74,7 @@ _EMPTY_BODY = len(b'{"requests":[]}')
 FIXED_REASONS = ("too-short", "user-marked", "full", "invalid-ttls")
 _UNDECIDED = 0
 _CODES = {reason: code for code, reason in enumerate(FIXED_REASONS, 1)}
+_TOO_SHORT = _CODES["too-short"]
 
 
 class _BatchPlan:
@@ -291,7 +292,11 @@ class PromptCache:
 
     def _count_request(self, request: Request) -> None:
         """Count the request's prefixes, and note whether its marks are already settled."""
-        prompt, reason = triage(request.params, self._count_rules)
+        params = request.params
+        if short_and_unmarked(params, self._min_tokens(str(params.get("model", "")))):
+            self._pass_codes.append(_TOO_SHORT)  # the cheap test first: most end here
+            return
+        prompt, reason = triage(params, self._count_rules)
         self._pass_codes.append(_CODES[reason] if reason is not None else _UNDECIDED)
         if prompt is not None and reason != "too-short":  # a too-short one counts nothing
             self._pass_counts.add(prompt, self._min_tokens(prompt.model))

@@ -13,14 +13,16 @@ import random
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+import attrs
 import claudebatch_cache.placement
 import claudebatch_cache.plugin
 import pytest
 from claudebatch_cache import PromptCache
+from claudebatch_cache.figures import Observed
 from claudebatch_cache.placement import Rules, fixed_reason, triage
 from claudebatch_cache.prompt import analyse, short_and_unmarked
 
-from claudebatch import BatchClient, PendingBatch, Request, hookimpl
+from claudebatch import BatchClient, PendingBatch, Request, hookimpl, parse_result
 from claudebatch.emulator import Emulator, ManualClock
 from claudebatch.tokens import iter_blocks
 
@@ -288,3 +290,56 @@ def test_the_cheap_test_leaves_marked_and_unusual_prompts_to_the_analysis() -> N
     assert short_and_unmarked(base, 10**6)
     for params in odd:
         assert params is not None and not short_and_unmarked(params, 10**6)
+
+
+def observed_before(observed: Any, model: str, usage: Any) -> None:
+    """``Observed.add`` as it was (a loop over the five sums), to compare with."""
+    read = usage.cache_read_input_tokens or 0
+    written = usage.cache_creation_input_tokens or 0
+    breakdown = usage.cache_creation
+    w1h = breakdown.ephemeral_1h_input_tokens if breakdown is not None else 0
+    w5m = breakdown.ephemeral_5m_input_tokens if breakdown is not None else written
+    observed.results += 1
+    observed.input_tokens += usage.input_tokens or 0
+    observed.output_tokens += usage.output_tokens or 0
+    observed.cache_read_tokens += read
+    observed.cache_write_tokens += written
+    observed.cache_write_5m_tokens += w5m
+    observed.cache_write_1h_tokens += w1h
+    observed.requests_with_reads += read > 0
+    observed.requests_with_writes += written > 0
+    if read or written:
+        row = observed.by_model.setdefault(model, [0, 0, 0])
+        row[0] += read
+        row[1] += w5m
+        row[2] += w1h
+    full = observed.all_by_model.setdefault(model, [0, 0, 0, 0, 0])
+    for i, value in enumerate((usage.input_tokens or 0, w5m, w1h, read,
+                               usage.output_tokens or 0)):
+        full[i] += value
+
+
+def test_the_usage_sums_are_the_same_as_before() -> None:
+    """Usages with and without cache reads, writes of either TTL, no breakdown, fields
+    left out: every sum and both per-model tables come out the same."""
+    rng = random.Random(3)
+    fast, slow = Observed(), Observed()
+    for i in range(2000):
+        written = rng.choice((0, 0, rng.randrange(1, 5000)))
+        w1h = rng.randrange(written + 1)
+        usage: Dict[str, Any] = {
+            "input_tokens": rng.randrange(1, 3000), "output_tokens": rng.randrange(200),
+            "cache_read_input_tokens": rng.choice((0, None, rng.randrange(1, 9000))),
+            "cache_creation_input_tokens": written if i % 9 else None}
+        if i % 4:
+            usage["cache_creation"] = {"ephemeral_1h_input_tokens": w1h,
+                                       "ephemeral_5m_input_tokens": written - w1h}
+        line = {"custom_id": f"r{i}", "result": {"type": "succeeded", "message": {
+            "id": f"msg_{i}", "type": "message", "role": "assistant",
+            "model": rng.choice(MODELS), "content": [], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": usage}}}
+        message = parse_result(line).result.message  # type: ignore[union-attr]
+        fast.add(message.model, message.usage)
+        observed_before(slow, message.model, message.usage)
+    assert attrs.asdict(fast) == attrs.asdict(slow)
+    assert fast.hit_rate == slow.hit_rate and fast.requests_with_reads > 0
