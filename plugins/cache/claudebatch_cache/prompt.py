@@ -15,15 +15,16 @@ the API accepts a breakpoint there.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from claudebatch.tokens import (
     CHARS_PER_TOKEN,
     MEDIA_TOKENS,
     MESSAGE_OVERHEAD,
     SYSTEM_OVERHEAD,
+    block_tokens,
     canonical,
-    iter_blocks,
+    count_tokens,
     strip_cache_control,
 )
 
@@ -144,48 +145,80 @@ def is_string_at(params: Dict[str, Any], location: Location) -> bool:
     return False
 
 
-def _locations(params: Dict[str, Any]) -> Iterator[Location]:
-    """Where each block :func:`claudebatch.tokens.iter_blocks` yields lives, in its order
-    (an empty message yields one block: the framing it still costs)."""
-    tools, system = params.get("tools"), params.get("system")
-    yield from (("tools", i) for i in range(len(tools) if isinstance(tools, list) else 0))
-    if isinstance(system, str):
-        yield from (("system", 0),) if system else ()
-    elif isinstance(system, list):
-        yield from (("system", i) for i in range(len(system)))
-    messages = params.get("messages")
-    for m, message in enumerate(messages if isinstance(messages, list) else ()):
-        if isinstance(message, dict):
-            content = message.get("content")
-            count = len(content) if isinstance(content, list) and content else 1
-            yield from (("messages", m, b) for b in range(count))
-
-
 def analyse(params: Dict[str, Any]) -> Prompt:
     """The boundaries of one request's params, in cache order (tools, system, messages).
 
-    Assumes the params passed the core's validation of their overall shape; odd
-    values are hashed and counted, never marked.
+    Walks the blocks as :func:`claudebatch.tokens.iter_blocks` does, counting each with
+    the core's rule, in one loop (no generators: this runs for every request that may be
+    cached, once counted and once marked). Assumes the params passed the core's
+    validation of their overall shape; odd values are hashed and counted, never marked.
     """
     model = str(params.get("model", ""))
     digest = hashlib.blake2b(model.encode("utf-8"), digest_size=8)
+    update, copy = digest.update, digest.copy
     tokens = 0
     out: List[Boundary] = []
-    message = -1
-    for block, location in zip(iter_blocks(params), _locations(params)):
-        tokens += block.tokens
-        section = block.section.encode("utf-8")
-        if location[0] == "messages" and location[1] != message:
-            message = location[1]
-            digest.update(b"\x1d" + section)  # a new message starts
-        if isinstance(block.value, list):
-            continue  # an empty message: framing, nothing to key or mark
-        digest.update(b"\x1e" + section + b"\x1f")
-        digest.update(_content_bytes(block.value))
-        key = int.from_bytes(digest.copy().digest(), "big")
-        markable = _markable(block.section, block.value, is_string_at(params, location))
-        out.append(Boundary(key, tokens, location, markable, _ttl(block.cache_control),
-                            _nested_ttls(block.value)))
+    tools = params.get("tools")
+    if isinstance(tools, list):
+        for i, tool in enumerate(tools):
+            tokens += count_tokens(canonical(strip_cache_control(tool)))
+            if isinstance(tool, list):
+                continue  # not a block: counted, nothing to key or mark
+            update(b"\x1etools\x1f")
+            update(_content_bytes(tool))
+            marker = tool.get("cache_control") if isinstance(tool, dict) else None
+            out.append(Boundary(int.from_bytes(copy().digest(), "big"), tokens, ("tools", i),
+                                isinstance(tool, dict), _ttl(marker), _nested_ttls(tool)))
+    system = params.get("system")
+    if isinstance(system, str):
+        if system:
+            tokens += SYSTEM_OVERHEAD + count_tokens(system)
+            update(b"\x1esystem\x1f\x00text\x00")
+            update(system.encode("utf-8", "surrogatepass"))
+            out.append(Boundary(int.from_bytes(copy().digest(), "big"), tokens, ("system", 0),
+                                True, None, ()))
+    elif isinstance(system, list):
+        for i, block in enumerate(system):
+            tokens += (SYSTEM_OVERHEAD if i == 0 else 0) + block_tokens(block)
+            if isinstance(block, list):
+                continue
+            update(b"\x1esystem\x1f")
+            update(_content_bytes(block))
+            marker = block.get("cache_control") if isinstance(block, dict) else None
+            out.append(Boundary(int.from_bytes(copy().digest(), "big"), tokens, ("system", i),
+                                _markable("system", block, False), _ttl(marker),
+                                _nested_ttls(block)))
+    messages = params.get("messages")
+    for m, message in enumerate(messages if isinstance(messages, list) else ()):
+        if not isinstance(message, dict):
+            continue
+        role = str(message.get("role"))
+        section = role.encode("utf-8")
+        update(b"\x1d" + section)  # a new message starts
+        head = b"\x1e" + section + b"\x1f"
+        content = message.get("content")
+        if not isinstance(content, list):  # a string prompt (or an odd value)
+            tokens += MESSAGE_OVERHEAD + block_tokens(content or "")
+            update(head)
+            update(_content_bytes(content))
+            out.append(Boundary(int.from_bytes(copy().digest(), "big"), tokens,
+                                ("messages", m, 0),
+                                _markable(role, content, isinstance(content, str)), None,
+                                _nested_ttls(content)))
+            continue
+        if not content:
+            tokens += MESSAGE_OVERHEAD  # an empty message: framing, nothing to key or mark
+            continue
+        for b, block in enumerate(content):
+            tokens += (MESSAGE_OVERHEAD if b == 0 else 0) + block_tokens(block)
+            if isinstance(block, list):
+                continue
+            update(head)
+            update(_content_bytes(block))
+            marker = block.get("cache_control") if isinstance(block, dict) else None
+            out.append(Boundary(int.from_bytes(copy().digest(), "big"), tokens,
+                                ("messages", m, b), _markable(role, block, False),
+                                _ttl(marker), _nested_ttls(block)))
     return Prompt(model, out, _ttl(params.get("cache_control")))
 
 

@@ -8,6 +8,7 @@ every batch transformed: the computation before them), and compares byte for byt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 from claudebatch_cache import PromptCache
 from claudebatch_cache.figures import Observed
 from claudebatch_cache.placement import Rules, fixed_reason, triage
-from claudebatch_cache.prompt import analyse, short_and_unmarked
+from claudebatch_cache import prompt as prompt_module
+from claudebatch_cache.prompt import Boundary, Prompt, analyse, is_string_at, short_and_unmarked
 
 from claudebatch import BatchClient, PendingBatch, Request, hookimpl, parse_result
 from claudebatch.emulator import Emulator, ManualClock
@@ -343,3 +345,117 @@ def test_the_usage_sums_are_the_same_as_before() -> None:
         observed_before(slow, message.model, message.usage)
     assert attrs.asdict(fast) == attrs.asdict(slow)
     assert fast.hit_rate == slow.hit_rate and fast.requests_with_reads > 0
+
+
+def _locations_before(params: Dict[str, Any]) -> Iterator[Tuple[Any, ...]]:
+    tools, system = params.get("tools"), params.get("system")
+    yield from (("tools", i) for i in range(len(tools) if isinstance(tools, list) else 0))
+    if isinstance(system, str):
+        yield from (("system", 0),) if system else ()
+    elif isinstance(system, list):
+        yield from (("system", i) for i in range(len(system)))
+    messages = params.get("messages")
+    for m, message in enumerate(messages if isinstance(messages, list) else ()):
+        if isinstance(message, dict):
+            content = message.get("content")
+            count = len(content) if isinstance(content, list) and content else 1
+            yield from (("messages", m, b) for b in range(count))
+
+
+def analyse_before(params: Dict[str, Any]) -> Prompt:
+    """``analyse`` as it was: the core's ``iter_blocks`` zipped with the locations."""
+    model = str(params.get("model", ""))
+    digest = hashlib.blake2b(model.encode("utf-8"), digest_size=8)
+    tokens = 0
+    out: List[Boundary] = []
+    message = -1
+    for block, location in zip(iter_blocks(params), _locations_before(params)):
+        tokens += block.tokens
+        section = block.section.encode("utf-8")
+        if location[0] == "messages" and location[1] != message:
+            message = location[1]
+            digest.update(b"\x1d" + section)
+        if isinstance(block.value, list):
+            continue
+        digest.update(b"\x1e" + section + b"\x1f")
+        digest.update(prompt_module._content_bytes(block.value))
+        key = int.from_bytes(digest.copy().digest(), "big")
+        markable = prompt_module._markable(block.section, block.value,
+                                           is_string_at(params, location))
+        out.append(Boundary(key, tokens, location, markable,
+                            prompt_module._ttl(block.cache_control),
+                            prompt_module._nested_ttls(block.value)))
+    return Prompt(model, out, prompt_module._ttl(params.get("cache_control")))
+
+
+ODD_BLOCKS: List[Any] = [
+    {"type": "text", "text": ""},
+    {"type": "text", "text": "lone \ud800 surrogate"},
+    {"type": "text", "text": 5},
+    {"type": "text", "text": "cited", "citations": [{"type": "char_location"}]},
+    {"type": "thinking", "thinking": "hmm", "signature": "s"},
+    {"type": "redacted_thinking", "data": "xx"},
+    {"type": "tool_use", "id": "t1", "name": "search", "input": {"q": "x" * 300}},
+    {"type": "tool_result", "tool_use_id": "t1", "content": "found it"},
+    {"type": "tool_result", "tool_use_id": "t1", "content": [
+        {"type": "text", "text": "deep", "cache_control": {"type": "ephemeral"}}]},
+    {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                    "data": "doc " * 500}},
+    {"type": "document", "source": {"type": "content", "content": [
+        {"type": "text", "text": "inner", "cache_control": {"type": "ephemeral",
+                                                             "ttl": "1h"}}]}},
+    {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                    "data": "JVBERi0="}},
+    {"type": "search_result", "source": "s", "title": "t", "content": []},
+    {"type": "text", "text": "odd ttl", "cache_control": {"type": "ephemeral", "ttl": "9h"}},
+    {"type": "text", "text": "not a dict marker", "cache_control": "yes"},
+    {"type": "mystery", "payload": [1, 2.5, None]},
+    IMAGE,
+    "a bare string",
+    ["a", "list"],
+    7,
+    None,
+]
+
+
+def odd_params(rng: random.Random, i: int) -> Dict[str, Any]:
+    """Params of every shape ``analyse`` may meet after validation, and some it should
+    not: the walk must treat each as ``iter_blocks`` does."""
+    params = varied_params(rng, i)
+    pick = rng.randrange(12)
+    if pick == 0:
+        params["tools"] = [*TOOLS, ["not", "a", "tool"], "nor this",
+                           {**SHORT_TOOLS[0], "cache_control": ephemeral("1h")}]
+    elif pick == 1:
+        params["system"] = [rng.choice(ODD_BLOCKS) for _ in range(rng.randrange(4))]
+    elif pick == 2:
+        params["messages"] = [{"role": "user",
+                               "content": [rng.choice(ODD_BLOCKS)
+                                           for _ in range(rng.randrange(1, 5))]}]
+    elif pick == 3:
+        params["messages"] = ["not a message", {"role": "user", "content": None},
+                              {"role": "assistant", "content": {"type": "text", "text": "d"}},
+                              {"role": None, "content": 3}, {"content": "no role"}]
+    elif pick == 4:
+        params["messages"].insert(0, {"role": "user", "content": []})
+    elif pick == 5:
+        params["cache_control"] = rng.choice((None, "odd", {"type": "ephemeral"},
+                                              ephemeral("1h")))
+    elif pick == 6:
+        params.pop("model")
+        params["messages"] = "not a list"
+    elif pick == 7:
+        params["system"] = rng.choice(("", None, 4, {"type": "text", "text": "dict"}))
+    elif pick == 8:
+        params["tools"] = rng.choice(([], None, "tools", {"name": "x"}))
+    return params
+
+
+def test_the_walk_keys_and_counts_every_shape_as_before() -> None:
+    """``analyse`` in one loop gives the very boundaries (keys, tokens, locations,
+    markable, TTLs, nested TTLs) of the walk over ``iter_blocks`` it replaces."""
+    rng = random.Random(19)
+    shapes = [odd_params(rng, i) for i in range(3000)]
+    shapes += list(all_shapes(seed=4))
+    for params in shapes:
+        assert analyse(params) == analyse_before(params), params
