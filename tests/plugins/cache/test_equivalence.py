@@ -19,9 +19,9 @@ import claudebatch_cache.placement
 import claudebatch_cache.plugin
 import pytest
 from claudebatch_cache import PromptCache
+from claudebatch_cache import prompt as prompt_module
 from claudebatch_cache.figures import Observed
 from claudebatch_cache.placement import Rules, fixed_reason, triage
-from claudebatch_cache import prompt as prompt_module
 from claudebatch_cache.prompt import Boundary, Prompt, analyse, is_string_at, short_and_unmarked
 
 from claudebatch import BatchClient, PendingBatch, Request, hookimpl, parse_result
@@ -459,3 +459,24 @@ def test_the_walk_keys_and_counts_every_shape_as_before() -> None:
     shapes += list(all_shapes(seed=4))
     for params in shapes:
         assert analyse(params) == analyse_before(params), params
+
+
+def test_a_system_prompt_hashed_once_keys_the_same_when_it_comes_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo of hashed system prompts: a hit, a miss, another model, a prompt with
+    tools (not kept), and a full memo starting over, all key as the walk does."""
+    monkeypatch.setattr(prompt_module, "PREFIX_MEMO_SIZE", 3)
+    monkeypatch.setattr(prompt_module, "_PREFIXES", {})
+    systems = [long_text(300 + 10 * i, "rule") for i in range(8)]
+    rng = random.Random(2)
+    for i in range(400):
+        params: Dict[str, Any] = {"model": rng.choice(MODELS), "max_tokens": 8,
+                                  "system": rng.choice(systems),
+                                  "messages": [{"role": "user", "content": f"q{i % 7}"}]}
+        if i % 5 == 0:
+            params["tools"] = SHORT_TOOLS
+        assert analyse(params) == analyse_before(params)
+        assert len(prompt_module._PREFIXES) <= 3
+    short = {"model": MODELS[0], "system": "brief", "messages": []}
+    assert analyse(short) == analyse_before(short)
+    assert ((MODELS[0], "brief")) not in prompt_module._PREFIXES  # too short to keep
