@@ -135,6 +135,8 @@ def _fixed_reason(prompt: Prompt, own: List[Tuple[float, str]], rules: Rules
 
 def _valid_order(own: List[Any]) -> bool:
     """The API's rule: no 1-hour breakpoint after a 5-minute one."""
+    if not own:
+        return True
     seen_5m = False
     for _, ttl in sorted(own, key=lambda p: p[0]):
         if ttl == "5m":
@@ -147,6 +149,8 @@ def _valid_order(own: List[Any]) -> bool:
 def _ttl_at(index: int, own: List[Any], wanted: str) -> str:
     """``wanted``, unless the caller's breakpoints force the other TTL at ``index``:
     a 5-minute one before it makes it 5m, a 1-hour one after it makes it 1h."""
+    if not own:
+        return wanted
     if any(pos < index and ttl == "5m" for pos, ttl in own):
         return "5m"
     if any(pos > index and ttl == "1h" for pos, ttl in own):
