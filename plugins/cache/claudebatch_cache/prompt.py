@@ -153,8 +153,10 @@ def is_string_at(params: Dict[str, Any], location: Location) -> bool:
 
 #: Prefixes (model + system string, no tools) kept already hashed: most jobs share one
 #: system prompt, and hashing it is most of the work of :func:`analyse` (a 4 KB prompt:
-#: ~10 us of blake2b against ~1 us to look it up). Shorter prompts hash faster than that.
-_PREFIXES: Dict[Tuple[str, str], Tuple[Any, int, Tuple[Boundary, ...]]] = {}
+#: ~10 us of blake2b). Found by its model, length and ends, then compared whole: a
+#: request's prompt is a new string, and hashing it as a dict key would read it all
+#: (~1 us) where comparing it is a memcmp. Shorter prompts hash faster than that.
+_PREFIXES: Dict[Tuple[str, int, str, str], Tuple[str, Any, int, Tuple[Boundary, ...]]] = {}
 PREFIX_MEMO_SIZE = 32
 PREFIX_MEMO_MIN_CHARS = 1024
 
@@ -183,15 +185,16 @@ def analyse(params: Dict[str, Any]) -> Prompt:
 def _system_prefix(model: str, system: str) -> Tuple[Any, int, List[Boundary]]:
     """The digest, tokens and boundaries through a string system prompt (no tools),
     hashed once per distinct prompt."""
-    found = _PREFIXES.get((model, system))
-    if found is None:
+    probe = (model, len(system), system[:64], system[-64:])
+    found = _PREFIXES.get(probe)
+    if found is None or found[0] != system:  # new, or another prompt with the same ends
         digest = hashlib.blake2b(model.encode("utf-8"), digest_size=8)
         out: List[Boundary] = []
         tokens = _walk_prefix(digest, out, None, system)
         if len(_PREFIXES) >= PREFIX_MEMO_SIZE:
             _PREFIXES.clear()
-        _PREFIXES[model, system] = found = (digest.copy(), tokens, tuple(out))
-    state, tokens, bounds = found
+        _PREFIXES[probe] = found = (system, digest.copy(), tokens, tuple(out))
+    _, state, tokens, bounds = found
     return state.copy(), tokens, list(bounds)
 
 

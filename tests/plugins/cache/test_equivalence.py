@@ -468,6 +468,8 @@ def test_a_system_prompt_hashed_once_keys_the_same_when_it_comes_again(
     monkeypatch.setattr(prompt_module, "PREFIX_MEMO_SIZE", 3)
     monkeypatch.setattr(prompt_module, "_PREFIXES", {})
     systems = [long_text(300 + 10 * i, "rule") for i in range(8)]
+    same_ends = systems[0][:600] + "X" + systems[0][601:]  # its length and ends, not its middle
+    systems += [same_ends, systems[0][:600] + "Y" + systems[0][601:]]
     rng = random.Random(2)
     for i in range(400):
         params: Dict[str, Any] = {"model": rng.choice(MODELS), "max_tokens": 8,
@@ -479,4 +481,4 @@ def test_a_system_prompt_hashed_once_keys_the_same_when_it_comes_again(
         assert len(prompt_module._PREFIXES) <= 3
     short = {"model": MODELS[0], "system": "brief", "messages": []}
     assert analyse(short) == analyse_before(short)
-    assert ((MODELS[0], "brief")) not in prompt_module._PREFIXES  # too short to keep
+    assert not any(probe[3] == "brief" for probe in prompt_module._PREFIXES)  # too short
