@@ -11,6 +11,11 @@ pass before the first is sent, so the cost plugin's whole-pass budget check (a p
    (the plan, with its predicted figures), and a ``requests.transform`` applies the same
    decision to each request as the body is written.
 
+The counting also notes, in one byte per request, whether the request's fate is settled
+whatever the others share (too short to cache: found by the cheapest test first; or
+marked by the caller). A batch holding only such requests gets its figures from those
+bytes and no transform, so the job sends its body as planned, reading nothing again.
+
 In a dry run (``context.dry_run``) the same placement is made and only counted.
 ``before_submit`` does the same for one batch when nothing planned it (a plain
 ``client.create``: no job, no ``before_pass``). A batch planned in ``before_pass``
@@ -55,6 +60,7 @@ from .placement import (
     added_bytes,
     apply,
     break_even_group,
+    fixed_reason,
     plan_request,
     triage,
 )
@@ -296,9 +302,10 @@ class PromptCache:
         if short_and_unmarked(params, self._min_tokens(str(params.get("model", "")))):
             self._pass_codes.append(_TOO_SHORT)  # the cheap test first: most end here
             return
-        prompt, reason = triage(params, self._count_rules)
+        prompt = analyse(params)
+        reason = fixed_reason(prompt, self._count_rules)
         self._pass_codes.append(_CODES[reason] if reason is not None else _UNDECIDED)
-        if prompt is not None and reason != "too-short":  # a too-short one counts nothing
+        if reason != "too-short":  # a too-short one counts nothing
             self._pass_counts.add(prompt, self._min_tokens(prompt.model))
 
     @hookimpl(tryfirst=True)

@@ -104,10 +104,9 @@ def short_requests(count: int) -> List[Request]:
 
 def without_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every request analysed and every batch transformed, as before the shortcuts."""
-    monkeypatch.setattr(claudebatch_cache.placement, "short_and_unmarked",
-                        lambda params, minimum: False)
-    monkeypatch.setattr(claudebatch_cache.plugin, "triage",
-                        lambda params, rules: (analyse(params), None))
+    for module in (claudebatch_cache.placement, claudebatch_cache.plugin):
+        monkeypatch.setattr(module, "short_and_unmarked", lambda params, minimum: False)
+    monkeypatch.setattr(claudebatch_cache.plugin, "fixed_reason", lambda prompt, rules: None)
 
 
 class Bodies:
@@ -196,6 +195,14 @@ def test_batches_that_can_be_marked_are_transformed_and_the_others_are_not(
     figures = [cache._planned[b].predicted for b in batches]
     assert (figures[0].requests, dict(figures[0].unmarked)) == (4, {"too-short": 4})
     assert (figures[1].requests, figures[1].requests_marked) == (3, 3)
+    with monkeypatch.context() as patch:  # what the comparisons above compare with
+        without_shortcuts(patch)
+        cache.on_job_start(context=context)
+        for request in short + shared:
+            cache._count_request(request)
+        batches = [PendingBatch.from_requests(short), PendingBatch.from_requests(shared)]
+        cache.before_pass(batches=batches, context=context)
+        assert [b.watched for b in batches] == [True, True]
 
 
 def test_a_plain_create_is_the_same_with_and_without_the_shortcuts(
