@@ -19,6 +19,7 @@ claudebatch CPU / bare CPU (goal <= 2.5), four-plugins wall / no-plugins wall
     python benchmarks/job_speed.py [--requests 100000] [--repeat 1] [--poll 0.2]
         [--only bare,claudebatch,plugins,official]
     python benchmarks/job_speed.py --only claudebatch,sqlite,cost,cache,retry   # each alone
+    python benchmarks/job_speed.py --only claudebatch,watch,cache   # a no-op on_result too
 
 Importable: ``measure(requests, repeat, poll, contenders) -> dict``.
 """
@@ -87,7 +88,9 @@ DEFAULT_CONTENDERS = tuple(CONTENDERS)
 ALONE = {"sqlite": ("claudebatch_sqlite", "SQLiteStore(TMP + '/store.db')"),
          "cost": ("claudebatch_cost", "CostTracker()"),
          "cache": ("claudebatch_cache", "PromptCache()"),
-         "retry": ("claudebatch_retry", "RetryPolicy()")}
+         "retry": ("claudebatch_retry", "RetryPolicy()"),
+         # the floor under those that watch results: what the core charges any on_result
+         "watch": ("result_watcher", "ResultWatcher()")}
 for _name, (_module, _make) in ALONE.items():
     CONTENDERS[_name] = (f"claudebatch, {_name} alone",
                          f"from claudebatch import BatchClient\n"

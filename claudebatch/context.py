@@ -271,7 +271,8 @@ class JobContext(CallContext):
 
     def on_planned(self, fn: Callable[[Request], None]) -> None:
         """Show ``fn`` every valid request the job will send, in every pass, as it plans it
-        (a request answered by reuse is not sent, so not shown).
+        (a request answered by reuse is not sent, so not shown), in the order the
+        pass's batches then hold them: the first batch's first request first.
 
         Register it in ``on_job_start``. For a plugin that weighs a whole pass before
         its ``before_pass`` (prefixes shared across batches) without reading the pass

@@ -478,3 +478,40 @@ def test_the_bar_says_at_once_that_a_big_batch_is_being_written_and_sent(
     assert "(batch 1: sending 1.2/1.2 MB)" in shown  # and at its end
     last = shown.rsplit("pass 1", 1)[1]
     assert "sending" not in last and "writing" not in last  # gone once the batch is made
+
+
+class PlanOrder:
+    """What ``context.on_planned`` shows and what ``before_pass`` gets, pass by pass; sends
+    the first pass's last five requests again in a second pass."""
+
+    def __init__(self) -> None:
+        self.planned: List[List[str]] = []
+        self.batches: List[List[str]] = []
+
+    @hookimpl
+    def on_job_start(self, context: Any) -> None:
+        context.on_planned(lambda request: self.planned[-1].append(request.custom_id))
+        self.planned.append([])
+
+    @hookimpl
+    def before_pass(self, batches: Any) -> None:
+        self.batches.append([r.custom_id for batch in batches for r in batch])
+        self.planned.append([])
+
+    @hookimpl
+    def resubmit_requests(self, pass_number: int, context: Any) -> Any:
+        return context.find_requests(self.batches[0][-5:]) if pass_number == 1 else []
+
+
+def test_on_planned_shows_each_pass_in_the_order_its_batches_hold_the_requests(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """A plugin may note one thing per request as it is planned and find it again by
+    position in ``before_pass`` (the cache plugin settles whole batches so); duplicates
+    answered once (reuse) are not shown."""
+    rows = [request(i, text=f"q{i % 40}") for i in range(90)]  # 50 duplicates: sent once
+    order = PlanOrder()
+    report = client_for(emulator, plugins=[order]).run(
+        rows, output=str(tmp_path / "out.jsonl"), max_batch_requests=7, reuse=True)
+    assert report.complete and report.passes == 2
+    assert order.planned[:2] == order.batches
+    assert len(order.batches[0]) == 40 and len(order.batches[1]) == 5

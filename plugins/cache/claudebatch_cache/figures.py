@@ -52,29 +52,42 @@ class Observed:
     all_by_model: Dict[str, List[int]] = attrs.field(factory=dict)
 
     def add(self, model: str, usage: Any) -> None:
+        """Add one result's usage (once per result: plain locals, no loop)."""
         read = usage.cache_read_input_tokens or 0
         written = usage.cache_creation_input_tokens or 0
         breakdown = usage.cache_creation
-        w1h = breakdown.ephemeral_1h_input_tokens if breakdown is not None else 0
-        w5m = breakdown.ephemeral_5m_input_tokens if breakdown is not None else written
+        if breakdown is not None:
+            w1h, w5m = breakdown.ephemeral_1h_input_tokens, breakdown.ephemeral_5m_input_tokens
+        else:
+            w1h, w5m = 0, written
+        inputs = usage.input_tokens or 0
+        outputs = usage.output_tokens or 0
         self.results += 1
-        self.input_tokens += usage.input_tokens or 0
-        self.output_tokens += usage.output_tokens or 0
+        self.input_tokens += inputs
+        self.output_tokens += outputs
         self.cache_read_tokens += read
         self.cache_write_tokens += written
         self.cache_write_5m_tokens += w5m
         self.cache_write_1h_tokens += w1h
-        self.requests_with_reads += read > 0
-        self.requests_with_writes += written > 0
+        if read > 0:
+            self.requests_with_reads += 1
+        if written > 0:
+            self.requests_with_writes += 1
         if read or written:
-            row = self.by_model.setdefault(model, [0, 0, 0])
+            row = self.by_model.get(model)
+            if row is None:
+                row = self.by_model[model] = [0, 0, 0]
             row[0] += read
             row[1] += w5m
             row[2] += w1h
-        full = self.all_by_model.setdefault(model, [0, 0, 0, 0, 0])
-        for i, value in enumerate((usage.input_tokens or 0, w5m, w1h, read,
-                                   usage.output_tokens or 0)):
-            full[i] += value
+        full = self.all_by_model.get(model)
+        if full is None:
+            full = self.all_by_model[model] = [0, 0, 0, 0, 0]
+        full[0] += inputs
+        full[1] += w5m
+        full[2] += w1h
+        full[3] += read
+        full[4] += outputs
 
     @property
     def hit_rate(self) -> Optional[float]:

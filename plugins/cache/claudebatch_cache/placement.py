@@ -8,9 +8,9 @@ params with them, leaving the caller's dicts untouched.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 
-from .prompt import Prompt, analyse, is_string_at
+from .prompt import Prompt, analyse, is_string_at, short_and_unmarked
 
 #: The API accepts at most this many cache_control blocks per request, the caller's
 #: own and the top-level (automatic) one included.
@@ -81,13 +81,10 @@ def choose(prompt: Prompt, counts: PrefixCounts, warm: Mapping[int, Any], rules:
     remain under the API's limit of 4.
     """
     own = prompt.user_breakpoints()
-    if own and not rules.override:
-        return Choice([], "user-marked")
+    reason = _fixed_reason(prompt, own, rules)
+    if reason is not None:
+        return Choice([], reason)
     slots = MAX_BREAKPOINTS - len(own)
-    if slots <= 0:
-        return Choice([], "full")
-    if not _valid_order(own):
-        return Choice([], "invalid-ttls")  # the API will refuse it anyway; add nothing
     bounds = prompt.boundaries
     minimum = rules.min_tokens(prompt.model)
     automatic = -1  # the block automatic caching (top-level cache_control) will mark
@@ -95,12 +92,10 @@ def choose(prompt: Prompt, counts: PrefixCounts, warm: Mapping[int, Any], rules:
         automatic = max((i for i, b in enumerate(bounds) if b.markable), default=-1)
     picked: List[Mark] = []
     sharers = 0
-    long_enough = False
     for index in range(len(bounds) - 1, -1, -1):
         b = bounds[index]
         if b.tokens < minimum:
             break  # shallower prefixes are shorter still
-        long_enough = True
         if not b.markable or b.ttl is not None or index == automatic:
             continue
         count = counts.get(b.key)
@@ -114,11 +109,34 @@ def choose(prompt: Prompt, counts: PrefixCounts, warm: Mapping[int, Any], rules:
             break
     if picked:
         return Choice(picked, "marked")
-    return Choice([], "not-shared" if long_enough else "too-short")
+    return Choice([], "not-shared")
+
+
+def fixed_reason(prompt: Prompt, rules: Rules) -> Optional[str]:
+    """Why this request gets no breakpoint whatever the other requests share ("too-short",
+    "user-marked", "full", "invalid-ttls"); None when that depends on them. What
+    :func:`choose` decides first, so a pass can settle such requests when it counts."""
+    return _fixed_reason(prompt, prompt.user_breakpoints(), rules)
+
+
+def _fixed_reason(prompt: Prompt, own: List[Tuple[float, str]], rules: Rules
+                  ) -> Optional[str]:
+    if own and not rules.override:
+        return "user-marked"
+    if MAX_BREAKPOINTS - len(own) <= 0:
+        return "full"
+    if not _valid_order(own):
+        return "invalid-ttls"  # the API will refuse it anyway; add nothing
+    bounds = prompt.boundaries  # the deepest prefix is the longest: tokens only grow
+    if not bounds or bounds[-1].tokens < rules.min_tokens(prompt.model):
+        return "too-short"
+    return None
 
 
 def _valid_order(own: List[Any]) -> bool:
     """The API's rule: no 1-hour breakpoint after a 5-minute one."""
+    if not own:
+        return True
     seen_5m = False
     for _, ttl in sorted(own, key=lambda p: p[0]):
         if ttl == "5m":
@@ -131,6 +149,8 @@ def _valid_order(own: List[Any]) -> bool:
 def _ttl_at(index: int, own: List[Any], wanted: str) -> str:
     """``wanted``, unless the caller's breakpoints force the other TTL at ``index``:
     a 5-minute one before it makes it 5m, a 1-hour one after it makes it 1h."""
+    if not own:
+        return wanted
     if any(pos < index and ttl == "5m" for pos, ttl in own):
         return "5m"
     if any(pos > index and ttl == "1h" for pos, ttl in own):
@@ -205,8 +225,21 @@ def apply(params: Dict[str, Any], prompt: Prompt, marks: List[Mark]) -> Dict[str
     return new
 
 
+def triage(params: Dict[str, Any], rules: Rules) -> Tuple[Optional[Prompt], Optional[str]]:
+    """One request's analysed prompt and its :func:`fixed_reason`, cheapest test first: a
+    prompt too short to cache and unmarked is "too-short" without being analysed (the
+    prompt is then None)."""
+    if short_and_unmarked(params, rules.min_tokens(str(params.get("model", "")))):
+        return None, "too-short"
+    prompt = analyse(params)
+    return prompt, fixed_reason(prompt, rules)
+
+
 def plan_request(params: Dict[str, Any], counts: PrefixCounts, warm: Mapping[int, Any],
-                 rules: Rules) -> Tuple[Prompt, Choice]:
-    """Analyse one request and decide its breakpoints (the plan and the transform agree)."""
+                 rules: Rules) -> Tuple[Optional[Prompt], Choice]:
+    """Analyse one request and decide its breakpoints (the plan and the transform agree).
+    The prompt is None when the cheap test found it too short (then there are no marks)."""
+    if short_and_unmarked(params, rules.min_tokens(str(params.get("model", "")))):
+        return None, Choice([], "too-short")
     prompt = analyse(params)
     return prompt, choose(prompt, counts, warm, rules)

@@ -11,6 +11,11 @@ pass before the first is sent, so the cost plugin's whole-pass budget check (a p
    (the plan, with its predicted figures), and a ``requests.transform`` applies the same
    decision to each request as the body is written.
 
+The counting also notes, in one byte per request, whether the request's fate is settled
+whatever the others share (too short to cache: found by the cheapest test first; or
+marked by the caller). A batch holding only such requests gets its figures from those
+bytes and no transform, so the job sends its body as planned, reading nothing again.
+
 In a dry run (``context.dry_run``) the same placement is made and only counted.
 ``before_submit`` does the same for one batch when nothing planned it (a plain
 ``client.create``: no job, no ``before_pass``). A batch planned in ``before_pass``
@@ -55,9 +60,11 @@ from .placement import (
     added_bytes,
     apply,
     break_even_group,
+    fixed_reason,
     plan_request,
+    triage,
 )
-from .prompt import Boundary, Prompt, analyse
+from .prompt import Boundary, Prompt, analyse, short_and_unmarked
 from .savings import cache_saving
 
 logger = logging.getLogger("claudebatch.cache")
@@ -67,6 +74,13 @@ TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 MAX_WARM_PREFIXES = 100_000
 PRIMER_ID = "cache-primer-{}"
 _EMPTY_BODY = len(b'{"requests":[]}')
+#: A pass's requests as counted, one byte each, in the order of its batches: 0 when the
+#: request's breakpoints depend on what the others share, else the index + 1 of the reason
+#: it gets none whatever they share. A batch holding no 0 needs no transform at all.
+FIXED_REASONS = ("too-short", "user-marked", "full", "invalid-ttls")
+_UNDECIDED = 0
+_CODES = {reason: code for code, reason in enumerate(FIXED_REASONS, 1)}
+_TOO_SHORT = _CODES["too-short"]
 
 
 class _BatchPlan:
@@ -87,6 +101,7 @@ class _BatchPlan:
         prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
         if not choice.marks:
             return request
+        assert prompt is not None  # marks come from an analysed prompt
         return Request(request.custom_id, apply(request.params, prompt, choice.marks))
 
     def marked_requests(self) -> Iterator[Request]:
@@ -146,17 +161,19 @@ class _PassPlan(_BatchPlan):
         predicted.requests += 1
         prompt, choice = plan_request(request.params, self.counts, self.warm, self.rules)
         out = request
-        grows = added_bytes(prompt, choice, request.params) if choice.marks else 0
         if not choice.marks:
             predicted.unmarked[choice.reason] += 1
-        elif self.grown + grows > self.grow_budget:
-            predicted.unmarked["batch-too-large"] += 1  # the body would pass the limit
-            predicted.batches_too_large = 1
         else:
-            self.grown += grows
-            deepest = self.count_marked(prompt, choice)
-            out = Request(request.custom_id, apply(request.params, prompt, choice.marks))
-            self.first_marked.setdefault(deepest.key, out)
+            assert prompt is not None  # marks come from an analysed prompt
+            grows = added_bytes(prompt, choice, request.params)
+            if self.grown + grows > self.grow_budget:
+                predicted.unmarked["batch-too-large"] += 1  # the body would pass the limit
+                predicted.batches_too_large = 1
+            else:
+                self.grown += grows
+                deepest = self.count_marked(prompt, choice)
+                out = Request(request.custom_id, apply(request.params, prompt, choice.marks))
+                self.first_marked.setdefault(deepest.key, out)
         if self.seen == self.size:
             predicted.groups = len(self.groups)
             for key in self.groups:  # the batches after it find these cached
@@ -165,6 +182,17 @@ class _PassPlan(_BatchPlan):
 
     def marked_requests(self) -> Iterator[Request]:
         return iter(self.first_marked.values())
+
+    def settle(self, codes: bytearray) -> None:
+        """The figures of a batch none of whose requests can be marked (``codes`` as the
+        pass counted them, none undecided): what its transform would have counted, with
+        no transform, so the job writes the body as planned, reading nothing again."""
+        predicted = self.predicted
+        predicted.requests = self.seen = len(codes)
+        for code, reason in enumerate(FIXED_REASONS, 1):
+            found = codes.count(code)
+            if found:
+                predicted.unmarked[reason] += found
 
 
 class PromptCache:
@@ -216,6 +244,8 @@ class PromptCache:
         self._planned: Dict[PendingBatch, _BatchPlan] = {}  # by before_pass, not yet sent
         self._dry_plans: List[_PassPlan] = []
         self._pass_counts = PrefixCounts()
+        self._pass_codes = bytearray()  # FIXED_REASONS codes of the pass being counted
+        self._count_rules = self._rules()
         self._priming = False
 
     def __repr__(self) -> str:
@@ -261,12 +291,22 @@ class PromptCache:
         prefixes are counted as the job plans each pass (no second read of it)."""
         self._planned = {}
         self._pass_counts = PrefixCounts()
+        self._pass_codes = bytearray()
+        self._count_rules = self._rules()
         self.reset()
         context.on_planned(self._count_request)
 
     def _count_request(self, request: Request) -> None:
-        prompt = analyse(request.params)
-        self._pass_counts.add(prompt, self._min_tokens(prompt.model))
+        """Count the request's prefixes, and note whether its marks are already settled."""
+        params = request.params
+        if short_and_unmarked(params, self._min_tokens(str(params.get("model", "")))):
+            self._pass_codes.append(_TOO_SHORT)  # the cheap test first: most end here
+            return
+        prompt = analyse(params)
+        reason = fixed_reason(prompt, self._count_rules)
+        self._pass_codes.append(_CODES[reason] if reason is not None else _UNDECIDED)
+        if reason != "too-short":  # a too-short one counts nothing
+            self._pass_counts.add(prompt, self._min_tokens(prompt.model))
 
     @hookimpl(tryfirst=True)
     def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
@@ -275,15 +315,24 @@ class PromptCache:
         Each request is decided as its body is written (the job reads it once). In a
         dry run the same placement is only counted: nothing is sent or warmed."""
         counts, self._pass_counts = self._pass_counts, PrefixCounts()
+        codes, self._pass_codes = self._pass_codes, bytearray()
+        if len(codes) != sum(len(pending) for pending in batches):
+            codes = bytearray()  # not counted as this pass: every batch decides as written
         now = self._now(context)
         warm = self._live_warm(now)
-        rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
+        rules = self._rules()
         grow_budget = max(0, MAX_BATCH_BYTES - context.limits.max_bytes)
         self._planned = {}
         self._dry_plans = []
+        start = 0
         for pending in batches:
             plan = _PassPlan(pending, counts, warm, rules, grow_budget=grow_budget, now=now)
-            pending.transform(plan.transform)
+            mine = codes[start:start + len(pending)]
+            start += len(pending)
+            if mine and _UNDECIDED not in mine:
+                plan.settle(mine)  # nothing to mark: the body goes out as planned
+            else:
+                pending.transform(plan.transform)
             if context.dry_run:
                 self._dry_plans.append(plan)
             else:
@@ -353,6 +402,9 @@ class PromptCache:
 
     # --- planning -------------------------------------------------------------
 
+    def _rules(self) -> Rules:
+        return Rules(self.ttl, self.override, self.min_group, self._min_tokens)
+
     def _min_tokens(self, model: str) -> int:
         found = self._minimums.get(model)
         if found is None:
@@ -367,9 +419,11 @@ class PromptCache:
         return self._decide(requests, counts, warm, context)
 
     def _count(self, requests: PendingBatch, counts: PrefixCounts) -> None:
+        rules = self._rules()
         for request in requests:  # counts only
-            prompt = analyse(request.params)
-            counts.add(prompt, self._min_tokens(prompt.model))
+            prompt, reason = triage(request.params, rules)
+            if prompt is not None and reason != "too-short":  # a too-short one adds nothing
+                counts.add(prompt, self._min_tokens(prompt.model))
 
     def _live_warm(self, now: float) -> Dict[int, float]:
         lifetime = TTL_SECONDS[self.ttl]
@@ -378,7 +432,7 @@ class PromptCache:
     def _decide(self, requests: PendingBatch, counts: PrefixCounts, warm: Dict[int, float],
                 context: CallContext) -> _BatchPlan:
         """Each request's decision and the figures; registers the batch's transform."""
-        rules = Rules(self.ttl, self.override, self.min_group, self._min_tokens)
+        rules = self._rules()
         plan = _BatchPlan(requests, counts, warm, rules)
         predicted = plan.predicted
         grows = 0
@@ -388,6 +442,7 @@ class PromptCache:
             if not choice.marks:
                 predicted.unmarked[choice.reason] += 1
                 continue
+            assert prompt is not None  # marks come from an analysed prompt
             plan.count_marked(prompt, choice)
             grows += added_bytes(prompt, choice, request.params)
         if plan.groups and self._too_large(requests, context, grows):
