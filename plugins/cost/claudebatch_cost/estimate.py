@@ -189,12 +189,13 @@ class Estimator:
             tally = tallies[key] = [0] * 10
         tally[REQUESTS] += 1
         tally[UNCACHED] += uncached
-        tally[WRITE_5M] += write_5m
-        tally[WRITE_1H] += write_1h
         tally[EXPECTED_UNCACHED] += uncached
-        tally[EXPECTED_WRITE_5M] += expected_5m
-        tally[EXPECTED_WRITE_1H] += expected_1h
-        tally[EXPECTED_READ] += read
+        if write_5m or write_1h or expected_5m or expected_1h or read:  # most cache nothing
+            tally[WRITE_5M] += write_5m
+            tally[WRITE_1H] += write_1h
+            tally[EXPECTED_WRITE_5M] += expected_5m
+            tally[EXPECTED_WRITE_1H] += expected_1h
+            tally[EXPECTED_READ] += read
         max_tokens = params.get("max_tokens")
         if type(max_tokens) is int:
             tally[MAX_OUTPUT] += max_tokens if max_tokens > 0 else 0

@@ -31,7 +31,7 @@ from claudebatch import (
     hookimpl,
 )
 
-from .costing import ResultCost, When, _get, price_result, usage_numbers
+from .costing import ResultCost, When, _dict_numbers, _get, price_result, usage_numbers
 from .errors import BudgetExceededError
 from .estimate import EstimateCost, Estimation, Estimator
 from .ledger import Ledger, Rates, totals_of
@@ -255,13 +255,16 @@ class CostTracker:
         body = raw.get("result") or {}
         message = body.get("message") or {}
         model = message.get("model")
-        if body.get("type", "unknown") != "succeeded":
+        if body.get("type") != "succeeded":
             ledger.add_not_billed(model)
         else:
             usage = message.get("usage")
-            counts = usage_numbers(usage)
-            geo = usage.get("inference_geo") if type(usage) is dict else \
-                _get(usage, "inference_geo") if usage is not None else None
+            if type(usage) is dict:  # as the service writes it
+                counts = _dict_numbers(usage)
+                geo = usage.get("inference_geo")
+            else:
+                counts = usage_numbers(usage)
+                geo = _get(usage, "inference_geo") if usage is not None else None
             rate = self._rates.rate(model, geo if isinstance(geo, str) else None,
                                     counts[0] + counts[1] + counts[2] + counts[3],
                                     batch.created_at)
