@@ -41,7 +41,7 @@ from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
 from ._polling import Watch, poll_until_ended
-from ._results import annotate, iter_lines, to_result
+from ._results import annotate, iter_lines, result_hooks, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .apirules import DEFAULT_API_VERSION, beta_header, check_api_version, check_betas
@@ -414,12 +414,12 @@ class BatchClient:
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
         url = self._results_url(batch)
-        has_hooks = call_hooks and bool(self.hook.on_result.get_hookimpls())
+        has_hooks, typed_hooks = result_hooks(self.hook) if call_hooks else (False, False)
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         if raw and not has_hooks and not has_notes:
             return self._result_lines(url, f"results of {batch.id}", lines=False)  # as read
         return self._stream_results(batch, url, raw=raw, has_hooks=has_hooks,
-                                    has_notes=has_notes,
+                                    has_notes=has_notes, typed=not raw or has_notes or typed_hooks,
                                     context=context if context is not None else self.context)
 
     def _results_url(self, batch: MessageBatch) -> str:
@@ -448,16 +448,19 @@ class BatchClient:
         return url
 
     def _stream_results(self, batch: MessageBatch, url: str, *, raw: bool, has_hooks: bool,
-                        has_notes: bool, context: CallContext) -> Iterator[Any]:
+                        has_notes: bool, typed: bool, context: CallContext) -> Iterator[Any]:
+        """``typed``: build each BatchResult (to yield, to annotate, or for an
+        ``on_result`` that takes it); else the hooks get ``raw`` alone."""
         source = f"results of {batch.id}"
         for value, line in self._result_lines(url, source):
-            result = to_result(value, source=source)
+            result = to_result(value, source=source) if typed else None
             if has_notes:
+                assert result is not None
                 value, annotated, _ = annotate(self.hook, value, result, context)
                 if annotated is not result:
                     result, line = annotated, None
             if has_hooks:
-                self.hook.on_result(result=result, line=line or result_line(value),
+                self.hook.on_result(result=result, raw=value, line=line or result_line(value),
                                     context=context, batch=batch)
             yield value if raw else result
 

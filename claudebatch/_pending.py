@@ -125,6 +125,14 @@ class PendingBatch:
 
     def _final_pieces(self) -> Iterator[bytes]:
         observers = [fn for fn, _ in self._observers]
+        if self._serialized is not None and not self._transforms:
+            # observed, not rewritten: each request goes out as stored, copied, not
+            # serialized again (the observers see it parsed, as the source gives it)
+            for request, piece in zip(self._source(), self._serialized()):
+                for fn in observers:
+                    fn(request)
+                yield piece
+            return
         for request in self:
             for fn in observers:
                 fn(request)

@@ -204,6 +204,13 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
             custom_id=custom_id if isinstance(custom_id, str) else None) from None
 
 
+def result_hooks(hook: Any) -> Tuple[bool, bool]:
+    """Whether ``on_result`` has implementations, and whether one takes ``result``: the
+    typed result is built only then (one that takes ``raw`` spares it)."""
+    impls = hook.on_result.get_hookimpls()
+    return bool(impls), any("result" in impl.argnames for impl in impls)
+
+
 def annotate(hook: Any, value: Dict[str, Any], result: BatchResult, context: Any
              ) -> Tuple[Dict[str, Any], BatchResult, bool]:
     """The result line and result with what the ``annotate_result`` plugins add, and

@@ -16,7 +16,7 @@ import attrs
 from .. import _json
 from .._output import OutputFile, replace_lines, result_line
 from .._report import BatchSummary
-from .._results import annotate, to_result
+from .._results import annotate, result_hooks, to_result
 from .._spool import Spool
 from ..errors import APIConnectionError, BatchNotEndedError
 from ..limits import RESULT_STREAM_ATTEMPTS
@@ -74,6 +74,7 @@ class Collector:
         #: The current pass's reuse decisions (keys, duplicates), or None.
         self.reuse: Optional[ReusePlan] = None
         self._wants_notes = self._wants_results = self._wants_keep = False  # _see_hooks
+        self._wants_typed = False  # an on_result takes ``result`` (not only ``raw``)
 
     @property
     def pass_number(self) -> int:
@@ -141,7 +142,7 @@ class Collector:
     def _see_hooks(self) -> None:
         """Which result hooks have plugins: looked up once per batch, not per result."""
         self._wants_notes = bool(self.hook.annotate_result.get_hookimpls())
-        self._wants_results = bool(self.hook.on_result.get_hookimpls())
+        self._wants_results, self._wants_typed = result_hooks(self.hook)
         self._wants_keep = bool(self.hook.keep_answer.get_hookimpls())
 
     def _positions(self, item: SubmittedBatch, ids: List[str]) -> Optional[Dict[str, int]]:
@@ -204,8 +205,10 @@ class Collector:
                                   line=served_line or result_line(served),
                                   context=self.context, batch=batch)
         if self._wants_results:
-            result = result or to_result(value, source=source)
-            self.hook.on_result(result=result, line=line, context=self.context, batch=batch)
+            if result is None and self._wants_typed:
+                result = to_result(value, source=source)
+            self.hook.on_result(result=result, raw=value, line=line, context=self.context,
+                                batch=batch)
         self.out.write_line(line)
         tally(value, counts, self.stop_reasons)
 

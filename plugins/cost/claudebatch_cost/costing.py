@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Dict, Optional, Union
+from functools import partial
+from typing import Any, Dict, Optional, Tuple, Union
 
 import attrs
 
@@ -48,23 +49,78 @@ class UsageCounts:
         5-minute; creation tokens the breakdown does not account for count as
         5-minute too.
         """
-        if usage is None:
-            return cls()
-        created = _int(_get(usage, "cache_creation_input_tokens"))
-        breakdown = _get(usage, "cache_creation")
-        write_5m, write_1h = created, 0
-        if breakdown is not None:
-            five = _int(_get(breakdown, "ephemeral_5m_input_tokens"))
-            write_1h = _int(_get(breakdown, "ephemeral_1h_input_tokens"))
-            write_5m = five + max(0, created - five - write_1h)
-        tools = _get(usage, "server_tool_use")
-        searches = 0 if tools is None else _int(_get(tools, "web_search_requests"))
-        return cls(_int(_get(usage, "input_tokens")), write_5m, write_1h,
-                   _int(_get(usage, "cache_read_input_tokens")),
-                   _int(_get(usage, "output_tokens")), searches)
+        return cls(*usage_numbers(usage))
 
     def as_dict(self) -> Dict[str, int]:
         return {name: getattr(self, name) for name in COMPONENTS}
+
+
+def usage_numbers(usage: Union[Usage, Mapping[str, Any], None]
+                  ) -> Tuple[int, int, int, int, int, int]:
+    """The billable quantities of a usage, in :data:`COMPONENTS` order: what
+    :meth:`UsageCounts.from_usage` reads, as a plain tuple (the per-result path)."""
+    if usage is None:
+        return (0, 0, 0, 0, 0, 0)
+    if type(usage) is dict:
+        return _dict_numbers(usage)
+    if type(usage) is Usage:
+        return _numbers(usage.input_tokens, usage.cache_creation_input_tokens,
+                        usage.cache_creation, usage.cache_read_input_tokens,
+                        usage.output_tokens, usage.server_tool_use)
+    get = usage.get if type(usage) is dict else partial(_get, usage)
+    return _numbers(get("input_tokens"), get("cache_creation_input_tokens"),
+                    get("cache_creation"), get("cache_read_input_tokens"),
+                    get("output_tokens"), get("server_tool_use"))
+
+
+def _dict_numbers(usage: Dict[str, Any]) -> Tuple[int, int, int, int, int, int]:
+    """:func:`_numbers` of a raw usage (a results line's), spelled out: it runs for
+    every result a job streams. A count is taken as it is when it is a plain int >= 0."""
+    get = usage.get
+    input_tokens, created = get("input_tokens"), get("cache_creation_input_tokens")
+    read, output = get("cache_read_input_tokens"), get("output_tokens")
+    if type(input_tokens) is not int or input_tokens < 0:
+        input_tokens = _int(input_tokens)
+    if type(created) is not int or created < 0:
+        created = _int(created)
+    if type(read) is not int or read < 0:
+        read = _int(read)
+    if type(output) is not int or output < 0:
+        output = _int(output)
+    breakdown, tools = get("cache_creation"), get("server_tool_use")
+    five: Any
+    write_1h: Any
+    if breakdown is None:
+        write_5m, write_1h = created, 0
+    elif type(breakdown) is dict:
+        five = breakdown.get("ephemeral_5m_input_tokens")
+        write_1h = breakdown.get("ephemeral_1h_input_tokens")
+        if type(five) is not int or five < 0:
+            five = _int(five)
+        if type(write_1h) is not int or write_1h < 0:
+            write_1h = _int(write_1h)
+        rest = created - five - write_1h
+        write_5m = five + rest if rest > 0 else five
+    else:
+        return _numbers(input_tokens, created, breakdown, read, output, tools)
+    if tools is None:
+        return (input_tokens, write_5m, write_1h, read, output, 0)
+    return (input_tokens, write_5m, write_1h, read, output,
+            _int(_get(tools, "web_search_requests")))
+
+
+def _numbers(input_tokens: Any, created: Any, breakdown: Any, read: Any, output: Any,
+             tools: Any) -> Tuple[int, int, int, int, int, int]:
+    """Without a ``cache_creation`` breakdown every cache write counts as 5-minute;
+    creation tokens the breakdown does not account for count as 5-minute too."""
+    write_5m = created = _int(created)
+    write_1h = 0
+    if breakdown is not None:
+        five = _int(_get(breakdown, "ephemeral_5m_input_tokens"))
+        write_1h = _int(_get(breakdown, "ephemeral_1h_input_tokens"))
+        write_5m = five + max(0, created - five - write_1h)
+    searches = 0 if tools is None else _int(_get(tools, "web_search_requests"))
+    return (_int(input_tokens), write_5m, write_1h, _int(read), _int(output), searches)
 
 
 def _get(value: Any, name: str) -> Any:
@@ -81,6 +137,8 @@ _MISSING = object()
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:  # what JSON and the typed usage hold: the common case first
+        return value if value > 0 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 

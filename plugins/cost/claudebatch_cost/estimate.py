@@ -11,7 +11,7 @@ results add are not known in advance and are not included.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Dict, FrozenSet, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 import attrs
 
@@ -63,20 +63,28 @@ class EstimateCost:
             counted=self.counted and other.counted)
 
 
-@attrs.define
-class _ModelTally:
-    requests: int = 0
-    uncached: int = 0
-    write_5m: int = 0
-    write_1h: int = 0
-    max_output: int = 0
-    web_searches: int = 0
-    # the expected case's input
-    expected_uncached: int = 0
-    expected_write_5m: int = 0
-    expected_write_1h: int = 0
-    expected_read: int = 0
+#: A tally of requests (a list, added to for every request): what each position counts.
+(REQUESTS, UNCACHED, WRITE_5M, WRITE_1H, MAX_OUTPUT, WEB_SEARCHES,
+ EXPECTED_UNCACHED, EXPECTED_WRITE_5M, EXPECTED_WRITE_1H, EXPECTED_READ) = range(10)
+_ModelTally = List[int]
 
+
+class _Counted(NamedTuple):
+    """A tally, read by name when it is priced."""
+
+    requests: int
+    uncached: int
+    write_5m: int
+    write_1h: int
+    max_output: int
+    web_searches: int
+    expected_uncached: int
+    expected_write_5m: int
+    expected_write_1h: int
+    expected_read: int
+
+
+_UNSEEN: Any = object()
 
 #: Requests are tallied by model, by ``inference_geo`` (its price multiplier) and by
 #: whether their prompt is over the model's long-prompt tier (Haiku 5.5), if it has one.
@@ -102,6 +110,12 @@ class Estimation:
         params = request_params(item)
         model = str(params.get("model") or "")
         estimator = self.estimator
+        if self.counter is None:  # the approximation alone: plain ints, no objects
+            uncached, write_5m, write_1h, expected_5m, expected_1h, read = \
+                estimator.approximator.counts(params, self.prefixes)
+            estimator._tally_counts(self.approx, model, params, uncached, write_5m, write_1h,
+                                    expected_5m, expected_1h, read)
+            return
         worst, expected = estimator.approximator.splits(params, self.prefixes)
         estimator._tally(self.approx, model, params, worst, expected)
         if self.counter is not None:
@@ -131,6 +145,7 @@ class Estimator:
         self.expected_output_fraction = fraction
         self.approximator = Approximator(chars_per_token)
         self.default_web_searches = default_web_searches
+        self._tiers: Dict[str, Optional[int]] = {}  # model -> its long-prompt threshold
 
     def estimate(self, requests: Iterable[Any],
                  counter: Optional[TokenCountingEndpoint] = None,
@@ -154,30 +169,46 @@ class Estimator:
 
     def _tally(self, tallies: Dict[_Key, _ModelTally], model: str, params: Dict[str, Any],
                worst: InputSplit, expected: InputSplit) -> None:
+        assert worst.uncached == expected.uncached  # what a cached prefix changes is cached
+        self._tally_counts(tallies, model, params, worst.uncached, worst.write_5m,
+                           worst.write_1h, expected.write_5m, expected.write_1h, expected.read)
+
+    def _tally_counts(self, tallies: Dict[_Key, _ModelTally], model: str,
+                      params: Dict[str, Any], uncached: int, write_5m: int, write_1h: int,
+                      expected_5m: int, expected_1h: int, read: int) -> None:
         geo = params.get("inference_geo")
-        price = self.table.lookup(model)
-        tier = price.long_prompt if price is not None else None
-        prompt = worst.uncached + worst.write_5m + worst.write_1h
-        key = (model, geo if isinstance(geo, str) else "", bool(tier and prompt > tier.above))
+        above = self._tiers.get(model, _UNSEEN)
+        if above is _UNSEEN:
+            price = self.table.lookup(model)
+            tier = price.long_prompt if price is not None else None
+            above = self._tiers[model] = None if tier is None else tier.above
+        long_prompt = above is not None and uncached + write_5m + write_1h > above
+        key = (model, geo if isinstance(geo, str) else "", long_prompt)
         tally = tallies.get(key)
         if tally is None:
-            tally = tallies[key] = _ModelTally()
-        tally.requests += 1
-        tally.uncached += worst.uncached
-        tally.write_5m += worst.write_5m
-        tally.write_1h += worst.write_1h
-        tally.expected_uncached += expected.uncached
-        tally.expected_write_5m += expected.write_5m
-        tally.expected_write_1h += expected.write_1h
-        tally.expected_read += expected.read
+            tally = tallies[key] = [0] * 10
+        tally[REQUESTS] += 1
+        tally[UNCACHED] += uncached
+        tally[EXPECTED_UNCACHED] += uncached
+        if write_5m or write_1h or expected_5m or expected_1h or read:  # most cache nothing
+            tally[WRITE_5M] += write_5m
+            tally[WRITE_1H] += write_1h
+            tally[EXPECTED_WRITE_5M] += expected_5m
+            tally[EXPECTED_WRITE_1H] += expected_1h
+            tally[EXPECTED_READ] += read
         max_tokens = params.get("max_tokens")
-        tally.max_output += max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0
-        tally.web_searches += web_search_uses(params, self.default_web_searches)
+        if type(max_tokens) is int:
+            tally[MAX_OUTPUT] += max_tokens if max_tokens > 0 else 0
+        elif isinstance(max_tokens, int) and max_tokens > 0:
+            tally[MAX_OUTPUT] += max_tokens
+        if params.get("tools"):  # a web search is a tool
+            tally[WEB_SEARCHES] += web_search_uses(params, self.default_web_searches)
 
     def _price(self, tallies: Dict[_Key, _ModelTally], *, counted: bool) -> EstimateCost:
         table = self.table
         total = EstimateCost(counted=counted)
-        for (model, geo, long_prompt), t in tallies.items():
+        for (model, geo, long_prompt), tally in tallies.items():
+            t = _Counted(*tally)
             counts = EstimateCost(
                 requests=t.requests, input_tokens=t.uncached + t.write_5m + t.write_1h,
                 cache_write_tokens=t.write_5m + t.write_1h, max_output_tokens=t.max_output,

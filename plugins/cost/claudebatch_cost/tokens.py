@@ -26,17 +26,22 @@ import hashlib
 import json
 import logging
 import math
+from collections import abc
 from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
 import attrs
 
+from claudebatch import Request
 from claudebatch.apirules import output_format
 from claudebatch.tokens import (
     CHARS_PER_TOKEN,
     MEDIA_TOKENS,
+    MESSAGE_OVERHEAD,
+    SYSTEM_OVERHEAD,
     Block,
     block_tokens,
     canonical,
+    count_tokens,
     iter_blocks,
     strip_cache_control,
 )
@@ -97,38 +102,70 @@ class Approximator:
         """``(worst, expected)``. Worst: every prefix up to a breakpoint is a cache write.
         Expected: a prefix already in ``seen`` (same model, same content up to the
         breakpoint) is a cache read instead; new prefixes are added to ``seen``."""
+        uncached, write_5m, write_1h, expected_5m, expected_1h, read = self.counts(params, seen)
+        worst = InputSplit(uncached, write_5m, write_1h)
+        if seen is None:
+            return worst, worst
+        return worst, InputSplit(uncached, expected_5m, expected_1h, read)
+
+    def counts(self, params: Mapping[str, Any], seen: Optional[Set[bytes]] = None
+               ) -> Tuple[int, int, int, int, int, int]:
+        """:meth:`splits` as plain ints, for the estimate of every request of a job:
+        ``(uncached, write_5m, write_1h, expected write_5m, expected write_1h, expected
+        read)``; without ``seen`` the expected case is the worst.
+
+        The blocks are walked once; prefixes are hashed only when the request has a
+        breakpoint, and only as far as one is.
+        """
+        if type(params) is not dict:
+            params = dict(params)
+        if self._scale == 1:
+            plain = _plain_prompt_tokens(params)
+            if plain is not None:  # text alone, nothing cached: no walk
+                return (plain, 0, 0, 0, 0, 0)
         tools = params.get("tools")
         pending = TOOLS_OVERHEAD if isinstance(tools, list) and tools else 0
-        pending += self.format_tokens(params)
+        if "output_config" in params or "output_format" in params:
+            pending += self.format_tokens(params)
+        blocks = list(iter_blocks(params))
+        tokens = [self.block_tokens(block) for block in blocks]
+        marks = [i for i, block in enumerate(blocks) if _is_mapping(block.cache_control)]
+        automatic = params.get("cache_control")
+        if not _is_mapping(automatic):
+            if not marks:  # nothing is cached: the common case
+                return (pending + sum(tokens), 0, 0, 0, 0, 0)
+            automatic = None
         written = {"5m": 0, "1h": 0}
         expected = {"5m": 0, "1h": 0, "read": 0}
         digest = None
         if seen is not None:
             digest = hashlib.blake2b(str(params.get("model")).encode(), digest_size=16)
-        for block in iter_blocks(params if isinstance(params, dict) else dict(params)):
-            tokens = self.block_tokens(block)
-            pending += tokens
-            if digest is not None:
-                digest.update(f"\x1e{block.section}\x1f{tokens}\x1f".encode())
+        # past the last breakpoint a digest is used only by automatic caching
+        hashed = len(blocks) if automatic is not None else marks[-1] + 1
+        for i, block in enumerate(blocks):
+            count = tokens[i]
+            pending += count
+            if digest is not None and i < hashed:
+                digest.update(f"\x1e{block.section}\x1f{count}\x1f".encode())
                 digest.update(_content_bytes(block.value))
-            if isinstance(block.cache_control, Mapping):
-                ttl = _ttl(block.cache_control)
+            cache_control = block.cache_control
+            if cache_control is not None and _is_mapping(cache_control):
+                ttl = _ttl(cache_control)
                 written[ttl] += pending
                 if digest is not None and seen is not None:
                     expected[_remember(seen, digest.digest()) or ttl] += pending
                 pending = 0
-        automatic = params.get("cache_control")
-        if isinstance(automatic, Mapping) and pending:
+        if automatic is not None and pending:
             # Automatic caching puts a breakpoint on the last block: all of it is written.
             ttl = _ttl(automatic)
             written[ttl] += pending
             if digest is not None and seen is not None:
                 expected[_remember(seen, digest.digest()) or ttl] += pending
             pending = 0
-        worst = InputSplit(pending, written["5m"], written["1h"])
         if seen is None:
-            return worst, worst
-        return worst, InputSplit(pending, expected["5m"], expected["1h"], expected["read"])
+            return (pending, written["5m"], written["1h"], written["5m"], written["1h"], 0)
+        return (pending, written["5m"], written["1h"], expected["5m"], expected["1h"],
+                expected["read"])
 
     def format_tokens(self, params: Mapping[str, Any]) -> int:
         """The input an output format adds: the service explains the schema in a system
@@ -142,6 +179,9 @@ class Approximator:
     def block_tokens(self, block: Block) -> int:
         """Tokens of one block of the walk (its framing included)."""
         value = block.value
+        if self._scale == 1 and (type(value) is str or type(value) is list or (
+                type(value) is dict and value.get("type") != "document")):
+            return block.tokens  # no PDF: the shared rule's count (the common case, quick)
         pdf = _base64_data(value)
         if pdf is None and self._scale == 1:
             return block.tokens
@@ -152,6 +192,40 @@ class Approximator:
         if _is_media(value):
             return block.tokens
         return framing + math.ceil(content * self._scale)
+
+
+#: Parameters that add input or cache some: a request with one of them is walked.
+_NOT_PLAIN = frozenset({"tools", "cache_control", "output_config", "output_format"})
+
+
+def _plain_prompt_tokens(params: Dict[str, Any]) -> Optional[int]:
+    """The input tokens of a prompt of text alone with nothing cached (a system string,
+    messages whose content is a string), counted as :func:`iter_blocks` counts them
+    (framing, then ``count_tokens`` of each string); None for any other prompt, which
+    is walked block by block."""
+    if not _NOT_PLAIN.isdisjoint(params):
+        return None
+    system = params.get("system")
+    total = 0
+    if type(system) is str:
+        if system:
+            total = SYSTEM_OVERHEAD + count_tokens(system)
+    elif system is not None:
+        return None
+    messages = params.get("messages")
+    if type(messages) is not list:
+        return None
+    for message in messages:
+        content = message.get("content") if type(message) is dict else None
+        if type(content) is not str:
+            return None
+        total += MESSAGE_OVERHEAD + count_tokens(content)
+    return total
+
+
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, quick for what JSON holds (None, dict)."""
+    return value is not None and (type(value) is dict or isinstance(value, abc.Mapping))
 
 
 def _is_media(value: Any) -> bool:
@@ -180,7 +254,7 @@ _PLAIN_TEXT = frozenset({"type", "text", "cache_control"})
 
 def _content_bytes(value: Any) -> bytes:
     """What identifies a block's content in a cache prefix (not its cache_control)."""
-    if isinstance(value, Mapping) and value.get("type") == "text" and set(value) <= _PLAIN_TEXT:
+    if _is_mapping(value) and value.get("type") == "text" and value.keys() <= _PLAIN_TEXT:
         value = str(value.get("text", ""))
     if isinstance(value, str):
         return b"\x00" + value.encode("utf-8", "surrogatepass")
@@ -232,5 +306,10 @@ def web_search_uses(params: Mapping[str, Any], default: int) -> int:
 
 def request_params(item: Any) -> Dict[str, Any]:
     """The params of a Request or of a ``{"custom_id", "params"}`` dict."""
-    params = item.get("params") if isinstance(item, Mapping) else getattr(item, "params", None)
+    params: Any
+    if type(item) is Request:
+        params = item.params
+    else:
+        params = item.get("params") if isinstance(item, abc.Mapping) \
+            else getattr(item, "params", None)
     return params if isinstance(params, dict) else {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Union
+from typing import Any, Dict, Generator, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from claudebatch import (
     BatchResult,
@@ -31,9 +31,10 @@ from claudebatch import (
     hookimpl,
 )
 
-from .costing import ResultCost, When, price_result
+from .costing import ResultCost, When, _dict_numbers, _get, price_result, usage_numbers
 from .errors import BudgetExceededError
 from .estimate import EstimateCost, Estimation, Estimator
+from .ledger import Ledger, Rates, totals_of
 from .pricing import PricingSource, PricingTable, load_pricing, to_decimal
 from .summary import job_section, plan_section, usd
 from .tokens import TokenCountingEndpoint
@@ -74,21 +75,20 @@ class CostTracker:
                                    chars_per_token=chars_per_token)
         self.count_tokens = count_tokens
         self.keep_results = keep_results
-        #: Everything this tracker has priced, across jobs.
-        self.totals = Totals()
-        self.by_model: Dict[str, Totals] = {}
+        #: Each ended batch's totals, by batch id.
         self.by_batch: Dict[str, Totals] = {}
         self.result_costs: List[ResultCost] = []
         self.unknown_models: Set[str] = set()
-        #: The current (or last) job: its totals, per-model totals, estimate and notes.
-        self.job = Totals()
-        #: What the job's reused answers (kept from earlier jobs, or an identical
-        #: request's) cost when they were bought: money this job did not spend.
-        self.job_reused = Totals()
-        self.job_by_model: Dict[str, Totals] = {}
+        #: The current (or last) job's estimate and notes.
         self.job_estimate: Optional[EstimateCost] = None
         self.notes: List[str] = []
-        self._batch = Totals()
+        # Results are counted (ledger.py), not priced, as they stream: the batch's own
+        # ledger until it ends, then folded into the job's and the tracker's.
+        self._rates = Rates(self.table)
+        self._batch = Ledger()
+        self._job = Ledger()  # the current job's ended batches
+        self._all = Ledger()  # every ended batch, across jobs
+        self._reused = Ledger()  # the job's reused answers, as priced when bought
         self._prefixes: Set[bytes] = set()  # cache prefixes estimated in this job
         #: Estimates of the pass's batches (before_pass), until each is submitted.
         self._planned: Dict[PendingBatch, Estimation] = {}
@@ -103,11 +103,42 @@ class CostTracker:
                 f"budget={budget}>")
 
     # --- figures ------------------------------------------------------------------------
+    # Each Totals is made when asked, from the ledgers: a snapshot, not a running object.
+
+    @property
+    def totals(self) -> Totals:
+        """Everything this tracker has priced, across jobs."""
+        return totals_of((self._all, self._batch), self.table)
+
+    @property
+    def job(self) -> Totals:
+        """The current (or last) job's totals."""
+        return totals_of((self._job, self._batch), self.table)
+
+    @property
+    def job_reused(self) -> Totals:
+        """What the job's reused answers (kept from earlier jobs, or an identical
+        request's) cost when they were bought: money this job did not spend."""
+        return totals_of((self._reused,), self.table)
+
+    @property
+    def by_model(self) -> Dict[str, Totals]:
+        """Totals per model (as the results name it), across jobs."""
+        return self._by_model((self._all, self._batch))
+
+    @property
+    def job_by_model(self) -> Dict[str, Totals]:
+        """The current (or last) job's totals per model."""
+        return self._by_model((self._job, self._batch))
+
+    def _by_model(self, ledgers: Tuple[Ledger, ...]) -> Dict[str, Totals]:
+        models = sorted({model for ledger in ledgers for model in ledger.models()})
+        return {model: totals_of(ledgers, self.table, model) for model in models}
 
     @property
     def total_usd(self) -> Decimal:
         """What the priced results cost through the batch API (see ``complete``)."""
-        return self.totals.batch_usd
+        return self._all.batch_usd(self.table) + self._batch.batch_usd(self.table)
 
     @property
     def standard_usd(self) -> Decimal:
@@ -144,12 +175,10 @@ class CostTracker:
     @hookimpl
     def on_job_start(self, context: JobContext) -> None:
         """A new job: its figures start afresh (the tracker's totals go on)."""
-        self.job = Totals()
-        self.job_reused = Totals()
-        self.job_by_model = {}
+        self._all.merge(self._batch)  # results outside a job (client.results) stay counted
+        self._batch, self._job, self._reused = Ledger(), Ledger(), Ledger()
         self.job_estimate = None
         self.notes = []
-        self._batch = Totals()
         self._prefixes = set()
         self._planned = {}
 
@@ -215,29 +244,40 @@ class CostTracker:
             self._in_flight[batch.id] = found.worst_batch_usd
 
     @hookimpl
-    def on_result(self, result: BatchResult, batch: MessageBatch, context: CallContext) -> None:
-        cost = self.price(result, at=batch.created_at)
-        if isinstance(context, JobContext) and context.reusing:
-            self.job_reused.add(cost)  # not bought now: priced as when it was
-            return
-        groups = [self.totals, self.job, self._batch]
-        if cost.model is not None:  # errored, canceled and expired results name no model
-            for by_model in (self.by_model, self.job_by_model):
-                totals = by_model.get(cost.model)
-                if totals is None:
-                    totals = by_model[cost.model] = Totals()
-                groups.append(totals)
-        for totals in groups:
-            totals.add(cost)
-        if cost.billed and not cost.known:
-            self._warn_unknown({cost.model or "(no model)"})
-        if self.keep_results:
-            self.result_costs.append(cost)
+    def on_result(self, raw: Dict[str, Any], batch: MessageBatch, context: CallContext
+                  ) -> None:
+        """Count the result's usage at its price (the price in force when its batch was
+        created); money is worked out when a figure is read. Reads the raw result, a few
+        fields, rather than having a typed result built for each."""
+        reusing = isinstance(context, JobContext) and context.reusing
+        # not bought now: priced as when it was, apart from what this job spent
+        ledger = self._reused if reusing else self._batch
+        body = raw.get("result") or {}
+        message = body.get("message") or {}
+        model = message.get("model")
+        if body.get("type") != "succeeded":
+            ledger.add_not_billed(model)
+        else:
+            usage = message.get("usage")
+            if type(usage) is dict:  # as the service writes it
+                counts = _dict_numbers(usage)
+                geo = usage.get("inference_geo")
+            else:
+                counts = usage_numbers(usage)
+                geo = _get(usage, "inference_geo") if usage is not None else None
+            rate = self._rates.rate(model, geo if isinstance(geo, str) else None,
+                                    counts[0] + counts[1] + counts[2] + counts[3],
+                                    batch.created_at)
+            ledger.add(rate, counts)
+            if rate.price is None:
+                self._warn_unknown((model or "(no model)",))
+        if self.keep_results and not reusing:
+            self.result_costs.append(self.price(raw, at=batch.created_at))
 
     @hookimpl
     def job_cost(self, context: JobContext) -> float:
         """The job's batch price so far (priced results only), for progress and telemetry."""
-        return float(self.job.batch_usd)
+        return float(self._job.batch_usd(self.table) + self._batch.batch_usd(self.table))
 
     @hookimpl
     def table_columns(self) -> List[Column]:
@@ -256,16 +296,20 @@ class CostTracker:
 
     @hookimpl
     def on_batch_end(self, batch: MessageBatch) -> None:
-        self.by_batch[batch.id] = self._batch
-        self._batch = Totals()
+        ended = self._batch
+        self.by_batch[batch.id] = totals_of((ended,), self.table)
+        self._job.merge(ended)
+        self._all.merge(ended)
+        self._batch = Ledger()
         self._in_flight.pop(batch.id, None)
 
     @hookimpl
     def on_job_end(self, report: JobReport) -> None:
         self._in_flight.clear()  # the job is over: nothing more will come
         self._planned = {}
-        logger.info("job %s: cost %s (standard API %s)", report.name, usd(self.job.batch_usd),
-                    usd(self.job.standard_usd))
+        job = self.job
+        logger.info("job %s: cost %s (standard API %s)", report.name, usd(job.batch_usd),
+                    usd(job.standard_usd))
 
     @hookimpl(wrapper=True)
     def resubmit_requests(self, pass_number: int, context: JobContext
