@@ -35,6 +35,7 @@ import pluggy
 import requests
 
 from ._clock import Clock, SystemClock
+from ._hookcall import direct_caller
 from ._inputs import RequestValidator, validate_batch
 from ._origin import OriginPolicy, describe
 from ._output import result_line
@@ -452,6 +453,7 @@ class BatchClient:
         """``typed``: build each BatchResult (to yield, to annotate, or for an
         ``on_result`` that takes it); else the hooks get ``raw`` alone."""
         source = f"results of {batch.id}"
+        on_result = direct_caller(self.hook.on_result)
         for value, line in self._result_lines(url, source):
             result = to_result(value, source=source) if typed else None
             if has_notes:
@@ -460,8 +462,8 @@ class BatchClient:
                 if annotated is not result:
                     result, line = annotated, None
             if has_hooks:
-                self.hook.on_result(result=result, raw=value, line=line or result_line(value),
-                                    context=context, batch=batch)
+                on_result(result=result, raw=value, line=line or result_line(value),
+                          context=context, batch=batch)
             yield value if raw else result
 
     def _result_lines(self, url: str, source: str, *, lines: bool = True

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set
 
 import attrs
 
 from .. import _json
+from .._hookcall import direct_caller
 from .._output import OutputFile, replace_lines, result_line
 from .._report import BatchSummary
 from .._results import annotate, result_hooks, to_result
@@ -75,6 +76,8 @@ class Collector:
         self.reuse: Optional[ReusePlan] = None
         self._wants_notes = self._wants_results = self._wants_keep = False  # _see_hooks
         self._wants_typed = False  # an on_result takes ``result`` (not only ``raw``)
+        self._on_result: Callable[..., None] = self.hook.on_result  # _see_hooks
+        self._keep_answer: Callable[..., None] = self.hook.keep_answer
 
     @property
     def pass_number(self) -> int:
@@ -144,6 +147,8 @@ class Collector:
         self._wants_notes = bool(self.hook.annotate_result.get_hookimpls())
         self._wants_results, self._wants_typed = result_hooks(self.hook)
         self._wants_keep = bool(self.hook.keep_answer.get_hookimpls())
+        self._on_result = direct_caller(self.hook.on_result)
+        self._keep_answer = direct_caller(self.hook.keep_answer)
 
     def _positions(self, item: SubmittedBatch, ids: List[str]) -> Optional[Dict[str, int]]:
         """custom_id -> its index among the requests the pass sent, when reuse needs it."""
@@ -201,13 +206,13 @@ class Collector:
             line = result_line(value)
         if keep is not None and usable and served["result"].get("type") == "succeeded":
             result = result or to_result(value, source=source)
-            self.hook.keep_answer(key=keep, result=result,
+            self._keep_answer(key=keep, result=result,
                                   line=served_line or result_line(served),
                                   context=self.context, batch=batch)
         if self._wants_results:
             if result is None and self._wants_typed:
                 result = to_result(value, source=source)
-            self.hook.on_result(result=result, raw=value, line=line, context=self.context,
+            self._on_result(result=result, raw=value, line=line, context=self.context,
                                 batch=batch)
         self.out.write_line(line)
         tally(value, counts, self.stop_reasons)

@@ -1,0 +1,37 @@
+"""Calling a per-result hook's implementations without pluggy's machinery.
+
+``on_result`` and ``keep_answer`` run once per result line: with four plugins, pluggy's
+generic call (argument lists, the result list, wrapper bookkeeping) cost more than some
+plugins' own work. When no implementation is a wrapper and nothing traces or monitors
+hook calls, calling each implementation in pluggy's order with the arguments it names is
+the same call; otherwise pluggy makes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, Sequence, Tuple
+
+_multicall: Any
+try:
+    from pluggy._callers import _multicall
+except ImportError:  # pragma: no cover - a pluggy that moved it: pluggy calls every hook
+    _multicall = None
+
+
+def direct_caller(caller: Any) -> Callable[..., None]:
+    """A function taking the hook's keyword arguments that calls its implementations as
+    pluggy would (last registered first; ``tryfirst``/``trylast`` as ordered), ignoring
+    what they return; ``caller`` itself when pluggy must make the call."""
+    impls: Sequence[Any] = caller.get_hookimpls()
+    manager = getattr(getattr(caller, "_hookexec", None), "__self__", None)
+    if _multicall is None or getattr(manager, "_inner_hookexec", None) is not _multicall \
+            or any(impl.hookwrapper or impl.wrapper for impl in impls):
+        return caller  # type: ignore[no-any-return]
+    calls: List[Tuple[Callable[..., Any], Tuple[str, ...]]] = [
+        (impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
+
+    def call(**kwargs: Any) -> None:
+        for function, names in calls:
+            function(*[kwargs[name] for name in names])
+
+    return call
