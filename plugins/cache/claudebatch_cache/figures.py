@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import attrs
 
@@ -52,16 +52,32 @@ class Observed:
     all_by_model: Dict[str, List[int]] = attrs.field(factory=dict)
 
     def add(self, model: str, usage: Any) -> None:
-        """Add one result's usage (once per result: plain locals, no loop)."""
-        read = usage.cache_read_input_tokens or 0
+        """Add one result's usage (a typed ``Usage``)."""
         written = usage.cache_creation_input_tokens or 0
         breakdown = usage.cache_creation
         if breakdown is not None:
             w1h, w5m = breakdown.ephemeral_1h_input_tokens, breakdown.ephemeral_5m_input_tokens
         else:
             w1h, w5m = 0, written
-        inputs = usage.input_tokens or 0
-        outputs = usage.output_tokens or 0
+        self._add(model, usage.cache_read_input_tokens or 0, written, w5m, w1h,
+                  usage.input_tokens or 0, usage.output_tokens or 0)
+
+    def add_raw(self, model: str, usage: Mapping[str, Any]) -> None:
+        """:meth:`add` for the usage object as the result line holds it: the same sums as
+        the typed ``Usage`` built from it, without building it."""
+        written = usage.get("cache_creation_input_tokens") or 0
+        breakdown = usage.get("cache_creation")
+        if breakdown is not None:
+            w1h = breakdown.get("ephemeral_1h_input_tokens") or 0
+            w5m = breakdown.get("ephemeral_5m_input_tokens") or 0
+        else:
+            w1h, w5m = 0, written
+        self._add(model, usage.get("cache_read_input_tokens") or 0, written, w5m, w1h,
+                  usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
+
+    def _add(self, model: str, read: int, written: int, w5m: int, w1h: int, inputs: int,
+             outputs: int) -> None:
+        """Once per result: plain locals, no loop."""
         self.results += 1
         self.input_tokens += inputs
         self.output_tokens += outputs

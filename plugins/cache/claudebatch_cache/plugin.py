@@ -35,7 +35,6 @@ from decimal import Decimal
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Union
 
 from claudebatch import (
-    BatchResult,
     CallContext,
     JobContext,
     JobPlan,
@@ -43,7 +42,6 @@ from claudebatch import (
     MessageBatch,
     PendingBatch,
     Request,
-    SucceededResult,
     hookimpl,
 )
 from claudebatch.catalog import packaged_table
@@ -375,14 +373,20 @@ class PromptCache:
             self._add_figures(plan)
 
     @hookimpl
-    def on_result(self, result: BatchResult, context: CallContext) -> None:
-        if not isinstance(result.result, SucceededResult):
+    def on_result(self, raw: Dict[str, Any], context: CallContext) -> None:
+        """Sum the usage as the result line holds it (no typed result is built for it)."""
+        body = raw.get("result")
+        if type(body) is not dict or body.get("type") != "succeeded":
             return  # errored, canceled and expired results carry no usage
-        message = result.result.message
+        message = body.get("message")
+        model = message.get("model") if type(message) is dict else None
+        if type(model) is not str:
+            return  # not a message (a typed result would refuse the line): nothing to count
+        usage = message.get("usage") or {}  # type: ignore[union-attr]
         if self._priming:
-            self.primer_usage.add(message.model, message.usage)
+            self.primer_usage.add_raw(model, usage)
         elif isinstance(context, JobContext):  # results fetched by hand are not the job's
-            self.observed.add(message.model, message.usage)
+            self.observed.add_raw(model, usage)
 
     @hookimpl
     def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
