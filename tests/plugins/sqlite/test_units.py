@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
+
+import pytest
 
 from claudebatch import MessageBatch, RequestCounts
 from claudebatch.store._fingerprint import Fingerprint, difference
@@ -97,3 +99,18 @@ def test_results_are_checked_against_the_requests_many_at_a_time(tmp_path: Path)
     assert [c for _, c, _ in stored] == sent  # in stored order, each once, pass 1 only
     assert stored[3][2] == line % (b"again", b"succeeded")
     assert records.latest_counts(job) == {"errored": len(sent) - 1, "succeeded": 1}
+
+
+@pytest.mark.parametrize("custom_id, params", [
+    ("req-0000001", {"model": "m", "messages": [{"role": "user", "content": "\"params\":"}]}),
+    ('odd","params":', {"n": 1}),  # never the service's, but cut right: parsed
+    ("back\\slash", {"x": [1.5, None, "é"]}),
+])
+def test_a_request_recorded_from_its_body_bytes_is_the_request_sent(
+        custom_id: str, params: Dict[str, Any]) -> None:
+    from claudebatch import _json
+    from claudebatch.store._records import params_text, split_request
+
+    data = _json.dumps({"custom_id": custom_id, "params": params})
+    assert split_request(data) == (custom_id, params_text(params))
+    assert split_request(b'{"params": {"n": 1}, "custom_id": "x"}') == ("x", '{"n":1}')
