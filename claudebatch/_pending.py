@@ -12,13 +12,27 @@ source again (a plugin that must see every request observes instead).
 from __future__ import annotations
 
 import tempfile
-from typing import IO, Callable, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    IO,
+    Any,
+    Callable,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from .limits import json_bytes
 from .models import Request
 
 Transform = Callable[[Request], Request]
 Observer = Callable[[Request], None]
+#: An observer given each request's JSON as the body carries it (``observe(raw=True)``).
+RawObserver = Callable[[bytes], None]
 Restart = Callable[[], None]
 
 #: Bodies up to this size stay in memory; larger ones go to a temporary file.
@@ -38,7 +52,7 @@ class PendingBatch:
         self._serialized = serialized
         self._count = count
         self._transforms: List[Transform] = []
-        self._observers: List[Tuple[Observer, Optional[Restart]]] = []
+        self._observers: List[Tuple[Callable[[Any], None], Optional[Restart], bool]] = []
         self._body: Optional[IO[bytes]] = None
         self._on_disk = False
         #: Position of this batch within its pass (0 for a single ``create``).
@@ -78,22 +92,31 @@ class PendingBatch:
         self._transforms.append(fn)
         self._rewrite_if_written()
 
-    def observe(self, fn: Observer, *, restart: Optional[Restart] = None) -> None:
+    def observe(self, fn: Union[Observer, RawObserver], *, restart: Optional[Restart] = None,
+                raw: bool = False) -> None:
         """Show ``fn`` every request as it goes into the body, after every transform.
 
         The body is written once, reading each request once: a plugin that must see
         every request (an estimate, a record of what was sent) observes, rather than
         iterating the batch again. If the body is written again (a transform added
         late), ``restart()`` is called first and ``fn`` sees every request anew.
+
+        :param fn: called with each :class:`~claudebatch.Request`, in body order.
+        :param restart: called before the body is written again, if it is.
+        :param raw: call ``fn`` with the request's JSON instead, the very bytes the body
+            carries: compact UTF-8, ``{"custom_id":...,"params":{...}}`` in that order. A
+            plugin that records what was sent needs no parsing, and when no plugin
+            rewrites the requests the body stays a copy of the job's spool (observing
+            parsed requests makes the job decode and encode every request again).
         """
-        self._observers.append((fn, restart))
+        self._observers.append((fn, restart, raw))
         self._rewrite_if_written()
 
     def _rewrite_if_written(self) -> None:
         if self._body is None:
             return
         self.discard_body()
-        for _, restart in self._observers:
+        for _, restart, _ in self._observers:
             if restart is not None:
                 restart()
         self.write_body(on_disk=self._on_disk)
@@ -110,8 +133,8 @@ class PendingBatch:
         spool: IO[bytes] = (tempfile.TemporaryFile() if on_disk else
                             tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES))
         spool.write(b'{"requests":[')
-        if self._serialized is not None and not self._transforms and not self._observers:
-            pieces: Iterable[bytes] = self._serialized()  # already JSON: copy, don't re-encode
+        if self._serialized is not None and not self._transforms:
+            pieces: Iterable[bytes] = self._copied_pieces()  # already JSON: don't re-encode
         else:
             pieces = self._final_pieces()
         for i, piece in enumerate(pieces):
@@ -123,20 +146,38 @@ class PendingBatch:
         self._body, self._on_disk = spool, on_disk
         return spool
 
-    def _final_pieces(self) -> Iterator[bytes]:
-        observers = [fn for fn, _ in self._observers]
-        if self._serialized is not None and not self._transforms:
-            # observed, not rewritten: each request goes out as stored, copied, not
-            # serialized again (the observers see it parsed, as the source gives it)
-            for request, piece in zip(self._source(), self._serialized()):
-                for fn in observers:
-                    fn(request)
+    def _copied_pieces(self) -> Iterator[bytes]:
+        """No plugin rewrites the requests: each goes out as stored, copied, not serialized
+        again. Parsed observers see it as the source gives it, raw ones its bytes."""
+        assert self._serialized is not None
+        parsed = [fn for fn, _, raw in self._observers if not raw]
+        raw = [fn for fn, _, raw in self._observers if raw]
+        if not parsed:
+            if not raw:
+                yield from self._serialized()
+                return
+            for piece in self._serialized():
+                for fn in raw:
+                    fn(piece)
                 yield piece
             return
-        for request in self:
-            for fn in observers:
+        for request, piece in zip(self._source(), self._serialized()):
+            for fn in parsed:
                 fn(request)
-            yield dumps(request.to_dict())
+            for fn in raw:
+                fn(piece)
+            yield piece
+
+    def _final_pieces(self) -> Iterator[bytes]:
+        parsed = [fn for fn, _, raw in self._observers if not raw]
+        raw = [fn for fn, _, raw in self._observers if raw]
+        for request in self:
+            for fn in parsed:
+                fn(request)
+            piece = dumps(request.to_dict())
+            for fn in raw:
+                fn(piece)
+            yield piece
 
     def discard_body(self) -> None:
         """Drop the written body (once the batch is created, or vetoed)."""

@@ -94,7 +94,8 @@ def before_pass(batches: List[PendingBatch], context: JobContext) -> None:
 
     :param batches: the pass's batches, each with a known ``len()``. Rewrite
         requests with ``batch.transform(fn)`` and see each final request with
-        ``batch.observe(fn)``: the job then writes every body of the pass, reading,
+        ``batch.observe(fn)`` (``raw=True``: its JSON as the body carries it, never
+        parsed): the job then writes every body of the pass, reading,
         rewriting and showing each request once, before the first batch is created.
         Iterating a batch reads it again: observe instead.
     :param context: the job; ``context.pass_number`` says which pass, and

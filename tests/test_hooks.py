@@ -129,6 +129,37 @@ def test_a_transform_applies_lazily_each_time_the_batch_is_iterated() -> None:
     assert [r.params["n"] for r in pending] == [10, 20]  # re-iterable, applied once per pass
 
 
+def test_a_raw_observer_sees_the_bytes_the_body_carries() -> None:
+    """``observe(raw=True)`` gets each request's JSON as written into the body: copied from
+    the spool when nothing rewrites it (nothing is decoded), the rewritten request's when a
+    transform runs, and anew (after ``restart``) when a late transform rewrites the body."""
+    spooled = [b'{"custom_id":"a","params":{"n":1}}', b'{"custom_id":"b","params":{"n":2}}']
+    decoded: List[bytes] = []
+
+    def source() -> Iterator[Request]:
+        for line in spooled:
+            decoded.append(line)
+            yield Request(**json.loads(line))
+
+    pending = PendingBatch(source, 2, serialized=lambda: iter(spooled))
+    seen: List[bytes] = []
+    restarts: List[int] = []
+    pending.observe(seen.append, restart=lambda: restarts.append(len(seen)), raw=True)
+    body = pending.write_body().read()
+    assert seen == spooled and decoded == []  # copied as spooled, nothing parsed
+    assert body == b'{"requests":[' + b",".join(spooled) + b"]}"
+
+    parsed: List[str] = []
+    pending.observe(lambda request: parsed.append(request.custom_id))  # a parsed one too
+    assert restarts == [2] and seen[2:] == spooled and parsed == ["a", "b"]
+    pending.transform(lambda r: attrs.evolve(r, params={"n": r.params["n"] * 10}))
+    body = pending.write_body().read()
+    final = [b'{"custom_id":"a","params":{"n":10}}', b'{"custom_id":"b","params":{"n":20}}']
+    assert restarts == [2, 4] and seen[4:] == final and parsed[2:] == ["a", "b"]
+    assert json.loads(body) == {"requests": [json.loads(line) for line in final]}
+    assert body == b'{"requests":[' + b",".join(final) + b"]}"
+
+
 def test_plugins_given_to_one_client_never_act_on_another(
         clock: Any, mock: responses.RequestsMock, batch_json: Any, make_requests: Any,
         result_line: Any) -> None:

@@ -76,7 +76,7 @@ from ._info import (
 from ._location import DEFAULT_STORE, STORE_ENV, default_location, user_store_path  # noqa: F401
 from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
-from ._records import BatchRow, Pending, Records, params_text
+from ._records import BatchRow, Pending, Records, split_request
 from ._recovery import find_created_batch
 
 logger = logging.getLogger("claudebatch.store")
@@ -118,8 +118,10 @@ class _RequestRows:
         """The body is written again: what was recorded of it is replaced."""
         self.count, self.first, self.buffer = 0, True, []
 
-    def add(self, request: Request) -> None:
-        self.buffer.append((self.count, request.custom_id, params_text(request.params)))
+    def add(self, data: bytes) -> None:
+        """One request, as its JSON in the body (no parsing, no encoding again)."""
+        custom_id, params = split_request(data)
+        self.buffer.append((self.count, custom_id, params))
         self.count += 1
         if len(self.buffer) >= REQUEST_ROWS_PER_WRITE:
             self.flush()
@@ -415,7 +417,7 @@ class JobStore:
         for pending in batches:
             rows = _RequestRows(self, run, pending)
             run.rows[pending] = rows
-            pending.observe(rows.add, restart=rows.restart)
+            pending.observe(rows.add, restart=rows.restart, raw=True)
 
     @hookimpl(trylast=True)
     def before_submit(self, requests: PendingBatch, context: CallContext) -> None:
@@ -456,10 +458,13 @@ class JobStore:
         run = self._current(context)
         if run is None or run.job.replaying:
             return  # stored already
-        self._buffer_for(run, run.job.pass_number)
+        pass_number = run.job.pass_number
+        if run.buffered_pass != pass_number:
+            self._buffer_for(run, pass_number)
+        custom_id = result.custom_id
         if run.job.reusing:  # answered without a batch: recorded as the job's request too
-            run.pending.held.append(result.custom_id)
-        run.results.append((result.custom_id, result.result.type, line))
+            run.pending.held.append(custom_id)
+        run.results.append((custom_id, result.result.type, line))
         count = len(run.results)
         if count >= self.commit_every or (
                 count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):

@@ -32,8 +32,33 @@ def params_text(params: Dict[str, Any]) -> str:
     return _json.dumps(params).decode("utf-8")
 
 
+_ID_START = b'{"custom_id":"'
+_PARAMS_AT = b'","params":'
+
+
+def split_request(data: bytes) -> Tuple[str, str]:
+    """``(custom_id, params JSON)`` of a request's JSON as a body carries it
+    (``PendingBatch.observe(raw=True)``: ``{"custom_id":...,"params":{...}}``): cut
+    rather than parsed and encoded again, when its custom_id holds nothing escaped (the
+    service's custom_ids never do); parsed otherwise."""
+    if data.startswith(_ID_START) and data.endswith(b"}"):
+        end = data.find(_PARAMS_AT, len(_ID_START))
+        if end > 0:
+            custom_id = data[len(_ID_START):end]
+            if b"\\" not in custom_id and b'"' not in custom_id:
+                return (custom_id.decode("utf-8"),
+                        data[end + len(_PARAMS_AT):-1].decode("utf-8"))
+    value = _json.loads(data)
+    return str(value["custom_id"]), params_text(value["params"])
+
+
 #: The batch index of requests answered without a batch (reused, duplicates).
 HELD_INDEX = -1
+
+#: An answer's line: its own, or (NULL) that of the result it names (schema 4 on).
+_ANSWER_LINE = "coalesce(a.line, r.line)"
+_ANSWER_RESULT = ("LEFT JOIN results r ON r.job_id = a.job_id AND r.custom_id = a.custom_id "
+                  "AND r.pass = a.pass")
 
 
 @dataclass
@@ -113,6 +138,33 @@ def _job(row: Sequence[Any]) -> JobRow:
         mode=row[15])
 
 
+#: custom_ids looked up per statement (under every backend's limit on parameters).
+LOOKUP_IDS = 500
+
+
+_IN_LOOKUP = "custom_id IN (" + ",".join("?" * LOOKUP_IDS) + ")"
+_COUNT_SENT = f"SELECT count(*) FROM requests WHERE job_id = ? AND pass = ? AND {_IN_LOOKUP}"
+_SELECT_SENT = f"SELECT custom_id FROM requests WHERE job_id = ? AND pass = ? AND {_IN_LOOKUP}"
+
+
+def _sent_ids(conn: Database, job_id: int, pass_number: int, ids: Set[str]) -> Set[str]:
+    """Which of ``ids`` are requests of the job in that pass. Each statement carries
+    exactly ``LOOKUP_IDS`` marks (the last chunk repeats an id), so one cached statement
+    serves every chunk; a count answers the usual case (all of them) without rows."""
+    wanted = list(ids)
+    found: Set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_IDS):
+        chunk = wanted[start:start + LOOKUP_IDS]
+        size = len(chunk)
+        chunk += [chunk[-1]] * (LOOKUP_IDS - size)
+        params = (job_id, pass_number, *chunk)
+        if conn.execute(_COUNT_SENT, params).fetchone()[0] == size:  # custom_ids are unique
+            found.update(chunk)
+        else:
+            found.update(row[0] for row in conn.execute(_SELECT_SENT, params))
+    return found
+
+
 class Records:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -157,6 +209,7 @@ class Records:
                     output: str, now: float, reuse_horizon: Optional[float] = None) -> None:
         """A job that sent nothing starts again as made now (its input, its options)."""
         with self.transaction(durable=True) as conn:
+            self._detach_answers(conn, job_id)
             for table in ("results", "requests", "batches", "passes"):
                 conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             conn.execute(
@@ -189,10 +242,20 @@ class Records:
 
     def forget(self, job_id: int, name: str) -> None:
         with self.transaction() as conn:
+            self._detach_answers(conn, job_id)
             for table in ("results", "requests", "batches", "passes"):
                 conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             conn.execute("DELETE FROM locks WHERE job = ?", (name,))
+
+    @staticmethod
+    def _detach_answers(conn: Database, job_id: int) -> None:
+        """Before a job's results go: the answers it bought that read their line from them
+        get the line back (answers outlive their job: only pruning drops them)."""
+        conn.execute(
+            "UPDATE answers SET line = (SELECT r.line FROM results r WHERE r.job_id = "
+            "answers.job_id AND r.custom_id = answers.custom_id AND r.pass = answers.pass), "
+            "job_id = NULL, pass = NULL WHERE job_id = ?", (job_id,))
 
     # --- batches --------------------------------------------------------------------
 
@@ -320,55 +383,85 @@ class Records:
         if not rows and not pending:
             return
         with self.transaction() as conn:
-            self._insert_pending(conn, job_id, pass_number, pending)
-            self._insert_results(conn, job_id, pass_number, rows)
+            self._insert_held(conn, job_id, pass_number, pending)
+            known = self._insert_results(conn, job_id, pass_number, rows)
+            self._insert_answers(conn, job_id, pass_number, pending, rows, known)
 
     @staticmethod
-    def _insert_pending(conn: Database, job_id: int, pass_number: int,
-                        pending: Optional[Pending]) -> None:
+    def _insert_held(conn: Database, job_id: int, pass_number: int,
+                     pending: Optional[Pending]) -> None:
         """Requests answered without a batch (reused, duplicates), so their results are
-        the job's; and the answers this job bought, kept for reuse (the first kept of a
-        key stays: a resumed job must find what it found before)."""
-        if pending is None:
+        the job's (recorded before the results, which are checked against them)."""
+        if pending is None or not pending.held:
             return
-        if pending.held:
-            conn.executemany(
-                "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
-                f"VALUES (?, ?, {HELD_INDEX}, (SELECT coalesce(max(pos), -1) + 1 FROM requests "
-                f"WHERE job_id = ? AND pass = ? AND idx = {HELD_INDEX}), ?, '{{}}') "
-                "ON CONFLICT DO NOTHING",
-                [(job_id, pass_number, job_id, pass_number, custom_id)
-                 for custom_id in pending.held])
-        if pending.answers:
-            # stamped as committed: a job planning before this commit never saw them, so
-            # they must fall after its horizon (kept-at times would race a slow commit)
-            now = pending.clock()
-            conn.executemany(
-                "INSERT INTO answers (key, line, job, custom_id, batch_id, "
-                "batch_created_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(*answer[:6], now) for answer in pending.answers])
-        pending.clear()
+        conn.executemany(
+            "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
+            f"VALUES (?, ?, {HELD_INDEX}, (SELECT coalesce(max(pos), -1) + 1 FROM requests "
+            f"WHERE job_id = ? AND pass = ? AND idx = {HELD_INDEX}), ?, '{{}}') "
+            "ON CONFLICT DO NOTHING",
+            [(job_id, pass_number, job_id, pass_number, custom_id)
+             for custom_id in pending.held])
+        pending.held = []
+
+    @staticmethod
+    def _insert_answers(conn: Database, job_id: int, pass_number: int,
+                        pending: Optional[Pending], rows: Sequence[Tuple[str, str, bytes]],
+                        known: Set[str]) -> None:
+        """The answers this job bought, kept for reuse (the first kept of a key stays: a
+        resumed job must find what it found before).
+
+        An answer whose line is the one just stored as its result's (no plugin added
+        fields) keeps no line of its own: it names that result, which holds the line, so
+        each answer is written once rather than twice.
+        """
+        if pending is None or not pending.answers:
+            return
+        answers, pending.answers = pending.answers, []
+        wanted = {answer[3] for answer in answers} & known
+        stored = {custom_id: line for custom_id, _, line in rows if custom_id in wanted}
+        # stamped as committed: a job planning before this commit never saw them, so
+        # they must fall after its horizon (kept-at times would race a slow commit)
+        now = pending.clock()
+        values: List[Tuple[Any, ...]] = []
+        for key, line, job, custom_id, batch_id, created, _ in answers:
+            if stored.get(custom_id) == line:
+                values.append((key, None, job, custom_id, batch_id, created, now, job_id,
+                               pass_number))
+            else:
+                values.append((key, line, job, custom_id, batch_id, created, now, None, None))
+        conn.executemany(
+            "INSERT INTO answers (key, line, job, custom_id, batch_id, batch_created_at, "
+            "stored_at, job_id, pass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING", values)
 
     @staticmethod
     def _insert_results(conn: Database, job_id: int, pass_number: int,
-                        rows: Sequence[Tuple[str, str, bytes]]) -> None:
-        # Only results of requests this job sent in that pass: a line from anywhere else
-        # (an output replaced under the job) is never stored as the job's.
+                        rows: Sequence[Tuple[str, str, bytes]]) -> Set[str]:
+        """Store the rows of requests this job sent in that pass; their custom_ids.
+
+        A line from anywhere else (an output replaced under the job) is never stored as
+        the job's. The requests are looked up a few hundred per statement and the rows
+        inserted with a plain ``VALUES`` upsert: a per-row ``INSERT ... SELECT ... WHERE
+        EXISTS`` costs SQLite about three times the CPU of the insert itself.
+        """
+        if not rows:
+            return set()
+        known = _sent_ids(conn, job_id, pass_number, {custom_id for custom_id, _, _ in rows})
         conn.executemany(
-            "INSERT INTO results (job_id, custom_id, pass, type, line) "
-            "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE job_id = ? "
-            "AND pass = ? AND custom_id = ?) ON CONFLICT (job_id, custom_id, pass) DO UPDATE SET "
-            "type = excluded.type, line = excluded.line",
-            [(job_id, custom_id, pass_number, kind, line, job_id, pass_number, custom_id)
-             for custom_id, kind, line in rows])
+            "INSERT INTO results (job_id, custom_id, pass, type, line) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id, custom_id, pass) DO UPDATE SET type = excluded.type, "
+            "line = excluded.line",
+            [(job_id, custom_id, pass_number, kind, line) for custom_id, kind, line in rows
+             if custom_id in known])
+        return known
 
     def end_batch(self, job_id: int, pass_number: int, rows: Sequence[Tuple[str, str, bytes]],
                   pending: Pending, batch: MessageBatch, *, complete: bool) -> None:
         """The last results of a batch and its end, in one transaction."""
         with self.transaction() as conn:
-            self._insert_pending(conn, job_id, pass_number, pending)
-            self._insert_results(conn, job_id, pass_number, rows)
+            self._insert_held(conn, job_id, pass_number, pending)
+            known = self._insert_results(conn, job_id, pass_number, rows)
+            self._insert_answers(conn, job_id, pass_number, pending, rows, known)
             self._update_batch(conn, job_id, batch, results_done=complete)
 
     def latest_lines(self, job_id: int, *, finished_only: bool) -> Iterator[bytes]:
@@ -456,12 +549,15 @@ class Records:
     def find_answers(self, keys: Sequence[str], horizon: float, oldest: Optional[float],
                      *, count_hits: bool) -> List[Tuple[Any, ...]]:
         """``(key, line, job, custom_id, batch_id, batch_created_at, stored_at)`` of the
-        answers kept for ``keys`` before ``horizon`` (and not before ``oldest``)."""
+        answers kept for ``keys`` before ``horizon`` (and not before ``oldest``); an
+        answer without a line of its own reads it from the result it names."""
         marks = ",".join("?" * len(keys))
-        rows: List[Tuple[Any, ...]] = self.conn.execute(
-            "SELECT key, line, job, custom_id, batch_id, batch_created_at, stored_at FROM "
-            f"answers WHERE key IN ({marks}) AND stored_at < ? AND stored_at >= ?",
+        rows: List[Tuple[Any, ...]] = [row for row in self.conn.execute(
+            f"SELECT a.key, {_ANSWER_LINE}, a.job, a.custom_id, a.batch_id, "
+            f"a.batch_created_at, a.stored_at FROM answers a {_ANSWER_RESULT} "
+            f"WHERE a.key IN ({marks}) AND a.stored_at < ? AND a.stored_at >= ?",
             (*keys, horizon, oldest if oldest is not None else float("-inf"))).fetchall()
+            if row[1] is not None]
         if rows and count_hits:
             with self.transaction() as conn:
                 conn.executemany(
@@ -472,8 +568,9 @@ class Records:
 
     def answer_stats(self) -> Dict[str, Any]:
         row = self.conn.execute(
-            "SELECT count(*), coalesce(sum(length(line)), 0), min(stored_at), max(stored_at), "
-            "count(DISTINCT job) FROM answers").fetchone()
+            f"SELECT count(*), coalesce(sum(length({_ANSWER_LINE})), 0), min(a.stored_at), "
+            f"max(a.stored_at), count(DISTINCT a.job) FROM answers a {_ANSWER_RESULT}"
+        ).fetchone()
         hits = self.conn.execute(
             "SELECT coalesce(sum(h.hits), 0), count(*), max(h.last_hit_at) FROM answer_hits h "
             "JOIN answers a ON a.key = h.key").fetchone()

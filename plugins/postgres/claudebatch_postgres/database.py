@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - a dependency of this distributi
                       ) from exc
 
 #: The schema version this code writes; a newer one is refused, not guessed at.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The PostgreSQL schema (namespace) holding the store's tables.
 NAMESPACE = "claudebatch"
 #: The advisory lock key of exclusive transactions ("cbDB").
@@ -147,6 +147,17 @@ CREATE TABLE foreign_batches (
 CREATE TABLE schema_version (version INTEGER NOT NULL)
 """
 
+#: What brings a store of each older version up to the next, in one transaction.
+#: Version 2 keeps each answer's line once: an answer kept with the result it came with
+#: has no line of its own (NULL) but names that result (``job_id``, ``pass``; the
+#: ``custom_id`` it has), which holds the line. Answers kept before stay as they were.
+MIGRATIONS: Dict[int, Sequence[str]] = {
+    1: ["ALTER TABLE answers ALTER COLUMN line DROP NOT NULL",
+        "ALTER TABLE answers ADD COLUMN job_id BIGINT",
+        "ALTER TABLE answers ADD COLUMN pass INTEGER",
+        "CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL"],
+}
+
 _SQL: Dict[str, str] = {}
 
 
@@ -205,8 +216,7 @@ class PostgresDatabase(Database):
                 if made is None:  # not made by another process while we waited
                     for statement in SCHEMA.split(";\n"):
                         self.conn.execute(statement)
-                    self.conn.execute("INSERT INTO schema_version VALUES (%s)",
-                                      (SCHEMA_VERSION,))
+                    self.conn.execute("INSERT INTO schema_version VALUES (1)")
         row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
         version = int(row[0]) if row and row[0] is not None else 0
         if version > SCHEMA_VERSION:
@@ -216,6 +226,23 @@ class PostgresDatabase(Database):
         if version < 1:
             raise StoreFileError(f"{self.name} has a schema {NAMESPACE} that is not a "
                                  "claudebatch store")
+        if version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older store (or one just made as version 1) up to this schema, in one
+        transaction under the advisory lock (another process may be doing the same: the
+        version is read again under it)."""
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_KEY,))
+            row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = int(row[0]) if row and row[0] is not None else SCHEMA_VERSION
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    self.conn.execute(statement)
+                version += 1
+            self.conn.execute("DELETE FROM schema_version")
+            self.conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
 
     def claim_suffix(self, table: str = "", *, skip: bool = False) -> str:
         return " FOR UPDATE" + (f" OF {table}" if table else "") + (" SKIP LOCKED" if skip

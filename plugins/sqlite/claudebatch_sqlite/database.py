@@ -16,7 +16,7 @@ from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
 from claudebatch.store import Database, StoreError, StoreFileError
 
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
 APPLICATION_ID = 0x63624442
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -136,12 +136,39 @@ CREATE TABLE foreign_batches (       -- taken for a lost create, holding none of
     noted_at REAL NOT NULL
 )
 """
+#: Version 4 keeps each answer's line once: an answer kept with the result it came with
+#: has no line of its own (NULL) but names that result (``job_id``, ``pass``; the
+#: ``custom_id`` it has), which holds the line. Answers kept before stay as they were.
+LINES_ONCE_SCHEMA = """
+CREATE TABLE answers_v4 (
+    key TEXT NOT NULL UNIQUE,        -- claudebatch.reuse.answer_key of the request
+    line BLOB,                       -- the succeeded result line as served, or NULL: the
+                                     -- line of the result (job_id, custom_id, pass)
+    job TEXT NOT NULL,               -- the job and request that bought it
+    custom_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,          -- the batch that served it
+    batch_created_at REAL,           -- its creation (dates the price)
+    stored_at REAL NOT NULL,
+    job_id INTEGER,                  -- the job's id and pass whose result holds the line
+    pass INTEGER                     -- (NULL when the answer holds it)
+);
+INSERT INTO answers_v4 (key, line, job, custom_id, batch_id, batch_created_at, stored_at)
+    SELECT key, line, job, custom_id, batch_id, batch_created_at, stored_at FROM answers
+    ORDER BY rowid;
+DROP TABLE answers;
+ALTER TABLE answers_v4 RENAME TO answers;
+CREATE INDEX answers_by_age ON answers (stored_at);
+CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL
+"""
 MIGRATIONS = {
     1: ["ALTER TABLE jobs ADD COLUMN reuse_horizon REAL",
         *[part for part in ANSWERS_SCHEMA.split(";\n") if part.strip()]],
     2: [part for part in WORKERS_SCHEMA.split(";\n") if part.strip()],
+    3: [part for part in LINES_ONCE_SCHEMA.split(";\n") if part.strip()],
 }
-SCHEMA = SCHEMA % ANSWERS_SCHEMA.strip() + ";\n" + WORKERS_SCHEMA
+#: A new store is made as version 1 was, then brought up by the same steps as an old one.
+SCHEMA = (SCHEMA % ANSWERS_SCHEMA.strip() + ";\n" + WORKERS_SCHEMA.strip() + ";\n"
+          + LINES_ONCE_SCHEMA)
 
 
 def create_private(path: str) -> bool:
@@ -247,7 +274,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     # Reading the schema catches a damaged file now rather than mid-job.
     conn.execute("SELECT name, fingerprint FROM jobs LIMIT 1").fetchall()
     conn.execute("SELECT count(*) FROM locks").fetchone()
-    conn.execute("SELECT key FROM answers LIMIT 1").fetchall()
+    conn.execute("SELECT key, job_id, pass FROM answers LIMIT 1").fetchall()
 
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:

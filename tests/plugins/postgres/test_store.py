@@ -66,3 +66,38 @@ def test_reading_a_database_with_no_store_never_makes_one(postgres_dsn: str,
     with psycopg.connect(postgres_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE "
                             "schema_name = 'claudebatch'").fetchone() == (0,)
+
+
+def test_a_version_1_store_is_upgraded_in_place(postgres_dsn: str) -> None:
+    """A store made as claudebatch-postgres made schema 1 (the same statements, then
+    version 1), holding an answer with its own line: upgraded once, the answer still
+    found; answers kept from then on may read their line from their result."""
+    import psycopg
+    from claudebatch_postgres import PostgresStore
+    from claudebatch_postgres.database import NAMESPACE, SCHEMA, SCHEMA_VERSION
+
+    line = b'{"custom_id":"a","result":{"type":"succeeded"}}'
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {NAMESPACE}")
+        conn.execute(f"SET search_path TO {NAMESPACE}")
+        for statement in SCHEMA.split(";\n"):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute("INSERT INTO answers (key, line, job, custom_id, batch_id, "
+                     "batch_created_at, stored_at) VALUES ('k1', %s, 'old', 'a', 'b', 1.0, 2.0)",
+                     (line,))
+    for _ in range(2):  # upgraded the first time, then opened as it is
+        with PostgresStore(postgres_dsn) as store:
+            assert store.conn.execute("SELECT max(version) FROM schema_version"
+                                      ).fetchone()[0] == SCHEMA_VERSION == 2
+            found = store.records.find_answers(["k1"], 10.0, None, count_hits=False)
+            assert [(bytes(r[1]), r[2], r[3]) for r in found] == [(line, "old", "a")]
+            assert store.reuse_stats()["bytes"] == len(line)
+    with PostgresStore(postgres_dsn) as store:
+        store.conn.execute("INSERT INTO answers (key, line, job, custom_id, batch_id, "
+                           "stored_at, job_id, pass) VALUES ('k2', NULL, 'new', 'a', 'b', 3.0, "
+                           "1, 1)")  # its result is gone: never offered
+        assert store.records.find_answers(["k1", "k2"], 10.0, None, count_hits=False)[0][0] \
+            == "k1"
+        assert len(store.records.find_answers(["k1", "k2"], 10.0, None,
+                                              count_hits=False)) == 1

@@ -6,6 +6,7 @@ emulator (the batches it made and their requests), what was written from the out
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import sqlite3
@@ -294,6 +295,102 @@ def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator
         run(emulator, upgraded, tmp_path, dataset(4), "after")  # nothing kept yet: sent
         assert len(sent_since(emulator, made)) == 4
         assert upgraded.reuse_stats()["answers"] == 4
+
+
+class Noted:
+    """Adds a field to every output line (as the structured-output plugin does)."""
+
+    @hookimpl
+    def annotate_result(self, result: BatchResult) -> Optional[Annotation]:
+        return Annotation({"noted": True})
+
+
+def answer_lines(store: Any) -> Dict[str, Optional[bytes]]:
+    """custom_id -> the line an answer holds itself (None: it reads its result's)."""
+    return {custom_id: None if line is None else bytes(line) for custom_id, line in
+            store.conn.execute("SELECT custom_id, line FROM answers").fetchall()}
+
+
+def test_each_answer_line_is_stored_once(emulator: Emulator, tmp_path: Path) -> None:
+    """An answer kept with its result reads the line from it; one whose output line a
+    plugin changed keeps the line as served; both answer a later job word for word."""
+    store = SQLiteStore(tmp_path / "s.db")
+    rows = dataset(12)
+    run(emulator, store, tmp_path, rows[:6], "plain")
+    run(emulator, store, tmp_path, rows[6:], "noted", Noted())
+    held = answer_lines(store)
+    assert sorted(held) == [row["custom_id"] for row in rows]
+    assert all(held[f"r-{i:03d}"] is None for i in range(6))  # the result holds it
+    noted = by_id(tmp_path / "noted.jsonl")
+    for i in range(6, 12):  # as served: without the plugin's field
+        line = held[f"r-{i:03d}"]
+        assert line is not None and b"noted" not in line
+        assert json.loads(line)["result"] == noted[f"r-{i:03d}"]["result"]
+    assert store.reuse_stats()["bytes"] == sum(
+        len(line) for _, _, line in [*store.results("plain")]) + sum(
+        len(line) for line in held.values() if line is not None)
+
+    made = len(emulator.batch_ids)
+    again = run(emulator, store, tmp_path, rows, "again")
+    assert sent_since(emulator, made) == [] and again.reused == 12
+    before = {**by_id(tmp_path / "plain.jsonl"), **noted}
+    for custom_id, line in by_id(tmp_path / "again.jsonl").items():
+        assert line["result"] == before[custom_id]["result"]
+        assert line["reused_from"] == ("plain/" if int(custom_id[2:]) < 6 else "noted/") \
+            + custom_id
+
+
+def test_answers_outlive_the_job_that_bought_them(emulator: Emulator,
+                                                  tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    rows = dataset(6)
+    run(emulator, store, tmp_path, rows, "first")
+    first = by_id(tmp_path / "first.jsonl")
+    assert set(answer_lines(store).values()) == {None}
+    store.forget("first")  # its results go: the answers take their lines back
+    held = answer_lines(store)
+    assert {json.loads(line or b"null")["result"]["message"]["id"]
+            for line in held.values()} == {v["result"]["message"]["id"] for v in first.values()}
+    assert store.reuse_stats()["answers"] == 6
+    made = len(emulator.batch_ids)
+    second = run(emulator, store, tmp_path, rows, "second")
+    assert sent_since(emulator, made) == [] and second.reused == 6
+    for custom_id, line in by_id(tmp_path / "second.jsonl").items():
+        assert line["result"] == first[custom_id]["result"]
+
+
+@pytest.mark.sqlite_only
+def test_a_version_3_store_made_by_the_earlier_code_is_upgraded(emulator: Emulator,
+                                                               tmp_path: Path) -> None:
+    """data/store-v3.db.gz was made by claudebatch-sqlite at schema 3 (commit db955d4):
+    job "old", 6 requests in 2 batches, its 6 answers each holding its line; and
+    data/store-v3.jsonl is that job's output."""
+    data = Path(__file__).parent / "data"
+    path = tmp_path / "v3.db"
+    path.write_bytes(gzip.decompress((data / "store-v3.db.gz").read_bytes()))
+    path.chmod(0o600)
+    served = {v["custom_id"]: v for v in output_lines(data / "store-v3.jsonl")}
+    with SQLiteStore(path, warn=False) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        info = store.job("old")
+        assert (info.state, info.counts, info.missing) == ("done", {"succeeded": 6}, 0)
+        assert store.export("old", str(tmp_path / "export.jsonl")) == (6, 0)
+        assert by_id(tmp_path / "export.jsonl") == served
+        held = answer_lines(store)  # the answers kept their own lines, found as before
+        assert sorted(held) == sorted(served) and None not in held.values()
+        keys = [key for (key,) in store.conn.execute("SELECT key FROM answers")]
+        found = store.records.find_answers(keys, float("inf"), None, count_hits=False)
+        assert {row[3]: json.loads(row[1])["result"] for row in found} == {
+            custom_id: line["result"] for custom_id, line in served.items()}
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # another emulator (answer keys name the server): everything is bought again
+        run(emulator, store, tmp_path, dataset(8), "new")
+        kept = sorted(store.conn.execute("SELECT job, custom_id, line IS NULL FROM answers"))
+        assert kept == sorted([("old", c, 0) for c in served]
+                              + [("new", f"r-{i:03d}", 1) for i in range(8)])  # once, now
+        assert store.reuse_stats()["answers"] == 14
+        store.forget("old")
+        assert store.reuse_stats()["answers"] == 14
 
 
 def test_the_cost_plugin_prices_what_reuse_did_not_spend(emulator: Emulator,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List
+
+import pytest
 
 from claudebatch import MessageBatch, RequestCounts
 from claudebatch.store._fingerprint import Fingerprint, difference
@@ -72,3 +74,43 @@ def test_only_results_of_requests_the_job_sent_are_stored(tmp_path: Path) -> Non
     records.insert_results(job, 1, [("a", "succeeded", line % b"a"),
                                     ("zzz", "succeeded", line % b"zzz")])
     assert [c for _, c, _ in records.stored_results(job)] == ["a"]
+
+
+def test_results_are_checked_against_the_requests_many_at_a_time(tmp_path: Path) -> None:
+    """Over several lookups (the last one short), every sent request's result is stored
+    once, a stored one is replaced in place, and no other custom_id gets in."""
+    from claudebatch_sqlite.database import SQLiteDatabase
+
+    from claudebatch import Request
+    from claudebatch.store._records import LOOKUP_IDS, Records
+
+    records = Records(SQLiteDatabase(str(tmp_path / "s.db")))
+    job = records.create_job("j", Fingerprint("items", "x", 1), {}, "o.jsonl", T0)
+    sent = [f"r{i:05d}" for i in range(2 * LOOKUP_IDS + 7)]
+    records.record_intent(job, 1, 0, len(sent), T0, [Request(c, {"model": "m"}) for c in sent])
+    line = b'{"custom_id":"%s","result":{"type":"%s"}}'
+    rows = [(c, "errored", line % (c.encode(), b"errored")) for c in sent]
+    rows[LOOKUP_IDS:LOOKUP_IDS] = [("stray", "succeeded", line % (b"stray", b"succeeded"))]
+    rows.append(("r99999", "succeeded", line % (b"r99999", b"succeeded")))
+    records.insert_results(job, 1, rows)
+    records.insert_results(job, 2, [(sent[0], "succeeded", b"{}")])  # not sent in pass 2
+    records.insert_results(job, 1, [(sent[3], "succeeded", line % (b"again", b"succeeded"))])
+    stored = list(records.stored_results(job))
+    assert [c for _, c, _ in stored] == sent  # in stored order, each once, pass 1 only
+    assert stored[3][2] == line % (b"again", b"succeeded")
+    assert records.latest_counts(job) == {"errored": len(sent) - 1, "succeeded": 1}
+
+
+@pytest.mark.parametrize("custom_id, params", [
+    ("req-0000001", {"model": "m", "messages": [{"role": "user", "content": "\"params\":"}]}),
+    ('odd","params":', {"n": 1}),  # never the service's, but cut right: parsed
+    ("back\\slash", {"x": [1.5, None, "é"]}),
+])
+def test_a_request_recorded_from_its_body_bytes_is_the_request_sent(
+        custom_id: str, params: Dict[str, Any]) -> None:
+    from claudebatch import _json
+    from claudebatch.store._records import params_text, split_request
+
+    data = _json.dumps({"custom_id": custom_id, "params": params})
+    assert split_request(data) == (custom_id, params_text(params))
+    assert split_request(b'{"params": {"n": 1}, "custom_id": "x"}') == ("x", '{"n":1}')
