@@ -464,7 +464,7 @@ class JobStore:
         custom_id = result.custom_id
         if run.job.reusing:  # answered without a batch: recorded as the job's request too
             run.pending.held.append(custom_id)
-        run.results.append((custom_id, result.result.type, line))
+        run.results.append((custom_id, result.type, line))
         count = len(run.results)
         if count >= self.commit_every or (
                 count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):
