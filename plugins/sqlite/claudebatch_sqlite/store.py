@@ -20,8 +20,11 @@ from claudebatch.store import (
 
 from .database import SQLiteDatabase
 
-#: Results are committed to the store at least this often (and at each batch's end).
-DEFAULT_COMMIT_EVERY = 1000
+#: Results are committed to the store at least this often (and about every 2 s, and at
+#: each batch's end). Each commit writes every index page its answers' random keys touched:
+#: 5,000 a commit took 1.5 s less CPU than 1,000 on a 100,000-result job. A crash loses
+#: only what the next run downloads again.
+DEFAULT_COMMIT_EVERY = 5000
 
 
 def _make_own_folder(path: str) -> None:
