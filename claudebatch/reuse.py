@@ -77,8 +77,10 @@ def _answer_digest(params: Mapping[str, Any], *, betas: Iterable[str] = (),
     from a line orjson read as the strict reader would (no NaN, no float it writes
     otherwise; the planner knows): with no ``declared`` options, orjson's sorted text
     is then the canonical form without a check."""
-    parts: List[Any] = [KEY_VERSION, _strip_cache_marks(params) if _marked(params) else params,
-                        sorted(set(betas)), declared or {}]
+    # a mapping other than a dict is copied (as _strip_cache_marks does): JSON writes dicts
+    stripped = params if type(params) is dict and not _marked(params) \
+        else _strip_cache_marks(params)
+    parts: List[Any] = [KEY_VERSION, stripped, sorted(set(betas)), declared or {}]
     if service is not None:
         parts.append({"service": service})
     if clean and not declared and _json.fast_dumps_sorted is not None:

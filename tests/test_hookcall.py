@@ -90,3 +90,35 @@ def test_pluggy_makes_the_call_for_a_wrapper_or_when_calls_are_traced() -> None:
     traced = _manager(*_plugins([]))
     traced.add_hookcall_monitoring(lambda *a: None, lambda *a: None)
     assert direct_caller(traced.hook.on_result) is traced.hook.on_result
+
+
+def test_plugins_registered_or_unregistered_after_the_caller_is_made_are_called_as_now() -> None:
+    """A caller made once per batch (or per ``client.results()`` stream) must not keep
+    calling a plugin unregistered since, nor skip one registered since:
+    ``client.plugin_manager`` is public, and a plugin may leave after a few results."""
+    seen: List[Any] = []
+    plain, last, first, other = _plugins(seen)
+    pm = _manager(plain, last)
+    call = direct_caller(pm.hook.on_result)
+    pm.unregister(plain)
+    pm.register(first)
+    pm.register(other)
+    _call(call)
+    direct = list(seen)
+    seen.clear()
+    _call(pm.hook.on_result)
+    assert direct == seen
+    assert [entry[0] for entry in direct] == ["first", "other", "last"]
+
+
+def test_hook_calls_traced_after_the_caller_is_made_are_traced() -> None:
+    traced: List[str] = []
+    pm = _manager(*_plugins([]))
+    call = direct_caller(pm.hook.on_result)
+    undo = pm.add_hookcall_monitoring(lambda name, *a: traced.append(name),
+                                      lambda *a: None)
+    _call(call)
+    assert traced == ["on_result"]
+    undo()
+    _call(call)
+    assert traced == ["on_result"]

@@ -120,3 +120,31 @@ def test_an_observed_batch_goes_out_as_stored_and_each_request_is_shown() -> Non
     assert body["requests"] == [{"custom_id": "a", "params": {"n": 10}},
                                 {"custom_id": "b", "params": {"n": 20}}]
     assert shown[2:] == [Request("a", {"n": 10}), Request("b", {"n": 20})]
+
+
+def test_a_plugin_that_leaves_while_results_stream_is_not_called_again(
+        emulator: Emulator) -> None:
+    client = BatchClient(api_key="k", base_url=emulator.url, poll_interval=0.01,
+                         load_entry_points=False)
+
+    class Sampler:
+        """Watches the first two results, then unregisters itself."""
+
+        def __init__(self) -> None:
+            self.seen: List[str] = []
+
+        @hookimpl
+        def on_result(self, raw: Dict[str, Any]) -> None:
+            self.seen.append(raw["custom_id"])
+            if len(self.seen) == 2:
+                client.plugin_manager.unregister(self)
+
+    sampler, late = Sampler(), RawOnly()
+    client.plugin_manager.register(sampler)
+    batch = client.create(requests(6))
+    client.wait(batch.id, poll_interval=0.01)
+    for i, _ in enumerate(client.results(batch.id)):
+        if i == 3:
+            client.plugin_manager.register(late)
+    assert len(sampler.seen) == 2
+    assert len(late.seen) == 2  # the results after it came

@@ -310,3 +310,16 @@ def test_the_planner_s_shortcut_keys_a_clean_request_as_answer_key_does() -> Non
     marked = dict(variants[0], messages=[{"role": "user", "content": "hi",
                                           "cache_control": {"type": "ephemeral"}}])
     assert answer_key(marked) == answer_key(variants[0])
+
+
+def test_answer_key_takes_any_mapping_as_before() -> None:
+    """``answer_key(params: Mapping)``: a read-only or other non-dict mapping is keyed as
+    the same dict (the shortcut that skips the copy must not hand orjson a mapping it
+    cannot write)."""
+    import types
+    from collections import OrderedDict
+
+    plain = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    key = answer_key(plain)
+    assert answer_key(types.MappingProxyType(plain)) == key
+    assert answer_key(OrderedDict(reversed(list(plain.items())))) == key
