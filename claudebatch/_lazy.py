@@ -37,9 +37,18 @@ class LazyBatchResult(BatchResult):
         try:
             return _RESULT_SLOT.__get__(self, BatchResult)  # type: ignore[no-any-return]
         except AttributeError:
-            built = SucceededResult(_serde.structure_message(self._message))
-            _RESULT_SLOT.__set__(self, built)
-            return built
+            pass
+        try:
+            message = self._message
+        except AttributeError:  # another thread built it a moment ago
+            return _RESULT_SLOT.__get__(self, BatchResult)  # type: ignore[no-any-return]
+        built = SucceededResult(_serde.structure_message(message))
+        _RESULT_SLOT.__set__(self, built)
+        try:
+            _DROP_MESSAGE(self)  # built: the JSON is not held any longer
+        except AttributeError:
+            pass  # another thread built it too, and dropped it
+        return built
 
     @property
     def type(self) -> str:
@@ -63,6 +72,7 @@ class LazyBatchResult(BatchResult):
 
 
 _SET_MESSAGE = LazyBatchResult.__dict__["_message"].__set__
+_DROP_MESSAGE = LazyBatchResult.__dict__["_message"].__delete__
 
 
 def structure_result(value: Dict[str, Any]) -> BatchResult:

@@ -89,3 +89,22 @@ def test_a_malformed_message_is_still_refused_where_it_is_read(message: Any) -> 
     assert not plain_message(message)
     with pytest.raises(ResultsParseError, match="custom_id 'bad'"):
         parse_result({"custom_id": "bad", "result": {"type": "succeeded", "message": message}})
+
+
+def test_a_built_result_lets_go_of_its_json_and_threads_reading_it_agree() -> None:
+    import threading
+
+    line = {"custom_id": "a", "result": {"type": "succeeded", "message": {
+        "id": "m", "model": "x", "content": [{"type": "text", "text": "hi"}]}}}
+    for _ in range(200):
+        typed = parse_result(line)
+        seen: List[Any] = []
+        threads = [threading.Thread(target=lambda t=typed, s=seen: s.append(t.result))
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(seen) == 4 and all(found == seen[0] for found in seen)
+        with pytest.raises(AttributeError):
+            typed._message  # noqa: B018 - dropped once built
