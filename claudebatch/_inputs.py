@@ -62,6 +62,9 @@ INT64_MAX = 2**63 - 1
 #: A JSONL file is read at most this much at a time: a line longer than a batch can hold
 #: is measured and refused without ever being held (or parsed) whole.
 READ_CHUNK_BYTES = 1024 * 1024
+#: With orjson, JSONL is read and checked this much at a time: large enough that each
+#: check is one pass over many lines, small enough that the pieces cost little memory.
+CHUNK_READ_BYTES = 256 * 1024
 
 _ID_CHARACTER = re.compile(r"[a-zA-Z0-9_-]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -633,10 +636,11 @@ def _read_jsonl(handle: IO[bytes], head: str, max_line_bytes: int
         return
     loads = _json.fast_loads
     read = handle.read
+    size = min(CHUNK_READ_BYTES, READ_CHUNK_BYTES)
     number = 0
     tail = b""
     while True:
-        chunk = read(READ_CHUNK_BYTES)
+        chunk = read(size)
         if not chunk:
             break
         data = tail + chunk if tail else chunk
