@@ -42,7 +42,7 @@ from ._output import result_line
 from ._pending import PendingBatch
 from ._plugins import make_plugin_manager, plugin_names
 from ._polling import Watch, poll_until_ended
-from ._results import annotate, iter_lines, result_hooks, to_result
+from ._results import PieceReader, annotate, iter_lines, result_hooks, to_result
 from ._serde import structure
 from ._transport import DEFAULT_BASE_URL, Timeout, Transport
 from .apirules import DEFAULT_API_VERSION, beta_header, check_api_version, check_betas
@@ -473,8 +473,7 @@ class BatchClient:
         response = self.transport.request("GET", url, stream=True,
                                           headers={"accept": "application/x-jsonl"})
         try:
-            response.raw.decode_content = True
-            yield from iter_lines(response.raw, source=source, lines=lines)
+            yield from iter_lines(PieceReader(response.raw), source=source, lines=lines)
         finally:
             response.close()
 

@@ -39,6 +39,21 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
+class PieceReader:
+    """``read`` over an HTTP response's pieces as urllib3 streams them (``raw.stream``):
+    a chunked body is cut by urllib3 itself, faster than ``raw.read(n)`` through
+    http.client. Each ``read`` gives the next piece, whatever ``size`` asks (the line
+    reader and ijson take any length); b"" at the end."""
+
+    def __init__(self, raw: Any, size: int = READ_SIZE):
+        self._pieces = raw.stream(size, decode_content=True)
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing first, to see bytes or str
+            return b""
+        return next(self._pieces, b"")
+
+
 class CountingReader:
     """A file wrapper that counts bytes read, to say where a parse error happened."""
 
