@@ -562,19 +562,10 @@ def iter_source(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
     every bad line is reported, not just the first; so does a line longer than
     ``max_line_bytes`` (the most a batch body can hold), which is never read whole.
     """
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if "://" in path and not path.startswith("file://"):  # an fsspec URL
-            from ._fs import open_input
-
-            with open_input(path) as handle:
-                yield from iter_jsonl_lines(handle, path, max_line_bytes)
-            return
-        yield from _iter_jsonl(path[7:] if path.startswith("file://") else path,
-                               max_line_bytes)
-    else:
-        for index, item in enumerate(source):
-            yield f"request {index}", item
+    for head, number, item, clean in iter_source_numbered(source,
+                                                          max_line_bytes=max_line_bytes):
+        where = f"{head} {number}"
+        yield (CheckedWhere(where) if clean else where), item
 
 
 def iter_source_numbered(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
@@ -601,16 +592,6 @@ def iter_source_numbered(source: Any, *, max_line_bytes: int = MAX_BATCH_BYTES
     else:
         for index, item in enumerate(source):
             yield "request", index, item, False
-
-
-def _iter_jsonl(path: str, max_line_bytes: int = MAX_BATCH_BYTES
-                ) -> Iterator[Tuple[str, Any]]:
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        yield from iter_jsonl_lines(handle, path, max_line_bytes)
 
 
 def iter_jsonl_lines(handle: IO[bytes], path: str, max_line_bytes: int = MAX_BATCH_BYTES
