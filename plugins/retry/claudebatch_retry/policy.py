@@ -186,6 +186,8 @@ class RetryPolicy:
             self._paused.pop(custom_id, None)
             if custom_id in self._sent_again:
                 self._recovered.add(custom_id)
+            # the line first: the service writes the stop reason plainly (not with \u
+            # escapes), and a line without it needs no message built
             if self.continue_paused and b'"pause_turn"' in line \
                     and result.result.message.stop_reason == "pause_turn":  # type: ignore[union-attr]
                 assert isinstance(context, JobContext)
