@@ -81,6 +81,23 @@ _UNUSUAL_PARAMS = frozenset({*BATCH_REFUSED_PARAMS, *BETA_ONLY_PARAMS, *SAMPLING
                              "inference_geo"})
 
 
+#: ``[a-zA-Z0-9_-]{1,64}`` in full: 1 to 64 characters, so no length check is needed.
+_ID_FULLMATCH = CUSTOM_ID_PATTERN.fullmatch
+_REQUEST_NEW = object.__new__
+_SET_REQUEST_ID = Request.__dict__["custom_id"].__set__
+_SET_REQUEST_PARAMS = Request.__dict__["params"].__set__
+
+
+def _request(custom_id: str, params: Dict[str, Any]) -> Request:
+    """``Request(custom_id, params)`` as attrs makes it, without the frozen class's
+    ``__init__`` (0.42 -> 0.28 µs, once per planned request). Request has no validators
+    or converters to skip (a test holds that)."""
+    made = _REQUEST_NEW(Request)
+    _SET_REQUEST_ID(made, custom_id)
+    _SET_REQUEST_PARAMS(made, params)
+    return made
+
+
 def _plain_id(custom_id: str) -> bool:
     return 0 < len(custom_id) <= 64 and CUSTOM_ID_PATTERN.fullmatch(custom_id) is not None
 
@@ -438,7 +455,8 @@ class RequestValidator:
         if type(item) is dict and len(item) == 2 and "params" in item and "custom_id" in item:
             custom_id: Any = item["custom_id"]
             params: Any = item["params"]
-            if type(custom_id) is str and type(params) is dict and _plain_id(custom_id) \
+            if type(custom_id) is str and type(params) is dict \
+                    and _ID_FULLMATCH(custom_id) is not None \
                     and self._plain(params, clean):  # the common case, as in check
                 if self.track_ids:
                     first = self._first_at(custom_id, head, number)
@@ -446,7 +464,7 @@ class RequestValidator:
                         self.add_problem(f"{head} {number} (custom_id {custom_id!r})",
                                          f"custom_id duplicates {first}")
                         return None
-                return Request(custom_id, params)
+                return _request(custom_id, params)
         where = f"{head} {number}"
         return self.check(item, CheckedWhere(where) if clean else where)
 

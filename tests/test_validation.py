@@ -399,3 +399,19 @@ def test_a_job_refuses_them_too_before_sending(
     assert [p.split(":")[0].split(" (")[0] for p in info.value.problems] == [
         f"{path} line {n}" for n in (2, 3, 4)]
     assert len(mock.calls) == 0
+
+
+def test_the_planner_s_request_is_the_request_attrs_makes() -> None:
+    """The planner makes each Request without its __init__ (#19): it must stay a class
+    with nothing its __init__ would run."""
+    import attrs
+
+    from claudebatch._inputs import _request
+
+    params = {"model": "m", "max_tokens": 1, "messages": []}
+    made = _request("r-1", params)
+    assert made == Request("r-1", params) and repr(made) == repr(Request("r-1", params))
+    assert made.params is params and attrs.evolve(made, custom_id="x").custom_id == "x"
+    assert not hasattr(Request, "__attrs_post_init__")
+    assert all(f.validator is None and f.converter is None and f.on_setattr is None
+               for f in attrs.fields(Request))
