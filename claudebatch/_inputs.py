@@ -81,8 +81,6 @@ _UNUSUAL_PARAMS = frozenset({*BATCH_REFUSED_PARAMS, *BETA_ONLY_PARAMS, *SAMPLING
                              "inference_geo"})
 
 
-#: ``[a-zA-Z0-9_-]{1,64}`` in full: 1 to 64 characters, so no length check is needed.
-_ID_FULLMATCH = CUSTOM_ID_PATTERN.fullmatch
 _REQUEST_NEW = object.__new__
 _SET_REQUEST_ID = Request.__dict__["custom_id"].__set__
 _SET_REQUEST_PARAMS = Request.__dict__["params"].__set__
@@ -99,7 +97,13 @@ def _request(custom_id: str, params: Dict[str, Any]) -> Request:
 
 
 def _plain_id(custom_id: str) -> bool:
-    return 0 < len(custom_id) <= 64 and CUSTOM_ID_PATTERN.fullmatch(custom_id) is not None
+    """``[a-zA-Z0-9_-]{1,64}`` in full: the pattern holds the length too."""
+    return CUSTOM_ID_PATTERN.fullmatch(custom_id) is not None
+
+
+def _where(head: str, number: int) -> str:
+    """A row's ``where`` from :func:`iter_source_numbered`'s parts (``head`` whole for -1)."""
+    return head if number < 0 else f"{head} {number}"
 
 
 def describe_custom_id_problem(custom_id: Any) -> Optional[str]:
@@ -418,7 +422,7 @@ class RequestValidator:
                     return None
             if isinstance(item, Request):
                 return item
-            return Request(custom_id, params)
+            return _request(custom_id, params)
         return self._check_closely(item, custom_id, params, where)
 
     def _plain(self, params: Dict[str, Any], read_clean: bool) -> bool:
@@ -449,23 +453,22 @@ class RequestValidator:
 
     def check_numbered(self, item: Any, head: str, number: int, clean: bool
                        ) -> Optional[Request]:
-        """:meth:`check` for the item at ``f"{head} {number}"``, a string built only when
-        a problem names it; ``clean`` as a :class:`CheckedWhere` says (see
-        :func:`iter_source_numbered`)."""
+        """:meth:`check` for the item at ``f"{head} {number}"`` (at ``head`` when
+        ``number`` is -1), a string built only when a problem names it; ``clean`` as a
+        :class:`CheckedWhere` says (see :func:`iter_source_numbered`)."""
         if type(item) is dict and len(item) == 2 and "params" in item and "custom_id" in item:
             custom_id: Any = item["custom_id"]
             params: Any = item["params"]
-            if type(custom_id) is str and type(params) is dict \
-                    and _ID_FULLMATCH(custom_id) is not None \
+            if type(custom_id) is str and type(params) is dict and _plain_id(custom_id) \
                     and self._plain(params, clean):  # the common case, as in check
                 if self.track_ids:
                     first = self._first_at(custom_id, head, number)
                     if first is not None:
-                        self.add_problem(f"{head} {number} (custom_id {custom_id!r})",
+                        self.add_problem(f"{_where(head, number)} (custom_id {custom_id!r})",
                                          f"custom_id duplicates {first}")
                         return None
                 return _request(custom_id, params)
-        where = f"{head} {number}"
+        where = _where(head, number)
         return self.check(item, CheckedWhere(where) if clean else where)
 
     def _first_of(self, custom_id: str, where: str) -> Optional[str]:
@@ -697,9 +700,7 @@ def _clean_chunk(body: bytes, lines: List[bytes]) -> bool:
     :data:`_CLEAN_DEPTH` brackets (so none nested deeper)."""
     if not lines or max(map(len, lines)) > _WALK_ABOVE:
         return False
-    shape = body.translate(_SHAPE)
-    if _LONG_NUMBER in shape or _ODD_FLOATS[0] in shape \
-            or (b"e-" in shape and _ODD_FLOATS[1] in shape):
+    if _needs_strict(body.translate(_SHAPE)):
         return False
     brackets = body.translate(None, _NOT_BRACKETS)
     return max(map(len, brackets.split(b"\n"))) <= _CLEAN_DEPTH
@@ -757,6 +758,14 @@ _CLEAN_DEPTH = min(MAX_JSON_DEPTH, 254)
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"{[]}\n")
 
 
+def _needs_strict(shape: bytes) -> bool:
+    """Whether text of this :data:`_SHAPE` may hold a number orjson reads or writes
+    otherwise than json: a 19-digit run, or a float below 1e-4 (``e-``, the cheaper
+    search, first)."""
+    return _LONG_NUMBER in shape or _ODD_FLOATS[0] in shape \
+        or (b"e-" in shape and _ODD_FLOATS[1] in shape)
+
+
 #: Lines longer than this are checked by walking what orjson read (few values, much
 #: text) rather than by their shape (a pass over every byte).
 _WALK_ABOVE = 64 * 1024
@@ -776,9 +785,7 @@ def _read_line(line: bytes) -> Tuple[Any, bool]:
                 return value, True
         return _parse_line_strictly(line)[0], False
     shape = line.translate(_SHAPE)
-    plain = _LONG_NUMBER not in shape and shape.count(b"{") <= _CLEAN_DEPTH \
-        and _ODD_FLOATS[0] not in shape \
-        and (b"e-" not in shape or _ODD_FLOATS[1] not in shape)  # the first is cheaper
+    plain = shape.count(b"{") <= _CLEAN_DEPTH and not _needs_strict(shape)
     if plain and _json.fast_loads is not None:
         try:
             return _json.fast_loads(line), True  # it refuses NaN and lone surrogates

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 import attrs
 
 from .. import _json
-from .._inputs import RequestValidator, iter_source_numbered
+from .._inputs import RequestValidator, _where, iter_source_numbered
 from .._pending import dumps
 from .._spool import Spool
 from ..models import Request
@@ -87,8 +87,7 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
     direct = _json.fast_dumps
     check = validator.check_numbered
     for head, number, item, clean in items:
-        request = check(item, head, number, clean) if number >= 0 else \
-            validator.check(item, head)
+        request = check(item, head, number, clean)
         if request is None:
             continue
         if ids is not None:
@@ -101,9 +100,8 @@ def plan_requests(source: Any, *, max_requests: int, max_bytes: int, job_name: s
             data = dumps(request.to_dict())
         size = len(data) + grow_each
         if BODY_OVERHEAD + size > limit:
-            where = head if number < 0 else f"{head} {number}"
             validator.add_problem(
-                f"{where} (custom_id {request.custom_id!r})",
+                f"{_where(head, number)} (custom_id {request.custom_id!r})",
                 f"the request alone is {size:,} bytes; a batch body holds at most "
                 f"{limit:,}")
             continue
