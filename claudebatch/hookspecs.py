@@ -202,8 +202,10 @@ def on_result(result: BatchResult, raw: Dict[str, Any], line: bytes, context: Ca
     """One result, as it streams in (or, inside a job, as it is written to the output).
 
     :param result: the parsed result (``result.result.type``, the message, usage).
-        Built only when some implementation takes this parameter (about 6 µs a line);
-        one that takes ``raw`` instead spares the job a typed object per result.
+        Built only when some implementation takes this parameter, and a succeeded
+        message of the usual shape only when ``result.result`` is first read (in full,
+        about 6 µs a line); one that takes ``raw`` instead spares the job a typed object
+        per result.
     :param raw: the same result as a dict, as written to the output (the API's field
         names, unknown fields kept, any plugin's annotations in): read it, do not change
         it. The cheap way to read a few fields of every result.

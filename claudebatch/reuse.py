@@ -71,8 +71,8 @@ def _marked(params: Mapping[str, Any]) -> bool:
 
 
 def _answer_digest(params: Mapping[str, Any], *, betas: Iterable[str] = (),
-                  declared: Optional[Mapping[str, Any]] = None,
-                  service: Optional[str] = None, clean: bool = False) -> bytes:
+                   declared: Optional[Mapping[str, Any]] = None,
+                   service: Optional[str] = None, clean: bool = False) -> bytes:
     """:func:`answer_key` as the 32 bytes of the digest. ``clean``: ``params`` were read
     from a line orjson read as the strict reader would (no NaN, no float it writes
     otherwise; the planner knows): with no ``declared`` options, orjson's sorted text

@@ -206,14 +206,13 @@ class Collector:
             line = result_line(value)
         if keep is not None and usable and served["result"].get("type") == "succeeded":
             result = result or to_result(value, source=source)
-            self._keep_answer(key=keep, result=result,
-                                  line=served_line or result_line(served),
-                                  context=self.context, batch=batch)
+            self._keep_answer(key=keep, result=result, line=served_line or result_line(served),
+                              context=self.context, batch=batch)
         if self._wants_results:
             if result is None and self._wants_typed:
                 result = to_result(value, source=source)
             self._on_result(result=result, raw=value, line=line, context=self.context,
-                                batch=batch)
+                            batch=batch)
         self.out.write_line(line)
         tally(value, counts, self.stop_reasons)
 

@@ -82,7 +82,7 @@ class ReusePlan:
         """Take one valid request; return those now known to be sent, in input order.
         ``clean``: its params were read clean (see :func:`claudebatch.reuse._answer_digest`)."""
         digest = _answer_digest(request.params, betas=self.betas, declared=self.declared,
-                               service=self.service, clean=clean)
+                                service=self.service, clean=clean)
         self._buffer.append((request, data, digest))
         if self.lookup and len(self._buffer) < LOOKUP_CHUNK:
             return []

@@ -58,11 +58,10 @@ from .placement import (
     added_bytes,
     apply,
     break_even_group,
-    fixed_reason,
     plan_request,
     triage,
 )
-from .prompt import Boundary, Prompt, analyse, short_and_unmarked
+from .prompt import Boundary, Prompt, analyse
 from .savings import cache_saving
 
 logger = logging.getLogger("claudebatch.cache")
@@ -78,7 +77,6 @@ _EMPTY_BODY = len(b'{"requests":[]}')
 FIXED_REASONS = ("too-short", "user-marked", "full", "invalid-ttls")
 _UNDECIDED = 0
 _CODES = {reason: code for code, reason in enumerate(FIXED_REASONS, 1)}
-_TOO_SHORT = _CODES["too-short"]
 
 
 class _BatchPlan:
@@ -296,14 +294,9 @@ class PromptCache:
 
     def _count_request(self, request: Request) -> None:
         """Count the request's prefixes, and note whether its marks are already settled."""
-        params = request.params
-        if short_and_unmarked(params, self._min_tokens(str(params.get("model", "")))):
-            self._pass_codes.append(_TOO_SHORT)  # the cheap test first: most end here
-            return
-        prompt = analyse(params)
-        reason = fixed_reason(prompt, self._count_rules)
+        prompt, reason = triage(request.params, self._count_rules)  # the cheap test first
         self._pass_codes.append(_CODES[reason] if reason is not None else _UNDECIDED)
-        if reason != "too-short":  # a too-short one counts nothing
+        if prompt is not None and reason != "too-short":  # a too-short one counts nothing
             self._pass_counts.add(prompt, self._min_tokens(prompt.model))
 
     @hookimpl(tryfirst=True)

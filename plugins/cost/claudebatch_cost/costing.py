@@ -67,7 +67,7 @@ def usage_numbers(usage: Union[Usage, Mapping[str, Any], None]
         return _numbers(usage.input_tokens, usage.cache_creation_input_tokens,
                         usage.cache_creation, usage.cache_read_input_tokens,
                         usage.output_tokens, usage.server_tool_use)
-    get = usage.get if type(usage) is dict else partial(_get, usage)
+    get = partial(_get, usage)  # a Mapping, or a Usage subclass
     return _numbers(get("input_tokens"), get("cache_creation_input_tokens"),
                     get("cache_creation"), get("cache_read_input_tokens"),
                     get("output_tokens"), get("server_tool_use"))

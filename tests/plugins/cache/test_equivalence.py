@@ -104,9 +104,10 @@ def short_requests(count: int) -> List[Request]:
 
 def without_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every request analysed and every batch transformed, as before the shortcuts."""
-    for module in (claudebatch_cache.placement, claudebatch_cache.plugin):
-        monkeypatch.setattr(module, "short_and_unmarked", lambda params, minimum: False)
-    monkeypatch.setattr(claudebatch_cache.plugin, "fixed_reason", lambda prompt, rules: None)
+    # both the counting pass and the marking decide through placement's triage
+    monkeypatch.setattr(claudebatch_cache.placement, "short_and_unmarked",
+                        lambda params, minimum: False)
+    monkeypatch.setattr(claudebatch_cache.placement, "fixed_reason", lambda prompt, rules: None)
 
 
 class Bodies:
