@@ -519,7 +519,19 @@ class Records:
             yield pass_number, custom_id, bytes(line), created
 
     def latest_counts(self, job_id: int) -> Dict[str, int]:
-        """Result types of each custom_id's latest stored attempt."""
+        """Result types of each custom_id's latest stored attempt.
+
+        A job stored in one pass holds each custom_id once: its types are counted from
+        an index (job_id, pass, ...) without reading a row; only a job with later passes
+        looks for each custom_id's latest."""
+        low, high = self.conn.execute(
+            "SELECT min(pass), max(pass) FROM results WHERE job_id = ?", (job_id,)).fetchone()
+        if low is None:
+            return {}
+        if low == high:
+            return dict(self.conn.execute(
+                "SELECT type, count(*) FROM results WHERE job_id = ? AND pass = ? "
+                "GROUP BY type ORDER BY type", (job_id, low)).fetchall())
         return dict(self.conn.execute(
             "SELECT type, count(*) FROM results r WHERE job_id = ? AND pass = (SELECT "
             "max(pass) FROM results r2 WHERE r2.job_id = r.job_id AND "

@@ -280,7 +280,7 @@ def test_a_version_1_store_is_upgraded_in_place_to_the_latest(emulator: Emulator
     store.close()
     conn = sqlite3.connect(path)  # as version 1 made it
     conn.executescript("DROP TABLE answers; DROP TABLE answer_hits; DROP TABLE workers; "
-                       "DROP TABLE foreign_batches; "
+                       "DROP TABLE foreign_batches; DROP INDEX results_by_pass; "
                        "ALTER TABLE jobs DROP COLUMN reuse_horizon; "
                        "ALTER TABLE jobs DROP COLUMN mode; "
                        "ALTER TABLE batches DROP COLUMN lease_owner; "
@@ -371,7 +371,7 @@ def test_a_version_3_store_made_by_the_earlier_code_is_upgraded(emulator: Emulat
     path.chmod(0o600)
     served = {v["custom_id"]: v for v in output_lines(data / "store-v3.jsonl")}
     with SQLiteStore(path, warn=False) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         info = store.job("old")
         assert (info.state, info.counts, info.missing) == ("done", {"succeeded": 6}, 0)
         assert store.export("old", str(tmp_path / "export.jsonl")) == (6, 0)

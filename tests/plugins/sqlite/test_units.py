@@ -101,6 +101,27 @@ def test_results_are_checked_against_the_requests_many_at_a_time(tmp_path: Path)
     assert records.latest_counts(job) == {"errored": len(sent) - 1, "succeeded": 1}
 
 
+def test_a_jobs_counts_are_its_latest_attempts_in_one_pass_or_many(tmp_path: Path) -> None:
+    """A job stored in one pass is counted from the index alone; once a later pass holds
+    some custom_ids, each counts by its latest attempt."""
+    from claudebatch_sqlite.database import SQLiteDatabase
+
+    from claudebatch import Request
+    from claudebatch.store._records import Records
+
+    records = Records(SQLiteDatabase(str(tmp_path / "s.db")))
+    job = records.create_job("j", Fingerprint("items", "x", 1), {}, "o.jsonl", T0)
+    assert records.latest_counts(job) == {}
+    sent = [f"r{i}" for i in range(5)]
+    records.record_intent(job, 1, 0, 5, T0, [Request(c, {"model": "m"}) for c in sent])
+    records.insert_results(job, 1, [(c, "errored" if c in ("r1", "r3") else "succeeded", b"{}")
+                                    for c in sent])
+    assert records.latest_counts(job) == {"errored": 2, "succeeded": 3}
+    records.record_intent(job, 2, 0, 2, T0, [Request(c, {"model": "m"}) for c in ("r1", "r3")])
+    records.insert_results(job, 2, [("r1", "succeeded", b"{}"), ("r3", "expired", b"{}")])
+    assert records.latest_counts(job) == {"expired": 1, "succeeded": 4}
+
+
 @pytest.mark.parametrize("custom_id, params", [
     ("req-0000001", {"model": "m", "messages": [{"role": "user", "content": "\"params\":"}]}),
     ('odd","params":', {"n": 1}),  # never the service's, but cut right: parsed
