@@ -15,6 +15,8 @@ from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
 
 from claudebatch.store import Database, StoreError, StoreFileError
 
+from .checkpoint import BACKSTOP_BYTES, Checkpointer
+
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
 SCHEMA_VERSION = 5
 #: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
@@ -314,7 +316,8 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 
 class SQLiteDatabase(Database):
     """The store in one SQLite file (WAL mode): ``BEGIN IMMEDIATE`` for a transaction,
-    ``synchronous=FULL`` for a durable one."""
+    ``synchronous=FULL`` for a durable one; the log copied into the file by a thread of
+    its own after each commit (:mod:`.checkpoint`)."""
 
     kind = "sqlite"
     order_column = "rowid"
@@ -322,6 +325,14 @@ class SQLiteDatabase(Database):
     def __init__(self, path: str) -> None:
         self.name = os.path.abspath(os.fspath(path))
         self.conn = connect(self.name)
+        try:
+            with guard(self.name):
+                page = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_BYTES // page}")
+        except BaseException:
+            self.conn.close()
+            raise
+        self.checkpointer = Checkpointer(self.name)
 
     def another(self) -> SQLiteDatabase:
         return SQLiteDatabase(self.name)
@@ -343,6 +354,7 @@ class SQLiteDatabase(Database):
             self.conn.execute("COMMIT")
         finally:
             self._relax()
+        self.checkpointer.poke()
 
     def rollback(self) -> None:
         try:
@@ -367,4 +379,7 @@ class SQLiteDatabase(Database):
         return (self.name, *(self.name + end for end in ("-wal", "-shm", "-journal")))
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.checkpointer.stop()
+        finally:
+            self.conn.close()

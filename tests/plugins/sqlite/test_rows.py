@@ -164,11 +164,12 @@ def test_export_refuses_to_destroy_the_store_an_input_or_to_guess_a_format(
     install_cli(sqlite_plugin)
     db = tmp_path / "s.db"
     source = write_rows(tmp_path / "rows.csv")
-    client = BatchClient(api_key="emulator", base_url=emulator.url, load_entry_points=False,
-                         plugins=[SQLiteStore(db)])
-    client.run(Rows(source, template="{{ question }}", model="claude-haiku-4-5",
-                    id_column="id"), name="rows", output=str(tmp_path / "t.csv"),
-               poll_interval=0.005)
+    with SQLiteStore(db) as store:  # closed: its log copied into the file, which then rests
+        client = BatchClient(api_key="emulator", base_url=emulator.url,
+                             load_entry_points=False, plugins=[store])
+        client.run(Rows(source, template="{{ question }}", model="claude-haiku-4-5",
+                        id_column="id"), name="rows", output=str(tmp_path / "t.csv"),
+                   poll_interval=0.005)
     kept = {p: p.read_bytes() for p in (db, source)}
     for target, words in ((db, "is the job store"), (source, "does not hold results"),
                           (tmp_path / "e.xlsx", "cannot tell what to write")):
