@@ -10,7 +10,7 @@ attributes here, not branches in the callers.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
+from typing import Any, ContextManager, Iterable, Iterator, Optional, Sequence, Tuple
 
 
 class Database:
@@ -29,6 +29,11 @@ class Database:
     name: str = ""
     #: The column that orders result rows as they were stored.
     order_column: str = "rowid"
+    #: An ``INSERT`` of ``requests`` rows cut out of one JSON array of requests as a body
+    #: carries them, with the parameters job id, pass, batch index, first position and the
+    #: array's text; each row's ``params`` the request's own JSON text. None: the rows are
+    #: parsed in Python. (A backend with it records them in a thread: ``_rowwriter``.)
+    requests_from_json: Optional[str] = None
 
     def claim_suffix(self, table: str = "", *, skip: bool = False) -> str:
         """What ends a ``SELECT`` that claims rows (of ``table``, an alias) other workers may

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import (
     IO,
     Any,
+    ContextManager,
     Dict,
     Generator,
     Iterable,
@@ -76,8 +77,9 @@ from ._info import (
 from ._location import DEFAULT_STORE, STORE_ENV, default_location, user_store_path  # noqa: F401
 from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
-from ._records import BatchRow, Pending, Records, split_request
+from ._records import BatchRow, Pending, Records
 from ._recovery import find_created_batch
+from ._rowwriter import ROW_CHUNK_BYTES, ROWS_PER_CHUNK, RowWriter
 
 logger = logging.getLogger("claudebatch.store")
 
@@ -85,8 +87,6 @@ logger = logging.getLogger("claudebatch.store")
 #: service may still be making the batch a killed process asked for.
 UNCONFIRMED_GRACE_SECONDS = 30.0
 UNCONFIRMED_RECHECK_SECONDS = 2.0
-#: Requests recorded per write as a batch's body is written.
-REQUEST_ROWS_PER_WRITE = 1000
 #: Results are committed to the store at least this often (and at each batch's end).
 DEFAULT_COMMIT_EVERY = 1000
 #: ... and at least every this many seconds while results stream.
@@ -102,37 +102,37 @@ def _as_request(item: Any) -> Request:
 
 
 class _RequestRows:
-    """One batch's requests as the job writes them, recorded a thousand at a time."""
+    """One batch's requests as the job writes them, handed to the store's row writer a
+    chunk at a time."""
 
-    def __init__(self, store: JobStore, run: _Run, pending: PendingBatch) -> None:
-        self.store = store
-        self.run = run
+    def __init__(self, writer: RowWriter, run: _Run, pending: PendingBatch) -> None:
+        self.writer = writer
+        self.job_id = run.job_id
         self.pass_number = run.job.pass_number
         self.index = pending.index
-        self.size = len(pending)
         self.count = 0
         self.first = True
-        self.buffer: List[Tuple[int, str, str]] = []
+        self.pieces: List[bytes] = []
+        self.bytes = 0
 
     def restart(self) -> None:
         """The body is written again: what was recorded of it is replaced."""
-        self.count, self.first, self.buffer = 0, True, []
+        self.count, self.first, self.pieces, self.bytes = 0, True, [], 0
 
     def add(self, data: bytes) -> None:
         """One request, as its JSON in the body (no parsing, no encoding again)."""
-        custom_id, params = split_request(data)
-        self.buffer.append((self.count, custom_id, params))
+        self.pieces.append(data)
         self.count += 1
-        if len(self.buffer) >= REQUEST_ROWS_PER_WRITE:
+        self.bytes += len(data)
+        if len(self.pieces) >= ROWS_PER_CHUNK or self.bytes >= ROW_CHUNK_BYTES:
             self.flush()
 
     def flush(self) -> None:
-        if not self.buffer and not self.first:
+        if not self.pieces and not self.first:
             return
-        with self.store.db.guard():
-            self.store.records.add_requests(self.run.job_id, self.pass_number, self.index,
-                                            self.buffer, first=self.first)
-        self.first, self.buffer = False, []
+        self.writer.put((self.job_id, self.pass_number, self.index,
+                         self.count - len(self.pieces), self.pieces, self.first))
+        self.first, self.pieces, self.bytes = False, [], 0
 
 
 @dataclass
@@ -195,6 +195,10 @@ class JobStore:
         self.stream = stream
         self.conn = db
         self.records = Records(db)
+        #: Records the requests of the batches the job writes (in a thread where the
+        #: backend can cut them out of JSON itself).
+        self.rows = RowWriter(self.records, db.guard,
+                              threaded=db.requests_from_json is not None)
         #: Seconds a worker's lease lasts (``claudebatch worker --lease``): a worker is
         #: shown as gone after three of them without a heartbeat.
         self.worker_lease = 60.0
@@ -211,6 +215,7 @@ class JobStore:
     def close(self) -> None:
         if self._run is not None:
             self._end_run()
+        self.rows.stop()
         self.conn.close()
 
     def __enter__(self) -> JobStore:
@@ -232,7 +237,7 @@ class JobStore:
         # and both pay for it.
         claim = JobLock(self.conn, f"output:{output}", store_path=self.location,
                         stale_after=self.stale_after)
-        with self.db.guard():
+        with self._guard():
             try:
                 claim.acquire(self.lock_timeout)
             except JobLockedError as exc:
@@ -249,7 +254,7 @@ class JobStore:
 
     @hookimpl
     def resume_state(self, context: JobContext) -> Optional[ResumeState]:
-        with self.db.guard():
+        with self._guard():
             if self._run is not None:
                 self._end_run()  # the previous job on this store raised: forget it
             lock = JobLock(self.conn, context.name, store_path=self.location,
@@ -314,7 +319,7 @@ class JobStore:
         def stored(batch_id: str) -> Iterator[bytes]:
             if batch_id not in pass_of:
                 return  # made in this run: nothing stored yet
-            with self.db.guard():
+            with self._guard():
                 yield from self.records.lines_of_batches(run.job_id, pass_of[batch_id],
                                                          [batch_id])
 
@@ -404,7 +409,7 @@ class JobStore:
         run = self._current(context)
         if run is None or not made_nothing:
             return
-        with self.db.guard():
+        with self._guard():
             self.records.drop_intent(run.job_id, run.job.pass_number, requests.index)
 
     @hookimpl(trylast=True)
@@ -415,7 +420,7 @@ class JobStore:
             return
         run.rows = {}
         for pending in batches:
-            rows = _RequestRows(self, run, pending)
+            rows = _RequestRows(self.rows, run, pending)
             run.rows[pending] = rows
             pending.observe(rows.add, restart=rows.restart, raw=True)
 
@@ -425,9 +430,10 @@ class JobStore:
         if run is None:
             return
         rows = run.rows.get(requests)  # kept: a create refused for a full queue comes again
-        with self.db.guard():
+        if rows is not None and rows.count == len(requests):
+            rows.flush()
+        with self._guard():  # every row recorded before the intent
             if rows is not None and rows.count == len(requests):
-                rows.flush()
                 self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
                                            len(requests), context.clock.time())
             else:  # not observed as written (a plugin wrote it another way): read it
@@ -441,7 +447,7 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return
-        with self.db.guard():
+        with self._guard():
             self.records.record_batch(run.job_id, run.job.pass_number, requests.index, batch)
 
     @hookimpl(trylast=True)
@@ -449,7 +455,7 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return
-        with self.db.guard():
+        with self._guard():
             self.records.update_batch(run.job_id, batch)
             run.lock.heartbeat()
 
@@ -485,7 +491,7 @@ class JobStore:
     def find_answers(self, keys: Sequence[str], max_age: Optional[float],
                      context: JobContext) -> Optional[Dict[str, StoredAnswer]]:
         """Answers kept before the job's first run planned: a resumed run finds the same."""
-        with self.db.guard():
+        with self._guard():
             row = self.records.job(context.name)
             if row is not None and row.reuse_horizon is None:
                 return {}  # it started without looking: it goes on without reusing
@@ -507,7 +513,7 @@ class JobStore:
         if run is None:
             return
         self._buffer_for(run, context.pass_number)
-        with self.db.guard():
+        with self._guard():
             self.records.end_batch(run.job_id, context.pass_number, self._drain(run),
                                    run.pending, batch, complete=complete)
             self._note_cost(run)
@@ -519,7 +525,7 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return None
-        with self.db.guard():
+        with self._guard():
             return self.records.decision(run.job_id, pass_number + 1)
 
     @hookimpl(wrapper=True, specname="resubmit_requests")
@@ -530,7 +536,7 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return chosen
-        with self.db.guard():
+        with self._guard():
             if self.records.decision(run.job_id, pass_number + 1) is not None:
                 return chosen  # recorded already: the answer came from it
             requests = [_as_request(item) for item in (chosen or ())]
@@ -545,7 +551,7 @@ class JobStore:
         try:
             summary = {"cost": report.plugins["cost"]} if "cost" in report.plugins else None
             self._commit(run)  # answers given without a batch have no batch end
-            with self.db.guard():
+            with self._guard():
                 self.records.finish_job(run.job_id, time.time(),
                                         self.records.latest_counts(run.job_id), summary)
         finally:
@@ -555,12 +561,18 @@ class JobStore:
     def job_summary(self, report: Union[JobReport, JobPlan], context: JobContext
                     ) -> Optional[Dict[str, Any]]:
         if isinstance(report, JobPlan):
-            with self.db.guard():
+            with self._guard():
                 self._release_claim()  # a dry run never locks its job
             return None
         return {"store": f"{self.location} (job {context.name}; run it again to resume)"}
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _guard(self) -> ContextManager[None]:
+        """The connection, once the row writer has recorded every request handed to it
+        (what it failed to record is raised here)."""
+        self.rows.wait()
+        return self.db.guard()
 
     def _current(self, context: CallContext) -> Optional[_Run]:
         run = self._run
@@ -573,7 +585,7 @@ class JobStore:
         run.buffered_pass = pass_number
 
     def _commit(self, run: _Run) -> None:
-        with self.db.guard():
+        with self._guard():
             self.records.insert_results(run.job_id, run.buffered_pass or run.job.pass_number,
                                         self._drain(run), run.pending)
             run.lock.heartbeat()
@@ -601,7 +613,7 @@ class JobStore:
         if run is None:
             return
         try:
-            with self.db.guard():
+            with self._guard():
                 run.lock.release()
         except StoreError as exc:
             logger.warning("could not release the lock of job %s: %s", run.job.name, exc)
@@ -616,7 +628,7 @@ class JobStore:
 
     def job(self, name: str) -> JobInfo:
         """Everything the store knows about job ``name``."""
-        with self.db.guard():
+        with self._guard():
             row = self.records.job(name)
             if row is None:
                 known = ", ".join(r.name for r in self.records.jobs()[-5:]) or "none"
@@ -625,7 +637,7 @@ class JobStore:
             return self._info(row)
 
     def jobs(self) -> List[JobInfo]:
-        with self.db.guard():
+        with self._guard():
             return [self._info(row) for row in self.records.jobs()]
 
     def _info(self, row: Any) -> JobInfo:
@@ -671,20 +683,20 @@ class JobStore:
         """Every worker this store has seen (``claudebatch worker``), with its leases."""
         from ._leases import Leases
 
-        with self.db.guard():
+        with self._guard():
             return Leases(self.db).workers()
 
     def results(self, name: str) -> Iterator[Tuple[int, str, bytes]]:
         """``(pass, custom_id, line)`` of every stored result of job ``name``, every pass."""
         job_id = self._job_id(name)
-        with self.db.guard():
+        with self._guard():
             yield from self.records.stored_results(job_id)
 
     def dated_results(self, name: str) -> Iterator[Tuple[int, str, bytes, Optional[float]]]:
         """:meth:`results` with the ``created_at`` (epoch seconds, or None if unrecorded)
         of the batch each came from: what prices a result as of its batch."""
         job_id = self._job_id(name)
-        with self.db.guard():
+        with self._guard():
             yield from self.records.dated_results(job_id)
 
     def export(self, name: str, output: str) -> Tuple[int, int]:
@@ -701,7 +713,7 @@ class JobStore:
             raise OutputPathError(f"cannot tell what to write to {output} from its name: "
                                   "name it .jsonl (result lines), .csv, .tsv or .parquet")
         check_overwrite(output)
-        with self.db.guard():
+        with self._guard():
             lines = self.records.latest_lines(job_id, finished_only=False)
             if "://" in output or table_format(output) in ("csv", "tsv", "parquet"):
                 written = write_results_table(lines, output)  # a table, or a URL
@@ -713,7 +725,7 @@ class JobStore:
     def warnings(self, now: Optional[float] = None) -> List[ExpiryWarning]:
         """Batches whose results were never downloaded, within 3 days of deletion (or past)."""
         moment = time.time() if now is None else now
-        with self.db.guard():
+        with self._guard():
             rows = self.records.undownloaded()
         found = []
         for job, batch_id, created_at in rows:
@@ -730,7 +742,7 @@ class JobStore:
 
     def reuse_stats(self) -> Dict[str, Any]:
         """The answers kept for reuse: how many, their bytes, the hits they had, ages."""
-        with self.db.guard():
+        with self._guard():
             return self.records.answer_stats()
 
     def prune_answers(self, older_than: float, now: Optional[float] = None) -> int:
@@ -739,18 +751,18 @@ class JobStore:
         A job still to be resumed that reused one of them is then refused (its rerun
         would decide differently): prune between jobs, not under one."""
         moment = time.time() if now is None else now
-        with self.db.guard():
+        with self._guard():
             return self.records.prune_answers(moment - older_than)
 
     def forget(self, name: str) -> None:
         """Drop job ``name`` and everything stored for it (its batches stay on the service;
         the answers it bought stay kept for reuse: ``prune_answers`` drops those)."""
         job_id = self._job_id(name)
-        with self.db.guard():
+        with self._guard():
             self.records.forget(job_id, name)
 
     def _job_id(self, name: str) -> int:
-        with self.db.guard():
+        with self._guard():
             row = self.records.job(name)
         if row is None:
             raise UnknownJobError(f"no job {name!r} in the store {self.location}")

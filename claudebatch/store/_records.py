@@ -287,6 +287,40 @@ class Records:
                              (job_id, pass_number, index))
             self._insert_requests(conn, job_id, pass_number, index, rows)
 
+    def add_request_pieces(self, job_id: int, pass_number: int, index: int, start: int,
+                           pieces: Sequence[bytes], *, first: bool) -> None:
+        """Rows of a batch being written, from each request's JSON as the body carries it
+        (``{"custom_id":...,"params":{...}}``), at positions from ``start``; ``first``
+        drops what an earlier attempt at the batch recorded."""
+        with self.transaction() as conn:
+            if first:
+                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                             (job_id, pass_number, index))
+            if pieces and not self._insert_json_requests(conn, job_id, pass_number, index,
+                                                         start, pieces):
+                self._insert_requests(conn, job_id, pass_number, index,
+                                      ((start + i, *split_request(piece))
+                                       for i, piece in enumerate(pieces)))
+
+    def _insert_json_requests(self, conn: Database, job_id: int, pass_number: int, index: int,
+                              start: int, pieces: Sequence[bytes]) -> bool:
+        """The rows cut out of one JSON array by the backend's SQL, when it can; False:
+        nothing was inserted (no such SQL, or JSON it could not read: parsed in Python)."""
+        sql = self.db.requests_from_json
+        if sql is None:
+            return False
+        text = (b"[" + b",".join(pieces) + b"]").decode("utf-8")
+        try:
+            made = conn.execute(sql, (job_id, pass_number, index, start, text)).rowcount
+        except Exception as exc:
+            if "JSON" not in str(exc):  # "malformed JSON": the statement undid itself
+                raise
+            return False
+        if made != len(pieces):
+            raise StoreError(f"the store {self.db.name} recorded {made} of {len(pieces)} "
+                             f"requests of pass {pass_number} batch {index}")
+        return True
+
     @staticmethod
     def _insert_requests(conn: Database, job_id: int, pass_number: int, index: int,
                          rows: Iterable[Tuple[int, str, str]]) -> None:

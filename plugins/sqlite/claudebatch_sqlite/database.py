@@ -321,6 +321,11 @@ class SQLiteDatabase(Database):
 
     kind = "sqlite"
     order_column = "rowid"
+    # json_extract of an object gives its JSON text as written (compact, escapes kept)
+    requests_from_json = (
+        "INSERT INTO requests (job_id, pass, idx, pos, custom_id, params) "
+        "SELECT ?1, ?2, ?3, ?4 + key, json_extract(value, '$.custom_id'), "
+        "json_extract(value, '$.params') FROM json_each(?5)")
 
     def __init__(self, path: str) -> None:
         self.name = os.path.abspath(os.fspath(path))
