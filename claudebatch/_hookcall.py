@@ -12,7 +12,8 @@ public ``client.plugin_manager``), or tracing turned on, sends the call back to 
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Tuple
+import operator
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 _multicall: Any
 try:
@@ -33,14 +34,25 @@ def direct_caller(caller: Any) -> Callable[..., None]:
     impls: Sequence[Any] = list(live)
     if any(impl.hookwrapper or impl.wrapper for impl in impls):
         return caller  # type: ignore[no-any-return]
-    calls: List[Tuple[Callable[..., Any], Tuple[str, ...]]] = [
-        (impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
+    calls: List[Tuple[Callable[..., Any], Callable[[Dict[str, Any]], Tuple[Any, ...]]]] = [
+        (impl.function, _arguments(tuple(impl.argnames))) for impl in reversed(impls)]
 
     def call(**kwargs: Any) -> None:
         if live != impls or manager._inner_hookexec is not _multicall:
             caller(**kwargs)  # plugins came or went, or calls are traced: pluggy calls
             return
-        for function, names in calls:
-            function(*[kwargs[name] for name in names])
+        for function, arguments in calls:
+            function(*arguments(kwargs))
 
     return call
+
+
+def _arguments(names: Tuple[str, ...]) -> Callable[[Dict[str, Any]], Tuple[Any, ...]]:
+    """The arguments an implementation names, in its order, out of the call's keywords
+    (one C call for two or more, where a comprehension cost a microsecond)."""
+    if len(names) >= 2:
+        return operator.itemgetter(*names)
+    if len(names) == 1:
+        name = names[0]
+        return lambda kwargs: (kwargs[name],)
+    return lambda kwargs: ()
