@@ -415,7 +415,7 @@ class BatchClient:
         """
         batch = batch_id if isinstance(batch_id, MessageBatch) else self.retrieve(batch_id)
         url = self._results_url(batch)
-        has_hooks, typed_hooks = result_hooks(self.hook) if call_hooks else (False, False)
+        has_hooks, typed_hooks = result_hooks(self.hook.on_result) if call_hooks else (False, False)
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
         if raw and not has_hooks and not has_notes:
             return self._result_lines(url, f"results of {batch.id}", lines=False)  # as read

@@ -219,10 +219,11 @@ def to_result(value: Dict[str, Any], *, source: str = "results") -> BatchResult:
             custom_id=custom_id if isinstance(custom_id, str) else None) from None
 
 
-def result_hooks(hook: Any) -> Tuple[bool, bool]:
-    """Whether ``on_result`` has implementations, and whether one takes ``result``: the
-    typed result is built only then (one that takes ``raw`` spares it)."""
-    impls = hook.on_result.get_hookimpls()
+def result_hooks(caller: Any) -> Tuple[bool, bool]:
+    """Whether a per-result hook (``hook.on_result``, ``hook.keep_answer``) has
+    implementations, and whether one takes ``result``: the typed result is built only
+    then (one that takes ``raw`` spares it)."""
+    impls = caller.get_hookimpls()
     return bool(impls), any("result" in impl.argnames for impl in impls)
 
 

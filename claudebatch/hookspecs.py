@@ -270,13 +270,16 @@ def find_answers(keys: Sequence[str], max_age: Optional[float], context: JobCont
 
 
 @hookspec
-def keep_answer(key: str, result: BatchResult, line: bytes, context: JobContext,
-                batch: MessageBatch) -> None:
+def keep_answer(key: str, result: BatchResult, raw: Dict[str, Any], line: bytes,
+                context: JobContext, batch: MessageBatch) -> None:
     """A succeeded answer worth keeping for reuse: bought by this job, usable (no plugin
     marked it ``Annotation(usable=False)``), not itself reused.
 
     :param key: its request's :func:`~claudebatch.reuse.answer_key`.
-    :param result: the parsed result.
+    :param result: the parsed result, built only when some implementation takes this
+        parameter (as for ``on_result``).
+    :param raw: the same result as a dict, as served (no plugin fields): read it, do not
+        change it. The cheap way to read its ``custom_id``.
     :param line: the result line as served (no plugin fields): what reuse writes again.
     :param context: the job (``context.name``, ``context.pass_number``).
     :param batch: the batch that served it (its ``created_at`` dates its price).

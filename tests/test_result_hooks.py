@@ -86,6 +86,44 @@ def test_a_hook_that_takes_result_still_gets_it_beside_one_that_takes_raw(
     assert sorted(typed_built) == sorted(f"r-{i}" for i in range(30))
 
 
+class Keeper:
+    """A store of answers as the first-party stores keep them: from ``raw`` alone."""
+
+    def __init__(self) -> None:
+        self.kept: Dict[str, bytes] = {}
+
+    @hookimpl
+    def keep_answer(self, key: str, raw: Dict[str, Any], line: bytes) -> None:
+        assert json.loads(line) == raw and len(key) == 64
+        self.kept[raw["custom_id"]] = line
+
+
+class TypedKeeper:
+    def __init__(self) -> None:
+        self.typed: List[BatchResult] = []
+
+    @hookimpl
+    def keep_answer(self, result: BatchResult, raw: Dict[str, Any]) -> None:
+        assert result.custom_id == raw["custom_id"]
+        self.typed.append(result)
+
+
+def test_answers_are_kept_from_raw_with_no_typed_result_unless_a_keeper_asks(
+        emulator: Emulator, tmp_path: Path, typed_built: List[str]) -> None:
+    keeper = Keeper()
+    client = BatchClient(api_key="k", base_url=emulator.url, poll_interval=0.01,
+                         load_entry_points=False, plugins=[keeper, RawOnly()])
+    client.run(requests(12), output=str(tmp_path / "out.jsonl"))
+    assert sorted(keeper.kept) == sorted(f"r-{i}" for i in range(12))
+    assert typed_built == []
+    typed = TypedKeeper()
+    client = BatchClient(api_key="k", base_url=emulator.url, poll_interval=0.01,
+                         load_entry_points=False, plugins=[typed, RawOnly()])
+    client.run(requests(12), output=str(tmp_path / "out2.jsonl"))
+    assert sorted(r.custom_id for r in typed.typed) == sorted(typed_built) \
+        == sorted(f"r-{i}" for i in range(12))
+
+
 def test_client_results_hands_raw_to_the_hooks(emulator: Emulator,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from claudebatch import _client

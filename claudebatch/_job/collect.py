@@ -76,6 +76,7 @@ class Collector:
         self.reuse: Optional[ReusePlan] = None
         self._wants_notes = self._wants_results = self._wants_keep = False  # _see_hooks
         self._wants_typed = False  # an on_result takes ``result`` (not only ``raw``)
+        self._keep_typed = False  # a keep_answer does
         self._on_result: Callable[..., None] = self.hook.on_result  # _see_hooks
         self._keep_answer: Callable[..., None] = self.hook.keep_answer
 
@@ -145,8 +146,8 @@ class Collector:
     def _see_hooks(self) -> None:
         """Which result hooks have plugins: looked up once per batch, not per result."""
         self._wants_notes = bool(self.hook.annotate_result.get_hookimpls())
-        self._wants_results, self._wants_typed = result_hooks(self.hook)
-        self._wants_keep = bool(self.hook.keep_answer.get_hookimpls())
+        self._wants_results, self._wants_typed = result_hooks(self.hook.on_result)
+        self._wants_keep, self._keep_typed = result_hooks(self.hook.keep_answer)
         self._on_result = direct_caller(self.hook.on_result)
         self._keep_answer = direct_caller(self.hook.keep_answer)
 
@@ -205,9 +206,11 @@ class Collector:
         if line is None:
             line = result_line(value)
         if keep is not None and usable and served["result"].get("type") == "succeeded":
-            result = result or to_result(value, source=source)
-            self._keep_answer(key=keep, result=result, line=served_line or result_line(served),
-                              context=self.context, batch=batch)
+            if result is None and self._keep_typed:
+                result = to_result(value, source=source)
+            self._keep_answer(key=keep, result=result, raw=served,
+                              line=served_line or result_line(served), context=self.context,
+                              batch=batch)
         if self._wants_results:
             if result is None and self._wants_typed:
                 result = to_result(value, source=source)

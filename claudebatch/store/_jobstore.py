@@ -42,7 +42,6 @@ from typing import (
 )
 
 from claudebatch import (
-    BatchResult,
     CallContext,
     JobContext,
     JobPlan,
@@ -55,6 +54,7 @@ from claudebatch import (
     StashKey,
     StoredAnswer,
     hookimpl,
+    parse_result,
 )
 from claudebatch.limits import RESULTS_KEPT_SECONDS
 from claudebatch.tables import check_overwrite, table_format, write_results_table
@@ -460,31 +460,35 @@ class JobStore:
             run.lock.heartbeat()
 
     @hookimpl
-    def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
+    def on_result(self, raw: Dict[str, Any], line: bytes, context: CallContext) -> None:
+        """Read from ``raw``: no typed result is built for the store."""
         run = self._current(context)
         if run is None or run.job.replaying:
             return  # stored already
         pass_number = run.job.pass_number
         if run.buffered_pass != pass_number:
             self._buffer_for(run, pass_number)
-        custom_id = result.custom_id
+        custom_id = raw["custom_id"]  # a str: checked as the line was read
+        kind = raw["result"].get("type")
+        if type(kind) is not str:
+            kind = parse_result(raw).type  # raises, naming the line's custom_id
         if run.job.reusing:  # answered without a batch: recorded as the job's request too
             run.pending.held.append(custom_id)
-        run.results.append((custom_id, result.type, line))
+        run.results.append((custom_id, kind, line))
         count = len(run.results)
         if count >= self.commit_every or (
                 count % 64 == 0 and time.monotonic() - run.drained_at >= COMMIT_SECONDS):
             self._commit(run)
 
     @hookimpl
-    def keep_answer(self, key: str, result: BatchResult, line: bytes, context: JobContext,
+    def keep_answer(self, key: str, raw: Dict[str, Any], line: bytes, context: JobContext,
                     batch: MessageBatch) -> None:
         """Kept with the result it came with (committed in the same transaction)."""
         run = self._current(context)
         if run is None:
             return
         created = batch.created_at.timestamp() if batch.created_at is not None else None
-        run.pending.answers.append((key, line, context.name, result.custom_id, batch.id,
+        run.pending.answers.append((key, line, context.name, raw["custom_id"], batch.id,
                                     created, context.clock.time()))
 
     @hookimpl

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple, Union
 
 from claudebatch import (
-    BatchResult,
     CallContext,
     JobContext,
     JobPlan,
     JobReport,
     Request,
     hookimpl,
+    parse_result,
 )
 from claudebatch.limits import MAX_PASSES
 
@@ -177,25 +177,28 @@ class RetryPolicy:
             self.extra_passes = max(self.extra_passes, context.pass_number - 1)
 
     @hookimpl
-    def on_result(self, result: BatchResult, line: bytes, context: CallContext) -> None:
+    def on_result(self, raw: Dict[str, Any], line: bytes, context: CallContext) -> None:
+        """Read from ``raw``; a typed result is built only for a failure to classify."""
         if not self._follow(context):
             return
-        custom_id = result.custom_id
-        if result.type == "succeeded":  # the common case: the message is not built
+        custom_id = raw["custom_id"]
+        outcome = raw["result"]
+        if outcome.get("type") == "succeeded":  # the common case: nothing is built
             self._latest.pop(custom_id, None)
             self._paused.pop(custom_id, None)
             if custom_id in self._sent_again:
                 self._recovered.add(custom_id)
             # the line first: the service writes the stop reason plainly (not with \u
-            # escapes), and a line without it needs no message built
+            # escapes), and a line without it is not looked into
+            message = outcome.get("message")
             if self.continue_paused and b'"pause_turn"' in line \
-                    and result.result.message.stop_reason == "pause_turn":  # type: ignore[union-attr]
+                    and isinstance(message, dict) and message.get("stop_reason") == "pause_turn":
                 assert isinstance(context, JobContext)
                 # the raw line: content blocks this version does not model go back as sent
                 content = json.loads(line)["result"]["message"]["content"]
                 self._paused[custom_id] = (context.pass_number, content)
             return
-        verdict = classify(result, retry_canceled=self.retry_canceled)
+        verdict = classify(parse_result(raw), retry_canceled=self.retry_canceled)
         self._recovered.discard(custom_id)
         assert isinstance(context, JobContext)  # _follow: the job's own context
         self._latest[custom_id] = _Seen(context.pass_number, verdict)

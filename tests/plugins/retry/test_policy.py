@@ -48,7 +48,8 @@ class StandInJob(JobContext):
         self._job.pass_number = value
 
 
-def result(custom_id: str, kind: str, error_type: Optional[str] = None) -> Any:
+def result(custom_id: str, kind: str, error_type: Optional[str] = None) -> Dict[str, Any]:
+    """A result as the policy reads it (``raw``: the line's dict)."""
     body: Dict[str, Any] = {"type": kind}
     if kind == "errored":
         body["error"] = {"type": "error", "error": {"type": error_type, "message": "msg"}}
@@ -56,14 +57,16 @@ def result(custom_id: str, kind: str, error_type: Optional[str] = None) -> Any:
         body["message"] = {"id": "m", "type": "message", "role": "assistant", "model": "m",
                            "content": [], "stop_reason": "end_turn", "stop_sequence": None,
                            "usage": {"input_tokens": 1, "output_tokens": 1}}
-    return to_result({"custom_id": custom_id, "result": body}, source="test")
+    value = {"custom_id": custom_id, "result": body}
+    to_result(value, source="test")  # a result the client would read
+    return value
 
 
 def run_pass(policy: RetryPolicy, job: StandInJob, outcomes: Dict[str, Any]) -> Optional[List[str]]:
     """Stream one pass's results through the policy; return the ids it resubmits."""
     for custom_id, outcome in outcomes.items():
         kind, _, error_type = outcome.partition(":")
-        policy.on_result(result=result(custom_id, kind, error_type or None), line=b"{}",
+        policy.on_result(raw=result(custom_id, kind, error_type or None), line=b"{}",
                          context=job)
     again = policy.resubmit_requests(pass_number=job.pass_number, context=job)
     if again is None:
@@ -102,7 +105,7 @@ def test_only_retryable_failures_go_to_the_next_pass_as_the_original_requests() 
 def test_the_requests_handed_back_are_the_jobs_own() -> None:
     job = StandInJob(2)
     policy = RetryPolicy(pause=0)
-    policy.on_result(result=result("r1", "expired"), line=b"{}", context=job)
+    policy.on_result(raw=result("r1", "expired"), line=b"{}", context=job)
     again = policy.resubmit_requests(pass_number=1, context=job)
     assert again == [job.requests[1]]
     assert job.fake_clock.sleeps == []  # pause=0: no sleep at all
@@ -154,7 +157,7 @@ def test_a_result_seen_twice_in_a_pass_counts_once() -> None:
     job = StandInJob(2)
     policy = RetryPolicy(pause=0)
     for _ in range(2):
-        policy.on_result(result=result("r0", "expired"), line=b"{}", context=job)
+        policy.on_result(raw=result("r0", "expired"), line=b"{}", context=job)
     assert [r.custom_id for r in policy.resubmit_requests(pass_number=1, context=job) or []] \
         == ["r0"]
 
@@ -174,7 +177,7 @@ def test_a_new_job_starts_afresh() -> None:
 def test_results_outside_a_job_are_ignored() -> None:
     policy = RetryPolicy()
     outside = BatchClient(api_key="k", base_url="http://127.0.0.1:9").context
-    policy.on_result(result=result("r0", "expired"), line=b"{}", context=outside)
+    policy.on_result(raw=result("r0", "expired"), line=b"{}", context=outside)
     assert policy.resubmit_requests(pass_number=1, context=StandInJob(1)) is None
 
 
