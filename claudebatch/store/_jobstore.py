@@ -147,6 +147,8 @@ class _Run:
     rows: Dict[PendingBatch, _RequestRows] = field(default_factory=dict)  # of this pass
     drained_at: float = 0.0
     adopted: int = 0
+    #: The latest batch an answer was kept from, and its creation time.
+    created: Tuple[str, Optional[float]] = ("", None)
     #: The pass the uncommitted results and held requests belong to: a replayed pass's
     #: duplicates are answered while a later pass runs, and must not be stored as its.
     buffered_pass: int = 0
@@ -487,9 +489,11 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return
-        created = batch.created_at.timestamp() if batch.created_at is not None else None
+        if run.created[0] != batch.id:  # the same few batches, answer after answer
+            run.created = (batch.id, batch.created_at.timestamp()
+                           if batch.created_at is not None else None)
         run.pending.answers.append((key, line, context.name, raw["custom_id"], batch.id,
-                                    created, context.clock.time()))
+                                    run.created[1]))
 
     @hookimpl
     def find_answers(self, keys: Sequence[str], max_age: Optional[float],

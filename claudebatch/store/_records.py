@@ -64,10 +64,11 @@ _ANSWER_RESULT = ("LEFT JOIN results r ON r.job_id = a.job_id AND r.custom_id = 
 @dataclass
 class Pending:
     """What a run adds beside its result rows: custom_ids answered without a batch, and
-    answers it bought ``(key, line, job, custom_id, batch_id, created_at, stored_at)``."""
+    answers it bought ``(key, line, job, custom_id, batch_id, created_at)``, stamped as
+    they are committed."""
 
     held: List[str] = field(default_factory=list)
-    answers: List[Tuple[str, bytes, str, str, str, Optional[float], float]] = field(
+    answers: List[Tuple[str, bytes, str, str, str, Optional[float]]] = field(
         default_factory=list)
     #: The clock answers are stamped with as they are committed.
     clock: Callable[[], float] = time.time
@@ -457,7 +458,7 @@ class Records:
         # they must fall after its horizon (kept-at times would race a slow commit)
         now = pending.clock()
         values: List[Tuple[Any, ...]] = []
-        for key, line, job, custom_id, batch_id, created, _ in answers:
+        for key, line, job, custom_id, batch_id, created in answers:
             if stored.get(custom_id) == line:
                 values.append((key, None, job, custom_id, batch_id, created, now, job_id,
                                pass_number))
