@@ -387,11 +387,12 @@ def test_stop_reasons_are_counted_as_names_only() -> None:
 
     counts: Counter[str] = Counter()
     stops: Counter[str] = Counter()
-    for reason in ("end_turn", "max_tokens", "\x1b[2Jend_turn\n", None, 7):
+    reasons = ("end_turn", "max_tokens", "\x1b[2Jend_turn\n", None, 7, {"a": 1}, ["b"])
+    for reason in reasons * 2:  # the second time, the names are known already
         tally({"result": {"type": "succeeded", "message": {"stop_reason": reason}}},
               counts, stops)
-    assert stops == {"end_turn": 1, "max_tokens": 1, "unknown": 3}
-    assert counts == {"succeeded": 5}
+    assert stops == {"end_turn": 2, "max_tokens": 2, "unknown": 10}
+    assert counts == {"succeeded": 14}
 
 
 class Padding:

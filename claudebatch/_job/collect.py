@@ -368,6 +368,8 @@ class Collector:
 
 
 _STOP_REASON = re.compile(r"[a-z_]{1,64}")
+#: Stop reasons seen to be names already (a few: bounded, whatever a server sends).
+_NAMED_STOPS: Set[str] = set()
 
 
 def tally(value: Dict[str, Any], counts: Counter[str], stops: Counter[str]) -> None:
@@ -378,9 +380,15 @@ def tally(value: Dict[str, Any], counts: Counter[str], stops: Counter[str]) -> N
     if kind == "succeeded":
         message = result.get("message")
         reason = message.get("stop_reason") if isinstance(message, dict) else None
+        if type(reason) is str and reason in _NAMED_STOPS:  # the usual few, checked once
+            stops[reason] += 1
         # a name, as the API's are: anything else (a hostile gateway) is not shown as given
-        stops[reason if isinstance(reason, str) and _STOP_REASON.fullmatch(reason)
-              else "unknown"] += 1
+        elif isinstance(reason, str) and _STOP_REASON.fullmatch(reason):
+            if len(_NAMED_STOPS) < 64:
+                _NAMED_STOPS.add(reason)
+            stops[reason] += 1
+        else:
+            stops["unknown"] += 1
 
 
 def misfit(value: Dict[str, Any], models: Dict[str, str]) -> Optional[str]:
