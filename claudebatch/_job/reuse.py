@@ -93,18 +93,22 @@ class ReusePlan:
         buffer, self._buffer = self._buffer, []
         if not buffer:
             return []
+        # nothing sent or reused yet that a key could match: none is known (no lookup)
+        deciding = bool(self._sent or self._reused_at)
+        known = [self._known(digest) if deciding else None for _, _, digest in buffer]
         found: Mapping[str, StoredAnswer] = {}
         if self.lookup:
-            wanted = sorted({digest.hex() for _, _, digest in buffer
-                             if self._known(digest) is None})
+            wanted = sorted({digest.hex() for (_, _, digest), seen in zip(buffer, known)
+                             if seen is None})
             if wanted:
                 found = self.hook.find_answers(keys=wanted, max_age=self.max_age,
                                                context=self.context) or {}
         send: List[Tuple[Request, bytes]] = []
-        for request, data, digest in buffer:
-            known = self._known(digest)
-            if known is not None:
-                self._hold(request, data, known)
+        for (request, data, digest), seen in zip(buffer, known):
+            if seen is None and (self._sent or self._reused_at):
+                seen = self._known(digest)  # a key decided earlier in this same chunk
+            if seen is not None:
+                self._hold(request, data, seen)
                 continue
             answer = found.get(digest.hex()) if found else None
             if answer is not None:
