@@ -17,7 +17,14 @@ import attrs
 
 from .costing import ZERO
 from .pricing import PricingTable
-from .tokens import Approximator, InputSplit, TokenCountingEndpoint, request_params, web_search_uses
+from .tokens import (
+    Approximator,
+    InputSplit,
+    TokenCountingEndpoint,
+    loads_request,
+    request_params,
+    web_search_uses,
+)
 
 #: Searches assumed for a web-search tool without ``max_uses`` (it has no bound).
 DEFAULT_WEB_SEARCHES = 5
@@ -105,6 +112,11 @@ class Estimation:
     def reset(self) -> None:
         """Forget what was added (the batch's body is being written again)."""
         self.exact, self.approx = {}, {}
+
+    def add_raw(self, data: bytes) -> None:
+        """:meth:`add` for a request as the body carries it (``observe(raw=True)``): the
+        body then needs no request parsed for the estimate alone."""
+        self.add(loads_request(data))
 
     def add(self, item: Any) -> None:
         params = request_params(item)

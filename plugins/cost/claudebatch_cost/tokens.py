@@ -27,7 +27,7 @@ import json
 import logging
 import math
 from collections import abc
-from typing import Any, Dict, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
 
 import attrs
 
@@ -302,6 +302,25 @@ def web_search_uses(params: Mapping[str, Any], default: int) -> int:
             max_uses = tool.get("max_uses")
             searches += max_uses if isinstance(max_uses, int) and max_uses >= 0 else default
     return searches
+
+
+def _std_loads(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def _orjson_loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # what orjson will not read (an integer past 64 bits)
+        return json.loads(data)
+
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the standard library reads the same
+    loads_request: Callable[[bytes], Any] = _std_loads
+else:
+    loads_request = _orjson_loads
 
 
 def request_params(item: Any) -> Dict[str, Any]:

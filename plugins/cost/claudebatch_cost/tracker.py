@@ -191,7 +191,7 @@ class CostTracker:
         self._weighed = False
         for pending in batches:
             estimation = self.estimator.start(counter, self._prefixes)
-            pending.observe(estimation.add, restart=estimation.reset)
+            pending.observe(estimation.add_raw, restart=estimation.reset, raw=True)
             self._planned[pending] = estimation
 
     def _weigh_pass(self, context: JobContext) -> None:
