@@ -79,7 +79,7 @@ from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
 from ._records import BatchRow, Pending, Records
 from ._recovery import find_created_batch
-from ._rowwriter import ROW_CHUNK_BYTES, ROWS_PER_CHUNK, RowWriter
+from ._rowwriter import BatchRows, RowWriter
 
 logger = logging.getLogger("claudebatch.store")
 
@@ -101,40 +101,6 @@ def _as_request(item: Any) -> Request:
     return Request(str(item["custom_id"]), dict(item["params"]))
 
 
-class _RequestRows:
-    """One batch's requests as the job writes them, handed to the store's row writer a
-    chunk at a time."""
-
-    def __init__(self, writer: RowWriter, run: _Run, pending: PendingBatch) -> None:
-        self.writer = writer
-        self.job_id = run.job_id
-        self.pass_number = run.job.pass_number
-        self.index = pending.index
-        self.count = 0
-        self.first = True
-        self.pieces: List[bytes] = []
-        self.bytes = 0
-
-    def restart(self) -> None:
-        """The body is written again: what was recorded of it is replaced."""
-        self.count, self.first, self.pieces, self.bytes = 0, True, [], 0
-
-    def add(self, data: bytes) -> None:
-        """One request, as its JSON in the body (no parsing, no encoding again)."""
-        self.pieces.append(data)
-        self.count += 1
-        self.bytes += len(data)
-        if len(self.pieces) >= ROWS_PER_CHUNK or self.bytes >= ROW_CHUNK_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pieces and not self.first:
-            return
-        self.writer.put((self.job_id, self.pass_number, self.index,
-                         self.count - len(self.pieces), self.pieces, self.first))
-        self.first, self.pieces, self.bytes = False, [], 0
-
-
 @dataclass
 class _Run:
     """One run of one job through this store."""
@@ -144,7 +110,7 @@ class _Run:
     lock: JobLock
     results: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
     pending: Pending = field(default_factory=Pending)  # held requests, answers: uncommitted
-    rows: Dict[PendingBatch, _RequestRows] = field(default_factory=dict)  # of this pass
+    rows: Dict[PendingBatch, BatchRows] = field(default_factory=dict)  # of this pass
     drained_at: float = 0.0
     adopted: int = 0
     #: The latest batch an answer was kept from, and its creation time.
@@ -199,8 +165,7 @@ class JobStore:
         self.records = Records(db)
         #: Records the requests of the batches the job writes (in a thread where the
         #: backend can cut them out of JSON itself).
-        self.rows = RowWriter(self.records, db.guard,
-                              threaded=db.requests_from_json is not None)
+        self.rows = RowWriter(threaded=db.requests_from_json is not None)
         #: Seconds a worker's lease lasts (``claudebatch worker --lease``): a worker is
         #: shown as gone after three of them without a heartbeat.
         self.worker_lease = 60.0
@@ -416,13 +381,27 @@ class JobStore:
 
     @hookimpl(trylast=True)
     def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:
-        """Record each request as the job writes it into its batch's body (no second read)."""
+        """Record each request as the job writes it into its batch's body (no second read);
+        first, the requests of a batch whose intent counts more than were recorded (a
+        process killed while they were being recorded), from the job's input."""
         run = self._current(context)
         if run is None or context.dry_run:
             return
+        for old in run.rows.values():
+            old.close()
         run.rows = {}
+        with self._guard():
+            short = self.records.incomplete_batches(run.job_id, context.pass_number)
         for pending in batches:
-            rows = _RequestRows(self.rows, run, pending)
+            if pending.index in short:
+                with self._guard():
+                    self.records.replace_requests(run.job_id, context.pass_number,
+                                                  pending.index, pending)
+                self._say(f"store: job {context.name}: the requests of pass "
+                          f"{context.pass_number} batch {pending.index} recorded again (a "
+                          "run stopped while recording them)")
+            rows = BatchRows(self.rows, self.records, self.db.guard, run.job_id,
+                             context.pass_number, pending.index)
             run.rows[pending] = rows
             pending.observe(rows.add, restart=rows.restart, raw=True)
 
@@ -432,16 +411,19 @@ class JobStore:
         if run is None:
             return
         rows = run.rows.get(requests)  # kept: a create refused for a full queue comes again
-        if rows is not None and rows.count == len(requests):
-            rows.flush()
-        with self._guard():  # every row recorded before the intent
-            if rows is not None and rows.count == len(requests):
+        observed = rows is not None and rows.count == len(requests)
+        if observed and rows is not None and not rows.deferred:
+            rows.record()  # inline: every row before the intent
+        with self._guard():
+            if observed:
                 self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
                                            len(requests), context.clock.time())
             else:  # not observed as written (a plugin wrote it another way): read it
                 self.records.record_intent(run.job_id, run.job.pass_number, requests.index,
                                            len(requests), context.clock.time(), requests)
             run.lock.heartbeat()
+        if observed and rows is not None and rows.deferred:
+            rows.record()  # by the thread, while the create goes out
 
     @hookimpl(trylast=True)
     def after_submit(self, batch: MessageBatch, requests: PendingBatch,
@@ -449,8 +431,11 @@ class JobStore:
         run = self._current(context)
         if run is None:
             return
-        with self._guard():
+        failed = self.rows.settle()  # the batch's id is recorded even so: nothing is lost
+        with self.db.guard():
             self.records.record_batch(run.job_id, run.job.pass_number, requests.index, batch)
+        if failed is not None:
+            raise failed
 
     @hookimpl(trylast=True)
     def on_poll(self, batch: MessageBatch, context: CallContext) -> None:
@@ -620,8 +605,13 @@ class JobStore:
         run, self._run = self._run, None
         if run is None:
             return
+        failed = self.rows.settle()  # raised by the hook that failed, if it came to one
+        if failed is not None:
+            logger.warning("job %s: %s", run.job.name, failed)
+        for rows in run.rows.values():
+            rows.close()
         try:
-            with self._guard():
+            with self.db.guard():
                 run.lock.release()
         except StoreError as exc:
             logger.warning("could not release the lock of job %s: %s", run.job.name, exc)

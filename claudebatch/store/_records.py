@@ -267,16 +267,33 @@ class Records:
         ``requests`` None: the batch's rows were added already (``add_requests``)."""
         with self.transaction(durable=True) as conn:
             if requests is not None:
-                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
-                             (job_id, pass_number, index))
-                self._insert_requests(conn, job_id, pass_number, index,
-                                      ((pos, r.custom_id, params_text(r.params))
-                                       for pos, r in enumerate(requests)))
+                self._replace_requests(conn, job_id, pass_number, index, requests)
             conn.execute(
                 "INSERT INTO batches (job_id, pass, idx, batch_id, request_count, intent_at) "
                 "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (job_id, pass, idx) DO UPDATE SET "
                 f"{_FRESH_BATCH}",
                 (job_id, pass_number, index, count, intent_at))
+
+    def incomplete_batches(self, job_id: int, pass_number: int) -> Set[int]:
+        """The batches of a pass whose intent counts more requests than are recorded."""
+        return {int(r[0]) for r in self.conn.execute(
+            "SELECT b.idx FROM batches b WHERE b.job_id = ? AND b.pass = ? AND "
+            "b.request_count > (SELECT count(*) FROM requests q WHERE q.job_id = b.job_id "
+            "AND q.pass = b.pass AND q.idx = b.idx)", (job_id, pass_number))}
+
+    def replace_requests(self, job_id: int, pass_number: int, index: int,
+                         requests: Iterable[Request]) -> None:
+        """A batch's rows, all of them again."""
+        with self.transaction() as conn:
+            self._replace_requests(conn, job_id, pass_number, index, requests)
+
+    def _replace_requests(self, conn: Database, job_id: int, pass_number: int, index: int,
+                          requests: Iterable[Request]) -> None:
+        conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                     (job_id, pass_number, index))
+        self._insert_requests(conn, job_id, pass_number, index,
+                              ((pos, r.custom_id, params_text(r.params))
+                               for pos, r in enumerate(requests)))
 
     def add_requests(self, job_id: int, pass_number: int, index: int,
                      rows: Sequence[Tuple[int, str, str]], *, first: bool) -> None:

@@ -1,64 +1,68 @@
-"""A batch's requests recorded by a thread while the job writes the rest of its body.
+"""A batch's requests recorded while its create goes out.
 
 The store keeps every request as sent (the ``requests`` table). Recorded inline, 100,000
-requests held the job for about 0.7 s before its first create. The job hands each chunk
-of request bytes to a :class:`RowWriter`, which records the chunks in order. When the
-backend can cut a chunk's rows out of one JSON array in SQL (SQLite's ``json_each``:
-``Database.requests_from_json``), a thread does it, and SQLite runs each chunk without
-Python's lock, so the job goes on writing its body meanwhile. Otherwise each chunk is
-recorded inline, as before.
+requests held the job for about 0.7 s before its first create. Where the backend can cut
+a chunk's rows out of one JSON array in SQL (SQLite's ``json_each``:
+``Database.requests_from_json``), SQLite does it without Python's lock, so a thread can:
 
-Every other use of the connection waits until the writer is idle (``JobStore._guard``),
-so a batch's intent is still recorded after all its requests, and a failure is raised
-there, naming the store.
+* while the body is written, each request's bytes go to a temporary file (no parsing);
+* the batch's intent is recorded (durably, as before any create);
+* the thread records the file's requests while the create is on the wire, and every
+  other use of the connection waits for it (``JobStore._guard``): the batch's id, its
+  results, the next batch's intent.
+
+A process killed before the thread is done leaves the batch with fewer rows than its
+intent counts: the run that resumes it records them again from the job's input before
+any of its results (``JobStore.before_pass``). A backend without that SQL records each
+chunk inline as the body is written, before the intent, as before.
 """
 
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
-from typing import Callable, ContextManager, Optional, Sequence, Tuple
+from typing import IO, Callable, ContextManager, List, Optional
 
 from ._records import Records
 
-#: A chunk to record: job id, pass, batch index, position of the first, the requests'
-#: JSON, whether it replaces what the batch had recorded.
-Chunk = Tuple[int, int, int, int, Sequence[bytes], bool]
-#: A chunk ends at this many requests or this many bytes, whichever comes first ...
+#: A chunk ends at this many requests or this many bytes, whichever comes first.
 ROWS_PER_CHUNK = 1000
 ROW_CHUNK_BYTES = 4 * 1024 * 1024
-#: ... and this many wait for the thread: the writer holds at most about 20 MB.
-QUEUED_CHUNKS = 4
+
+Task = Callable[[], None]
 
 
 class RowWriter:
-    """Records chunks of requests in order: in a thread when ``threaded``."""
+    """Runs the store's request-recording tasks in order: in a thread when ``threaded``."""
 
-    def __init__(self, records: Records, guard: Callable[[], ContextManager[None]], *,
-                 threaded: bool) -> None:
-        self.records = records
-        self.guard = guard
+    def __init__(self, *, threaded: bool) -> None:
         self.threaded = threaded
-        self._queue: queue.Queue[Optional[Chunk]] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._queue: queue.Queue[Optional[Task]] = queue.Queue()
         self._thread: Optional[threading.Thread] = None
         self._error: Optional[BaseException] = None
 
-    def put(self, chunk: Chunk) -> None:
+    def put(self, task: Task) -> None:
         if not self.threaded:
-            self._record(chunk)
+            task()
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, daemon=True,
                                             name="claudebatch-store-requests")
             self._thread.start()
-        self._queue.put(chunk)
+        self._queue.put(task)
 
-    def wait(self) -> None:
-        """Return once every chunk put is recorded; raise what failed since the last wait
-        (the chunks after a failure are dropped: the batch's intent is never recorded)."""
+    def settle(self) -> Optional[BaseException]:
+        """Wait until every task put is done; what failed since the last settle (the
+        tasks after a failure are dropped)."""
         if self._thread is not None:
             self._queue.join()
         error, self._error = self._error, None
+        return error
+
+    def wait(self) -> None:
+        """:meth:`settle`, raising what failed."""
+        error = self.settle()
         if error is not None:
             raise error
 
@@ -72,20 +76,102 @@ class RowWriter:
 
     def _loop(self) -> None:
         while True:
-            chunk = self._queue.get()
+            task = self._queue.get()
             try:
-                if chunk is None:
+                if task is None:
                     return
                 if self._error is None:
-                    self._record(chunk)
+                    task()
             except BaseException as exc:  # raised in the job's thread, at its next wait
                 self._error = exc
             finally:
                 self._queue.task_done()
 
-    def _record(self, chunk: Chunk) -> None:
-        job_id, pass_number, index, start, pieces, first = chunk
-        with self.guard():
-            self.records.add_request_pieces(job_id, pass_number, index, start, pieces,
-                                            first=first)
 
+class BatchRows:
+    """One batch's requests as the job writes its body (``PendingBatch.observe(raw=True)``).
+
+    ``deferred`` (a threaded writer): kept in a temporary file until :meth:`record`
+    hands them to the thread. Otherwise recorded a chunk at a time as they come.
+    """
+
+    def __init__(self, writer: RowWriter, records: Records,
+                 guard: Callable[[], ContextManager[None]], job_id: int, pass_number: int,
+                 index: int) -> None:
+        self.writer = writer
+        self.records = records
+        self.guard = guard
+        self.job_id = job_id
+        self.pass_number = pass_number
+        self.index = index
+        self.deferred = writer.threaded
+        self.count = 0
+        self.first = True  # the next chunk replaces what the batch had recorded
+        self.pieces: List[bytes] = []
+        self.bytes = 0
+        self.file: Optional[IO[bytes]] = None
+
+    def restart(self) -> None:
+        """The body is written again: what was recorded of it is replaced."""
+        self.writer.wait()  # a handed-over file is done with
+        self.close()
+        self.count, self.first, self.pieces, self.bytes = 0, True, [], 0
+
+    def add(self, data: bytes) -> None:
+        """One request, as its JSON in the body (no parsing, no encoding again)."""
+        self.count += 1
+        if self.deferred:
+            if self.file is None:
+                self.file = tempfile.TemporaryFile(prefix="claudebatch-rows-")
+            self.file.write(data)
+            self.file.write(b"\n")
+            return
+        self.pieces.append(data)
+        self.bytes += len(data)
+        if len(self.pieces) >= ROWS_PER_CHUNK or self.bytes >= ROW_CHUNK_BYTES:
+            self._put(self.count - len(self.pieces), self.pieces)
+            self.pieces, self.bytes = [], 0
+
+    def record(self) -> None:
+        """Hand over what is not recorded yet (once; again after a restart)."""
+        if self.deferred:
+            source, self.file = self.file, None
+            if source is not None or self.first:
+                self.first = False
+                self.writer.put(lambda: self._record_file(source))
+            return
+        if self.pieces or self.first:
+            self._put(self.count - len(self.pieces), self.pieces)
+            self.pieces, self.bytes = [], 0
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def _put(self, start: int, pieces: List[bytes]) -> None:
+        first, self.first = self.first, False
+        self.writer.put(lambda: self._record(start, pieces, first))
+
+    def _record(self, start: int, pieces: List[bytes], first: bool) -> None:
+        with self.guard():
+            self.records.add_request_pieces(self.job_id, self.pass_number, self.index, start,
+                                            pieces, first=first)
+
+    def _record_file(self, source: Optional[IO[bytes]]) -> None:
+        """In the thread: the file's requests, a chunk at a time (the first replaces)."""
+        try:
+            first, start, pieces, size = True, 0, [], 0
+            if source is not None:
+                source.seek(0)
+                for line in source:
+                    pieces.append(line[:-1])
+                    size += len(line)
+                    if len(pieces) >= ROWS_PER_CHUNK or size >= ROW_CHUNK_BYTES:
+                        self._record(start, pieces, first)
+                        first, start, pieces, size = False, start + len(pieces), [], 0
+            if pieces or first:
+                self._record(start, pieces, first)
+        finally:
+            if source is not None:
+                source.close()

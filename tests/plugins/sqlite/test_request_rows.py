@@ -1,9 +1,8 @@
-"""Each request is recorded as sent, before its batch's intent, whoever records it.
+"""Each request is recorded as sent, whoever records it, and none is lost to a crash.
 
 The SQLite store records a batch's requests in a thread that cuts them out of JSON in
-SQL while the job writes the rest of the body; PostgreSQL records them inline. Either
-way every request is in the store, in body order, before the create goes out, and a
-failure to record them stops the job before anything is sent.
+SQL while the create goes out; PostgreSQL records them inline, before the intent. A run
+stopped before they were all recorded leaves them to the run that resumes it.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from claudebatch_sqlite import SQLiteStore
 from claudebatch import BatchClient, ClaudeBatchError, Request
 from claudebatch.emulator import Emulator
 from claudebatch.store import StoreError, _rowwriter
-from claudebatch.store._records import Records, split_request
+from claudebatch.store._records import split_request
 
 from .helpers import dataset
 
@@ -39,8 +38,6 @@ def stored_requests(store: Any) -> List[Any]:
 def test_every_request_is_recorded_as_sent_in_body_order_over_many_chunks(
         emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_rowwriter, "ROWS_PER_CHUNK", 7)  # many chunks, the last one short
-    import claudebatch.store._jobstore as jobstore
-    monkeypatch.setattr(jobstore, "ROWS_PER_CHUNK", 7)
     rows = dataset(45)
     rows[3]["params"]["messages"][0]["content"] = "é 😀 \u2028 \"quoted\" \\ /"
     with SQLiteStore(tmp_path / "s.db") as store:
@@ -56,49 +53,63 @@ def test_every_request_is_recorded_as_sent_in_body_order_over_many_chunks(
         assert custom_id == row["custom_id"] and json.loads(params) == row["params"]
 
 
-class FailingRecords(Records):
-    def add_request_pieces(self, *args: Any, **kwargs: Any) -> None:
-        raise StoreError("the store test.db failed: disk I/O error (test)")
+def failing(*args: Any, **kwargs: Any) -> None:
+    raise StoreError("the store test.db failed: disk I/O error (test)")
 
 
-def test_requests_that_cannot_be_recorded_stop_the_job_before_anything_is_sent(
+def test_requests_that_could_not_be_recorded_are_recorded_by_the_run_that_resumes(
         emulator: Emulator, tmp_path: Path) -> None:
+    """The first run stops on the failure: before anything is sent where the rows are
+    recorded before the intent (PostgreSQL), or once its batch is created and recorded
+    where they are recorded during the create (SQLite). The next run finishes the job
+    with every request recorded and no batch made twice."""
+    rows = dataset(30)
+    output = str(tmp_path / "out.jsonl")
     with SQLiteStore(tmp_path / "s.db") as store:
-        store.rows.records = FailingRecords(store.db)
+        store.records.add_request_pieces = failing  # type: ignore[method-assign]
         client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
                              load_entry_points=False)
         with pytest.raises(ClaudeBatchError, match="disk I/O error"):
-            client.run(dataset(30), name="j", output=str(tmp_path / "out.jsonl"),
-                       poll_interval=0.005, max_batch_requests=20)
-        assert emulator.batch_ids == []
-        assert store.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+            client.run(rows, name="j", output=output, poll_interval=0.005,
+                       max_batch_requests=20)
+        made = len(emulator.batch_ids)
+        assert made <= 1
+    with SQLiteStore(tmp_path / "s.db") as store:
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        report = client.run(rows, name="j", output=output, poll_interval=0.005,
+                            max_batch_requests=20)
+        assert report.counts == {"succeeded": 30}
+        assert len(emulator.batch_ids) == 2  # the first run's batch was taken up
+        recorded = stored_requests(store)
+        assert [c for _, _, _, c, _ in recorded] == [r["custom_id"] for r in rows]
+        assert store.job("j").counts == {"succeeded": 30}
+    lines = [json.loads(line) for line in Path(output).read_text().splitlines()]
+    assert sorted(v["custom_id"] for v in lines) == sorted(r["custom_id"] for r in rows)
 
 
-def test_the_writer_records_chunks_in_order_and_raises_a_failure_once() -> None:
-    done: List[Any] = []
+def test_the_writer_runs_tasks_in_order_and_raises_a_failure_once() -> None:
+    done: List[int] = []
 
-    class Fake:
-        def add_request_pieces(self, job_id: int, pass_number: int, index: int, start: int,
-                               pieces: Any, *, first: bool) -> None:
-            if pieces == [b"bad"]:
+    def task(n: int) -> Any:
+        def run() -> None:
+            if n < 0:
                 raise StoreError("cannot (test)")
-            done.append((index, start, list(pieces), first))
+            done.append(n)
+        return run
 
-    import contextlib
-    writer = _rowwriter.RowWriter(Fake(), contextlib.nullcontext,  # type: ignore[arg-type]
-                                  threaded=True)
-    for start in range(0, 20, 2):
-        writer.put((1, 1, 0, start, [b"a", b"b"], start == 0))
+    writer = _rowwriter.RowWriter(threaded=True)
+    for n in range(10):
+        writer.put(task(n))
     writer.wait()
-    assert [start for _, start, _, _ in done] == list(range(0, 20, 2))
-    writer.put((1, 1, 1, 0, [b"bad"], True))
-    writer.put((1, 1, 1, 1, [b"after"], False))  # dropped: its batch is never sent
+    assert done == list(range(10))
+    writer.put(task(-1))
+    writer.put(task(99))  # dropped: after a failure
     with pytest.raises(StoreError, match="cannot"):
         writer.wait()
     writer.wait()  # raised once
-    writer.put((1, 1, 2, 0, [b"c"], True))
-    writer.wait()
-    assert done[-1] == (2, 0, [b"c"], True) and len(done) == 11
+    writer.put(task(10))
+    assert writer.settle() is None and done[-1] == 10 and 99 not in done
     writer.stop()
 
 
