@@ -168,9 +168,8 @@ class Collector:
                 and not self.context.replaying:
             keep = self.reuse.key_of(at)
         self._emit(value, item.batch, counts, source=source, line=line, keep=keep)
-        if at is None or self.reuse is None:
-            return
-        self._fan_out(value, item, at, source=source)
+        if at is not None and self.reuse is not None and at in self.reuse.followers:
+            self._fan_out(value, item, at, source=source)
 
     def _fan_out(self, value: Dict[str, Any], item: SubmittedBatch, at: int, *, source: str,
                  only: Optional[Set[str]] = None) -> None:

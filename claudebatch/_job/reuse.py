@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .. import _json
 from .._spool import Spool
@@ -104,12 +104,14 @@ class ReusePlan:
                 found = self.hook.find_answers(keys=wanted, max_age=self.max_age,
                                                context=self.context) or {}
         send: List[Tuple[Request, bytes]] = []
+        earlier: Set[bytes] = set()  # the keys decided in this chunk
         for (request, data, digest), seen in zip(buffer, known):
-            if seen is None and (self._sent or self._reused_at):
-                seen = self._known(digest)  # a key decided earlier in this same chunk
+            if seen is None and digest in earlier:
+                seen = self._known(digest)  # sent (with dedupe) or reused just now
             if seen is not None:
                 self._hold(request, data, seen)
                 continue
+            earlier.add(digest)
             answer = found.get(digest.hex()) if found else None
             if answer is not None:
                 self._reuse(request, data, digest, answer)
