@@ -79,7 +79,7 @@ from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
 from ._records import BatchRow, Pending, Records
 from ._recovery import find_created_batch
-from ._rowwriter import BatchRows, RowWriter
+from ._rowwriter import BatchRows, RowSpool, RowWriter
 
 logger = logging.getLogger("claudebatch.store")
 
@@ -111,6 +111,7 @@ class _Run:
     results: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
     pending: Pending = field(default_factory=Pending)  # held requests, answers: uncommitted
     rows: Dict[PendingBatch, BatchRows] = field(default_factory=dict)  # of this pass
+    spool: RowSpool = field(default_factory=RowSpool)  # their requests, as written
     drained_at: float = 0.0
     adopted: int = 0
     #: The latest batch an answer was kept from, and its creation time.
@@ -387,11 +388,12 @@ class JobStore:
         run = self._current(context)
         if run is None or context.dry_run:
             return
+        with self._guard():  # the thread is done with the last pass's spool
+            short = self.records.incomplete_batches(run.job_id, context.pass_number)
         for old in run.rows.values():
             old.close()
         run.rows = {}
-        with self._guard():
-            short = self.records.incomplete_batches(run.job_id, context.pass_number)
+        run.spool.close()
         for pending in batches:
             if pending.index in short:
                 with self._guard():
@@ -401,7 +403,7 @@ class JobStore:
                           f"{context.pass_number} batch {pending.index} recorded again (a "
                           "run stopped while recording them)")
             rows = BatchRows(self.rows, self.records, self.db.guard, run.job_id,
-                             context.pass_number, pending.index)
+                             context.pass_number, pending.index, run.spool)
             run.rows[pending] = rows
             pending.observe(rows.add, restart=rows.restart, raw=True)
 
@@ -610,6 +612,7 @@ class JobStore:
             logger.warning("job %s: %s", run.job.name, failed)
         for rows in run.rows.values():
             rows.close()
+        run.spool.close()
         try:
             with self.db.guard():
                 run.lock.release()

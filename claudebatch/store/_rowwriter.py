@@ -5,7 +5,10 @@ requests held the job for about 0.7 s before its first create. Where the backend
 a chunk's rows out of one JSON array in SQL (SQLite's ``json_each``:
 ``Database.requests_from_json``), SQLite does it without Python's lock, so a thread can:
 
-* while the body is written, each request's bytes go to a temporary file (no parsing);
+* while the body is written, each request's bytes go to a temporary file (no parsing),
+  one file for the whole pass (:class:`RowSpool`: a pass writes every body before its
+  first create, so a file per batch held a descriptor per batch, twice the bodies' own:
+  a pass of 600 batches ran out of a 1,024-descriptor limit);
 * the batch's intent is recorded (durably, as before any create);
 * the thread records the file's requests while the create is on the wire, and every
   other use of the connection waits for it (``JobStore._guard``): the batch's id, its
@@ -19,16 +22,19 @@ chunk inline as the body is written, before the intent, as before.
 
 from __future__ import annotations
 
+import io
 import queue
 import tempfile
 import threading
-from typing import IO, Callable, ContextManager, List, Optional
+from typing import IO, Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
 
 from ._records import Records
 
 #: A chunk ends at this many requests or this many bytes, whichever comes first.
 ROWS_PER_CHUNK = 1000
 ROW_CHUNK_BYTES = 4 * 1024 * 1024
+#: The thread reads a pass's file this much at a time.
+READ_BYTES = 1024 * 1024
 
 Task = Callable[[], None]
 
@@ -88,16 +94,65 @@ class RowWriter:
                 self._queue.task_done()
 
 
+class RowSpool:
+    """The requests of one pass's batches as their bodies are written, a line each, in
+    one temporary file (opened at the first request): the job writes, the thread reads
+    back a batch's stretches of it (under a lock: one file object, two threads)."""
+
+    def __init__(self) -> None:
+        self._file: Optional[IO[bytes]] = None
+        self._lock = threading.Lock()
+        #: Bytes written so far (the offset the next line starts at).
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        with self._lock:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="claudebatch-rows-")
+            self._file.write(data)
+            self._file.write(b"\n")
+            self.size += len(data) + 1
+
+    def lines(self, stretches: Sequence[Tuple[int, int]]) -> Iterator[bytes]:
+        """The lines (without their newline) in these ``(start, end)`` stretches."""
+        for start, end in stretches:
+            buffer = bytearray()
+            position = start
+            while position < end:
+                with self._lock:
+                    assert self._file is not None
+                    self._file.seek(position)
+                    block = self._file.read(min(READ_BYTES, end - position))
+                    self._file.seek(0, io.SEEK_END)  # where the job appends
+                if not block:
+                    raise OSError(f"the requests file ended at {position} of {end} bytes")
+                position += len(block)
+                buffer += block
+                cut = buffer.rfind(b"\n")
+                if cut >= 0:
+                    yield from bytes(buffer[:cut]).split(b"\n")
+                    del buffer[:cut + 1]
+            if buffer:
+                yield bytes(buffer)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self.size = 0
+
+
 class BatchRows:
     """One batch's requests as the job writes its body (``PendingBatch.observe(raw=True)``).
 
-    ``deferred`` (a threaded writer): kept in a temporary file until :meth:`record`
+    ``deferred`` (a threaded writer): kept in the pass's ``spool`` until :meth:`record`
     hands them to the thread. Otherwise recorded a chunk at a time as they come.
     """
 
     def __init__(self, writer: RowWriter, records: Records,
                  guard: Callable[[], ContextManager[None]], job_id: int, pass_number: int,
-                 index: int) -> None:
+                 index: int, spool: Optional[RowSpool] = None) -> None:
         self.writer = writer
         self.records = records
         self.guard = guard
@@ -109,11 +164,14 @@ class BatchRows:
         self.first = True  # the next chunk replaces what the batch had recorded
         self.pieces: List[bytes] = []
         self.bytes = 0
-        self.file: Optional[IO[bytes]] = None
+        self.spool = spool if spool is not None else RowSpool()
+        #: ``(start, end)`` of the spool's stretches holding this batch's requests not
+        #: handed over yet (one, unless another batch's body was written in between).
+        self.stretches: List[Tuple[int, int]] = []
 
     def restart(self) -> None:
         """The body is written again: what was recorded of it is replaced."""
-        self.writer.wait()  # a handed-over file is done with
+        self.writer.wait()  # what was handed over is recorded
         self.close()
         self.count, self.first, self.pieces, self.bytes = 0, True, [], 0
 
@@ -121,10 +179,12 @@ class BatchRows:
         """One request, as its JSON in the body (no parsing, no encoding again)."""
         self.count += 1
         if self.deferred:
-            if self.file is None:
-                self.file = tempfile.TemporaryFile(prefix="claudebatch-rows-")
-            self.file.write(data)
-            self.file.write(b"\n")
+            start = self.spool.size
+            self.spool.append(data)
+            if self.stretches and self.stretches[-1][1] == start:
+                self.stretches[-1] = (self.stretches[-1][0], self.spool.size)
+            else:
+                self.stretches.append((start, self.spool.size))
             return
         self.pieces.append(data)
         self.bytes += len(data)
@@ -135,19 +195,18 @@ class BatchRows:
     def record(self) -> None:
         """Hand over what is not recorded yet (once; again after a restart)."""
         if self.deferred:
-            source, self.file = self.file, None
-            if source is not None or self.first:
+            stretches, self.stretches = self.stretches, []
+            if stretches or self.first:
                 self.first = False
-                self.writer.put(lambda: self._record_file(source))
+                self.writer.put(lambda: self._record_spooled(stretches))
             return
         if self.pieces or self.first:
             self._put(self.count - len(self.pieces), self.pieces)
             self.pieces, self.bytes = [], 0
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        """Forget what was not handed over (the spool is the pass's: closed with it)."""
+        self.stretches = []
 
     def _put(self, start: int, pieces: List[bytes]) -> None:
         first, self.first = self.first, False
@@ -158,20 +217,14 @@ class BatchRows:
             self.records.add_request_pieces(self.job_id, self.pass_number, self.index, start,
                                             pieces, first=first)
 
-    def _record_file(self, source: Optional[IO[bytes]]) -> None:
-        """In the thread: the file's requests, a chunk at a time (the first replaces)."""
-        try:
-            first, start, pieces, size = True, 0, [], 0
-            if source is not None:
-                source.seek(0)
-                for line in source:
-                    pieces.append(line[:-1])
-                    size += len(line)
-                    if len(pieces) >= ROWS_PER_CHUNK or size >= ROW_CHUNK_BYTES:
-                        self._record(start, pieces, first)
-                        first, start, pieces, size = False, start + len(pieces), [], 0
-            if pieces or first:
+    def _record_spooled(self, stretches: List[Tuple[int, int]]) -> None:
+        """In the thread: the spooled requests, a chunk at a time (the first replaces)."""
+        first, start, pieces, size = True, 0, [], 0
+        for line in self.spool.lines(stretches):
+            pieces.append(line)
+            size += len(line) + 1
+            if len(pieces) >= ROWS_PER_CHUNK or size >= ROW_CHUNK_BYTES:
                 self._record(start, pieces, first)
-        finally:
-            if source is not None:
-                source.close()
+                first, start, pieces, size = False, start + len(pieces), [], 0
+        if pieces or first:
+            self._record(start, pieces, first)

@@ -156,3 +156,51 @@ def test_a_batch_written_again_replaces_what_was_recorded(tmp_path: Path) -> Non
         records.add_request_pieces(job, 1, 0, 0, [b'{"custom_id":"new","params":{"n":9}}'],
                                    first=True)
         assert stored_requests(store) == [(1, 0, 0, "new", '{"n":9}')]
+
+
+@pytest.mark.sqlite_only
+def test_a_pass_of_many_batches_spools_its_requests_in_one_file(
+        emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every body of a pass is written before its first create: a file per batch for its
+    requests held a descriptor per batch on top of the bodies' own (a pass of 600 batches
+    ran out of a 1,024-descriptor limit)."""
+    import tempfile
+
+    opened: List[Any] = []
+    real = tempfile.TemporaryFile
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made = real(*args, **kwargs)
+        if kwargs.get("prefix") == "claudebatch-rows-":
+            opened.append(made)
+        return made
+
+    monkeypatch.setattr(_rowwriter.tempfile, "TemporaryFile", counting)
+    rows = dataset(60)
+    with SQLiteStore(tmp_path / "s.db") as store:
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        report = client.run(rows, name="j", output=str(tmp_path / "out.jsonl"),
+                            poll_interval=0.005, max_batch_requests=5)
+        assert report.counts == {"succeeded": 60}
+        recorded = stored_requests(store)
+    assert len(opened) == 1 and all(f.closed for f in opened)
+    assert [(idx, pos) for _, idx, pos, _, _ in recorded] == [(i // 5, i % 5) for i in range(60)]
+    for (_, _, _, custom_id, params), row in zip(recorded, rows):
+        assert custom_id == row["custom_id"] and json.loads(params) == row["params"]
+
+
+def test_the_spool_gives_back_each_stretch_line_by_line(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    monkeypatch.setattr(_rowwriter, "READ_BYTES", 7)  # lines longer than a read
+    spool = _rowwriter.RowSpool()
+    lines = [b'{"custom_id":"a%d","params":{"n":"%s"}}' % (i, b"x" * i) for i in range(12)]
+    ends = []
+    for line in lines:
+        spool.append(line)
+        ends.append(spool.size)
+    starts = [0] + ends[:-1]
+    assert list(spool.lines([(starts[3], ends[6]), (starts[9], ends[10])])) == \
+        lines[3:7] + lines[9:11]
+    assert list(spool.lines([])) == []
+    spool.close()
