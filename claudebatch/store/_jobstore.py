@@ -377,8 +377,13 @@ class JobStore:
         run = self._current(context)
         if run is None or not made_nothing:
             return
-        with self._guard():
+        # the intent is dropped even if its rows could not be recorded (then raised): kept,
+        # a resume would wait for its create to be listed before sending it
+        failed = self.rows.settle()
+        with self.db.guard():
             self.records.drop_intent(run.job_id, run.job.pass_number, requests.index)
+        if failed is not None:
+            raise failed
 
     @hookimpl(trylast=True)
     def before_pass(self, batches: List[PendingBatch], context: JobContext) -> None:

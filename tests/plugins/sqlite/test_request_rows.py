@@ -204,3 +204,26 @@ def test_the_spool_gives_back_each_stretch_line_by_line(monkeypatch: pytest.Monk
         lines[3:7] + lines[9:11]
     assert list(spool.lines([])) == []
     spool.close()
+
+
+def test_a_create_refused_drops_its_intent_even_when_its_requests_failed_to_record(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """A 429 made nothing: its intent goes, as it does when the rows are recorded, and
+    the failure is raised; left behind, a resume waited 30 s for that create to be
+    listed before sending the batch."""
+    rows = dataset(20)
+    output = str(tmp_path / "out.jsonl")
+    emulator.inject("rate_limit", endpoint="create")
+    with SQLiteStore(tmp_path / "s.db") as store:
+        store.records.add_request_pieces = failing  # type: ignore[method-assign]
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        with pytest.raises(ClaudeBatchError, match="disk I/O error"):
+            client.run(rows, name="j", output=output, poll_interval=0.005)
+        assert list(store.conn.execute("SELECT idx FROM batches")) == []
+    with SQLiteStore(tmp_path / "s.db", unconfirmed_grace=300.0) as store:
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        report = client.run(rows, name="j", output=output, poll_interval=0.005)
+        assert report.counts == {"succeeded": 20} and len(emulator.batch_ids) == 1
+        assert [c for _, _, _, c, _ in stored_requests(store)] == [r["custom_id"] for r in rows]
