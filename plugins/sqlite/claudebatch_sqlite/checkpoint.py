@@ -16,6 +16,7 @@ unchanged: checkpoints only move pages already in the log.
 from __future__ import annotations
 
 import logging
+import pathlib
 import sqlite3
 import threading
 from typing import Optional
@@ -61,8 +62,9 @@ class Checkpointer:
             thread.join()
 
     def _loop(self) -> None:
-        try:
-            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+        try:  # never creating it: a store removed meanwhile is not made again, 0644
+            conn = sqlite3.connect(f"{pathlib.Path(self.path).absolute().as_uri()}?mode=rw",
+                                   uri=True, timeout=0, isolation_level=None,
                                    check_same_thread=False)
         except sqlite3.Error as exc:
             logger.debug("store %s: no background checkpoints (%s)", self.path, exc)

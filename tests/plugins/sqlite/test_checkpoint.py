@@ -57,3 +57,27 @@ def test_a_checkpoint_that_cannot_run_costs_nothing_but_itself(tmp_path: Path) -
     db.close()
     check = sqlite3.connect(tmp_path / "s.db")
     assert check.execute("SELECT count(*) FROM locks").fetchone()[0] == 20
+
+
+def test_the_thread_never_makes_a_store_removed_from_under_it(tmp_path: Path) -> None:
+    """Its connection opens the file as it is: removed before the first commit, no empty
+    file (mode 0644, not the store's 0600) is made in its place for a later run to fill."""
+    path = tmp_path / "s.db"
+    db = SQLiteDatabase(str(path))
+    for name in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    commit_rows(db, 10)  # on the removed file: still the open connection's
+    thread = db.checkpointer._thread
+    assert thread is not None and wait_for(lambda: not thread.is_alive())
+    db.close()
+    assert not path.exists()
+
+
+def test_the_thread_checkpoints_a_store_whose_path_needs_quoting(tmp_path: Path) -> None:
+    folder = tmp_path / "a dir #1 ?x=%20"
+    folder.mkdir()
+    db = SQLiteDatabase(str(folder / "s.db"))
+    commit_rows(db, 10)
+    assert wait_for(lambda: db.checkpointer.runs >= 1)
+    db.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["s.db"]
