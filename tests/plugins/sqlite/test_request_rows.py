@@ -199,7 +199,7 @@ def test_the_spool_gives_back_each_stretch_line_by_line(monkeypatch: pytest.Monk
     for line in lines:
         spool.append(line)
         ends.append(spool.size)
-    starts = [0] + ends[:-1]
+    starts = [0, *ends[:-1]]
     assert list(spool.lines([(starts[3], ends[6]), (starts[9], ends[10])])) == \
         lines[3:7] + lines[9:11]
     assert list(spool.lines([])) == []
