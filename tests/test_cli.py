@@ -301,3 +301,30 @@ def test_python_dash_m_claudebatch_runs_the_cli() -> None:
     done = subprocess.run([sys.executable, "-m", "claudebatch", "--version"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("claudebatch ")
+
+
+def test_help_loads_every_plugin_but_not_the_heavy_modules() -> None:
+    """`claudebatch --help` stays quick (issue #19: < 0.3 s): with every installed plugin's
+    entry point loaded for its options, nothing loads HTTP, the results reader or SQLite."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import contextlib, io, runpy, sys\n"
+        "sys.argv = ['claudebatch', '--help']\n"
+        "try:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        runpy.run_module('claudebatch', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('requests', 'urllib3', 'ijson', 'sqlite3', 'claudebatch._results',\n"
+        "         'claudebatch._client', 'jsonschema', 'pydantic', 'opentelemetry')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print('claudebatch_retry' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDEBATCH_DISABLE_PLUGIN_AUTOLOAD"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env=env)
+    loaded, retry = done.stdout.splitlines()
+    assert loaded == "[]"
+    assert retry == "True"  # its entry point was loaded: the check means something

@@ -54,7 +54,6 @@ from claudebatch import (
     StashKey,
     StoredAnswer,
     hookimpl,
-    parse_result,
 )
 from claudebatch.limits import RESULTS_KEPT_SECONDS
 from claudebatch.tables import check_overwrite, table_format, write_results_table
@@ -465,6 +464,8 @@ class JobStore:
         custom_id = raw["custom_id"]  # a str: checked as the line was read
         kind = raw["result"].get("type")
         if type(kind) is not str:
+            from claudebatch import parse_result  # (loads the results reader: not at import)
+
             kind = parse_result(raw).type  # raises, naming the line's custom_id
         if run.job.reusing:  # answered without a batch: recorded as the job's request too
             run.pending.held.append(custom_id)

@@ -33,7 +33,6 @@ from claudebatch import (
     JobReport,
     Request,
     hookimpl,
-    parse_result,
 )
 from claudebatch.limits import MAX_PASSES
 
@@ -198,6 +197,8 @@ class RetryPolicy:
                 content = json.loads(line)["result"]["message"]["content"]
                 self._paused[custom_id] = (context.pass_number, content)
             return
+        from claudebatch import parse_result  # not at import: the CLI's start-up loads us
+
         verdict = classify(parse_result(raw), retry_canceled=self.retry_canceled)
         self._recovered.discard(custom_id)
         assert isinstance(context, JobContext)  # _follow: the job's own context
