@@ -111,18 +111,20 @@ def iter_lines(stream: Readable, *, source: str = "results", lines: bool = True
             block = b"".join(pending)
         else:
             block = chunk[:end]
+        start = offset  # where the block starts; a line's own offset only for an error
+        offset += len(block) + 1
         for line in block.split(b"\n"):
-            offset += len(line) + 1  # where the next line starts
             try:
                 value = fast(line)  # a "\r" before the "\n" is whitespace to JSON
             except (ValueError, RecursionError):
                 if not line.strip():
                     continue  # a blank line
-                value = _parse(loads, line.strip(), source, offset - len(line) - 1, last_id)
-            custom_id = value.get("custom_id") if type(value) is dict else None
-            if type(custom_id) is not str or type(value.get("result")) is not dict:
-                _checked(value, source, offset - len(line) - 1, last_id)  # raises, naming it
-            last_id = custom_id
+                value = _parse(loads, line.strip(), source, start + _line_at(block, line),
+                               last_id)
+            if type(value) is not dict or type(value.get("custom_id")) is not str \
+                    or type(value.get("result")) is not dict:
+                _checked(value, source, start + _line_at(block, line), last_id)  # raises
+            last_id = value["custom_id"]
             if not lines:
                 yield value  # type: ignore[misc]
                 continue
@@ -136,6 +138,18 @@ def iter_lines(stream: Readable, *, source: str = "results", lines: bool = True
     if line:
         value = _parse(loads, line, source, offset, last_id)
         yield (value, line) if lines else value  # type: ignore[misc]
+
+
+def _line_at(block: bytes, line: bytes) -> int:
+    """Where ``line`` starts in ``block``: the first whole line of its bytes (a line that
+    fails is the first of its bytes in its block: an equal one before it failed first)."""
+    at = block.find(line)
+    while at >= 0:
+        after = at + len(line)
+        if (at == 0 or block[at - 1] == 10) and (after == len(block) or block[after] == 10):
+            return at
+        at = block.find(line, at + 1)
+    return 0  # (not reached: the line is one of the block's)
 
 
 def _parse(loads: Any, line: bytes, source: str, offset: int, last_id: Optional[str]

@@ -400,3 +400,49 @@ def test_a_stream_that_breaks_midway_is_a_connection_error_naming_the_last_resul
             seen.append(value["custom_id"])
     assert seen == ["a"]
     assert "'a'" in str(info.value)
+
+
+class _Pieces:
+    """A stream read in pieces of random sizes (as a network delivers it)."""
+
+    def __init__(self, data: bytes, rng: Any) -> None:
+        self.data, self.at, self.rng = data, 0, rng
+
+    def read(self, size: int = -1) -> bytes:
+        piece = self.data[self.at:self.at + self.rng.randint(1, 300)]
+        self.at += len(piece)
+        return piece
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_bad_line_is_named_at_its_exact_byte_and_after_the_right_custom_id(
+        seed: int) -> None:
+    """Anywhere in the stream, whatever the cut of the reads, among repeated lines, blank
+    lines and CRLF ends: the offset is where the bad line starts, the custom_id the one
+    before it."""
+    import random
+
+    from claudebatch._results import iter_lines
+
+    rng = random.Random(seed)
+    good = [b'{"custom_id":"r%d","result":{"type":"canceled"}}' % rng.randint(0, 3)
+            for _ in range(rng.randint(0, 30))]
+    ends = [rng.choice([b"\n", b"\r\n"]) for _ in good]
+    blanks = {rng.randrange(len(good) + 1) for _ in range(3)}
+    bad = rng.choice([b'{"custom_id":"x","result":{oops', b'[1, 2]', b'{"custom_id": 7}',
+                      b'{"custom_id":"r1","result":"no"}', b'  {"custom_id": nope'])
+    data = b""
+    last = None
+    for i, (line, end) in enumerate(zip(good, ends)):
+        if i in blanks:
+            data += b"  \n"
+        data += line + end
+        last = json.loads(line)["custom_id"]
+    where = len(data)
+    data += bad + b"\n" + (good[0] + b"\n" if good else b"")
+    seen = []
+    with pytest.raises(ResultsParseError) as info:
+        for value, _ in iter_lines(_Pieces(data, rng)):
+            seen.append(value["custom_id"])
+    assert len(seen) == len(good)
+    assert (info.value.byte_offset, info.value.custom_id) == (where, last)
