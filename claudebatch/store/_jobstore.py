@@ -193,6 +193,13 @@ class JobStore:
 
     # --- the job hooks ----------------------------------------------------------------
 
+    @hookimpl(tryfirst=True)
+    def on_job_start(self, context: JobContext) -> None:
+        """A job that raised left its run: ended before this job uses the store (what its
+        row thread failed to record is logged, not raised in this job)."""
+        if self._run is not None:
+            self._end_run()
+
     @hookimpl
     def find_job(self, output: str, server: str) -> Optional[str]:
         """An unfinished job writing to ``output`` through ``server``: running the same
@@ -221,9 +228,10 @@ class JobStore:
 
     @hookimpl
     def resume_state(self, context: JobContext) -> Optional[ResumeState]:
+        if self._run is not None:
+            self._end_run()  # the previous job on this store raised: forget it (and what
+            # its row thread failed to do: logged, not raised in this job)
         with self._guard():
-            if self._run is not None:
-                self._end_run()  # the previous job on this store raised: forget it
             lock = JobLock(self.conn, context.name, store_path=self.location,
                            stale_after=self.stale_after)
             lock.acquire(self.lock_timeout)
@@ -374,11 +382,19 @@ class JobStore:
                         context: CallContext) -> None:
         """A create that certainly made no batch leaves no intent to adopt on resume."""
         run = self._current(context)
-        if run is None or not made_nothing:
+        if run is None:
+            return
+        # settled here whatever the create did: a failure left unsettled surfaced in the
+        # next job this store ran in the process, whichever it was
+        failed = self.rows.settle()
+        if not made_nothing:
+            if failed is not None:  # the create's error goes on; a resume records them
+                logger.warning("job %s: the requests of pass %d batch %d were not all "
+                               "recorded: %s", run.job.name, run.job.pass_number,
+                               requests.index, failed)
             return
         # the intent is dropped even if its rows could not be recorded (then raised): kept,
         # a resume would wait for its create to be listed before sending it
-        failed = self.rows.settle()
         with self.db.guard():
             self.records.drop_intent(run.job_id, run.job.pass_number, requests.index)
         if failed is not None:

@@ -227,3 +227,31 @@ def test_a_create_refused_drops_its_intent_even_when_its_requests_failed_to_reco
         report = client.run(rows, name="j", output=output, poll_interval=0.005)
         assert report.counts == {"succeeded": 20} and len(emulator.batch_ids) == 1
         assert [c for _, _, _, c, _ in stored_requests(store)] == [r["custom_id"] for r in rows]
+
+
+@pytest.mark.parametrize("stop", [ConnectionResetError("connection lost (test)"),
+                                  KeyboardInterrupt()])
+def test_a_failure_to_record_never_fails_the_next_job_on_the_store(
+        emulator: Emulator, tmp_path: Path, stop: BaseException) -> None:
+    """A create that failed (no batch id to record) or an interrupt left the row thread's
+    failure unsettled: it was raised in the next job the process ran on the store."""
+    rows = dataset(20)
+    with SQLiteStore(tmp_path / "s.db") as store:
+        store.records.add_request_pieces = failing  # type: ignore[method-assign]
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        real = client._post_batch
+
+        def post(*args: Any, **kwargs: Any) -> Any:
+            raise stop
+
+        client._post_batch = post  # type: ignore[method-assign]
+        with pytest.raises((type(stop), StoreError)):  # PostgreSQL: before the create
+            client.run(rows, name="one", output=str(tmp_path / "one.jsonl"),
+                       poll_interval=0.005)
+        del store.records.add_request_pieces
+        client._post_batch = real  # type: ignore[method-assign]
+        for name in ("two", "one"):  # another job; then the first, resumed
+            report = client.run(rows, name=name, output=str(tmp_path / f"{name}.jsonl"),
+                                poll_interval=0.005)
+            assert report.counts == {"succeeded": 20}
