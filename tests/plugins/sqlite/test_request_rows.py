@@ -35,18 +35,24 @@ def stored_requests(store: Any) -> List[Any]:
         "SELECT pass, idx, pos, custom_id, params FROM requests ORDER BY pass, idx, pos")]
 
 
+def run_and_read(emulator: Emulator, tmp_path: Path, rows: List[Any], max_batch: int
+                 ) -> List[Any]:
+    """Run ``rows`` as one job with the store, every answer succeeded; the rows recorded."""
+    with SQLiteStore(tmp_path / "s.db") as store:
+        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
+                             load_entry_points=False)
+        report = client.run(rows, name="j", output=str(tmp_path / "out.jsonl"),
+                            poll_interval=0.005, max_batch_requests=max_batch)
+        assert report.counts == {"succeeded": len(rows)}
+        return stored_requests(store)
+
+
 def test_every_request_is_recorded_as_sent_in_body_order_over_many_chunks(
         emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_rowwriter, "ROWS_PER_CHUNK", 7)  # many chunks, the last one short
     rows = dataset(45)
     rows[3]["params"]["messages"][0]["content"] = "é 😀 \u2028 \"quoted\" \\ /"
-    with SQLiteStore(tmp_path / "s.db") as store:
-        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
-                             load_entry_points=False)
-        report = client.run(rows, name="j", output=str(tmp_path / "out.jsonl"),
-                            poll_interval=0.005, max_batch_requests=20)
-        assert report.counts == {"succeeded": 45}
-        recorded = stored_requests(store)
+    recorded = run_and_read(emulator, tmp_path, rows, max_batch=20)
     assert [(idx, pos) for _, idx, pos, _, _ in recorded] == \
         [(i // 20, i % 20) for i in range(45)]
     for (_, _, _, custom_id, params), row in zip(recorded, rows):
@@ -177,13 +183,7 @@ def test_a_pass_of_many_batches_spools_its_requests_in_one_file(
 
     monkeypatch.setattr(_rowwriter.tempfile, "TemporaryFile", counting)
     rows = dataset(60)
-    with SQLiteStore(tmp_path / "s.db") as store:
-        client = BatchClient(api_key="emulator", base_url=emulator.url, plugins=[store],
-                             load_entry_points=False)
-        report = client.run(rows, name="j", output=str(tmp_path / "out.jsonl"),
-                            poll_interval=0.005, max_batch_requests=5)
-        assert report.counts == {"succeeded": 60}
-        recorded = stored_requests(store)
+    recorded = run_and_read(emulator, tmp_path, rows, max_batch=5)
     assert len(opened) == 1 and all(f.closed for f in opened)
     assert [(idx, pos) for _, idx, pos, _, _ in recorded] == [(i // 5, i % 5) for i in range(60)]
     for (_, _, _, custom_id, params), row in zip(recorded, rows):
