@@ -64,8 +64,11 @@ class Spool:
         return self._end
 
     def lines(self, start: int, end: int) -> Iterator[bytes]:
-        """The serialized requests stored between two offsets."""
-        self.flush()
+        """The serialized requests stored between two offsets. A range already on disk is
+        read without touching what is appended meanwhile (another thread may read it
+        while this one appends, as the store's row thread does)."""
+        if end > self._end - len(self._buffer):
+            self.flush()
         fd = self._file.fileno()
         offset, head = start, []  # head: the start of a line longer than one read
         while offset < end:

@@ -58,6 +58,7 @@ from claudebatch import (
 from claudebatch.limits import RESULTS_KEPT_SECONDS
 from claudebatch.tables import check_overwrite, table_format, write_results_table
 
+from .._spool import Spool
 from . import _fingerprint as fp
 from ._database import Database
 from ._errors import (
@@ -78,7 +79,7 @@ from ._lock import DEFAULT_STALE_AFTER, JobLock
 from ._output import write_lines
 from ._records import BatchRow, Pending, Records
 from ._recovery import find_created_batch
-from ._rowwriter import BatchRows, RowSpool, RowWriter
+from ._rowwriter import BatchRows, RowWriter
 
 logger = logging.getLogger("claudebatch.store")
 
@@ -110,7 +111,7 @@ class _Run:
     results: List[Tuple[str, str, bytes]] = field(default_factory=list)  # not yet committed
     pending: Pending = field(default_factory=Pending)  # held requests, answers: uncommitted
     rows: Dict[PendingBatch, BatchRows] = field(default_factory=dict)  # of this pass
-    spool: RowSpool = field(default_factory=RowSpool)  # their requests, as written
+    spool: Optional[Spool] = None  # their requests, as written (for the row thread)
     drained_at: float = 0.0
     adopted: int = 0
     #: The latest batch an answer was kept from, and its creation time.
@@ -410,10 +411,10 @@ class JobStore:
             return
         with self._guard():  # the thread is done with the last pass's spool
             short = self.records.incomplete_batches(run.job_id, context.pass_number)
-        for old in run.rows.values():
-            old.close()
         run.rows = {}
-        run.spool.close()
+        if run.spool is not None:
+            run.spool.close()
+        run.spool = Spool() if self.rows.threaded else None
         for pending in batches:
             if pending.index in short:
                 with self._guard():
@@ -632,9 +633,8 @@ class JobStore:
         failed = self.rows.settle()  # raised by the hook that failed, if it came to one
         if failed is not None:
             logger.warning("job %s: %s", run.job.name, failed)
-        for rows in run.rows.values():
-            rows.close()
-        run.spool.close()
+        if run.spool is not None:
+            run.spool.close()
         try:
             with self.db.guard():
                 run.lock.release()

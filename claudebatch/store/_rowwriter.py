@@ -6,9 +6,9 @@ a chunk's rows out of one JSON array in SQL (SQLite's ``json_each``:
 ``Database.requests_from_json``), SQLite does it without Python's lock, so a thread can:
 
 * while the body is written, each request's bytes go to a temporary file (no parsing),
-  one file for the whole pass (:class:`RowSpool`: a pass writes every body before its
-  first create, so a file per batch held a descriptor per batch, twice the bodies' own:
-  a pass of 600 batches ran out of a 1,024-descriptor limit);
+  one :class:`~claudebatch._spool.Spool` for the whole pass (a pass writes every body
+  before its first create, so a file per batch held a descriptor per batch, twice the
+  bodies' own: a pass of 600 batches ran out of a 1,024-descriptor limit);
 * the batch's intent is recorded (durably, as before any create);
 * the thread records the file's requests while the create is on the wire, and every
   other use of the connection waits for it (``JobStore._guard``): the batch's id, its
@@ -22,19 +22,16 @@ chunk inline as the body is written, before the intent, as before.
 
 from __future__ import annotations
 
-import io
 import queue
-import tempfile
 import threading
-from typing import IO, Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, List, Optional, Tuple
 
+from .._spool import Spool
 from ._records import Records
 
 #: A chunk ends at this many requests or this many bytes, whichever comes first.
 ROWS_PER_CHUNK = 1000
 ROW_CHUNK_BYTES = 4 * 1024 * 1024
-#: The thread reads a pass's file this much at a time.
-READ_BYTES = 1024 * 1024
 
 Task = Callable[[], None]
 
@@ -94,97 +91,51 @@ class RowWriter:
                 self._queue.task_done()
 
 
-class RowSpool:
-    """The requests of one pass's batches as their bodies are written, a line each, in
-    one temporary file (opened at the first request): the job writes, the thread reads
-    back a batch's stretches of it (under a lock: one file object, two threads)."""
-
-    def __init__(self) -> None:
-        self._file: Optional[IO[bytes]] = None
-        self._lock = threading.Lock()
-        #: Bytes written so far (the offset the next line starts at).
-        self.size = 0
-
-    def append(self, data: bytes) -> None:
-        with self._lock:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="claudebatch-rows-")
-            self._file.write(data)
-            self._file.write(b"\n")
-            self.size += len(data) + 1
-
-    def lines(self, stretches: Sequence[Tuple[int, int]]) -> Iterator[bytes]:
-        """The lines (without their newline) in these ``(start, end)`` stretches."""
-        for start, end in stretches:
-            buffer = bytearray()
-            position = start
-            while position < end:
-                with self._lock:
-                    assert self._file is not None
-                    self._file.seek(position)
-                    block = self._file.read(min(READ_BYTES, end - position))
-                    self._file.seek(0, io.SEEK_END)  # where the job appends
-                if not block:
-                    raise OSError(f"the requests file ended at {position} of {end} bytes")
-                position += len(block)
-                buffer += block
-                cut = buffer.rfind(b"\n")
-                if cut >= 0:
-                    yield from bytes(buffer[:cut]).split(b"\n")
-                    del buffer[:cut + 1]
-            if buffer:
-                yield bytes(buffer)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-            self.size = 0
-
-
 class BatchRows:
     """One batch's requests as the job writes its body (``PendingBatch.observe(raw=True)``).
 
-    ``deferred`` (a threaded writer): kept in the pass's ``spool`` until :meth:`record`
-    hands them to the thread. Otherwise recorded a chunk at a time as they come.
+    With the pass's ``spool`` (a threaded writer), kept there until :meth:`record` hands
+    them to the thread. Without one, recorded a chunk at a time as they come.
     """
 
     def __init__(self, writer: RowWriter, records: Records,
                  guard: Callable[[], ContextManager[None]], job_id: int, pass_number: int,
-                 index: int, spool: Optional[RowSpool] = None) -> None:
+                 index: int, spool: Optional[Spool] = None) -> None:
         self.writer = writer
         self.records = records
         self.guard = guard
         self.job_id = job_id
         self.pass_number = pass_number
         self.index = index
-        self.deferred = writer.threaded
+        self.spool = spool
         self.count = 0
         self.first = True  # the next chunk replaces what the batch had recorded
         self.pieces: List[bytes] = []
         self.bytes = 0
-        self.spool = spool if spool is not None else RowSpool()
         #: ``(start, end)`` of the spool's stretches holding this batch's requests not
         #: handed over yet (one, unless another batch's body was written in between).
         self.stretches: List[Tuple[int, int]] = []
 
+    @property
+    def deferred(self) -> bool:
+        """Recorded by the thread once handed over, not as they come."""
+        return self.spool is not None
+
     def restart(self) -> None:
         """The body is written again: what was recorded of it is replaced."""
         self.writer.wait()  # what was handed over is recorded
-        self.close()
-        self.count, self.first, self.pieces, self.bytes = 0, True, [], 0
+        self.count, self.first, self.pieces, self.bytes, self.stretches = 0, True, [], 0, []
 
     def add(self, data: bytes) -> None:
         """One request, as its JSON in the body (no parsing, no encoding again)."""
         self.count += 1
-        if self.deferred:
-            start = self.spool.size
+        if self.spool is not None:
+            start = self.spool.tell()
             self.spool.append(data)
             if self.stretches and self.stretches[-1][1] == start:
-                self.stretches[-1] = (self.stretches[-1][0], self.spool.size)
+                self.stretches[-1] = (self.stretches[-1][0], self.spool.tell())
             else:
-                self.stretches.append((start, self.spool.size))
+                self.stretches.append((start, self.spool.tell()))
             return
         self.pieces.append(data)
         self.bytes += len(data)
@@ -194,19 +145,16 @@ class BatchRows:
 
     def record(self) -> None:
         """Hand over what is not recorded yet (once; again after a restart)."""
-        if self.deferred:
+        if self.spool is not None:
             stretches, self.stretches = self.stretches, []
             if stretches or self.first:
                 self.first = False
+                self.spool.flush()  # here: the thread then reads only what is on disk
                 self.writer.put(lambda: self._record_spooled(stretches))
             return
         if self.pieces or self.first:
             self._put(self.count - len(self.pieces), self.pieces)
             self.pieces, self.bytes = [], 0
-
-    def close(self) -> None:
-        """Forget what was not handed over (the spool is the pass's: closed with it)."""
-        self.stretches = []
 
     def _put(self, start: int, pieces: List[bytes]) -> None:
         first, self.first = self.first, False
@@ -219,12 +167,14 @@ class BatchRows:
 
     def _record_spooled(self, stretches: List[Tuple[int, int]]) -> None:
         """In the thread: the spooled requests, a chunk at a time (the first replaces)."""
+        assert self.spool is not None
         first, start, pieces, size = True, 0, [], 0
-        for line in self.spool.lines(stretches):
-            pieces.append(line)
-            size += len(line) + 1
-            if len(pieces) >= ROWS_PER_CHUNK or size >= ROW_CHUNK_BYTES:
-                self._record(start, pieces, first)
-                first, start, pieces, size = False, start + len(pieces), [], 0
+        for stretch_start, stretch_end in stretches:
+            for line in self.spool.lines(stretch_start, stretch_end):
+                pieces.append(line)
+                size += len(line) + 1
+                if len(pieces) >= ROWS_PER_CHUNK or size >= ROW_CHUNK_BYTES:
+                    self._record(start, pieces, first)
+                    first, start, pieces, size = False, start + len(pieces), [], 0
         if pieces or first:
             self._record(start, pieces, first)

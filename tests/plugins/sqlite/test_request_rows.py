@@ -15,6 +15,7 @@ import pytest
 from claudebatch_sqlite import SQLiteStore
 
 from claudebatch import BatchClient, ClaudeBatchError, Request
+from claudebatch._spool import Spool
 from claudebatch.emulator import Emulator
 from claudebatch.store import StoreError, _rowwriter
 from claudebatch.store._records import split_request
@@ -170,18 +171,16 @@ def test_a_pass_of_many_batches_spools_its_requests_in_one_file(
     """Every body of a pass is written before its first create: a file per batch for its
     requests held a descriptor per batch on top of the bodies' own (a pass of 600 batches
     ran out of a 1,024-descriptor limit)."""
-    import tempfile
+    from claudebatch.store import _jobstore
 
     opened: List[Any] = []
-    real = tempfile.TemporaryFile
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        made = real(*args, **kwargs)
-        if kwargs.get("prefix") == "claudebatch-rows-":
-            opened.append(made)
-        return made
+    class Counted(Spool):
+        def __init__(self) -> None:
+            super().__init__()
+            opened.append(self._file)
 
-    monkeypatch.setattr(_rowwriter.tempfile, "TemporaryFile", counting)
+    monkeypatch.setattr(_jobstore, "Spool", Counted)
     rows = dataset(60)
     recorded = run_and_read(emulator, tmp_path, rows, max_batch=5)
     assert len(opened) == 1 and all(f.closed for f in opened)
@@ -192,17 +191,24 @@ def test_a_pass_of_many_batches_spools_its_requests_in_one_file(
 
 def test_the_spool_gives_back_each_stretch_line_by_line(monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
-    monkeypatch.setattr(_rowwriter, "READ_BYTES", 7)  # lines longer than a read
-    spool = _rowwriter.RowSpool()
+    """The row thread reads back a batch's stretches of the pass's spool while the job may
+    append: a stretch on disk is read without touching what is appended after it."""
+    from claudebatch import _spool
+
+    monkeypatch.setattr(_spool, "READ_SIZE", 7)  # lines longer than a read
+    spool = Spool()
     lines = [b'{"custom_id":"a%d","params":{"n":"%s"}}' % (i, b"x" * i) for i in range(12)]
     ends = []
     for line in lines:
         spool.append(line)
-        ends.append(spool.size)
+        ends.append(spool.tell())
     starts = [0, *ends[:-1]]
-    assert list(spool.lines([(starts[3], ends[6]), (starts[9], ends[10])])) == \
+    spool.flush()
+    spool.append(b'{"custom_id":"later","params":{}}')  # held in memory, not on disk yet
+    assert [*spool.lines(starts[3], ends[6]), *spool.lines(starts[9], ends[10])] == \
         lines[3:7] + lines[9:11]
-    assert list(spool.lines([])) == []
+    assert spool._buffer  # reading what was on disk did not write out the rest
+    assert list(spool.lines(ends[11], ends[11])) == []
     spool.close()
 
 
