@@ -289,8 +289,7 @@ class Records:
 
     def _replace_requests(self, conn: Database, job_id: int, pass_number: int, index: int,
                           requests: Iterable[Request]) -> None:
-        conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
-                     (job_id, pass_number, index))
+        self._drop_requests(conn, job_id, pass_number, index)
         self._insert_requests(conn, job_id, pass_number, index,
                               ((pos, r.custom_id, params_text(r.params))
                                for pos, r in enumerate(requests)))
@@ -301,8 +300,7 @@ class Records:
         drops what an earlier attempt at the batch recorded."""
         with self.transaction() as conn:
             if first:
-                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
-                             (job_id, pass_number, index))
+                self._drop_requests(conn, job_id, pass_number, index)
             self._insert_requests(conn, job_id, pass_number, index, rows)
 
     def add_request_pieces(self, job_id: int, pass_number: int, index: int, start: int,
@@ -312,8 +310,7 @@ class Records:
         drops what an earlier attempt at the batch recorded."""
         with self.transaction() as conn:
             if first:
-                conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
-                             (job_id, pass_number, index))
+                self._drop_requests(conn, job_id, pass_number, index)
             if pieces and not self._insert_json_requests(conn, job_id, pass_number, index,
                                                          start, pieces):
                 self._insert_requests(conn, job_id, pass_number, index,
@@ -338,6 +335,12 @@ class Records:
             raise StoreError(f"the store {self.db.name} recorded {made} of {len(pieces)} "
                              f"requests of pass {pass_number} batch {index}")
         return True
+
+    @staticmethod
+    def _drop_requests(conn: Database, job_id: int, pass_number: int, index: int) -> None:
+        """What a batch had recorded (it is recorded again)."""
+        conn.execute("DELETE FROM requests WHERE job_id = ? AND pass = ? AND idx = ?",
+                     (job_id, pass_number, index))
 
     @staticmethod
     def _insert_requests(conn: Database, job_id: int, pass_number: int, index: int,
