@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any, Iterable, List, Mapping, Optional
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
 import attrs
 
@@ -90,6 +90,47 @@ def _answer_digest(params: Mapping[str, Any], *, betas: Iterable[str] = (),
         canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False, allow_nan=False).encode("utf-8")
     return hashlib.sha256(canonical).digest()
+
+
+class _KeyHasher:
+    """The answer keys of one job's requests: what is the same in every key (the version,
+    the betas, the options, the service) is written and hashed once, not per request.
+
+    The bytes hashed are :func:`_answer_digest`'s: a JSON list is its items' JSON
+    between commas, so the request's sorted JSON goes between a hashed head and a tail.
+    """
+
+    def __init__(self, betas: Iterable[str] = (), declared: Optional[Mapping[str, Any]] = None,
+                 service: Optional[str] = None) -> None:
+        self.betas = sorted(set(betas))
+        self.declared = dict(declared or {})
+        self.service = service
+        self._fast: Optional[Tuple[Any, Any, bytes]] = None
+        dumps = _json.fast_dumps_sorted
+        if dumps is None or self.declared:  # options may hold floats: checked per key
+            return
+        tail: List[Any] = [self.betas, {}]
+        if service is not None:
+            tail.append({"service": service})
+        try:
+            head = hashlib.sha256(b"[" + dumps(KEY_VERSION) + b",")
+            ending = b"," + b",".join(dumps(part) for part in tail) + b"]"
+        except Exception:  # a beta orjson cannot write: every key takes the checked way
+            return
+        self._fast = (dumps, head, ending)
+
+    def digest(self, params: Mapping[str, Any], clean: bool = False) -> bytes:
+        """:func:`_answer_digest` of ``params`` with this job's betas, options and service."""
+        fast = self._fast
+        if fast is not None and clean and type(params) is dict and not _marked(params):
+            dumps, head, ending = fast
+            hashed = head.copy()
+            hashed.update(dumps(params))
+            hashed.update(ending)
+            found: bytes = hashed.digest()
+            return found
+        return _answer_digest(params, betas=self.betas, declared=self.declared,
+                              service=self.service, clean=clean)
 
 
 def answer_key(params: Mapping[str, Any], *, betas: Iterable[str] = (),

@@ -284,8 +284,9 @@ class DictStore:
 
 def test_the_planner_s_shortcut_keys_a_clean_request_as_answer_key_does() -> None:
     """The planner skips the canonical form's checks for a line read clean, and the copy
-    without cache marks when there can be none: the key must not change."""
-    from claudebatch.reuse import _answer_digest
+    without cache marks when there can be none, and hashes what every key of the job
+    shares once: the key must not change."""
+    from claudebatch.reuse import _answer_digest, _KeyHasher
 
     system_blocks = [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}]
     variants: List[Dict[str, Any]] = [
@@ -304,9 +305,11 @@ def test_the_planner_s_shortcut_keys_a_clean_request_as_answer_key_does() -> Non
         for options in ({}, {"betas": ["b2", "b1"]}, {"service": "http://127.0.0.1:1"},
                         {"declared": {"schema": {"multipleOf": 1e-05}}}):
             expected = answer_key(params, **options)  # type: ignore[arg-type]
+            hasher = _KeyHasher(**options)  # type: ignore[arg-type]
             for clean in (False, True):
                 got = _answer_digest(params, clean=clean, **options)  # type: ignore[arg-type]
                 assert got.hex() == expected
+                assert hasher.digest(params, clean).hex() == expected
     marked = dict(variants[0], messages=[{"role": "user", "content": "hi",
                                           "cache_control": {"type": "ephemeral"}}])
     assert answer_key(marked) == answer_key(variants[0])

@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .. import _json
 from .._spool import Spool
 from ..context import JobContext
 from ..errors import ReuseError
 from ..models import Request
-from ..reuse import StoredAnswer, _answer_digest
+from ..reuse import StoredAnswer, _KeyHasher
 
 #: Keys looked up per ``find_answers`` call.
 LOOKUP_CHUNK = 512
 DIGEST = 32  # bytes of a sha256
 
 
-def _short(digest: bytes) -> int:
-    """An index key for a digest: 8 bytes as an int, checked against the full digest."""
-    return int.from_bytes(digest[:8], "big")
+#: Bytes of a digest that index it (checked against the full digest).
+SHORT = 8
 
 
 class ReusePlan:
@@ -48,12 +47,14 @@ class ReusePlan:
         self.betas = tuple(betas)
         self.declared = dict(declared)
         self.service = service
+        self._digest = _KeyHasher(betas, declared, service).digest
         #: sha256 digests of the requests sent, in the order they are spooled.
         self.keys = bytearray()
-        self._sent: Dict[int, int] = {}  # short key -> index of the request sent for it
+        self._sent: Dict[bytes, int] = {}  # short key -> index of the request sent for it
         #: index of a request sent -> custom_ids of the identical requests it answers.
         self.followers: Dict[int, List[str]] = {}
-        self._reused_at: Dict[int, Tuple[bytes, int]] = {}  # short key -> (digest, offset)
+        # short key -> (digest, offset of its answer)
+        self._reused_at: Dict[bytes, Tuple[bytes, int]] = {}
         #: Requests not sent (reused or duplicates), as spooled requests.
         self.held = Spool()
         #: The answers to write for reused requests: a JSON header (for whom, bought
@@ -81,9 +82,7 @@ class ReusePlan:
              ) -> List[Tuple[Request, bytes]]:
         """Take one valid request; return those now known to be sent, in input order.
         ``clean``: its params were read clean (see :func:`claudebatch.reuse._answer_digest`)."""
-        digest = _answer_digest(request.params, betas=self.betas, declared=self.declared,
-                                service=self.service, clean=clean)
-        self._buffer.append((request, data, digest))
+        self._buffer.append((request, data, self._digest(request.params, clean)))
         if self.lookup and len(self._buffer) < LOOKUP_CHUNK:
             return []
         return self.flush()
@@ -93,38 +92,37 @@ class ReusePlan:
         buffer, self._buffer = self._buffer, []
         if not buffer:
             return []
-        # nothing sent or reused yet that a key could match: none is known (no lookup)
-        deciding = bool(self._sent or self._reused_at)
-        known = [self._known(digest) if deciding else None for _, _, digest in buffer]
+        sent, reused_at, known = self._sent, self._reused_at, self._known
         found: Mapping[str, StoredAnswer] = {}
-        if self.lookup:
-            wanted = sorted({digest.hex() for (_, _, digest), seen in zip(buffer, known)
-                             if seen is None})
+        if self.lookup:  # the keys not decided yet (a short key never seen: none)
+            wanted = sorted({digest.hex() for _, _, digest in buffer
+                             if (digest[:SHORT] not in sent and digest[:SHORT] not in reused_at)
+                             or known(digest) is None})
             if wanted:
                 found = self.hook.find_answers(keys=wanted, max_age=self.max_age,
                                                context=self.context) or {}
         send: List[Tuple[Request, bytes]] = []
-        earlier: Set[bytes] = set()  # the keys decided in this chunk
-        for (request, data, digest), seen in zip(buffer, known):
-            if seen is None and digest in earlier:
-                seen = self._known(digest)  # sent (with dedupe) or reused just now
-            if seen is not None:
-                self._hold(request, data, seen)
-                continue
-            earlier.add(digest)
+        keys, dedupe = self.keys, self.dedupe
+        for request, data, digest in buffer:
+            short = digest[:SHORT]
+            if short in sent or short in reused_at:  # decided before, or earlier in the chunk
+                seen = known(digest)
+                if seen is not None:
+                    self._hold(request, data, seen)
+                    continue
             answer = found.get(digest.hex()) if found else None
             if answer is not None:
                 self._reuse(request, data, digest, answer)
                 continue
-            if self.dedupe:
-                self._sent.setdefault(_short(digest), len(self.keys) // DIGEST)
-            self.keys += digest
+            if dedupe:
+                sent.setdefault(short, len(keys) // DIGEST)
+            keys += digest
             send.append((request, data))
         return send
 
     def _known(self, digest: bytes) -> Optional[Tuple[str, Any]]:
         """("sent", index) or ("reused", offset) for a key already decided, else None."""
-        short = _short(digest)
+        short = digest[:SHORT]
         index = self._sent.get(short)
         if index is not None and self.keys[index * DIGEST:(index + 1) * DIGEST] == digest:
             return "sent", index
@@ -155,7 +153,7 @@ class ReusePlan:
             raise ReuseError(f"the store answered key {digest.hex()[:16]}... with a line that "
                              "is not a result (the store is damaged): nothing was sent; run "
                              "again with --no-reuse, or prune the store's answers")
-        self._reused_at[_short(digest)] = (digest, self.answers.tell())
+        self._reused_at[digest[:SHORT]] = (digest, self.answers.tell())
         # the answer as kept, behind who it is for and where it was bought (parsed once,
         # when written)
         header = [request.custom_id, answer.job, answer.custom_id, answer.batch_id,
