@@ -12,7 +12,7 @@ line starts fast.
 
 from typing import TYPE_CHECKING, Any
 
-from ._database import Database
+from ._database import Database, answer_key_id
 from ._errors import (
     InputChangedError,
     JobLockedError,
@@ -58,6 +58,7 @@ __all__ = [
     "StoreFileError",
     "StoreOptions",
     "UnknownJobError",
+    "answer_key_id",
     "default_location",
     "is_keyword_dsn",
     "open_store",

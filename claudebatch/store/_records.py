@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from claudebatch import MessageBatch, Request, _json
 
-from ._database import Database
+from ._database import Database, answer_key_id
 from ._errors import StoreError
 from ._fingerprint import Fingerprint
 
@@ -480,13 +480,14 @@ class Records:
         values: List[Tuple[Any, ...]] = []
         for key, line, job, custom_id, batch_id, created in answers:
             if stored.get(custom_id) == line:
-                values.append((key, None, job, custom_id, batch_id, created, now, job_id,
-                               pass_number))
+                values.append((answer_key_id(key), key, None, job, custom_id, batch_id,
+                               created, now, job_id, pass_number))
             else:
-                values.append((key, line, job, custom_id, batch_id, created, now, None, None))
+                values.append((answer_key_id(key), key, line, job, custom_id, batch_id,
+                               created, now, None, None))
         conn.executemany(
-            "INSERT INTO answers (key, line, job, custom_id, batch_id, batch_created_at, "
-            "stored_at, job_id, pass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO answers (key_id, key, line, job, custom_id, batch_id, "
+            "batch_created_at, stored_at, job_id, pass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING", values)
 
     @staticmethod
@@ -619,12 +620,14 @@ class Records:
         answers kept for ``keys`` before ``horizon`` (and not before ``oldest``); an
         answer without a line of its own reads it from the result it names."""
         marks = ",".join("?" * len(keys))
+        wanted = set(keys)  # an id another key shares finds an answer that is not this one
         rows: List[Tuple[Any, ...]] = [row for row in self.conn.execute(
             f"SELECT a.key, {_ANSWER_LINE}, a.job, a.custom_id, a.batch_id, "
             f"a.batch_created_at, a.stored_at FROM answers a {_ANSWER_RESULT} "
-            f"WHERE a.key IN ({marks}) AND a.stored_at < ? AND a.stored_at >= ?",
-            (*keys, horizon, oldest if oldest is not None else float("-inf"))).fetchall()
-            if row[1] is not None]
+            f"WHERE a.key_id IN ({marks}) AND a.stored_at < ? AND a.stored_at >= ?",
+            (*map(answer_key_id, keys), horizon,
+             oldest if oldest is not None else float("-inf"))).fetchall()
+            if row[1] is not None and row[0] in wanted]
         if rows and count_hits:
             with self.transaction() as conn:
                 conn.executemany(

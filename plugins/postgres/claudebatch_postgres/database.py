@@ -32,7 +32,7 @@ except ImportError as exc:  # pragma: no cover - a dependency of this distributi
                       ) from exc
 
 #: The schema version this code writes; a newer one is refused, not guessed at.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The PostgreSQL schema (namespace) holding the store's tables.
 NAMESPACE = "claudebatch"
 #: The advisory lock key of exclusive transactions ("cbDB").
@@ -156,6 +156,13 @@ MIGRATIONS: Dict[int, Sequence[str]] = {
         "ALTER TABLE answers ADD COLUMN job_id BIGINT",
         "ALTER TABLE answers ADD COLUMN pass INTEGER",
         "CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL"],
+    # Version 3 looks answers up by key_id (claudebatch.store.answer_key_id, the same
+    # integer SQLite indexes them by); the key stays unique here.
+    2: ["ALTER TABLE answers ADD COLUMN key_id BIGINT",
+        "UPDATE answers SET key_id = (CASE WHEN key ~ '^[0-9a-f]{16}' THEN "
+        "'x' || substr(key, 1, 16) ELSE 'x' || substr(md5(key), 1, 16) END)::bit(64)::bigint",
+        "ALTER TABLE answers ALTER COLUMN key_id SET NOT NULL",
+        "CREATE INDEX answers_by_key_id ON answers (key_id)"],
 }
 
 _SQL: Dict[str, str] = {}

@@ -13,12 +13,12 @@ import os
 import sqlite3
 from typing import Any, ContextManager, Iterable, Iterator, Sequence, Tuple
 
-from claudebatch.store import Database, StoreError, StoreFileError
+from claudebatch.store import Database, StoreError, StoreFileError, answer_key_id
 
 from .checkpoint import BACKSTOP_BYTES, Checkpointer
 
 #: ``PRAGMA user_version`` of the schema below; a newer file is refused, not guessed at.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: ``PRAGMA application_id``: "cbDB". Tells our files from other SQLite databases.
 APPLICATION_ID = 0x63624442
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -165,16 +165,45 @@ CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL
 #: Version 5 indexes results by pass and type: a job's counts at its end read this index
 #: alone (0.4 s less at the end of a 100,000-result job than reading every row).
 COUNTS_SCHEMA = "CREATE INDEX results_by_pass ON results (job_id, pass, type)"
+#: Version 6 looks answers up by ``key_id`` (``claudebatch.store.answer_key_id``: 8 bytes
+#: of the key as an integer), the one unique index, where the 64-character key was: each
+#: commit writes every index page its random keys touch, and this index has a fifth of
+#: them. An answer whose id another already has (a 1 in 2^64 chance per pair) is dropped.
+KEY_ID_SCHEMA = """
+CREATE TABLE answers_v6 (
+    key_id INTEGER NOT NULL,         -- answer_key_id(key): what an answer is looked up by
+    key TEXT NOT NULL,               -- claudebatch.reuse.answer_key of the request
+    line BLOB,                       -- the succeeded result line as served, or NULL: the
+                                     -- line of the result (job_id, custom_id, pass)
+    job TEXT NOT NULL,               -- the job and request that bought it
+    custom_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,          -- the batch that served it
+    batch_created_at REAL,           -- its creation (dates the price)
+    stored_at REAL NOT NULL,
+    job_id INTEGER,                  -- the job's id and pass whose result holds the line
+    pass INTEGER                     -- (NULL when the answer holds it)
+);
+CREATE UNIQUE INDEX answers_by_key ON answers_v6 (key_id);
+INSERT OR IGNORE INTO answers_v6 (key_id, key, line, job, custom_id, batch_id,
+                                  batch_created_at, stored_at, job_id, pass)
+    SELECT claudebatch_key_id(key), key, line, job, custom_id, batch_id, batch_created_at,
+           stored_at, job_id, pass FROM answers ORDER BY rowid;
+DROP TABLE answers;
+ALTER TABLE answers_v6 RENAME TO answers;
+CREATE INDEX answers_by_age ON answers (stored_at);
+CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL
+"""
 MIGRATIONS = {
     1: ["ALTER TABLE jobs ADD COLUMN reuse_horizon REAL",
         *[part for part in ANSWERS_SCHEMA.split(";\n") if part.strip()]],
     2: [part for part in WORKERS_SCHEMA.split(";\n") if part.strip()],
     3: [part for part in LINES_ONCE_SCHEMA.split(";\n") if part.strip()],
     4: [COUNTS_SCHEMA],
+    5: [part for part in KEY_ID_SCHEMA.split(";\n") if part.strip()],
 }
 #: A new store is made as version 1 was, then brought up by the same steps as an old one.
 SCHEMA = (SCHEMA % ANSWERS_SCHEMA.strip() + ";\n" + WORKERS_SCHEMA.strip() + ";\n"
-          + LINES_ONCE_SCHEMA + ";\n" + COUNTS_SCHEMA)
+          + LINES_ONCE_SCHEMA + ";\n" + COUNTS_SCHEMA + ";\n" + KEY_ID_SCHEMA)
 
 
 def create_private(path: str) -> bool:
@@ -244,6 +273,8 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def _prepare(conn: sqlite3.Connection, path: str) -> None:
+    # what version 6 keys the answers it carries over by
+    conn.create_function("claudebatch_key_id", 1, answer_key_id, deterministic=True)
     app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
@@ -280,7 +311,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     # Reading the schema catches a damaged file now rather than mid-job.
     conn.execute("SELECT name, fingerprint FROM jobs LIMIT 1").fetchall()
     conn.execute("SELECT count(*) FROM locks").fetchone()
-    conn.execute("SELECT key, job_id, pass FROM answers LIMIT 1").fetchall()
+    conn.execute("SELECT key_id, key, job_id, pass FROM answers LIMIT 1").fetchall()
 
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -76,6 +76,8 @@ def test_a_version_1_store_is_upgraded_in_place(postgres_dsn: str) -> None:
     from claudebatch_postgres import PostgresStore
     from claudebatch_postgres.database import NAMESPACE, SCHEMA, SCHEMA_VERSION
 
+    from claudebatch.store import answer_key_id
+
     line = b'{"custom_id":"a","result":{"type":"succeeded"}}'
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {NAMESPACE}")
@@ -89,14 +91,15 @@ def test_a_version_1_store_is_upgraded_in_place(postgres_dsn: str) -> None:
     for _ in range(2):  # upgraded the first time, then opened as it is
         with PostgresStore(postgres_dsn) as store:
             assert store.conn.execute("SELECT max(version) FROM schema_version"
-                                      ).fetchone()[0] == SCHEMA_VERSION == 2
+                                      ).fetchone()[0] == SCHEMA_VERSION == 3
             found = store.records.find_answers(["k1"], 10.0, None, count_hits=False)
             assert [(bytes(r[1]), r[2], r[3]) for r in found] == [(line, "old", "a")]
             assert store.reuse_stats()["bytes"] == len(line)
     with PostgresStore(postgres_dsn) as store:
-        store.conn.execute("INSERT INTO answers (key, line, job, custom_id, batch_id, "
-                           "stored_at, job_id, pass) VALUES ('k2', NULL, 'new', 'a', 'b', 3.0, "
-                           "1, 1)")  # its result is gone: never offered
+        # its result is gone: never offered
+        store.conn.execute("INSERT INTO answers (key_id, key, line, job, custom_id, batch_id, "
+                           "stored_at, job_id, pass) VALUES (?, 'k2', NULL, 'new', 'a', 'b', "
+                           "3.0, 1, 1)", (answer_key_id("k2"),))
         assert store.records.find_answers(["k1", "k2"], 10.0, None, count_hits=False)[0][0] \
             == "k1"
         assert len(store.records.find_answers(["k1", "k2"], 10.0, None,

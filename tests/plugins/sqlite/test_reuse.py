@@ -311,6 +311,27 @@ def answer_lines(store: Any) -> Dict[str, Optional[bytes]]:
             store.conn.execute("SELECT custom_id, line FROM answers").fetchall()}
 
 
+def test_answers_are_looked_up_by_an_integer_id_and_found_by_their_whole_key(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """Answers are indexed by ``answer_key_id`` (8 bytes of the key): a key sharing an
+    answer's id but not its key finds nothing, and never the other's answer."""
+    from claudebatch.store import answer_key_id
+
+    assert answer_key_id("00000000000000ff" + "0" * 48) == 255
+    assert answer_key_id("ffffffffffffffff" + "0" * 48) == -1  # two's complement
+    assert answer_key_id("8000000000000000" + "0" * 48) == -(1 << 63)
+    assert -(1 << 63) <= answer_key_id("not a hex key") < (1 << 63)  # PostgreSQL's md5
+    assert answer_key_id("not a hex key") == answer_key_id("not a hex key")
+    store = SQLiteStore(tmp_path / "s.db")
+    run(emulator, store, tmp_path, dataset(3), "first")
+    keys = [key for (key,) in store.conn.execute("SELECT key FROM answers")]
+    twin = keys[0][:16] + ("0" if keys[0][16] != "0" else "1") + keys[0][17:]
+    assert answer_key_id(twin) == answer_key_id(keys[0]) and twin != keys[0]
+    found = store.records.find_answers([twin, keys[1]], float("inf"), None, count_hits=False)
+    assert [row[0] for row in found] == [keys[1]]
+    store.close()
+
+
 def test_each_answer_line_is_stored_once(emulator: Emulator, tmp_path: Path) -> None:
     """An answer kept with its result reads the line from it; one whose output line a
     plugin changed keeps the line as served; both answer a later job word for word."""
@@ -371,7 +392,7 @@ def test_a_version_3_store_made_by_the_earlier_code_is_upgraded(emulator: Emulat
     path.chmod(0o600)
     served = {v["custom_id"]: v for v in output_lines(data / "store-v3.jsonl")}
     with SQLiteStore(path, warn=False) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         info = store.job("old")
         assert (info.state, info.counts, info.missing) == ("done", {"succeeded": 6}, 0)
         assert store.export("old", str(tmp_path / "export.jsonl")) == (6, 0)
