@@ -27,16 +27,21 @@ from claudebatch import BatchClient
 from tests.loopback_server import BATCH_ID, LoopbackResultsServer, generated_body
 
 
-def best_rate(run: Callable[[], int], records: int, repeat: int) -> float:
-    best = float("inf")
+def best_rates(runs: Dict[str, Callable[[], int]], records: int, repeat: int
+               ) -> Dict[str, float]:
+    """records/s of each reader, the best of ``repeat`` rounds. A round runs every reader
+    once, so a change in the machine's load between rounds falls on all of them alike
+    (reader after reader, a slow minute would land on one)."""
+    best = {name: float("inf") for name in runs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        seen = run()
-        elapsed = time.perf_counter() - started
-        if seen != records:
-            raise SystemExit(f"expected {records} records, parsed {seen}")
-        best = min(best, elapsed)
-    return records / best
+        for name, run in runs.items():
+            started = time.perf_counter()
+            seen = run()
+            elapsed = time.perf_counter() - started
+            if seen != records:
+                raise SystemExit(f"{name}: expected {records} records, parsed {seen}")
+            best[name] = min(best[name], elapsed)
+    return {name: records / elapsed for name, elapsed in best.items()}
 
 
 def limit_runs(url: str) -> Dict[str, Callable[[], int]]:
@@ -95,7 +100,6 @@ def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
     def body() -> Iterable[bytes]:
         return chunks
 
-    limits: Dict[str, float] = {}
     with LoopbackResultsServer(body, records) as server:
         ours = BatchClient(api_key="bench", base_url=server.url, load_entry_points=False)
 
@@ -108,11 +112,13 @@ def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
         def raw() -> int:
             return sum(1 for r in ours.results(BATCH_ID, raw=True) if r["custom_id"])
 
-        rates = {"claudebatch typed": best_rate(typed, records, repeat),
-                 "claudebatch typed, text read": best_rate(typed_text, records, repeat),
-                 "claudebatch raw": best_rate(raw, records, repeat)}
+        runs: Dict[str, Callable[[], int]] = {
+            "claudebatch typed": typed, "claudebatch typed, text read": typed_text,
+            "claudebatch raw": raw}
+        limit_names = []
         for name, run in limit_runs(server.url).items():
-            limits[name] = best_rate(run, records, repeat)
+            runs[name] = run
+            limit_names.append(name)
         try:
             import anthropic
         except ImportError:
@@ -123,8 +129,9 @@ def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
             def official_run() -> int:
                 return sum(1 for r in official.messages.batches.results(BATCH_ID) if r.custom_id)
 
-            rates[f"anthropic {anthropic.__version__}"] = best_rate(
-                official_run, records, repeat)
+            runs[f"anthropic {anthropic.__version__}"] = official_run
+        rates = best_rates(runs, records, repeat)
+        limits = {name: rates.pop(name) for name in limit_names}
 
     from claudebatch._results import BACKEND
 

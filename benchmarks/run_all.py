@@ -18,7 +18,9 @@ then prints: figure | measured | baseline (what, value) | ratio | goal | met?
     python benchmarks/run_all.py [--quick] [--only job,planning,...] [--repeat K]
 
 ``--quick`` uses smaller sizes (a few minutes on two cores); the goals' sizes are the
-defaults. The machine's other work moves the figures: read them as rough.
+defaults, and each job contender runs three times, interleaved, its median kept (the
+results readers: best of three rounds, each round every reader once). The machine's
+other work moves the figures: run nothing else meanwhile.
 """
 
 from __future__ import annotations
@@ -199,14 +201,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--only", default=",".join(RUNNERS),
                         help=f"comma-separated, of: {', '.join(RUNNERS)}")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of each job_speed contender (median)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs of each job_speed contender, the median (default: 3, "
+                             "1 with --quick): one run of a 10 s job moves by a few percent")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = set(names) - set(RUNNERS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     sizes = SIZES["quick" if args.quick else "full"]
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
     rows: List[Row] = []
     started = time.perf_counter()
     for name in names:
