@@ -147,6 +147,10 @@ CREATE TABLE foreign_batches (
 CREATE TABLE schema_version (version INTEGER NOT NULL)
 """
 
+#: ``claudebatch.store.answer_key_id`` of the SQL text ``{0}``, in SQL.
+_KEY_ID = ("(CASE WHEN {0} ~ '^[0-9a-f]{{16}}' THEN 'x' || substr({0}, 1, 16) "
+           "ELSE 'x' || substr(md5({0}), 1, 16) END)::bit(64)::bigint")
+
 #: What brings a store of each older version up to the next, in one transaction.
 #: Version 2 keeps each answer's line once: an answer kept with the result it came with
 #: has no line of its own (NULL) but names that result (``job_id``, ``pass``; the
@@ -157,12 +161,17 @@ MIGRATIONS: Dict[int, Sequence[str]] = {
         "ALTER TABLE answers ADD COLUMN pass INTEGER",
         "CREATE INDEX answers_by_job ON answers (job_id) WHERE job_id IS NOT NULL"],
     # Version 3 looks answers up by key_id (claudebatch.store.answer_key_id, the same
-    # integer SQLite indexes them by); the key stays unique here.
+    # integer SQLite indexes them by); the key stays unique here. A process of version 2
+    # still running (a worker not upgraded yet) inserts answers without a key_id: a
+    # trigger gives them theirs, where the NOT NULL would fail its job.
     2: ["ALTER TABLE answers ADD COLUMN key_id BIGINT",
-        "UPDATE answers SET key_id = (CASE WHEN key ~ '^[0-9a-f]{16}' THEN "
-        "'x' || substr(key, 1, 16) ELSE 'x' || substr(md5(key), 1, 16) END)::bit(64)::bigint",
+        f"UPDATE answers SET key_id = {_KEY_ID.format('key')}",
         "ALTER TABLE answers ALTER COLUMN key_id SET NOT NULL",
-        "CREATE INDEX answers_by_key_id ON answers (key_id)"],
+        "CREATE INDEX answers_by_key_id ON answers (key_id)",
+        "CREATE FUNCTION answers_key_id() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"NEW.key_id := {_KEY_ID.format('NEW.key')}; RETURN NEW; END $$",
+        "CREATE TRIGGER answers_key_id BEFORE INSERT ON answers FOR EACH ROW "
+        "WHEN (NEW.key_id IS NULL) EXECUTE FUNCTION answers_key_id()"],
 }
 
 _SQL: Dict[str, str] = {}

@@ -169,9 +169,13 @@ COUNTS_SCHEMA = "CREATE INDEX results_by_pass ON results (job_id, pass, type)"
 #: of the key as an integer), the one unique index, where the 64-character key was: each
 #: commit writes every index page its random keys touch, and this index has a fifth of
 #: them. An answer whose id another already has (a 1 in 2^64 chance per pair) is dropped.
+#: ``key_id`` may be NULL: a process of version 5 still running (a worker not upgraded
+#: yet) inserts answers as it did, by key alone; :func:`_adopt_earlier_answers` gives
+#: them their id when the store is next opened (a NOT NULL failed that process's job).
 KEY_ID_SCHEMA = """
 CREATE TABLE answers_v6 (
-    key_id INTEGER NOT NULL,         -- answer_key_id(key): what an answer is looked up by
+    key_id INTEGER,                  -- answer_key_id(key): what an answer is looked up by
+                                     -- (NULL: written by a process of version 5)
     key TEXT NOT NULL,               -- claudebatch.reuse.answer_key of the request
     line BLOB,                       -- the succeeded result line as served, or NULL: the
                                      -- line of the result (job_id, custom_id, pass)
@@ -312,6 +316,25 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("SELECT name, fingerprint FROM jobs LIMIT 1").fetchall()
     conn.execute("SELECT count(*) FROM locks").fetchone()
     conn.execute("SELECT key_id, key, job_id, pass FROM answers LIMIT 1").fetchall()
+    _adopt_earlier_answers(conn)
+
+
+def _adopt_earlier_answers(conn: sqlite3.Connection) -> None:
+    """Answers a process of version 5 wrote after the upgrade (by key, without a key_id)
+    get their id; one whose id is kept already goes, as that process's ``ON CONFLICT DO
+    NOTHING`` would have let it (the first kept of a key stays: ids are given in the
+    order the answers were written). Costs one index probe when there are none."""
+    if conn.execute("SELECT 1 FROM answers WHERE key_id IS NULL LIMIT 1").fetchone() is None:
+        return
+    try:
+        with _immediate(conn):
+            conn.execute("UPDATE OR IGNORE answers SET key_id = claudebatch_key_id(key) "
+                         "WHERE key_id IS NULL")
+            conn.execute("DELETE FROM answers WHERE key_id IS NULL")
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc) and "read-only" not in str(exc):
+            raise
+        # a read-only store is read as it is: those answers are not found until then
 
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -332,6 +332,46 @@ def test_answers_are_looked_up_by_an_integer_id_and_found_by_their_whole_key(
     store.close()
 
 
+#: How the code before key_id (SQLite schema 5, PostgreSQL schema 2) kept an answer.
+EARLIER_INSERT = (
+    "INSERT INTO answers (key, line, job, custom_id, batch_id, batch_created_at, stored_at, "
+    "job_id, pass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+
+
+def test_a_job_of_the_earlier_code_still_running_keeps_its_answers_after_the_upgrade(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """A job of the code before key_id (a worker not upgraded yet) goes on running when a
+    newer process upgrades its store: its answers, written without a key_id, get the one
+    ``answer_key_id`` gives (the first kept of a key stays; SQLite: when the store is next
+    opened) and are found by the new code, where the NOT NULL key_id failed that job
+    ("the store is damaged")."""
+    from claudebatch.store import answer_key_id
+
+    store = SQLiteStore(tmp_path / "s.db")
+    run(emulator, store, tmp_path, dataset(3), "first")
+    kept = [key for (key,) in store.conn.execute("SELECT key FROM answers")]
+    line = b'{"custom_id":"x","result":{"type":"succeeded"}}'
+    low, high = "0123456789abcdef" + "1" * 48, "fedcba9876543210" + "2" * 48
+    with store.records.transaction() as conn:
+        conn.executemany(EARLIER_INSERT, [
+            (kept[0], line, "earlier", "a", "b", None, 1.0, None, None),  # kept: stays
+            (low, line, "earlier", "l", "b", None, 1.0, None, None),
+            (high, line, "earlier", "h", "b", 2.0, 1.0, None, None),
+            (high, line, "later", "h2", "b", None, 1.0, None, None)])  # the first stays
+    store.close()
+    store = SQLiteStore(tmp_path / "s.db")  # a newer process opens it (SQLite: ids given)
+    rows = {key: (job, custom_id, key_id) for key, job, custom_id, key_id in
+            store.conn.execute("SELECT key, job, custom_id, key_id FROM answers").fetchall()}
+    assert len(rows) == len(kept) + 2 and rows[kept[0]][0] == "first"
+    assert rows[low] == ("earlier", "l", answer_key_id(low)) and answer_key_id(low) > 0
+    assert rows[high] == ("earlier", "h", answer_key_id(high)) and answer_key_id(high) < 0
+    found = store.records.find_answers([kept[0], low, high], float("inf"), None,
+                                       count_hits=False)
+    assert {row[0]: (row[2], row[3]) for row in found} == {
+        key: rows[key][:2] for key in (kept[0], low, high)}
+    store.close()
+
+
 def test_each_answer_line_is_stored_once(emulator: Emulator, tmp_path: Path) -> None:
     """An answer kept with its result reads the line from it; one whose output line a
     plugin changed keeps the line as served; both answer a later job word for word."""
