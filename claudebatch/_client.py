@@ -65,7 +65,7 @@ from .limits import (
     MAX_BATCH_BYTES,
     json_bytes,
 )
-from .models import DeletedMessageBatch, MessageBatch, Request
+from .models import BatchResult, DeletedMessageBatch, MessageBatch, Request
 from .policies import DEFAULT_POLL_INTERVAL
 
 logger = logging.getLogger("claudebatch")
@@ -417,8 +417,10 @@ class BatchClient:
         url = self._results_url(batch)
         has_hooks, typed_hooks = result_hooks(self.hook.on_result) if call_hooks else (False, False)
         has_notes = call_hooks and bool(self.hook.annotate_result.get_hookimpls())
-        if raw and not has_hooks and not has_notes:
-            return self._result_lines(url, f"results of {batch.id}", lines=False)  # as read
+        if not has_hooks and not has_notes:  # nothing but the caller sees them
+            values: Iterator[Any] = self._result_lines(url, f"results of {batch.id}",
+                                                       lines=False)
+            return values if raw else _typed(values, f"results of {batch.id}")
         return self._stream_results(batch, url, raw=raw, has_hooks=has_hooks,
                                     has_notes=has_notes, typed=not raw or has_notes or typed_hooks,
                                     context=context if context is not None else self.context)
@@ -655,3 +657,9 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return f"no field {exc.args[0]!r}" if exc.args else "a field is missing"
     return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _typed(values: Iterator[Dict[str, Any]], source: str) -> Iterator[BatchResult]:
+    """Each result line as a BatchResult (built lazily: see ``_lazy``), nothing else."""
+    for value in values:
+        yield to_result(value, source=source)
