@@ -16,10 +16,13 @@ Importable: ``measure(records, text_bytes, repeat) -> dict``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterator, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,7 +34,10 @@ def best_rates(runs: Dict[str, Callable[[], int]], records: int, repeat: int
                ) -> Dict[str, float]:
     """records/s of each reader, the best of ``repeat`` rounds. A round runs every reader
     once, so a change in the machine's load between rounds falls on all of them alike
-    (reader after reader, a slow minute would land on one)."""
+    (reader after reader, a slow minute would land on one). Each reader has a client (a
+    connection) of its own: a stream sent down the connection another stream has just
+    ended on ran 10% slower here, whoever read it (the same reader twice in a row on one
+    client: 320,000 then 290,000 records/s; on two clients: 325,000 and 330,000)."""
     best = {name: float("inf") for name in runs}
     for _ in range(repeat):
         for name, run in runs.items():
@@ -56,18 +62,23 @@ def limit_runs(url: str) -> Dict[str, Callable[[], int]]:
         import json
 
         loads = json.loads
-    session = requests.Session()
-    session.headers.update({"x-api-key": "bench", "anthropic-version": "2026-10-21"})
+    def new_session() -> requests.Session:
+        session = requests.Session()
+        session.headers.update({"x-api-key": "bench", "anthropic-version": "2026-10-21"})
+        return session
 
-    def results_url() -> str:
+    def results_url(session: requests.Session) -> str:
         got = session.get(f"{url}/v1/messages/batches/{BATCH_ID}", timeout=60)
         got.raise_for_status()
         return str(got.json()["results_url"])
 
+    split_session, lines_session = new_session(), new_session()  # see best_rates
+
     def split_content() -> int:
         seen = 0
         rest = b""
-        with session.get(results_url(), stream=True, timeout=600) as body:
+        session = split_session
+        with session.get(results_url(session), stream=True, timeout=600) as body:
             body.raise_for_status()
             for chunk in body.iter_content(chunk_size=1 << 16):
                 lines = (rest + chunk).split(b"\n")
@@ -81,7 +92,8 @@ def limit_runs(url: str) -> Dict[str, Callable[[], int]]:
 
     def iter_lines() -> int:
         seen = 0
-        with session.get(results_url(), stream=True, timeout=600) as body:
+        session = lines_session
+        with session.get(results_url(session), stream=True, timeout=600) as body:
             body.raise_for_status()
             for line in body.iter_lines(chunk_size=1 << 16):
                 if line and loads(line)["custom_id"]:
@@ -91,32 +103,53 @@ def limit_runs(url: str) -> Dict[str, Callable[[], int]]:
     return {"iter_content + split": split_content, "iter_lines": iter_lines}
 
 
+def _serve(ready: Any, records: int, text_bytes: int) -> None:  # in the server's process
+    chunks: List[bytes] = list(generated_body(records, text_bytes)())
+    with LoopbackResultsServer(lambda: chunks, records) as server:
+        ready.put(server.url)
+        threading.Event().wait()
+
+
+@contextlib.contextmanager
+def served(records: int, text_bytes: int) -> Iterator[str]:
+    """The results body served on loopback by a process of its own (a server thread in
+    the readers' process would take Python's lock from the reader being timed); its URL."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    server = context.Process(target=_serve, args=(ready, records, text_bytes), daemon=True)
+    server.start()
+    try:
+        yield str(ready.get(timeout=120))
+    finally:
+        server.terminate()
+        server.join()
+
+
 def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
             ) -> Dict[str, Any]:
     """records/s of each reader (best of ``repeat``) and the ratios, as a dict."""
-    chunks: List[bytes] = list(generated_body(records, text_bytes)())
-    size_mb = sum(map(len, chunks)) / 1e6
+    size_mb = sum(map(len, generated_body(records, text_bytes)())) / 1e6
+    with served(records, text_bytes) as url:
+        def client() -> BatchClient:
+            return BatchClient(api_key="bench", base_url=url, load_entry_points=False)
 
-    def body() -> Iterable[bytes]:
-        return chunks
-
-    with LoopbackResultsServer(body, records) as server:
-        ours = BatchClient(api_key="bench", base_url=server.url, load_entry_points=False)
+        typed_client, text_client, raw_client = client(), client(), client()
 
         def typed() -> int:
-            return sum(1 for r in ours.results(BATCH_ID) if r.custom_id)
+            return sum(1 for r in typed_client.results(BATCH_ID) if r.custom_id)
 
         def typed_text() -> int:  # every message built: the cost of reading each answer
-            return sum(1 for r in ours.results(BATCH_ID) if r.result.message.text)  # type: ignore[union-attr]
+            return sum(1 for r in text_client.results(BATCH_ID)
+                       if r.result.message.text)  # type: ignore[union-attr]
 
         def raw() -> int:
-            return sum(1 for r in ours.results(BATCH_ID, raw=True) if r["custom_id"])
+            return sum(1 for r in raw_client.results(BATCH_ID, raw=True) if r["custom_id"])
 
         runs: Dict[str, Callable[[], int]] = {
             "claudebatch typed": typed, "claudebatch typed, text read": typed_text,
             "claudebatch raw": raw}
         limit_names = []
-        for name, run in limit_runs(server.url).items():
+        for name, run in limit_runs(url).items():
             runs[name] = run
             limit_names.append(name)
         try:
@@ -124,7 +157,7 @@ def measure(records: int = 100_000, text_bytes: int = 400, repeat: int = 3
         except ImportError:
             anthropic = None  # type: ignore[assignment]
         if anthropic is not None:
-            official = anthropic.Anthropic(api_key="bench", base_url=server.url, max_retries=0)
+            official = anthropic.Anthropic(api_key="bench", base_url=url, max_retries=0)
 
             def official_run() -> int:
                 return sum(1 for r in official.messages.batches.results(BATCH_ID) if r.custom_id)
