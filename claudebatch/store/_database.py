@@ -25,7 +25,8 @@ def answer_key_id(key: str) -> int:
 
     Answer keys are random: each commit of a job's answers writes every index page they
     touch, and an index of 8-byte integers has a fifth of the pages the 64-character
-    keys needed (a 100,000-answer job: half the CPU its answers cost SQLite). Two keys
+    keys needed (100,000 answers into a store holding 1,000,000: half the CPU, a third of
+    the log; ``benchmarks/answer_index.py``). Two keys
     sharing an id is a 1 in 2^64 chance per pair; a store that keeps one answer per id
     then keeps the first, and the other request is bought again when it comes.
     """
